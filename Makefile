@@ -1,0 +1,65 @@
+# The two commands of this project:
+#   make run    set everything up and start the chatbot (offline model, no key, no network)
+#   make test   set everything up and run the whole test suite (what CI runs)
+# Every other target is a step of those two; each one is idempotent and cheap when already done.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+HOST ?= 127.0.0.1
+PORT ?= 7241
+
+.PHONY: run test setup setup-dev ui ui-test browser lint bench clean
+
+run: setup ui
+	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
+
+test: setup-dev ui ui-test browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# --- Python -----------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMPS)/runtime: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/dev: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
+
+setup: $(STAMPS)/runtime
+setup-dev: $(STAMPS)/dev
+
+# --- UI -----------------------------------------------------------------------
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig*.json -type f 2>/dev/null)
+	cd ui && npm run build
+
+ui: ui/dist/index.html
+
+ui-test: ui/node_modules/.package-lock.json
+	cd ui && npm test
+
+# --- Browser for end-to-end tests (Debian's Chromium; Playwright's own download cannot work offline)
+browser:
+	@test -x /usr/bin/chromium || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@/usr/bin/chromium --version
+
+lint: setup-dev
+	$(BIN)/ruff check chatbot server tests bench
+
+bench: setup-dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist
