@@ -69,6 +69,7 @@ async def chat_response(
 @router.post(
     "/reply/{project_id}/{app_id}",
     response_model=ReplyOut,
+    response_model_exclude_none=True,
     dependencies=[RequireJson],
     responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
