@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections.abc import Coroutine
 from typing import Any
 
 import openai
-from burr.core import ApplicationBuilder, State
+from burr.core import Application, ApplicationBuilder, State
 from burr.core.application import PRIOR_STEP
 
 from chatbot.chat_items import ChatItem
@@ -82,7 +83,37 @@ class Chatbot:
         return None
 
     async def create(self, project_id: str, app_id: str) -> bool:
-        return await self.store.create(project_id, app_id)
+        """Register a conversation; with tracking on, it also appears in Burr's UI at once."""
+        created = await self.store.create(project_id, app_id)
+        tracker = self._tracker(project_id)
+        if tracker is not None:
+            self._build_app(app_id, State({"chat_history": []}), tracker)
+            tracker.close()
+            await asyncio.to_thread(self.tracking_writer.flush, 5.0)
+        return created
+
+    async def delete(self, project_id: str, app_id: str) -> bool:
+        """Delete the stored conversation and its Burr tracking log."""
+        deleted = await self.store.delete(project_id, app_id)
+        if self.tracking_writer is not None:
+            app_dir = self.settings.resolved_tracking_dir / project_id / app_id
+            await asyncio.to_thread(self.tracking_writer.flush, 5.0)
+            await asyncio.to_thread(shutil.rmtree, app_dir, True)
+        return deleted
+
+    def _build_app(
+        self, app_id: str, state: State, tracker: OffloopTrackingClient | None
+    ) -> Application:
+        builder = (
+            ApplicationBuilder()
+            .with_graph(self.graph)
+            .with_entrypoint(ENTRYPOINT)
+            .with_state(state)
+            .with_identifiers(app_id=app_id)
+        )
+        if tracker is not None:
+            builder = builder.with_tracker(tracker)
+        return builder.build()
 
     async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> Turn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
@@ -99,16 +130,7 @@ class Chatbot:
             else:
                 state = state.wipe(delete=[PRIOR_STEP])  # every turn starts at `prompt`
             tracker = self._tracker(project_id)
-            builder = (
-                ApplicationBuilder()
-                .with_graph(self.graph)
-                .with_entrypoint(ENTRYPOINT)
-                .with_state(state)
-                .with_identifiers(app_id=app_id)
-            )
-            if tracker is not None:
-                builder = builder.with_tracker(tracker)
-            app = builder.build()
+            app = self._build_app(app_id, state, tracker)
         except BaseException:
             await lease.release()
             raise

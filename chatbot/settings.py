@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     ui_project_id: str = "demo_streaming_chatbot"
     ui_dist_dir: Path | None = None
     burr_ui_enabled: bool = True
+    # Off by default: Burr's bundled examples would otherwise patch the openai SDK globally.
+    otel_instrument_openai: bool = False
     max_prompt_chars: int = Field(default=16_000, ge=1)
 
     @field_validator("data_dir", "tracking_dir", "ui_dist_dir", mode="after")

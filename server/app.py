@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
 from server.access_log import AccessLogMiddleware
+from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.routes import chat, conversations, meta
 from server.ui import mount_ui
@@ -23,6 +24,8 @@ API_PREFIX = "/api/v0/streaming_chatbot"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
+    burr_app: FastAPI | None = None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chatbot = await Chatbot.start(settings)
@@ -34,7 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.resolved_tracking_dir if settings.tracking_enabled else "off",
         )
         try:
-            yield
+            async with burr_ui_lifespan(burr_app):
+                yield
         finally:
             await chatbot.aclose()
 
@@ -50,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
+    if settings.burr_ui_enabled:
+        burr_app = mount_burr_ui(
+            app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX
+        )
+    if settings.otel_instrument_openai:
+        instrument_openai()
     mount_ui(app, settings.resolved_ui_dist_dir)
     app.add_middleware(AccessLogMiddleware)
     return app
