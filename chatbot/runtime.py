@@ -11,6 +11,7 @@ import asyncio
 import logging
 import shutil
 import time
+import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -62,8 +63,10 @@ class Chatbot:
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics()
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
         self.active_turns: set[Turn] = set()
+        # Every Turn object still alive, finished or not: a leak shows up here first.
+        self.live_turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -169,6 +172,7 @@ class Chatbot:
             on_settled=self._turn_settled,
         )
         self.active_turns.add(turn)
+        self.live_turns.add(turn)
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
         return turn
