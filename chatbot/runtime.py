@@ -79,7 +79,14 @@ class Chatbot:
             tracking_dir_writable(settings.resolved_tracking_dir)
         store = open_store(settings.resolved_database_url)
         await store.initialize()
-        return cls(settings, client=build_openai_client(settings), store=store)
+        chatbot = cls(settings, client=build_openai_client(settings), store=store)
+        chatbot._warm_up()
+        return chatbot
+
+    def _warm_up(self) -> None:
+        """Pay one-time costs (lazy SDK modules, Burr's first build) before the first user does."""
+        _ = self.client.chat.completions
+        self._build_app("warm-up", State({"chat_history": []}), tracker=None)
 
     async def aclose(self) -> None:
         if self._tasks:
