@@ -19,7 +19,7 @@ import openai
 from burr.core import Application, ApplicationBuilder, State
 from burr.core.application import PRIOR_STEP
 
-from chatbot.chat_items import ChatItem
+from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
@@ -156,9 +156,13 @@ class Chatbot:
             state = await self.store.load_state(project_id, app_id)
             if state is None:
                 await self.store.create(project_id, app_id)
-                state = State({"chat_history": []})
+                state = State({"chat_history": ChatHistory()})
             else:
-                state = state.wipe(delete=[PRIOR_STEP])  # every turn starts at `prompt`
+                # Every turn starts at `prompt`; stored histories come back as plain lists.
+                values = state.get_all()
+                values.pop(PRIOR_STEP, None)
+                values["chat_history"] = as_history(values.get("chat_history"))
+                state = State(values)
             tracker = self._tracker(project_id)
             app = self._build_app(app_id, state, tracker)
         except BaseException:
