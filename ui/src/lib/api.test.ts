@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 
-import { API_PREFIX, ApiError, createApiClient, errorFromResponse, type KeyStore } from "./api";
+import { API_PREFIX, ApiError, createApiClient, errorFromResponse, type KeyPromptReason, type KeyStore } from "./api";
 
 function memoryKeys(initial: string | null = null): KeyStore & { value: string | null } {
   return {
@@ -68,7 +68,7 @@ describe("createApiClient auth", () => {
   it("asks for a key on 401, stores it and retries", async () => {
     const { fetch, seen } = authServer();
     const keys = memoryKeys();
-    const promptForKey = vi.fn(async () => "good");
+    const promptForKey = vi.fn(async (_reason: KeyPromptReason) => "good");
     const api = createApiClient({ fetch, keys, promptForKey });
     await expect(api.history("p", "a")).resolves.toEqual([]);
     expect(promptForKey).toHaveBeenCalledWith("required");
@@ -79,7 +79,7 @@ describe("createApiClient auth", () => {
   it("asks again when the key is wrong", async () => {
     const { fetch } = authServer();
     const answers = ["bad", "good"];
-    const promptForKey = vi.fn(async () => answers.shift() ?? null);
+    const promptForKey = vi.fn(async (_reason: KeyPromptReason) => answers.shift() ?? null);
     const api = createApiClient({ fetch, keys: memoryKeys(), promptForKey });
     await api.history("p", "a");
     expect(promptForKey.mock.calls.map((c) => c[0])).toEqual(["required", "rejected"]);

@@ -86,6 +86,56 @@ describe("conversationReducer", () => {
     expect(state.activeTurn).toBeNull();
   });
 
+  it("keeps the mode and timings of earlier replies when the next turn syncs history", () => {
+    let state = run([
+      start("a1", "poem please"),
+      { type: "turnFinished", turnId: "a1", end: end("Roses", "generate_poem") },
+    ]);
+    const firstReply = state.messages[1];
+    state = run(
+      [
+        start("a2", "more"),
+        {
+          type: "historySynced",
+          turnId: "a2",
+          items: [
+            { role: "user", content: "poem please", type: "text" },
+            { role: "assistant", content: "Roses", type: "text" },
+          ],
+        },
+      ],
+      state,
+    );
+    expect(state.messages[1]).toBe(firstReply);
+    expect(state.messages[1]?.mode).toBe("generate_poem");
+    expect(state.messages.map((m) => m.content)).toEqual(["poem please", "Roses", "more", ""]);
+  });
+
+  it("takes the server's version from the first difference on", () => {
+    const error = { kind: "stream" as const, code: "upstream_error", message: "boom", retryable: true };
+    let state = run([
+      start("a1", "one"),
+      { type: "turnFinished", turnId: "a1", end: end("reply one") },
+      start("a2", "fails"),
+      { type: "turnFailed", turnId: "a2", error },
+      start("a3", "three"),
+    ]);
+    state = conversationReducer(state, {
+      type: "historySynced",
+      turnId: "a3",
+      items: [
+        { role: "user", content: "one", type: "text" },
+        { role: "assistant", content: "reply one, longer on the server", type: "text", interrupted: true },
+      ],
+    });
+    expect(state.messages.map((m) => [m.content, m.interrupted ?? false])).toEqual([
+      ["one", false],
+      ["reply one, longer on the server", true],
+      ["three", false],
+      ["", false],
+    ]);
+  });
+
   it("ignores a second prompt while a turn streams", () => {
     const state = run([start("a1"), start("a2")]);
     expect(state.messages).toHaveLength(2);

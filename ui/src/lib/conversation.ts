@@ -94,6 +94,35 @@ export function fromChatItems(items: ChatItem[]): Message[] {
   });
 }
 
+/**
+ * The server's history replaces ours, but where both agree (same role and text at the same
+ * place) our message object is kept: it carries what history items do not (mode badge, timings)
+ * and keeps its React key, so the transcript does not re-render.
+ */
+export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
+  const merged: Message[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const mine = local[i];
+    const same =
+      mine !== undefined &&
+      merged.length === i &&
+      mine.role === item.role &&
+      mine.content === item.content &&
+      mine.status !== "failed";
+    if (same) {
+      merged.push(
+        item.interrupted && !mine.interrupted ? { ...mine, interrupted: true } : mine,
+      );
+    } else {
+      // From the first difference on, take the server's items as they are.
+      merged.push(...fromChatItems(items.slice(i)));
+      break;
+    }
+  }
+  return merged;
+}
+
 function updateTurn(
   state: ConversationState,
   turnId: string,
@@ -183,7 +212,10 @@ export function conversationReducer(
       return {
         ...state,
         created: true,
-        messages: [...fromChatItems(action.items), ...state.messages.slice(turnStart)],
+        messages: [
+          ...mergeHistory(state.messages.slice(0, turnStart), action.items),
+          ...state.messages.slice(turnStart),
+        ],
       };
     }
     case "delta":

@@ -1,0 +1,303 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+
+import { ApiKeyDialog } from "./components/ApiKeyDialog";
+import { Composer } from "./components/Composer";
+import { EmptyState } from "./components/EmptyState";
+import { ExternalIcon, MenuIcon } from "./components/icons";
+import { MessageList } from "./components/MessageList";
+import { FailureNotice } from "./components/MessageView";
+import { Sidebar } from "./components/Sidebar";
+import { useChat } from "./hooks/useChat";
+import { useConversationList } from "./hooks/useConversationList";
+import { useInfo } from "./hooks/useInfo";
+import { ApiError, createApiClient, type KeyPromptReason } from "./lib/api";
+import type { ConversationState, Failure } from "./lib/conversation";
+import { burrRunUrl, type ConversationSummary } from "./lib/protocol";
+import { conversationPath, navigate, parseRoute, usePathname } from "./lib/router";
+import { describeFailure } from "./lib/turn";
+
+interface KeyPrompt {
+  reason: KeyPromptReason;
+  resolve: (key: string | null) => void;
+}
+
+const TITLE_CHARS = 60;
+
+function firstPrompt(state: ConversationState | undefined): string | null {
+  const first = state?.messages.find((m) => m.role === "user")?.content.trim();
+  if (!first) return null;
+  return first.length > TITLE_CHARS ? `${first.slice(0, TITLE_CHARS - 1)}…` : first;
+}
+
+/** One sentence for screen readers when a reply ends (the transcript itself is not live). */
+function announcement(state: ConversationState | undefined): string {
+  const last = state?.messages.at(-1);
+  if (!last || last.role !== "assistant") return "";
+  switch (last.status) {
+    case "streaming":
+      return "The assistant is replying.";
+    case "complete":
+      return "The assistant finished replying.";
+    case "stopped":
+      return "Reply stopped.";
+    case "failed":
+      return `The reply failed: ${last.error?.message ?? "error"}`;
+  }
+}
+
+export function App() {
+  const [keyPrompt, setKeyPrompt] = useState<KeyPrompt | null>(null);
+  const api = useMemo(
+    () =>
+      createApiClient({
+        promptForKey: (reason) => new Promise((resolve) => setKeyPrompt({ reason, resolve })),
+      }),
+    [],
+  );
+  const { info, error: infoError, retry: retryInfo } = useInfo(api);
+  const projectId = info?.project_id;
+  const list = useConversationList(api, projectId);
+  const chat = useChat(api, projectId, list.refresh);
+  const route = parseRoute(usePathname());
+  const currentId = route.name === "conversation" ? route.appId : null;
+  const current = currentId ? chat.store[currentId] : undefined;
+  const busy = Boolean(current?.activeTurn);
+  const [drawerOpen, setDrawerOpen] = useState(false);
+  const [notice, setNotice] = useState<Failure | null>(null);
+  const [startedHere, setStartedHere] = useState<string[]>([]);
+
+  // Open a conversation: its history comes from the server unless this tab already has it.
+  const { loadHistory } = chat;
+  const historyStatus = current?.history;
+  useEffect(() => {
+    if (currentId && projectId && (historyStatus === undefined || historyStatus === "idle")) {
+      void loadHistory(currentId);
+    }
+  }, [currentId, projectId, historyStatus, loadHistory]);
+
+  const summary = list.items.find((c) => c.app_id === currentId);
+  const title =
+    route.name === "conversation" ? (summary?.title || firstPrompt(current) || "New chat") : route.name === "home" ? "New chat" : "Not found";
+  useEffect(() => {
+    document.title = `${title} · Burr chatbot`;
+  }, [title]);
+
+  // Escape stops the reply streaming into the conversation on screen.
+  const { stop } = chat;
+  useEffect(() => {
+    if (!busy || !currentId || keyPrompt) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape" && !event.defaultPrevented) stop(currentId);
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [busy, currentId, keyPrompt, stop]);
+
+  const { startConversation, startTurn } = chat;
+  const send = useCallback(
+    (prompt: string) => {
+      if (currentId) {
+        void startTurn(currentId, prompt);
+        return;
+      }
+      const appId = startConversation(prompt);
+      setStartedHere((ids) => [appId, ...ids]);
+      navigate(conversationPath(appId));
+    },
+    [currentId, startConversation, startTurn],
+  );
+
+  const newChat = useCallback(() => {
+    navigate("/");
+    setDrawerOpen(false);
+  }, []);
+
+  const { forget } = chat;
+  const { removeLocally, refresh: refreshList } = list;
+  const deleteConversation = useCallback(
+    async (appId: string) => {
+      if (!projectId) return;
+      stop(appId);
+      try {
+        await api.remove(projectId, appId);
+      } catch (error) {
+        // Already gone (or never created on the server): the result the user asked for.
+        if (!(error instanceof ApiError && error.status === 404)) {
+          setNotice(describeFailure(error));
+          return;
+        }
+      }
+      forget(appId);
+      removeLocally(appId);
+      setStartedHere((ids) => ids.filter((id) => id !== appId));
+      if (appId === currentId) navigate("/", { replace: true });
+      refreshList();
+    },
+    [api, projectId, stop, forget, removeLocally, refreshList, currentId],
+  );
+
+  const pending: ConversationSummary[] = startedHere.flatMap((appId) => {
+    const state = chat.store[appId];
+    if (!state) return [];
+    const now = new Date().toISOString();
+    return [{ app_id: appId, title: firstPrompt(state) ?? "New chat", turns: 0, created_at: now, updated_at: now }];
+  });
+
+  const announce = announcement(current);
+  const lastAnnounce = useRef("");
+  const [liveText, setLiveText] = useState("");
+  useEffect(() => {
+    if (announce !== lastAnnounce.current) {
+      lastAnnounce.current = announce;
+      setLiveText(announce);
+    }
+  }, [announce]);
+
+  const burrLink =
+    info && currentId && current?.created ? burrRunUrl(info.burr_app_url_template, info.project_id, currentId) : null;
+  const ready = Boolean(projectId);
+
+  let body: React.ReactNode;
+  if (!ready) {
+    body = infoError ? (
+      <div className="center-panel">
+        <FailureNotice error={infoError} onRetry={retryInfo} />
+      </div>
+    ) : (
+      <div className="center-panel muted" role="status">
+        Connecting to the server…
+      </div>
+    );
+  } else if (route.name === "notFound") {
+    body = (
+      <div className="center-panel">
+        <h2>Page not found</h2>
+        <p>
+          <a href="/" onClick={(e) => (e.preventDefault(), newChat())}>
+            Start a new chat
+          </a>
+        </p>
+      </div>
+    );
+  } else if (current?.history === "missing") {
+    body = (
+      <div className="center-panel" data-testid="conversation-missing">
+        <h2>Conversation not found</h2>
+        <p>It may have been deleted.</p>
+        <button type="button" className="button primary" onClick={newChat}>
+          Start a new chat
+        </button>
+      </div>
+    );
+  } else if (current?.history === "failed" && current.historyError && currentId) {
+    body = (
+      <div className="center-panel">
+        <FailureNotice error={current.historyError} onRetry={() => void loadHistory(currentId)} />
+      </div>
+    );
+  } else if (currentId && current?.history !== "loaded") {
+    body = (
+      <div className="center-panel muted" role="status">
+        Loading conversation…
+      </div>
+    );
+  } else {
+    body = (
+      <MessageList
+        conversationKey={currentId ?? "home"}
+        messages={current?.messages ?? []}
+        onRetry={(turnId) => currentId && chat.retry(currentId, turnId)}
+        empty={<EmptyState onPick={send} disabled={busy} />}
+      />
+    );
+  }
+
+  const showComposer = ready && route.name !== "notFound" && current?.history !== "missing";
+
+  return (
+    <div className="app">
+      <a className="skip-link" href="#composer-area">
+        Skip to the message box
+      </a>
+      <Sidebar
+        list={list}
+        pending={pending}
+        currentId={currentId}
+        open={drawerOpen}
+        burrUiUrl={info?.burr_ui_url ?? null}
+        offlineModel={Boolean(info?.offline_model)}
+        onClose={() => setDrawerOpen(false)}
+        onNewChat={newChat}
+        onDelete={deleteConversation}
+      />
+      <main className="main" aria-labelledby="page-title">
+        <header className="topbar">
+          <button
+            type="button"
+            className="icon-button menu-button"
+            aria-label="Open conversations"
+            aria-expanded={drawerOpen}
+            aria-controls="sidebar"
+            onClick={() => setDrawerOpen(true)}
+          >
+            <MenuIcon />
+          </button>
+          <h1 id="page-title" className="page-title" data-testid="page-title">
+            {title}
+          </h1>
+          {info?.offline_model && (
+            <span className="pill" title="Replies come from the embedded offline model">
+              offline
+            </span>
+          )}
+          {burrLink && (
+            <a className="burr-run-link" href={burrLink} target="_blank" rel="noopener" data-testid="burr-link">
+              <span className="long">View run in Burr</span>
+              <span className="short">Burr</span>
+              <ExternalIcon />
+            </a>
+          )}
+        </header>
+
+        {notice && (
+          <div className="notice">
+            <FailureNotice error={notice} />
+            <button type="button" className="button quiet small" onClick={() => setNotice(null)}>
+              Dismiss
+            </button>
+          </div>
+        )}
+
+        {body}
+
+        <div id="composer-area" tabIndex={-1}>
+          {showComposer && (
+            <Composer
+              key={currentId ?? "home"}
+              busy={busy}
+              disabled={!ready || (currentId !== null && current?.history !== "loaded")}
+              onSend={send}
+              onStop={() => currentId && stop(currentId)}
+            />
+          )}
+        </div>
+        <div className="sr-only" role="status" aria-live="polite">
+          {liveText}
+        </div>
+      </main>
+      {keyPrompt && (
+        <ApiKeyDialog
+          reason={keyPrompt.reason}
+          onSubmit={(key) => {
+            keyPrompt.resolve(key);
+            setKeyPrompt(null);
+          }}
+          onCancel={() => {
+            keyPrompt.resolve(null);
+            setKeyPrompt(null);
+          }}
+        />
+      )}
+    </div>
+  );
+}
