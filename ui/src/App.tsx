@@ -22,6 +22,8 @@ interface KeyPrompt {
 }
 
 const TITLE_CHARS = 60;
+const DELETE_ATTEMPTS = 10;
+const DELETE_RETRY_MS = 250;
 
 function firstPrompt(state: ConversationState | undefined): string | null {
   const first = state?.messages.find((m) => m.role === "user")?.content.trim();
@@ -58,6 +60,8 @@ export function App() {
   const projectId = info?.project_id;
   const list = useConversationList(api, projectId);
   const chat = useChat(api, projectId, list.refresh);
+  const storeRef = useRef(chat.store);
+  storeRef.current = chat.store;
   const route = parseRoute(usePathname());
   const currentId = route.name === "conversation" ? route.appId : null;
   const current = currentId ? chat.store[currentId] : undefined;
@@ -117,12 +121,22 @@ export function App() {
   const deleteConversation = useCallback(
     async (appId: string) => {
       if (!projectId) return;
+      const wasStreaming = Boolean(storeRef.current[appId]?.activeTurn);
       stop(appId);
-      try {
-        await api.remove(projectId, appId);
-      } catch (error) {
-        // Already gone (or never created on the server): the result the user asked for.
-        if (!(error instanceof ApiError && error.status === 404)) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await api.remove(projectId, appId);
+          break;
+        } catch (error) {
+          // Already gone (or never created on the server): the result the user asked for.
+          if (error instanceof ApiError && error.status === 404) break;
+          // The server refuses while the reply we just stopped still holds the conversation;
+          // it lets go as soon as it sees the disconnect.
+          const busy = error instanceof ApiError && error.status === 409;
+          if (busy && wasStreaming && attempt < DELETE_ATTEMPTS) {
+            await new Promise((resolve) => setTimeout(resolve, DELETE_RETRY_MS));
+            continue;
+          }
           setNotice(describeFailure(error));
           return;
         }
@@ -154,7 +168,9 @@ export function App() {
   }, [announce]);
 
   const burrLink =
-    info && currentId && current?.created ? burrRunUrl(info.burr_app_url_template, info.project_id, currentId) : null;
+    info?.burr_app_url_template && currentId && current?.created
+      ? burrRunUrl(info.burr_app_url_template, info.project_id, currentId)
+      : null;
   const ready = Boolean(projectId);
 
   let body: React.ReactNode;

@@ -86,6 +86,13 @@ describe("MessageView", () => {
     expect(onRetry).toHaveBeenCalledWith("a");
   });
 
+  it("shows a stored error item as a failure, as text", () => {
+    const { container } = render(<MessageView message={assistant(`Upstream failed ${XSS}`, { type: "error" })} />);
+    expect(screen.getByTestId("stored-error").textContent).toContain("Upstream failed <img");
+    expect(container.querySelector("img")).toBeNull();
+    expect(screen.queryByRole("button", { name: /retry/i })).toBeNull();
+  });
+
   it("shows a typing indicator before the first delta", () => {
     render(<MessageView message={assistant("", { status: "streaming" })} />);
     expect(screen.getByRole("status", { name: "Assistant is writing" })).toBeTruthy();

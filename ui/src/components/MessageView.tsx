@@ -57,7 +57,7 @@ export const MessageView = memo(function MessageView({ message, onRetry }: Props
 
   const streaming = message.status === "streaming";
   const poem = message.mode === "generate_poem";
-  const classes = ["message", "assistant", message.status, message.type === "error" ? "error-item" : ""];
+  const classes = ["message", "assistant", message.status];
   return (
     <article
       className={classes.join(" ")}
@@ -67,7 +67,15 @@ export const MessageView = memo(function MessageView({ message, onRetry }: Props
       data-status={message.status}
       data-mode={message.mode ?? ""}
     >
-      {message.content ? (
+      {message.type === "error" && !message.error ? (
+        // A failed turn as the server stored it: its message, without a Retry of its own.
+        <div className="failure stored" data-testid="stored-error">
+          <div className="failure-text">
+            <strong>The reply failed</strong>
+            <p data-testid="assistant-text">{message.content}</p>
+          </div>
+        </div>
+      ) : message.content ? (
         <div className={`markdown${poem ? " poem" : ""}`} data-testid="assistant-text">
           <Markdown text={message.content} />
         </div>
@@ -82,11 +90,11 @@ export const MessageView = memo(function MessageView({ message, onRetry }: Props
       {message.error && (
         <FailureNotice
           error={message.error}
-          onRetry={message.prompt && onRetry ? () => onRetry(message.id) : undefined}
+          onRetry={message.prompt && onRetry && !message.retried ? () => onRetry(message.id) : undefined}
         />
       )}
 
-      {!streaming && (message.content || message.mode) && (
+      {!streaming && message.type !== "error" && (message.content || message.mode) && (
         <footer className="message-meta">
           {message.mode && (
             <span className={`mode-badge mode-${message.mode}`} data-testid="mode-badge" title={`Burr action: ${message.mode}`}>

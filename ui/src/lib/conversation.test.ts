@@ -166,7 +166,23 @@ describe("conversationReducer", () => {
     expect(state.activeTurn).toBeNull();
   });
 
-  it("retry replaces the failed turn with a new one", () => {
+  it("retry keeps a failed turn the server had started (it is stored there)", () => {
+    const error = { kind: "stream" as const, code: "upstream_error", message: "x", retryable: true };
+    const state = run([
+      start("a1", "again"),
+      { type: "historySynced", turnId: "a1", items: [] },
+      { type: "turnFailed", turnId: "a1", error },
+      { type: "turnStarted", turnId: "a2", userId: "u2", prompt: "again", replaces: "a1" },
+    ]);
+    expect(state.messages.map((m) => [m.content, m.status, m.retried ?? false])).toEqual([
+      ["again", "complete", false],
+      ["", "failed", true],
+      ["again", "complete", false],
+      ["", "streaming", false],
+    ]);
+  });
+
+  it("retry replaces a failed turn the server never saw", () => {
     const error = { kind: "network" as const, code: "network_error", message: "x", retryable: true };
     const state = run([
       { type: "historyLoaded", items: [{ role: "user", content: "old", type: "text" }] },

@@ -36,6 +36,13 @@ export interface Message {
   error?: Failure;
   /** On the assistant message of a turn started here: the prompt, for Retry. */
   prompt?: string;
+  /**
+   * The server began this turn (its chat_history frame arrived), so it stores the turn even if
+   * it failed; a Retry then leaves it in the transcript instead of replacing it.
+   */
+  serverStarted?: boolean;
+  /** A newer turn retried this failed one: no second Retry button. */
+  retried?: boolean;
 }
 
 export type HistoryStatus = "idle" | "loading" | "loaded" | "missing" | "failed";
@@ -171,14 +178,17 @@ export function conversationReducer(
     case "turnStarted": {
       if (state.activeTurn) return state;
       let messages = state.messages;
-      if (action.replaces) {
-        const index = messages.findIndex((m) => m.id === action.replaces);
-        if (index >= 0) {
-          // Drop the failed reply and the prompt it answered; the retry sends the prompt again.
-          const previous = messages[index - 1];
-          const start = previous?.role === "user" ? index - 1 : index;
-          messages = [...messages.slice(0, start), ...messages.slice(index + 1)];
-        }
+      const index = action.replaces ? messages.findIndex((m) => m.id === action.replaces) : -1;
+      const replaced = messages[index];
+      if (replaced?.serverStarted) {
+        // The server stored the failed turn: it stays (history will show it), marked as retried.
+        messages = messages.slice();
+        messages[index] = { ...replaced, retried: true };
+      } else if (replaced) {
+        // The server never saw the turn: drop the failed reply and its prompt, sent again below.
+        const previous = messages[index - 1];
+        const start = previous?.role === "user" ? index - 1 : index;
+        messages = [...messages.slice(0, start), ...messages.slice(index + 1)];
       }
       return {
         ...state,
@@ -209,12 +219,15 @@ export function conversationReducer(
       // The turn is [user prompt, assistant reply] at the end; everything before is history.
       const turnStart = index - 1;
       if (turnStart < 0) return state;
+      const [prompt, reply] = state.messages.slice(turnStart);
+      if (!prompt || !reply) return state;
       return {
         ...state,
         created: true,
         messages: [
           ...mergeHistory(state.messages.slice(0, turnStart), action.items),
-          ...state.messages.slice(turnStart),
+          prompt,
+          { ...reply, serverStarted: true },
         ],
       };
     }

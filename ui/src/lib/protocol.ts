@@ -40,8 +40,9 @@ export type Frame =
 
 export interface Info {
   project_id: string;
-  burr_ui_url: string;
-  burr_app_url_template: string;
+  /** null when the server runs without Burr's tracking UI. */
+  burr_ui_url: string | null;
+  burr_app_url_template: string | null;
   auth_required: boolean;
   offline_model: boolean;
 }
