@@ -98,6 +98,8 @@ def page(context: BrowserContext, problems: PageProblems) -> Iterator[Page]:
     page.on("dialog", on_dialog)
     yield page
     assert problems.errors == [], f"JavaScript errors in the page: {problems.errors}"
+    # The UI never uses alert/confirm/prompt: any dialog is a bug (or injected script).
+    assert problems.dialogs == [], f"dialogs opened: {problems.dialogs}"
 
 
 @pytest.fixture

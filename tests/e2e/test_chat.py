@@ -69,7 +69,8 @@ def test_reply_grows_while_streaming_and_ends_as_a_poem(chat: ChatPage, page: Pa
 
 def test_code_reply_is_highlighted_and_copyable(chat: ChatPage, page: Page) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    reply = chat.ask("Write Python code that reverses a list")
+    chat.ask("What is a palindrome?")
+    reply = chat.ask("Write Python code that checks for a palindrome")
     expect(reply.get_by_test_id("mode-badge")).to_have_text("code")
     code = reply.locator(".code-block pre code")
     expect(code).to_have_count(1)

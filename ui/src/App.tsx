@@ -111,6 +111,26 @@ export function App() {
     [currentId, startConversation, startTurn],
   );
 
+  const menuButton = useRef<HTMLButtonElement>(null);
+  const closeDrawer = useCallback(() => {
+    setDrawerOpen(false);
+    // Give focus back to the button that opened the drawer, if focus was inside it.
+    if (document.activeElement?.closest("#sidebar")) {
+      requestAnimationFrame(() => menuButton.current?.focus());
+    }
+  }, []);
+
+  // The drawer exists only at phone width: leaving it (rotation, resize) closes it.
+  useEffect(() => {
+    const wide = window.matchMedia?.("(min-width: 769px)");
+    if (!wide) return;
+    const onChange = () => {
+      if (wide.matches) setDrawerOpen(false);
+    };
+    wide.addEventListener("change", onChange);
+    return () => wide.removeEventListener("change", onChange);
+  }, []);
+
   const newChat = useCallback(() => {
     navigate("/");
     setDrawerOpen(false);
@@ -242,14 +262,16 @@ export function App() {
         open={drawerOpen}
         burrUiUrl={info?.burr_ui_url ?? null}
         offlineModel={Boolean(info?.offline_model)}
-        onClose={() => setDrawerOpen(false)}
+        onClose={closeDrawer}
         onNewChat={newChat}
         onDelete={deleteConversation}
       />
-      <main className="main" aria-labelledby="page-title">
+      {/* While the phone drawer is open, the page behind it is out of reach (focus and clicks). */}
+      <main className="main" aria-labelledby="page-title" inert={drawerOpen}>
         <header className="topbar">
           <button
             type="button"
+            ref={menuButton}
             className="icon-button menu-button"
             aria-label="Open conversations"
             aria-expanded={drawerOpen}
