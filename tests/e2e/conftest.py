@@ -102,12 +102,42 @@ def page(context: BrowserContext, problems: PageProblems) -> Iterator[Page]:
     assert problems.dialogs == [], f"dialogs opened: {problems.dialogs}"
 
 
+def _offline_env(home: Path, **overrides: str) -> dict[str, str]:
+    return server_env(
+        home,
+        CHATBOT_OFFLINE_PACE_MS=OFFLINE_PACE_MS,
+        CHATBOT_CANNED_PACE_MS=OFFLINE_PACE_MS,
+        **overrides,
+    )
+
+
 @pytest.fixture
 def e2e_offline_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
-    """``chatbot serve`` with the embedded offline model at a visible pace."""
-    env = server_env(
-        home, CHATBOT_OFFLINE_PACE_MS=OFFLINE_PACE_MS, CHATBOT_CANNED_PACE_MS=OFFLINE_PACE_MS
-    )
+    """``chatbot serve`` with the embedded offline model at a visible pace (no Burr UI)."""
+    server = start_server(home, env=_offline_env(home))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def e2e_burr_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+    """As ``e2e_offline_server``, with Burr's tracking UI mounted under /burr."""
+    server = start_server(home, env=_offline_env(home, CHATBOT_BURR_UI_ENABLED="true"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+API_KEY = "e2e-secret-key"
+
+
+@pytest.fixture
+def e2e_auth_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+    """``chatbot serve`` (offline model) that wants ``Authorization: Bearer <API_KEY>``."""
+    env = _offline_env(home, CHATBOT_API_KEY=API_KEY, CHATBOT_BURR_UI_ENABLED="true")
     server = start_server(home, env=env)
     try:
         yield server

@@ -140,15 +140,26 @@ def test_html_in_a_prompt_is_shown_as_text_and_runs_nothing(
 
 
 def test_burr_link_points_at_this_conversations_run(
-    chat: ChatPage, page: Page, e2e_offline_server: ServerProcess
+    page: Page, e2e_burr_server: ServerProcess
 ) -> None:
+    chat = ChatPage(page, e2e_burr_server.base_url).open()
     chat.ask("What is Burr?")
     link = page.get_by_test_id("burr-link")
-    expected = f"/burr/project/{_project_id(e2e_offline_server)}/null/{chat.app_id}"
-    # Same origin, from the info route's template; whether Burr's UI is mounted there is the
-    # server's business (its own tests), so the browser does not follow the link here.
+    expected = f"/burr/project/{_project_id(e2e_burr_server)}/null/{chat.app_id}"
     expect(link).to_have_attribute("href", expected)
     expect(link).to_have_attribute("target", "_blank")
+    # Same origin: Burr's tracking UI answers there, and its API knows this conversation.
+    assert page.request.get(e2e_burr_server.base_url + expected).status == 200
+    apps = page.request.get(
+        f"{e2e_burr_server.base_url}/burr/api/v0/{_project_id(e2e_burr_server)}/__none__/apps"
+    )
+    assert chat.app_id in apps.text()
+
+
+def test_no_burr_link_when_the_server_has_no_burr_ui(chat: ChatPage, page: Page) -> None:
+    chat.ask("What is missing?")
+    expect(page.get_by_test_id("burr-link")).to_have_count(0)
+    expect(chat.sidebar.get_by_role("link", name="Burr tracking UI")).to_have_count(0)
 
 
 def test_delete_removes_the_conversation(

@@ -70,6 +70,13 @@ export function App() {
   const [notice, setNotice] = useState<Failure | null>(null);
   const [startedHere, setStartedHere] = useState<string[]>([]);
 
+  // A server with an API key: ask for it now rather than at the first failing call, and get
+  // the session cookie that Burr's tracking UI (same origin, no header of ours) relies on.
+  const authRequired = Boolean(info?.auth_required);
+  useEffect(() => {
+    if (authRequired) api.startSession().catch(() => {});
+  }, [api, authRequired]);
+
   // Open a conversation: its history comes from the server unless this tab already has it.
   const { loadHistory } = chat;
   const historyStatus = current?.history;

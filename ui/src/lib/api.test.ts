@@ -73,7 +73,28 @@ describe("createApiClient auth", () => {
     await expect(api.history("p", "a")).resolves.toEqual([]);
     expect(promptForKey).toHaveBeenCalledWith("required");
     expect(keys.value).toBe("good");
-    expect(seen).toEqual([null, "Bearer good"]);
+    expect(seen.slice(0, 2)).toEqual([null, "Bearer good"]);
+  });
+
+  it("trades a key the user entered for a session cookie, once it works", async () => {
+    const { fetch } = authServer();
+    const api = createApiClient({ fetch, keys: memoryKeys(), promptForKey: async () => "good" });
+    await api.history("p", "a");
+    await vi.waitFor(() => expect(fetch).toHaveBeenCalledTimes(3));
+    const [url, init] = fetch.mock.calls[2] as unknown as [string, RequestInit];
+    expect([url, init.method, new Headers(init.headers).get("Authorization")]).toEqual([
+      `${API_PREFIX}/session`,
+      "POST",
+      "Bearer good",
+    ]);
+  });
+
+  it("does not start a session for a stored key that simply works", async () => {
+    const { fetch } = authServer();
+    const api = createApiClient({ fetch, keys: memoryKeys("good") });
+    await api.history("p", "a");
+    await new Promise((r) => setTimeout(r, 0));
+    expect(fetch).toHaveBeenCalledTimes(1);
   });
 
   it("asks again when the key is wrong", async () => {

@@ -5,11 +5,15 @@
  * stored and, on a 401, asks the user for a key (one dialog shared by all calls that failed at
  * the same time), stores it and tries again; a wrong key is answered by another 401, which asks
  * again. Cancelling the dialog lets the 401 through as an ApiError.
+ *
+ * A key that works is also traded for the server's session cookie (POST …/session), because
+ * Burr's tracking UI, on the same origin, cannot send our header but does send the cookie.
  */
 import type { ChatItem, ConversationPage, Info } from "./protocol";
 
 export const API_PREFIX = "/api/v0/streaming_chatbot";
 export const API_KEY_STORAGE_KEY = "chatbot.apiKey";
+const SESSION_PATH = `${API_PREFIX}/session`;
 
 /** An HTTP error answer (4xx/5xx), with the server's stable code and human message. */
 export class ApiError extends Error {
@@ -112,18 +116,29 @@ export function createApiClient(options: ApiClientOptions = {}) {
     return pendingPrompt;
   }
 
+  /** Trades a key that just worked for the session cookie; best effort, failures are harmless. */
+  function startSessionWith(key: string): void {
+    doFetch(SESSION_PATH, { method: "POST", headers: { Authorization: `Bearer ${key}` } }).catch(
+      () => {},
+    );
+  }
+
   /** fetch() with the API key; answers every status except a 401 the user could fix. */
   async function request(path: string, init: RequestInit = {}): Promise<Response> {
+    let entered: string | null = null;
     for (;;) {
       const key = keys.get();
       const headers = new Headers(init.headers);
       if (key) headers.set("Authorization", `Bearer ${key}`);
       const response = await doFetch(path, { ...init, headers });
-      if (response.status !== 401) return response;
+      if (response.status !== 401) {
+        if (entered !== null && entered === key && path !== SESSION_PATH) startSessionWith(entered);
+        return response;
+      }
       // Another call may have stored a new key while this one was in flight: use it first.
       const latest = keys.get();
       if (latest && latest !== key) continue;
-      const entered = await askForKey(key ? "rejected" : "required");
+      entered = await askForKey(key ? "rejected" : "required");
       if (entered === null) return response;
       keys.set(entered);
     }
@@ -150,6 +165,10 @@ export function createApiClient(options: ApiClientOptions = {}) {
 
   return {
     request,
+    /** Starts a browser session (cookie) when the server wants a key; asks for one if needed. */
+    startSession: async () => {
+      await ok(SESSION_PATH, { method: "POST" });
+    },
     info: () => json<Info>(`${API_PREFIX}/info`),
     conversations: (projectId: string, limit = 50, offset = 0) =>
       json<ConversationPage>(
