@@ -115,7 +115,7 @@ export const MessageView = memo(function MessageView({ message, onRetry }: Props
           {message.content && (
             <CopyButton className="quiet" text={() => message.content} label="Copy reply" />
           )}
-          {message.status === "stopped" && message.prompt && onRetry && (
+          {message.status === "stopped" && message.prompt && onRetry && !message.retried && (
             <button type="button" className="button quiet" onClick={() => onRetry(message.id)}>
               <RetryIcon /> Regenerate
             </button>

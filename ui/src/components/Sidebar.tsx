@@ -115,7 +115,11 @@ export function Sidebar(props: Props) {
         className={`sidebar${open ? " open" : ""}`}
         aria-label="Conversations"
         onKeyDown={(e) => {
-          if (e.key === "Escape" && open) onClose();
+          if (e.key === "Escape" && open) {
+            // Closing the drawer is all this Escape does (it must not also stop a reply).
+            e.preventDefault();
+            onClose();
+          }
         }}
       >
         <div className="sidebar-top">
