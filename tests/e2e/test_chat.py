@@ -51,12 +51,15 @@ def test_reply_grows_while_streaming_and_ends_as_a_poem(chat: ChatPage, page: Pa
 
     chat.wait_done(reply)
     seen = page.evaluate("window.__seen")
-    # Several distinct, growing renders happened before the end frame finished the reply.
-    assert len(seen) >= 3, seen
-    for earlier, later in zip(seen, seen[1:], strict=False):
-        assert later.startswith(earlier[:-1].rstrip()), (earlier, later)
     final = reply.get_by_test_id("assistant-text").inner_text()
+    # Several distinct renders happened while the reply was streaming, before its end frame;
+    # the first one was the start of the reply and the reply grew from there. (Later renders
+    # are not compared as strings: Markdown may re-render earlier text, e.g. when an
+    # emphasis closes.)
+    assert len(seen) >= 3, seen
+    assert final.replace("\n", "").startswith(seen[0].replace("\n", "").strip()), (seen[0], final)
     assert len(final) > len(seen[0])
+    assert max(len(text) for text in seen) > len(seen[0])
 
     expect(reply.get_by_test_id("mode-badge")).to_have_text("poem")
     expect(reply).to_have_attribute("data-mode", "generate_poem")
