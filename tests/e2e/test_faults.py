@@ -6,6 +6,7 @@ so the test decides exactly when tokens arrive and what fails; nothing here wait
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 
@@ -147,3 +148,31 @@ def test_a_busy_conversation_shows_the_servers_http_error(
     second.wait_done(second.replies.last)
     expect(second.user_messages).to_have_text(["What is busy?", "Me too?"])
     other.close()
+
+
+def test_a_lost_server_shows_network_errors_inline(
+    chat: ChatPage,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
+) -> None:
+    fake_openai.on_stream(held_stream(gate))
+    reply = chat.send("What if the server dies?")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    e2e_upstream_server.kill()
+
+    # Mid-reply: the text so far stays, the failure says the connection was lost.
+    chat.wait_done(reply, "failed")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    expect(reply.get_by_test_id("turn-error")).to_have_attribute(
+        "data-code", re.compile(r"^(stream_incomplete|network_error)$")
+    )
+    expect(chat.input).to_be_enabled()
+
+    # A new prompt with no server at all: the fetch itself fails, shown inline with Retry.
+    failed = chat.send("Anyone there?")
+    chat.wait_done(failed, "failed")
+    error = failed.get_by_test_id("turn-error")
+    expect(error).to_have_attribute("data-code", "network_error")
+    expect(error).to_contain_text("Connection problem")
+    expect(error.get_by_role("button", name="Retry")).to_be_visible()
