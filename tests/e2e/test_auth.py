@@ -51,3 +51,9 @@ def test_asks_for_the_key_keeps_it_and_asks_again_when_refused(
     dialog.get_by_label("API key", exact=True).fill(API_KEY)
     dialog.get_by_role("button", name="Save key").click()
     expect(chat.user_messages).to_have_text(["What is a key?"])
+
+    # "Forget API key" clears it from this browser (and the session cookie): asked again.
+    chat.sidebar.get_by_role("button", name="Forget API key").click()
+    expect(dialog).to_be_visible()
+    assert page.evaluate("localStorage.getItem('chatbot.apiKey')") is None
+    assert page.context.cookies() == []

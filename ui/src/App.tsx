@@ -269,6 +269,14 @@ export function App() {
         open={drawerOpen}
         burrUiUrl={info?.burr_ui_url ?? null}
         offlineModel={Boolean(info?.offline_model)}
+        onSignOut={
+          authRequired
+            ? () => {
+                // Start over: the reloaded page asks for a key again.
+                void api.signOut().then(() => window.location.reload());
+              }
+            : null
+        }
         onClose={closeDrawer}
         onNewChat={newChat}
         onDelete={deleteConversation}

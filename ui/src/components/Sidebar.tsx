@@ -14,6 +14,8 @@ interface Props {
   open: boolean;
   burrUiUrl: string | null;
   offlineModel: boolean;
+  /** Shown when the server wants an API key: forget it in this browser. */
+  onSignOut: (() => void) | null;
   onClose: () => void;
   onNewChat: () => void;
   onDelete: (appId: string) => Promise<void>;
@@ -97,7 +99,8 @@ function ConversationRow({
 }
 
 export function Sidebar(props: Props) {
-  const { list, pending, currentId, open, burrUiUrl, offlineModel, onClose, onNewChat, onDelete } = props;
+  const { list, pending, currentId, open, burrUiUrl, offlineModel, onSignOut, onClose, onNewChat, onDelete } =
+    props;
   const known = new Set(list.items.map((c) => c.app_id));
   const rows = [...pending.filter((p) => !known.has(p.app_id)), ...list.items];
   const panel = useRef<HTMLElement>(null);
@@ -163,6 +166,11 @@ export function Sidebar(props: Props) {
             <a href={burrUiUrl} target="_blank" rel="noopener" className="burr-ui-link">
               Burr tracking UI <ExternalIcon />
             </a>
+          )}
+          {onSignOut && (
+            <button type="button" className="button quiet small sign-out" onClick={onSignOut}>
+              Forget API key
+            </button>
           )}
         </div>
       </nav>

@@ -11,6 +11,9 @@ function memoryKeys(initial: string | null = null): KeyStore & { value: string |
     set(key) {
       this.value = key;
     },
+    clear() {
+      this.value = null;
+    },
   };
 }
 
@@ -123,6 +126,17 @@ describe("createApiClient auth", () => {
     const { fetch } = authServer();
     const api = createApiClient({ fetch, keys: memoryKeys(), promptForKey: async () => null });
     await expect(api.history("p", "a")).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+  });
+});
+
+describe("signOut", () => {
+  it("forgets the key and ends the server session", async () => {
+    const fetch = vi.fn(async () => new Response(null, { status: 204 }));
+    const keys = memoryKeys("good");
+    await createApiClient({ fetch, keys }).signOut();
+    expect(keys.value).toBeNull();
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect([url, init.method]).toEqual([`${API_PREFIX}/session`, "DELETE"]);
   });
 });
 

@@ -33,6 +33,7 @@ export class ApiError extends Error {
 export interface KeyStore {
   get(): string | null;
   set(key: string): void;
+  clear(): void;
 }
 
 /** Why the key is asked for: none stored yet, or the stored one was refused. */
@@ -54,6 +55,13 @@ export function localStorageKeyStore(storage: Storage | undefined = globalThis.l
         storage?.setItem(API_KEY_STORAGE_KEY, key);
       } catch {
         // Storage can be unavailable (private mode, quota); the key then lives for this call only.
+      }
+    },
+    clear() {
+      try {
+        storage?.removeItem(API_KEY_STORAGE_KEY);
+      } catch {
+        // Nothing stored, nothing to clear.
       }
     },
   };
@@ -165,6 +173,11 @@ export function createApiClient(options: ApiClientOptions = {}) {
 
   return {
     request,
+    /** Forgets the key in this browser and ends the server session (best effort). */
+    signOut: async () => {
+      keys.clear();
+      await doFetch(SESSION_PATH, { method: "DELETE" }).catch(() => undefined);
+    },
     /** Starts a browser session (cookie) when the server wants a key; asks for one if needed. */
     startSession: async () => {
       await ok(SESSION_PATH, { method: "POST" });
