@@ -88,7 +88,9 @@ export function App() {
 
   const summary = list.items.find((c) => c.app_id === currentId);
   const title =
-    route.name === "conversation" ? (summary?.title || firstPrompt(current) || "New chat") : route.name === "home" ? "New chat" : "Not found";
+    route.name === "notFound"
+      ? "Not found"
+      : summary?.title || firstPrompt(current) || "New chat";
   useEffect(() => {
     document.title = `${title} · Burr chatbot`;
   }, [title]);
@@ -181,18 +183,10 @@ export function App() {
     const state = chat.store[appId];
     if (!state) return [];
     const now = new Date().toISOString();
-    return [{ app_id: appId, title: firstPrompt(state) ?? "New chat", turns: 0, created_at: now, updated_at: now }];
+    const title = firstPrompt(state) ?? "New chat";
+    return [{ app_id: appId, title, turns: 0, created_at: now, updated_at: now }];
   });
 
-  const announce = announcement(current);
-  const lastAnnounce = useRef("");
-  const [liveText, setLiveText] = useState("");
-  useEffect(() => {
-    if (announce !== lastAnnounce.current) {
-      lastAnnounce.current = announce;
-      setLiveText(announce);
-    }
-  }, [announce]);
 
   const burrLink =
     info?.burr_app_url_template && currentId && current?.created
@@ -335,7 +329,7 @@ export function App() {
           )}
         </div>
         <div className="sr-only" role="status" aria-live="polite">
-          {liveText}
+          {announcement(current)}
         </div>
       </main>
       {keyPrompt && (
