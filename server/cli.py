@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -23,24 +24,62 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port (above 1 needs PostgreSQL; default 1)",
+    )
     return parser
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
+
+
+def _worker_log_config(level: str) -> dict:
+    """What ``_configure_logging`` does, as a dictConfig uvicorn applies in each worker."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": _LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level)
     settings = Settings()
-    from server.app import create_app
+    # Imported here, not at the top: uvicorn's spawned workers re-import this module before
+    # they answer the supervisor's health checks, and Burr's import is slow.
+    from chatbot.persistence import StoreUnavailable, check_store
 
-    app = create_app(settings)
+    # Open the database (and create its schema) once before serving: an unreachable or
+    # unusable one is a one-line error and exit status 1, not a lifespan traceback (or,
+    # with workers, children that fail one after another).
+    try:
+        asyncio.run(check_store(settings.resolved_database_url, processes=args.workers))
+    except StoreUnavailable as exc:
+        print(f"chatbot serve: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     base = f"http://{args.host}:{args.port}"
     model = (
         "embedded offline model (no OPENAI_API_KEY set)"
@@ -53,13 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # An import string and a factory, so that each worker process builds its own app (and
+    # reads its settings from the environment) after uvicorn has forked it.
     uvicorn.run(
-        app,
+        "server.app:create_app",
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
+        # A worker that has not answered the supervisor's ping within this is killed and
+        # replaced; uvicorn's 5 s default is shorter than a cold start on a busy small host.
+        timeout_worker_healthcheck=30,
         log_level=args.log_level,
         access_log=False,
-        log_config=None,
+        log_config=_worker_log_config(args.log_level) if args.workers > 1 else None,
     )
     return 0
 
