@@ -50,6 +50,7 @@ LEASES_TABLE = "chatbot_turn_leases"
 DEFAULT_POOL_SIZE = 10
 DEFAULT_LEASE_TTL_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
+_SWEEP_EVERY_TICKS = 100  # renewal ticks between sweeps of long-expired leases
 # Serialises schema creation when several processes start at once on an empty database
 # (concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog).
 _SCHEMA_LOCK_KEY = 0x63686174626F74  # "chatbot"
@@ -405,10 +406,21 @@ class PostgresConversationStore(AsyncPostgreSQLPersister, ConversationStore):
             logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
 
     async def _renew_leases(self) -> None:
-        """Push back the expiry of every lease this process holds, in one statement."""
+        """Push back the expiry of every lease this process holds, in one statement.
+
+        Now and then also drop leases long expired (left by crashed processes on
+        conversations nobody came back to); an expired lease is free, so that is safe.
+        """
         interval = self.lease_ttl_s / 3
+        ticks = 0
         while True:
             await asyncio.sleep(interval)
+            ticks += 1
+            if ticks % _SWEEP_EVERY_TICKS == 0:
+                with contextlib.suppress(Exception):
+                    await self.pool.execute(
+                        f"DELETE FROM {LEASES_TABLE} WHERE expires_at < now() - interval '1 hour'"
+                    )
             tokens = [t for t in self._held.values() if t not in self._lost]
             if not tokens:
                 continue

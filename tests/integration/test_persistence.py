@@ -52,28 +52,28 @@ def _assert_clean_refusal(done, *fragments: str) -> None:
 def test_history_survives_kill_9_and_restart(home: Path, client: httpx.Client) -> None:
     server = start_server(home)
     try:
-        ends = []
+        expected: list[dict] = []
         for prompt in PROMPTS:
             _, frames = post_prompt(client, server.api, "proj", "durable", prompt)
-            assert frames[-1].type == "end"
-            ends.append(frames[-1].value["item"])
-        before = _history(client, server, "durable")
-        listing_before = _listing(client, server)
+            assert frames[0].value == expected and frames[-1].type == "end"
+            expected += [{"role": "user", "content": prompt, "type": "text"}]
+            expected += [frames[-1].value["item"]]
+        # Killed the moment the last `end` frame arrived: a turn is stored before its `end`.
     finally:
         server.kill()
     assert server.process.returncode == -9
 
     restarted = start_server(home, env=server.env)  # same HOME, so the same database file
     try:
-        after = _history(client, restarted, "durable")
-        assert after == before
-        assert [item["content"] for item in after[::2]] == PROMPTS
-        assert after[1::2] == ends
-        assert _listing(client, restarted) == listing_before
-        assert listing_before["items"][0]["turns"] == 3
+        assert _history(client, restarted, "durable") == expected
+        listing = _listing(client, restarted)
+        assert [(i["app_id"], i["title"], i["turns"]) for i in listing["items"]] == [
+            ("durable", PROMPTS[0], 3)
+        ]
         # The conversation carries on where it was.
         _, frames = post_prompt(client, restarted.api, "proj", "durable", "And one more?")
-        assert frames[0].value == before and frames[-1].type == "end"
+        assert frames[0].value == expected and frames[-1].type == "end"
+        assert len(_history(client, restarted, "durable")) == 8
     finally:
         restarted.stop()
 
