@@ -24,6 +24,8 @@ from burr.core import State, serde
 from burr.tracking.client import LocalTrackingClient
 from burr.tracking.common.models import BeginEntryModel, EndEntryModel
 
+from chatbot.chat_items import ChatHistory
+
 logger = logging.getLogger(__name__)
 
 _INTERNAL_INPUTS = frozenset({"__tracer", "__context"})
@@ -82,6 +84,34 @@ def _format_exception(exception: BaseException | None) -> str | None:
     if exception is None:
         return None
     return "".join(traceback.format_exception(exception))
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_plain_json(value: Any) -> bool:
+    if isinstance(value, (*_JSON_SCALARS, ChatHistory)):  # histories hold only our items
+        return True
+    if isinstance(value, list):
+        # Chat items are flat dicts of strings: checking their values is enough.
+        return all(
+            isinstance(item, dict) and all(isinstance(v, _JSON_SCALARS) for v in item.values())
+            if not isinstance(item, _JSON_SCALARS)
+            else True
+            for item in value
+        )
+    if isinstance(value, dict):
+        return all(isinstance(v, _JSON_SCALARS) for v in value.values())
+    return False
+
+
+def _state_for_log(state: State, serde_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The state as Burr logs it. Plain JSON values (all of ours) are handed to pydantic as
+    they are, skipping Burr's recursive ``serde`` walk, which grew with every message."""
+    values = state.get_all()
+    if all(_is_plain_json(value) for value in values.values()):
+        return values
+    return state.serialize(**serde_kwargs)
 
 
 class OffloopTrackingClient(LocalTrackingClient):
@@ -149,7 +179,7 @@ class OffloopTrackingClient(LocalTrackingClient):
                     result=serde.serialize(result, **self.serde_kwargs),
                     sequence_id=sequence_id,
                     exception=_format_exception(exception),
-                    state=state.serialize(**self.serde_kwargs),
+                    state=_state_for_log(state, self.serde_kwargs),
                 )
             )
 
