@@ -1,0 +1,201 @@
+"""Starting, watching and stopping the processes of a benchmark run.
+
+Every process the harness starts is its own OS process, optionally pinned to a
+set of cores, with its output in a log file; it is stopped by its pid (SIGINT,
+then SIGTERM, then SIGKILL), never by name. CPU time and RSS come from the
+kernel's accounting of the process and its children (psutil).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pin(cpus: Sequence[int] | None):
+    if not cpus:
+        return None
+    cpus = set(cpus)
+
+    def fn() -> None:  # runs in the child before exec
+        os.sched_setaffinity(0, cpus)
+
+    return fn
+
+
+def spawn(
+    argv: Sequence[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    cpus: Sequence[int] | None = None,
+    stdout=None,
+) -> subprocess.Popen:
+    """Start ``argv`` from the repository root; stderr (and stdout unless given) go to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    logf = open(log, "ab")
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        return subprocess.Popen(
+            list(argv),
+            cwd=ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else logf,
+            stderr=logf,
+            preexec_fn=_pin(cpus),
+        )
+    finally:
+        logf.close()
+
+
+def stop(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
+    """Stop one process we started: SIGINT (uvicorn's graceful stop), SIGTERM, SIGKILL."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def read_ready_line(proc: subprocess.Popen, timeout: float = 30.0) -> str:
+    """The ``READY <port>`` line a helper process prints on stdout once it listens."""
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if line.startswith("READY"):
+            return line.split()[1]
+        if not line and proc.poll() is not None:
+            break
+    raise RuntimeError(f"process {proc.args!r} did not report READY")
+
+
+def http_call(
+    port: int, method: str, path: str, body: bytes = b"", timeout: float = 10.0
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"content-type": "application/json"} if body or method == "POST" else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_http(
+    proc: subprocess.Popen, port: int, method: str, path: str, timeout: float = 120.0
+) -> float:
+    """Wait until ``method path`` answers below 500; return the seconds it took."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} while starting")
+        try:
+            status, _ = http_call(port, method, path, timeout=5.0)
+            if status < 500:
+                return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{proc.args!r} did not answer {method} {path} in {timeout:.0f}s")
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return [root]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process, its live children and its reaped children."""
+    total = 0.0
+    for i, p in enumerate(_tree(pid)):
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+        if i == 0:
+            total += t.children_user + t.children_system
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    total = 0
+    for p in _tree(pid):
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def core_busy() -> list[tuple[float, float]]:
+    """Per core (busy, total) seconds since boot, to compute each core's load over a window."""
+    out = []
+    for t in psutil.cpu_times(percpu=True):
+        total = sum(t)
+        out.append((total - t.idle - getattr(t, "iowait", 0.0), total))
+    return out
+
+
+def core_load(before, after) -> list[float]:
+    return [
+        (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        for (b0, t0), (b1, t1) in zip(before, after, strict=True)
+    ]
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of a process tree, sampled every ``period`` seconds until stopped."""
+
+    def __init__(self, pid: int, period: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.period = period
+        self.peak = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.peak = max(self.peak, rss_bytes(self.pid))
+            except psutil.Error:
+                return
+            self._stop_event.wait(self.period)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak
