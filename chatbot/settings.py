@@ -1,0 +1,83 @@
+"""Configuration, read once from the environment (``CHATBOT_`` prefix) and ``.env``.
+
+The ``openai`` SDK's own variables (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) keep their
+names so an existing shell set-up works unchanged; everything else is ours.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "burr-chatbot"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHATBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- upstream LLM -------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL")
+    )
+    classifier_model: str = "gpt-4o-mini"
+    chat_model: str = "gpt-4o-mini"
+    upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
+    upstream_read_timeout_s: float = Field(default=60.0, gt=0)
+    # Only the classifier call is retried (it has sent nothing to the client yet).
+    classifier_max_retries: int = Field(default=2, ge=0, le=10)
+    max_context_messages: int = Field(default=40, ge=1)
+
+    # --- embedded offline model ---------------------------------------------------
+    offline_pace_ms: float = Field(default=30.0, ge=0)
+    offline_words_per_chunk: int = Field(default=1, ge=1)
+    # Pace of the two canned replies (unsafe, prompt-for-more), which stream like the others.
+    canned_pace_ms: float = Field(default=20.0, ge=0)
+
+    # --- storage ------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    tracking_enabled: bool = True
+    tracking_dir: Path | None = None
+
+    # --- HTTP ---------------------------------------------------------------------
+    ui_project_id: str = "demo_streaming_chatbot"
+    ui_dist_dir: Path | None = None
+    burr_ui_enabled: bool = True
+    max_prompt_chars: int = Field(default=16_000, ge=1)
+
+    @field_validator("data_dir", "tracking_dir", "ui_dist_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def offline(self) -> bool:
+        """True when no key is configured: the embedded offline model answers."""
+        return self.openai_api_key is None or not self.openai_api_key.get_secret_value()
+
+    @cached_property
+    def resolved_tracking_dir(self) -> Path:
+        return self.tracking_dir or (Path.home() / ".burr")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'chatbot.sqlite3'}"
+
+    @cached_property
+    def resolved_ui_dist_dir(self) -> Path:
+        if self.ui_dist_dir is not None:
+            return self.ui_dist_dir
+        return Path(__file__).resolve().parent.parent / "ui" / "dist"

@@ -1,0 +1,1 @@
+"""HTTP for the chatbot: FastAPI app factory, routes, SSE framing, the ``chatbot`` CLI."""

@@ -1,0 +1,61 @@
+"""One log line per request: method, path, status, time to first byte, total time, bytes.
+
+A pure ASGI middleware rather than uvicorn's access log because a streamed reply's
+interesting numbers (first byte, total duration) are only known as the body flows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("chatbot.access")
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+        first_byte: float | None = None
+        sent = 0
+
+        async def send_and_measure(message: Message) -> None:
+            nonlocal status, first_byte, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                if body and first_byte is None:
+                    first_byte = time.perf_counter()
+                sent += len(body)
+            await send(message)
+
+        outcome = ""
+        try:
+            await self.app(scope, receive, send_and_measure)
+        except BaseException as exc:
+            outcome = f" aborted={type(exc).__name__}"
+            raise
+        finally:
+            total = (time.perf_counter() - started) * 1000
+            ttfb = f"{(first_byte - started) * 1000:.1f}ms" if first_byte is not None else "-"
+            client = scope.get("client")
+            logger.info(
+                "%s %s %s %d ttfb=%s total=%.1fms bytes=%d%s",
+                client[0] if client else "-",
+                scope["method"],
+                scope["path"],
+                status,
+                ttfb,
+                total,
+                sent,
+                outcome,
+            )

@@ -1,0 +1,68 @@
+"""``chatbot serve``: run the whole product on one port."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import uvicorn
+
+from chatbot.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7241
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chatbot", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the chat UI, the API and the Burr UI")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"interface (default {DEFAULT_HOST})")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.log_level)
+    settings = Settings()
+    from server.app import create_app
+
+    app = create_app(settings)
+    base = f"http://{args.host}:{args.port}"
+    model = (
+        "embedded offline model (no OPENAI_API_KEY set)"
+        if settings.offline
+        else f"{settings.chat_model} at {settings.openai_base_url or 'OpenAI'}"
+    )
+    print(
+        f"Chatbot on {base}/  (API {base}/api/v0/streaming_chatbot, docs {base}/docs)\n"
+        f"Model: {model}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        log_config=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

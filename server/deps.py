@@ -1,0 +1,44 @@
+"""FastAPI dependencies, in one place: the chatbot runtime, settings and validated IDs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from chatbot.runtime import Chatbot
+from chatbot.settings import Settings
+from server.errors import ApiError
+
+# Project and app IDs become Burr tracking directories and database keys: letters,
+# digits, `_` and `-` only, so no path separator, `..` or control character gets through.
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def require_json(request: Request) -> None:
+    """Refuse bodies that are not JSON before FastAPI tries to validate them as such."""
+    content_type = request.headers.get("content-type")
+    # No content type at all is read as JSON (curl -d without -H, the Burr UI's fetch).
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Send the body as JSON (Content-Type: application/json), not {content_type!r}.",
+        )
+
+
+def get_chatbot(request: Request) -> Chatbot:
+    return request.app.state.chatbot
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+ChatbotDep = Annotated[Chatbot, Depends(get_chatbot)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ProjectId = Annotated[str, Path(pattern=ID_PATTERN, description="Project: 1-64 of A-Z a-z 0-9 _ -")]
+AppId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="Conversation: 1-64 of A-Z a-z 0-9 _ -")
+]
+RequireJson = Depends(require_json)

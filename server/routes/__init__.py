@@ -1,0 +1,1 @@
+"""The API's routers; thin on purpose: validation here, behaviour in ``chatbot``."""

@@ -1,0 +1,123 @@
+"""The three routes of the contract (response, history, create) plus a non-streaming reply."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from chatbot.chat_items import ChatItem
+from chatbot.persistence import ConversationBusy
+from chatbot.turn import Turn, TurnEnd
+from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
+from server.errors import ApiError
+from server.schemas import ChatItemOut, ErrorOut, PromptIn, ReplyOut
+from server.sse import EventStreamResponse, turn_frames
+
+router = APIRouter(tags=["chat"])
+
+_ERRORS = {
+    409: {"model": ErrorOut, "description": "A reply is already streaming for this conversation."},
+    422: {"model": ErrorOut, "description": "The IDs or the body are invalid."},
+}
+
+
+def _check_prompt(body: PromptIn, max_chars: int) -> str:
+    if not body.prompt.strip():
+        raise ApiError(422, "empty_prompt", "The prompt is empty.")
+    if len(body.prompt) > max_chars:
+        raise ApiError(
+            413,
+            "prompt_too_long",
+            f"The prompt has {len(body.prompt)} characters; the limit is {max_chars}.",
+        )
+    return body.prompt
+
+
+async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Turn:
+    try:
+        return await bot.begin_turn(project_id, app_id, prompt)
+    except ConversationBusy:
+        raise ApiError(
+            409,
+            "conversation_busy",
+            "A reply is already being written in this conversation; wait for it to finish "
+            "or stop it, then send again.",
+        ) from None
+
+
+@router.post(
+    "/response/{project_id}/{app_id}",
+    response_class=EventStreamResponse,
+    dependencies=[RequireJson],
+    responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+    summary="Send a prompt; the reply streams back as Server-Sent Events",
+)
+async def chat_response(
+    project_id: ProjectId,
+    app_id: AppId,
+    body: Annotated[PromptIn, Body()],
+    bot: ChatbotDep,
+    settings: SettingsDep,
+) -> EventStreamResponse:
+    """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``)."""
+    prompt = _check_prompt(body, settings.max_prompt_chars)
+    turn = await _begin(bot, project_id, app_id, prompt)
+    return EventStreamResponse(turn_frames(turn), on_close=turn.aclose)
+
+
+@router.post(
+    "/reply/{project_id}/{app_id}",
+    response_model=ReplyOut,
+    response_model_exclude_none=True,
+    dependencies=[RequireJson],
+    responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
+    summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
+)
+async def chat_reply(
+    project_id: ProjectId,
+    app_id: AppId,
+    body: Annotated[PromptIn, Body()],
+    bot: ChatbotDep,
+    settings: SettingsDep,
+) -> dict:
+    prompt = _check_prompt(body, settings.max_prompt_chars)
+    turn = await _begin(bot, project_id, app_id, prompt)
+    try:
+        async for _ in turn.deltas():
+            pass
+    finally:
+        await turn.aclose()
+    outcome = turn.outcome
+    if isinstance(outcome, TurnEnd):
+        return outcome.as_dict()
+    error = outcome.as_dict() if outcome is not None else {}
+    status = 503 if error.get("code") == "storage_error" else 502
+    raise ApiError(status, str(error.get("code", "upstream_error")), str(error.get("message", "")))
+
+
+@router.get(
+    "/history/{project_id}/{app_id}",
+    response_model=list[ChatItemOut],
+    response_model_exclude_none=True,
+    responses={404: {"model": ErrorOut, "description": "No such conversation."}},
+    summary="The conversation's chat history",
+)
+async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[ChatItem]:
+    history = await bot.history(project_id, app_id)
+    if history is None:
+        raise ApiError(
+            404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
+        )
+    return history
+
+
+@router.post(
+    "/create/{project_id}/{app_id}",
+    response_model=str,
+    responses={422: _ERRORS[422]},
+    summary="Create a conversation (idempotent); answers its ID",
+)
+async def create_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> str:
+    await bot.create(project_id, app_id)
+    return app_id

@@ -1,0 +1,62 @@
+"""Conversations as a resource: list a project's conversations, delete one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from chatbot.persistence import ConversationBusy
+from server.deps import AppId, ChatbotDep, ProjectId
+from server.errors import ApiError
+from server.schemas import ConversationPage, ErrorOut
+
+router = APIRouter(tags=["conversations"])
+
+
+@router.get(
+    "/conversations/{project_id}",
+    response_model=ConversationPage,
+    summary="A project's conversations, most recently active first",
+)
+async def list_conversations(
+    project_id: ProjectId,
+    bot: ChatbotDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict:
+    items, total = await bot.store.list(project_id, limit, offset)
+    return {
+        "items": [item.as_dict() for item in items],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.delete(
+    "/conversations/{project_id}/{app_id}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        404: {"model": ErrorOut, "description": "No such conversation."},
+        409: {"model": ErrorOut, "description": "A reply is streaming in it."},
+    },
+    summary="Delete a conversation and its stored states",
+)
+async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> Response:
+    try:
+        lease = await bot.store.acquire_turn(project_id, app_id)
+    except ConversationBusy:
+        raise ApiError(
+            409, "conversation_busy", "A reply is streaming in this conversation; stop it first."
+        ) from None
+    try:
+        deleted = await bot.store.delete(project_id, app_id)
+    finally:
+        await lease.release()
+    if not deleted:
+        raise ApiError(
+            404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
+        )
+    return Response(status_code=204)

@@ -1,0 +1,40 @@
+"""Health, readiness and what the browser UI needs to know about this server."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.deps import ChatbotDep, SettingsDep
+from server.errors import ApiError
+from server.schemas import InfoOut
+
+health_router = APIRouter(tags=["health"])
+info_router = APIRouter(tags=["meta"])
+
+
+@health_router.get("/healthz", summary="Liveness: the process is serving requests")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz", summary="Readiness: the database answers")
+async def readyz(bot: ChatbotDep) -> dict:
+    try:
+        await bot.store.list("readiness-probe", 1, 0)
+    except Exception as exc:
+        raise ApiError(503, "not_ready", f"The database is not answering: {exc}") from exc
+    return {"status": "ready"}
+
+
+@info_router.get("/info", response_model=InfoOut, summary="Settings the chat UI reads at start")
+async def info(settings: SettingsDep) -> dict:
+    burr = "/burr" if settings.burr_ui_enabled else None
+    return {
+        "project_id": settings.ui_project_id,
+        "burr_ui_url": burr,
+        "burr_app_url_template": f"{burr}/project/{{project_id}}/null/{{app_id}}" if burr else None,
+        "auth_required": False,
+        "offline_model": settings.offline,
+        "chat_model": settings.chat_model,
+        "classifier_model": settings.classifier_model,
+    }

@@ -1,0 +1,38 @@
+"""Serves the built chat UI (``ui/dist``) at ``/``, with client-side routes falling back to it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.responses import FileResponse, HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+_NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Chatbot</title>
+<p>The chat UI has not been built. Run <code>make run</code> (it builds <code>ui/</code>), or
+use the API under <code>/api/v0/streaming_chatbot</code>; <a href="/docs">/docs</a> lists it.</p>"""
+
+# Paths the SPA fallback must never swallow: an unknown API path is a 404, not the UI.
+_RESERVED = ("api/", "burr", "docs", "redoc", "openapi.json", "healthz", "readyz")
+
+
+def mount_ui(app: FastAPI, dist: Path) -> None:
+    index = dist / "index.html"
+    assets = dist / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="ui-assets")
+    # Top-level files (favicon, manifest…) are listed once here, so serving never stats disk.
+    top_level = {p.name: p for p in dist.iterdir() if p.is_file()} if dist.is_dir() else {}
+    has_index = index.is_file()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str):
+        if path.startswith(_RESERVED):
+            from server.errors import ApiError
+
+            raise ApiError(404, "not_found", f"Nothing at /{path}.")
+        if path in top_level:
+            return FileResponse(top_level[path])
+        if has_index:
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(_NOT_BUILT)

@@ -1,0 +1,1 @@
+"""Test support: real server processes, a fake OpenAI-compatible upstream, an SSE client."""

@@ -1,0 +1,116 @@
+"""Start ``chatbot serve`` as a real process on a loopback port, as a user would.
+
+The port is chosen by the kernel (``--port 0``) and read back from uvicorn's start-up line,
+so parallel runs never race for a port. Output goes to a log file the failing test can show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+CHATBOT = Path(sys.executable).with_name("chatbot")
+_LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen
+    base_url: str
+    log_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/v0/streaming_chatbot"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown code runs, as in a crash."""
+        self.stop(signal.SIGKILL)
+
+
+def server_env(home: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CHATBOT_", "OPENAI_", "BURR_"))
+    }
+    env.update(
+        HOME=str(home),
+        PYTHONUNBUFFERED="1",
+        # Never inherit a developer's .env: tests configure everything explicitly.
+        CHATBOT_OFFLINE_PACE_MS="5",
+        CHATBOT_CANNED_PACE_MS="2",
+    )
+    env.update(overrides)
+    return env
+
+
+def start_server(
+    home: Path,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+) -> ServerProcess:
+    env = env if env is not None else server_env(home)
+    log_path = home / f"server-{time.monotonic_ns()}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [str(CHATBOT), "serve", "--host", "127.0.0.1", "--port", "0", *extra_args],
+        cwd=cwd or home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    base_url = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        match = _LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            base_url = f"http://{match.group(1)}:{match.group(2)}"
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    return ServerProcess(process, base_url, log_path, env)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server did not start within {timeout}s:\n{log_path.read_text()}")
+
+
+def run_server_expecting_exit(
+    home: Path, env: dict[str, str], *extra_args: str, timeout: float = 60.0
+) -> subprocess.CompletedProcess:
+    """Run ``chatbot serve`` that is expected to refuse to start; returns its exit and output."""
+    return subprocess.run(
+        [str(CHATBOT), "serve", "--host", "127.0.0.1", "--port", "0", *extra_args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,82 @@
+"""The upstream SSE parser: chunk boundaries, coalescing, the end of a stream, and faults."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chatbot.llm.errors import UpstreamError
+from chatbot.llm.sse import iter_text_deltas
+
+
+def event(content: str | None = None, finish: str | None = None) -> bytes:
+    delta = {} if content is None else {"content": content}
+    payload = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def collect(*parts: bytes) -> list[str]:
+    return [text async for text in iter_text_deltas(chunks(*parts))]
+
+
+async def test_one_event_per_chunk_gives_one_delta_each() -> None:
+    assert await collect(event("Hel"), event("lo"), event(finish="stop"), DONE) == ["Hel", "lo"]
+
+
+async def test_events_split_across_chunks_are_reassembled() -> None:
+    wire = event("héllo") + event(" wörld") + DONE
+    pieces = [wire[i : i + 7] for i in range(0, len(wire), 7)]
+    assert "".join(await collect(*pieces)) == "héllo wörld"
+
+
+async def test_events_arriving_together_are_coalesced_into_one_delta() -> None:
+    assert await collect(event("a") + event("b") + event("c"), event("d"), DONE) == ["abc", "d"]
+
+
+async def test_role_only_usage_only_and_comment_lines_yield_nothing() -> None:
+    role = b'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n'
+    usage = b'data: {"choices":[],"usage":{"total_tokens":3}}\n\n'
+    assert await collect(b": keep-alive\n\n", role, event("x"), usage, DONE) == ["x"]
+
+
+async def test_crlf_line_endings_are_accepted() -> None:
+    wire = (event("x") + event(finish="stop") + DONE).replace(b"\n", b"\r\n")
+    assert await collect(wire) == ["x"]
+
+
+async def test_finish_reason_then_eof_without_done_is_a_clean_end() -> None:
+    assert await collect(event("x"), event(finish="stop")) == ["x"]
+
+
+async def test_stream_cut_before_the_end_raises() -> None:
+    with pytest.raises(UpstreamError) as raised:
+        await collect(event("x"), event("y"))
+    assert raised.value.code == "upstream_stream_cut"
+
+
+async def test_malformed_event_raises() -> None:
+    with pytest.raises(UpstreamError) as raised:
+        await collect(event("x"), b"data: {not json\n\n")
+    assert raised.value.code == "upstream_malformed"
+
+
+async def test_wrong_shape_raises() -> None:
+    with pytest.raises(UpstreamError) as raised:
+        await collect(b'data: {"choices": ["nope"]}\n\n')
+    assert raised.value.code == "upstream_malformed"
+
+
+async def test_error_event_raises_with_its_message() -> None:
+    with pytest.raises(UpstreamError) as raised:
+        await collect(event("x"), b'data: {"error": {"message": "overloaded"}}\n\n')
+    assert "overloaded" in raised.value.message
