@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -31,13 +32,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pin(cpus: Sequence[int] | None):
-    if not cpus:
+def _setup(cpus: Sequence[int] | None, nice: int):
+    if not cpus and not nice:
         return None
-    cpus = set(cpus)
+    cpu_set = set(cpus or ())
 
     def fn() -> None:  # runs in the child before exec
-        os.sched_setaffinity(0, cpus)
+        if cpu_set:
+            os.sched_setaffinity(0, cpu_set)
+        if nice:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
 
     return fn
 
@@ -48,6 +52,7 @@ def spawn(
     env: dict[str, str] | None = None,
     cpus: Sequence[int] | None = None,
     stdout=None,
+    nice: int = 0,
 ) -> subprocess.Popen:
     """Start ``argv`` from the repository root; stderr (and stdout unless given) go to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +68,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=stdout if stdout is not None else logf,
             stderr=logf,
-            preexec_fn=_pin(cpus),
+            preexec_fn=_setup(cpus, nice),
         )
     finally:
         logf.close()
@@ -161,20 +166,38 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def core_busy() -> list[tuple[float, float]]:
-    """Per core (busy, total) seconds since boot, to compute each core's load over a window."""
-    out = []
-    for t in psutil.cpu_times(percpu=True):
-        total = sum(t)
-        out.append((total - t.idle - getattr(t, "iowait", 0.0), total))
-    return out
+def machine_times() -> dict[str, float]:
+    """Whole-machine CPU seconds since boot: busy (all cores), steal, and wall x cores."""
+    t = psutil.cpu_times()
+    total = sum(t)
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    steal = getattr(t, "steal", 0.0)
+    return {"busy": total - idle - steal, "steal": steal, "total": total}
 
 
-def core_load(before, after) -> list[float]:
-    return [
-        (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
-        for (b0, t0), (b1, t1) in zip(before, after, strict=True)
-    ]
+def wait_quiet(limit_cores: float, max_wait: float, window: float = 1.0) -> tuple[float, float]:
+    """Wait until the machine's busy CPU over ``window`` is under ``limit_cores``.
+
+    Between runs our own processes are idle, so what is busy is other work on this
+    shared machine. Gives up after ``max_wait`` seconds. Returns (seconds waited,
+    busy cores in the last window).
+    """
+    t0 = time.monotonic()
+    while True:
+        a = machine_times()
+        time.sleep(window)
+        b = machine_times()
+        cores = (b["busy"] - a["busy"]) / window
+        waited = time.monotonic() - t0
+        if cores < limit_cores or waited >= max_wait:
+            return waited, cores
+
+
+def own_times() -> float:
+    """CPU seconds of this process and of the children it has waited for."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
 class RssSampler(threading.Thread):

@@ -84,6 +84,7 @@ COLUMNS = [
     ("RSS/stream KiB", "rss_per_stream_kb", 0),
     ("upstream req/turn", "req_per_turn", 2),
     ("errors", "errors", 0),
+    ("other procs' cores", "other_cores", 2),
 ]
 
 
@@ -297,8 +298,9 @@ def capacity_markdown(result: dict, command: str, plot: Path | None) -> str:
         "Every level:",
         "",
         "| server | streams | gap p99 ms | TTFD p50 ms | TTFD p99 ms | CPU/delta µs | "
-        "server cores | upstream cores | loadgen cores | peak RSS MiB | RSS/stream KiB | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "server cores | upstream cores | loadgen cores | peak RSS MiB | RSS/stream KiB | errors | "
+        "other procs' cores |",
+        "| --- |" + " ---: |" * 12,
     ]
     for r in result["runs"]:
         lines.append(
@@ -307,7 +309,8 @@ def capacity_markdown(result: dict, command: str, plot: Path | None) -> str:
             f"{_fmt(r['cpu_per_delta_us'])} | "
             f"{_fmt(r['server_cores'], 2)} | {_fmt(r['upstream_cores'], 2)} | "
             f"{_fmt(r['loadgen_cores'], 2)} | {_fmt(r['rss_peak_mb'], 0)} | "
-            f"{_fmt(r['rss_per_stream_kb'], 0)} | {r['errors']} |"
+            f"{_fmt(r['rss_per_stream_kb'], 0)} | {r['errors']} | "
+            f"{_fmt(r.get('other_cores'), 2)} |"
         )
     if plot is not None:
         lines += ["", f"![streams vs p99 gap and CPU]({plot.name})"]
