@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -107,8 +108,19 @@ def _targets(arg: str | None, log) -> list[str]:
     return out
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every server, upstream and load generator is stopped."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
+    _stop_on_sigterm()
     command = "make bench" + (
         f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else ""
     )
@@ -129,21 +141,27 @@ def main(argv: list[str] | None = None) -> int:
         else:
             os.sched_setaffinity(0, {1})  # the harness itself sits with the load side
     targets = _targets(a.targets, log)
-    if a.nice:
-        os.setpriority(os.PRIO_PROCESS, 0, a.nice)
+    nice = a.nice
+    if nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except PermissionError:
+            log(f"not permitted to run at niceness {nice}: running at the default priority")
+            nice = 0
     opts = runner.Options(
         run_dir=run_dir,
         pin=pin,
         warmup=a.warmup,
         log=log,
-        nice=a.nice,
+        nice=nice,
         quiet_cores=a.quiet_cores,
         quiet_wait=a.quiet_wait,
     )
     write = (not a.no_write) and (a.write or not a.quick)
     log(
-        f"run directory {run_dir.relative_to(ROOT)}; targets {', '.join(targets)}; "
-        f"{'server on core 0, load side on core 1' if pin else 'not pinned'}"
+        f"niceness {nice}; run directory {run_dir.relative_to(ROOT)}; "
+        f"targets {', '.join(targets)}; "
+        + ("server on core 0, load side on core 1" if pin else "not pinned")
     )
 
     budget = runner.Scenario("budget", a.conversations, a.turns, a.deltas, a.pace, a.stagger)

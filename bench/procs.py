@@ -33,11 +33,12 @@ def free_port() -> int:
 
 
 def _setup(cpus: Sequence[int] | None, nice: int):
-    if not cpus and not nice:
-        return None
     cpu_set = set(cpus or ())
 
     def fn() -> None:  # runs in the child before exec
+        # A harness started in the background has SIGINT ignored; the child must not inherit
+        # that, since SIGINT is how we ask servers to stop gracefully.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if cpu_set:
             os.sched_setaffinity(0, cpu_set)
         if nice:

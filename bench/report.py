@@ -72,6 +72,15 @@ def machine() -> str:
     )
 
 
+def placement(result: dict) -> str:
+    where = (
+        "server pinned to core 0; fake upstream, load generator and harness on core 1"
+        if result.get("pin")
+        else "processes not pinned"
+    )
+    return f"Placement: {where}; all at niceness {result.get('nice', 0)}."
+
+
 # --- the budget scenario -----------------------------------------------------------------
 
 COLUMNS = [
@@ -185,6 +194,8 @@ def budget_markdown(result: dict, command: str) -> str:
         "",
         f"Machine: {machine()}",
         "",
+        placement(result),
+        "",
         f"One classifier round trip against the fake upstream (openai SDK, shared client, "
         f"includes the upstream's one-token delay of {sc['pace'] * 1e3:.0f} ms): "
         f"**{s['rtt_ms']:.1f} ms** (median).",
@@ -277,6 +288,8 @@ def capacity_markdown(result: dict, command: str, plot: Path | None) -> str:
         f"Command: `{command}`",
         "",
         f"Machine: {machine()}",
+        "",
+        placement(result),
         "",
         "| server | sustained streams (p99 gap < "
         f"{result['gap_limit_ms']:.0f} ms) | first failing level | server cores there | "

@@ -380,7 +380,8 @@ def budget(opts: Options, scenario: Scenario, targets: list[str], repeats: int) 
                 opts.log(
                     f"  {name:6} ttfd p50 {r['ttfd_p50_ms']:7.1f} ms  gap p99 "
                     f"{r['gap_p99_ms']:6.1f} ms  cpu/delta {r['cpu_per_delta_us'] or 0:7.1f} us  "
-                    f"errors {r['errors']}  (startup {r['startup_s']:.1f}s)"
+                    f"errors {r['errors']}  others {r['other_cores']:.2f} cores  "
+                    f"(startup {r['startup_s']:.1f}s)"
                 )
     return {
         "scenario": scenario.__dict__,
@@ -388,6 +389,9 @@ def budget(opts: Options, scenario: Scenario, targets: list[str], repeats: int) 
         "rtt": rtts,
         "targets": targets,
         "repeats": repeats,
+        "warmup": opts.warmup,
+        "pin": opts.pin,
+        "nice": opts.nice,
     }
 
 
@@ -465,4 +469,6 @@ def capacity(
         "targets": targets,
         "levels": levels,
         "gap_limit_ms": gap_limit_ms,
+        "pin": opts.pin,
+        "nice": opts.nice,
     }

@@ -82,7 +82,8 @@ class Stats:
         self.started = time.time()
         self.connections = 0
         self.open_connections = 0
-        self.requests = 0
+        self.requests = 0  # chat-completions requests (streamed + classifier)
+        self.other_requests = 0  # /stats, /health, 404s
         self.streams_started = 0
         self.streams_completed = 0
         self.streams_aborted = 0
@@ -168,12 +169,14 @@ class UpstreamProtocol(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        self.stats.requests += 1
         method = self.parser.get_method()
         path = self.url.split(b"?", 1)[0]
         if method == b"POST" and path.endswith(b"/chat/completions"):
+            self.stats.requests += 1
             self._completions(b"".join(self.body))
-        elif path == b"/stats":
+            return
+        self.stats.other_requests += 1
+        if path == b"/stats":
             self._send(_plain(b"200 OK", orjson.dumps(self.stats.as_dict())))
         elif path == b"/health":
             self._send(_plain(b"200 OK", b"ok", b"text/plain"))
