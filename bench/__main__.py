@@ -80,12 +80,13 @@ def _args(argv: list[str] | None):
         default=0.3,
         help="before each load, wait until other work on the machine uses fewer cores than this",
     )
-    o.add_argument("--quiet-wait", type=float, default=30.0, help="... for at most this long (s)")
+    o.add_argument("--quiet-wait", type=float, default=10.0, help="... for at most this long (s)")
     o.add_argument(
         "--nice",
         type=int,
-        default=0,
-        help="run our processes at this niceness (e.g. -5, as root) to shield them from others",
+        default=-10,
+        help="run our processes at this niceness to shield them from other work on a shared "
+        "machine (default -10 where permitted, else 0; the server keeps to one core)",
     )
     o.add_argument("--write", action="store_true", help="with --quick: update RESULTS.md anyway")
     o.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
