@@ -43,6 +43,15 @@ def _setup(cpus: Sequence[int] | None, nice: int):
             os.sched_setaffinity(0, cpu_set)
         if nice:
             os.setpriority(os.PRIO_PROCESS, 0, nice)
+            # With autogroup scheduling (the default on desktop-style kernels) CPU is shared
+            # between sessions first, so a process's own niceness counts only inside its
+            # session. The child is a new session (start_new_session) whose group gets the
+            # niceness too; where that is not possible, the process niceness stays.
+            try:
+                with open("/proc/self/autogroup", "w") as f:
+                    f.write(str(nice))
+            except OSError:
+                pass
 
     return fn
 
@@ -70,6 +79,7 @@ def spawn(
             stdout=stdout if stdout is not None else logf,
             stderr=logf,
             preexec_fn=_setup(cpus, nice),
+            start_new_session=bool(nice),
         )
     finally:
         logf.close()
