@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import time
 from collections.abc import Coroutine
 from typing import Any
 
 import openai
-from burr.core import ApplicationBuilder, State
+from burr.core import Application, ApplicationBuilder, State
 from burr.core.application import PRIOR_STEP
 
 from chatbot.chat_items import ChatItem
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
+from chatbot.metrics import Metrics
 from chatbot.persistence import ConversationStore, open_store
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
-from chatbot.turn import Turn
+from chatbot.turn import SHUTTING_DOWN, Turn
 
 logger = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    """This process already streams its configured maximum of replies."""
+
+
+class ShuttingDown(Exception):
+    """The server is draining before it stops; no new turn may start."""
 
 
 class Chatbot:
@@ -52,6 +62,11 @@ class Chatbot:
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
+        self.metrics = Metrics()
+        self.active_turns: set[Turn] = set()
+        self.draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -82,7 +97,37 @@ class Chatbot:
         return None
 
     async def create(self, project_id: str, app_id: str) -> bool:
-        return await self.store.create(project_id, app_id)
+        """Register a conversation; with tracking on, it also appears in Burr's UI at once."""
+        created = await self.store.create(project_id, app_id)
+        tracker = self._tracker(project_id)
+        if tracker is not None:
+            self._build_app(app_id, State({"chat_history": []}), tracker)
+            tracker.close()
+            await asyncio.to_thread(self.tracking_writer.flush, 5.0)
+        return created
+
+    async def delete(self, project_id: str, app_id: str) -> bool:
+        """Delete the stored conversation and its Burr tracking log."""
+        deleted = await self.store.delete(project_id, app_id)
+        if self.tracking_writer is not None:
+            app_dir = self.settings.resolved_tracking_dir / project_id / app_id
+            await asyncio.to_thread(self.tracking_writer.flush, 5.0)
+            await asyncio.to_thread(shutil.rmtree, app_dir, True)
+        return deleted
+
+    def _build_app(
+        self, app_id: str, state: State, tracker: OffloopTrackingClient | None
+    ) -> Application:
+        builder = (
+            ApplicationBuilder()
+            .with_graph(self.graph)
+            .with_entrypoint(ENTRYPOINT)
+            .with_state(state)
+            .with_identifiers(app_id=app_id)
+        )
+        if tracker is not None:
+            builder = builder.with_tracker(tracker)
+        return builder.build()
 
     async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> Turn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
@@ -90,6 +135,12 @@ class Chatbot:
         Raises ``ConversationBusy`` when another turn of it is in progress anywhere.
         """
         started = time.perf_counter()
+        if self.draining:
+            self.metrics.rejected.labels("shutting_down").inc()
+            raise ShuttingDown()
+        if len(self.active_turns) >= self.settings.max_concurrent_streams:
+            self.metrics.rejected.labels("overloaded").inc()
+            raise Overloaded()
         lease = await self.store.acquire_turn(project_id, app_id)
         try:
             state = await self.store.load_state(project_id, app_id)
@@ -99,20 +150,11 @@ class Chatbot:
             else:
                 state = state.wipe(delete=[PRIOR_STEP])  # every turn starts at `prompt`
             tracker = self._tracker(project_id)
-            builder = (
-                ApplicationBuilder()
-                .with_graph(self.graph)
-                .with_entrypoint(ENTRYPOINT)
-                .with_state(state)
-                .with_identifiers(app_id=app_id)
-            )
-            if tracker is not None:
-                builder = builder.with_tracker(tracker)
-            app = builder.build()
+            app = self._build_app(app_id, state, tracker)
         except BaseException:
             await lease.release()
             raise
-        return Turn(
+        turn = Turn(
             project_id=project_id,
             app_id=app_id,
             prompt=prompt,
@@ -123,7 +165,46 @@ class Chatbot:
             tracker=tracker,
             spawn=self.spawn,
             started=started,
+            metrics=self.metrics,
+            on_settled=self._turn_settled,
         )
+        self.active_turns.add(turn)
+        self.metrics.active_turns.set(len(self.active_turns))
+        self._idle.clear()
+        return turn
+
+    def _turn_settled(self, turn: Turn) -> None:
+        self.active_turns.discard(turn)
+        self.metrics.active_turns.set(len(self.active_turns))
+        if not self.active_turns:
+            self._idle.set()
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking turns, give in-flight ones ``grace_s`` to finish, then end the rest.
+
+        Ended turns keep their partial reply (marked interrupted) and tell their client
+        with a ``server_shutting_down`` error frame.
+        """
+        self.draining = True
+        if self.active_turns:
+            logger.info(
+                "draining: %d repl(ies) in flight, %.1fs grace", len(self.active_turns), grace_s
+            )
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace_s)
+            except TimeoutError:
+                logger.warning(
+                    "ending %d repl(ies) still running after the grace period",
+                    len(self.active_turns),
+                )
+                for turn in list(self.active_turns):
+                    turn.stop(SHUTTING_DOWN)
+                try:
+                    await asyncio.wait_for(self._idle.wait(), 10)
+                except TimeoutError:
+                    logger.error(
+                        "%d turn(s) did not end after being stopped", len(self.active_turns)
+                    )
 
     def _tracker(self, project_id: str) -> OffloopTrackingClient | None:
         if self.tracking_writer is None:

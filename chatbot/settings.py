@@ -56,12 +56,30 @@ class Settings(BaseSettings):
     ui_project_id: str = "demo_streaming_chatbot"
     ui_dist_dir: Path | None = None
     burr_ui_enabled: bool = True
+    # Off by default: Burr's bundled examples would otherwise patch the openai SDK globally.
+    otel_instrument_openai: bool = False
     max_prompt_chars: int = Field(default=16_000, ge=1)
+
+    # --- security and limits ----------------------------------------------------------
+    # When set, every API route needs `Authorization: Bearer <key>` (or the session cookie).
+    api_key: SecretStr | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=262_144, ge=1024)
+    max_concurrent_streams: int = Field(default=1000, ge=1)
+    # Per-client prompts per minute; 0 turns the limiter off.
+    rate_limit_per_minute: int = Field(default=0, ge=0)
+    rate_limit_burst: int = Field(default=10, ge=1)
+    # On SIGTERM, in-flight replies get this long to finish before they are ended.
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
 
     @field_validator("data_dir", "tracking_dir", "ui_dist_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @property
+    def auth_required(self) -> bool:
+        return self.api_key is not None and bool(self.api_key.get_secret_value())
 
     @property
     def offline(self) -> bool:

@@ -6,7 +6,7 @@ The consistency rules every turn follows (the README's "failure behaviour"):
 * failed (upstream error, internal error): the user's item and an ``error`` item saying
   what went wrong are stored, then the ``error`` frame is sent;
 * interrupted (client gone, server stopping): the user's item and the partial reply,
-  marked ``interrupted``, are stored.
+  marked ``interrupted``, are stored; a stopping server still sends an ``error`` frame.
 
 Storing and releasing the conversation's lease run in a task of their own, so a
 cancelled request (its client went away) still leaves the conversation consistent and
@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from burr.core import Application, State
 
@@ -29,6 +29,9 @@ from chatbot.graph import RESPONSE_ACTIONS
 from chatbot.llm.errors import UpstreamError
 from chatbot.persistence import ConversationStore, TurnLease
 from chatbot.tracking import OffloopTrackingClient
+
+if TYPE_CHECKING:
+    from chatbot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,13 @@ class TurnFailure:
 
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
-_STORAGE_ERROR = UpstreamError(
+INTERNAL_ERROR = UpstreamError("internal_error", "The reply failed because of an internal error.")
+STORAGE_ERROR = UpstreamError(
     "storage_error", "The reply could not be saved; please send your message again."
+)
+SHUTTING_DOWN = UpstreamError(
+    "server_shutting_down",
+    "The server is restarting; the reply so far was kept. Send your message again shortly.",
 )
 
 
@@ -81,6 +89,8 @@ class Turn:
         tracker: OffloopTrackingClient | None,
         spawn: Spawn,
         started: float,
+        metrics: Metrics,
+        on_settled: Callable[[Turn], None],
     ) -> None:
         self.project_id = project_id
         self.app_id = app_id
@@ -94,15 +104,26 @@ class Turn:
         self._tracker = tracker
         self._spawn = spawn
         self._started = started
+        self._metrics = metrics
+        self._on_settled = on_settled
         self._parts: list[str] = []
         self._settled = False
         self._stream: AsyncGenerator[str, None] | None = None
+        self._consumer: asyncio.Task[Any] | None = None
+        self._stop_error: UpstreamError | None = None
 
     def deltas(self) -> AsyncGenerator[str, None]:
         """The reply's text as it streams; ``outcome`` is set once this is exhausted."""
         if self._stream is None:
             self._stream = self._run()
         return self._stream
+
+    def stop(self, error: UpstreamError) -> None:
+        """End the turn early (the server is stopping): the consumer gets ``error`` as outcome."""
+        if self._stop_error is None and not self._settled:
+            self._stop_error = error
+            if self._consumer is not None and not self._consumer.done():
+                self._consumer.cancel()
 
     async def aclose(self) -> None:
         """End the turn wherever it is: a partial reply is stored as interrupted, the lease freed.
@@ -113,9 +134,10 @@ class Turn:
         if self._stream is not None:
             await self._stream.aclose()
         if not self._settled:
-            await self._settle(None, "failed")
+            await self._settle(None, "failed", "abandoned")
 
     async def _run(self) -> AsyncGenerator[str, None]:
+        self._consumer = asyncio.current_task()
         first_delta_at: float | None = None
         try:
             try:
@@ -131,33 +153,41 @@ class Turn:
                     parts.append(delta)
                     yield delta
                 result, state = await container.get()
+            except asyncio.CancelledError:
+                if self._stop_error is None:
+                    raise  # the client went away: `finally` keeps the partial reply
+                if self._consumer is not None:
+                    self._consumer.uncancel()
+                await self._settle(self._interrupted_state(), "failed", "stopped")
+                self.outcome = TurnFailure(self._stop_error)
+                return
             except UpstreamError as exc:
                 logger.warning("turn %s/%s failed: %s", self.project_id, self.app_id, exc)
                 failure = exc
             except Exception:
                 logger.exception("turn %s/%s failed", self.project_id, self.app_id)
-                failure = UpstreamError(
-                    "internal_error", "The reply failed because of an internal error."
-                )
+                failure = INTERNAL_ERROR
             else:
                 finished_at = time.perf_counter()
-                if await self._settle(state, "completed"):
+                if await self._settle(state, "completed", "completed"):
+                    first_ms = None
+                    if first_delta_at is not None:
+                        first_ms = _ms(first_delta_at - self._started)
+                        self._metrics.first_delta.observe(first_delta_at - self._started)
                     self.outcome = TurnEnd(
                         item=result["response"],
                         mode=self.mode,
-                        first_delta_ms=_ms(first_delta_at - self._started)
-                        if first_delta_at is not None
-                        else None,
+                        first_delta_ms=first_ms,
                         total_ms=_ms(finished_at - self._started),
                     )
                 else:
-                    self.outcome = TurnFailure(_STORAGE_ERROR)
+                    self.outcome = TurnFailure(STORAGE_ERROR)
                 return
-            await self._settle(self._failed_state(failure.message), "failed")
-            self.outcome = TurnFailure(failure)
+            stored = await self._settle(self._failed_state(failure.message), "failed", "failed")
+            self.outcome = TurnFailure(failure if stored else STORAGE_ERROR)
         finally:
             if not self._settled:  # cancelled or closed mid-turn: keep what was said
-                await self._settle(self._interrupted_state(), "failed")
+                await self._settle(self._interrupted_state(), "failed", "interrupted")
 
     # --- outcomes ---------------------------------------------------------------------
     def _base_state(self) -> tuple[State, list[ChatItem]]:
@@ -180,13 +210,14 @@ class Turn:
         item = interrupted_item("".join(self._parts), item_type)
         return state.update(chat_history=[*history, item], response=item)
 
-    async def _settle(self, state: State | None, status: str) -> bool:
+    async def _settle(self, state: State | None, status: str, outcome: str) -> bool:
         """Store ``state`` and release the lease in a task of its own; True once stored.
 
         If this request is cancelled while waiting, the task still completes, so the
         conversation is never left locked or half-written.
         """
         self._settled = True
+        self._metrics.turns.labels(outcome).inc()
         task = self._spawn(self._store_and_release(state, status))
         try:
             await asyncio.shield(task)
@@ -211,9 +242,12 @@ class Turn:
             logger.exception("could not store turn of %s/%s", self.project_id, self.app_id)
             raise
         finally:
-            await self._lease.release()
-            if self._tracker is not None:
-                self._tracker.close()
+            try:
+                await self._lease.release()
+            finally:
+                if self._tracker is not None:
+                    self._tracker.close()
+                self._on_settled(self)
 
 
 def _ms(seconds: float) -> float:

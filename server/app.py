@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
 from server.access_log import AccessLogMiddleware
+from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
-from server.routes import chat, conversations, meta
+from server.limits import BodyLimitMiddleware, RateLimiter
+from server.routes import chat, conversations, meta, session
+from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
+from server.shutdown import on_shutdown_signal
 from server.ui import mount_ui
 
 logger = logging.getLogger(__name__)
@@ -22,6 +28,8 @@ API_PREFIX = "/api/v0/streaming_chatbot"
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
+    burr_app: FastAPI | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -33,9 +41,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.resolved_database_url.split("@")[-1],
             settings.resolved_tracking_dir if settings.tracking_enabled else "off",
         )
+        drain: asyncio.Task[None] | None = None
+
+        def start_drain() -> None:
+            nonlocal drain
+            if drain is None:
+                drain = asyncio.create_task(chatbot.drain(settings.shutdown_grace_s))
+
+        stop_listening = on_shutdown_signal(start_drain)
         try:
-            yield
+            async with burr_ui_lifespan(burr_app):
+                yield
         finally:
+            stop_listening()
+            if drain is not None:
+                await drain
             await chatbot.aclose()
 
     app = FastAPI(
@@ -45,11 +65,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        if settings.rate_limit_per_minute
+        else None
+    )
     install_error_handlers(app)
     app.include_router(meta.health_router)
+    app.include_router(meta.metrics_router)
+    app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
+    if settings.burr_ui_enabled:
+        burr_app = mount_burr_ui(
+            app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX
+        )
+    if settings.otel_instrument_openai:
+        instrument_openai()
     mount_ui(app, settings.resolved_ui_dist_dir)
+    # Added innermost first: a request meets the access log, headers, CORS, auth, body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth_required:
+        assert settings.api_key is not None
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
     return app

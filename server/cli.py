@@ -9,8 +9,10 @@ import sys
 import uvicorn
 
 from chatbot.settings import Settings
+from server.shutdown import ChatbotServer
 
 DEFAULT_HOST = "127.0.0.1"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 DEFAULT_PORT = 7241
 
 
@@ -53,14 +55,26 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    if not settings.auth_required:
+        if args.host in LOOPBACK:
+            print("No CHATBOT_API_KEY set: the API is open to this machine only.", file=sys.stderr)
+        else:
+            print(
+                f"WARNING: no CHATBOT_API_KEY set and listening on {args.host}: anyone who can "
+                "reach this port can use the API and read every conversation.",
+                file=sys.stderr,
+            )
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         access_log=False,
         log_config=None,
+        # uvicorn's own backstop; our drain ends replies with an error frame before it.
+        timeout_graceful_shutdown=settings.shutdown_grace_s + 15,
     )
+    ChatbotServer(config).run()
     return 0
 
 

@@ -25,12 +25,24 @@ SSE_HEADERS = {
 }
 
 
+# Burr's demo page splits each network chunk on "data: " before parsing JSON, so that
+# text must never occur inside a payload; "\u0020" is the same space to any JSON parser.
+_MARKER = b"data: "
+_ESCAPED = b"data:\\u0020"
+
+
 def frame(frame_type: str, value: Any) -> bytes:
-    return b"data: " + orjson.dumps({"type": frame_type, "value": value}) + b"\n\n"
+    payload = orjson.dumps({"type": frame_type, "value": value})
+    if _MARKER in payload:
+        payload = payload.replace(_MARKER, _ESCAPED)
+    return b"data: " + payload + b"\n\n"
 
 
 def delta_frame(text: str) -> bytes:
-    return _DELTA_HEAD + orjson.dumps(text) + _FRAME_TAIL
+    encoded = orjson.dumps(text)
+    if _MARKER in encoded:
+        encoded = encoded.replace(_MARKER, _ESCAPED)
+    return _DELTA_HEAD + encoded + _FRAME_TAIL
 
 
 async def turn_frames(turn: Turn) -> AsyncIterator[bytes]:

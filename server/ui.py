@@ -8,6 +8,8 @@ from fastapi import FastAPI
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from server.security import UI_HEADERS
+
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Chatbot</title>
 <p>The chat UI has not been built. Run <code>make run</code> (it builds <code>ui/</code>), or
 use the API under <code>/api/v0/streaming_chatbot</code>; <a href="/docs">/docs</a> lists it.</p>"""
@@ -34,5 +36,5 @@ def mount_ui(app: FastAPI, dist: Path) -> None:
         if path in top_level:
             return FileResponse(top_level[path])
         if has_index:
-            return FileResponse(index, headers={"Cache-Control": "no-cache"})
-        return HTMLResponse(_NOT_BUILT)
+            return FileResponse(index, headers={"Cache-Control": "no-cache", **UI_HEADERS})
+        return HTMLResponse(_NOT_BUILT, headers=UI_HEADERS)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from chatbot.chat_items import ChatItem
 from chatbot.persistence import ConversationBusy
+from chatbot.runtime import Overloaded, ShuttingDown
 from chatbot.turn import Turn, TurnEnd
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
+from server.limits import rate_limit
 from server.schemas import ChatItemOut, ErrorOut, PromptIn, ReplyOut
 from server.sse import EventStreamResponse, turn_frames
 
@@ -18,6 +20,9 @@ router = APIRouter(tags=["chat"])
 
 _ERRORS = {
     409: {"model": ErrorOut, "description": "A reply is already streaming for this conversation."},
+    413: {"model": ErrorOut, "description": "The prompt or the body is too large."},
+    429: {"model": ErrorOut, "description": "Too many prompts from this client."},
+    503: {"model": ErrorOut, "description": "Overloaded or shutting down; see Retry-After."},
     422: {"model": ErrorOut, "description": "The IDs or the body are invalid."},
 }
 
@@ -37,6 +42,20 @@ def _check_prompt(body: PromptIn, max_chars: int) -> str:
 async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Turn:
     try:
         return await bot.begin_turn(project_id, app_id, prompt)
+    except Overloaded:
+        raise ApiError(
+            503,
+            "overloaded",
+            "The server is streaming as many replies as it allows; try again in a moment.",
+            headers={"Retry-After": "1"},
+        ) from None
+    except ShuttingDown:
+        raise ApiError(
+            503,
+            "server_shutting_down",
+            "The server is restarting; try again in a few seconds.",
+            headers={"Retry-After": "5"},
+        ) from None
     except ConversationBusy:
         raise ApiError(
             409,
@@ -49,7 +68,7 @@ async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> 
 @router.post(
     "/response/{project_id}/{app_id}",
     response_class=EventStreamResponse,
-    dependencies=[RequireJson],
+    dependencies=[RequireJson, Depends(rate_limit)],
     responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
     summary="Send a prompt; the reply streams back as Server-Sent Events",
 )
@@ -70,7 +89,7 @@ async def chat_response(
     "/reply/{project_id}/{app_id}",
     response_model=ReplyOut,
     response_model_exclude_none=True,
-    dependencies=[RequireJson],
+    dependencies=[RequireJson, Depends(rate_limit)],
     responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
 )

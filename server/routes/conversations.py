@@ -52,7 +52,7 @@ async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: Chatbot
             409, "conversation_busy", "A reply is streaming in this conversation; stop it first."
         ) from None
     try:
-        deleted = await bot.store.delete(project_id, app_id)
+        deleted = await bot.delete(project_id, app_id)
     finally:
         await lease.release()
     if not deleted:

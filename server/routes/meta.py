@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import PlainTextResponse
 
 from server.deps import ChatbotDep, SettingsDep
 from server.errors import ApiError
 from server.schemas import InfoOut
 
 health_router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["health"])
 info_router = APIRouter(tags=["meta"])
 
 
@@ -33,8 +36,17 @@ async def info(settings: SettingsDep) -> dict:
         "project_id": settings.ui_project_id,
         "burr_ui_url": burr,
         "burr_app_url_template": f"{burr}/project/{{project_id}}/null/{{app_id}}" if burr else None,
-        "auth_required": False,
+        "auth_required": settings.auth_required,
         "offline_model": settings.offline,
         "chat_model": settings.chat_model,
         "classifier_model": settings.classifier_model,
     }
+
+
+@metrics_router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics: active streams, turns by outcome, first-delta latency",
+)
+async def metrics(bot: ChatbotDep) -> PlainTextResponse:
+    return PlainTextResponse(generate_latest(bot.metrics.registry), media_type=CONTENT_TYPE_LATEST)

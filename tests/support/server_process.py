@@ -61,6 +61,8 @@ def server_env(home: Path, **overrides: str) -> dict[str, str]:
         # Never inherit a developer's .env: tests configure everything explicitly.
         CHATBOT_OFFLINE_PACE_MS="5",
         CHATBOT_CANNED_PACE_MS="2",
+        # Burr's UI adds seconds to start-up; the tests about it turn it back on.
+        CHATBOT_BURR_UI_ENABLED="false",
     )
     env.update(overrides)
     return env

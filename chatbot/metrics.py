@@ -1,0 +1,45 @@
+"""Process metrics in the Prometheus format, owned by one ``Chatbot`` (one registry each).
+
+Only per-turn events are recorded here, never per-token ones, so the hot path pays nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+def _running_tasks() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop (scraped from a thread)
+        return 0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.active_turns = Gauge(
+            "chatbot_active_turns", "Turns (streams) in progress.", registry=self.registry
+        )
+        self.turns = Counter(
+            "chatbot_turns",
+            "Finished turns by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.first_delta = Histogram(
+            "chatbot_first_delta_seconds",
+            "Time from request to first delta.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "chatbot_rejected_requests",
+            "Prompts refused before a turn started.",
+            ["reason"],
+            registry=self.registry,
+        )
+        tasks = Gauge("chatbot_asyncio_tasks", "Tasks on the event loop.", registry=self.registry)
+        tasks.set_function(_running_tasks)

@@ -1,0 +1,107 @@
+"""API-key authentication and the security headers every response carries.
+
+With ``CHATBOT_API_KEY`` set, the API (ours and Burr's, which exposes every conversation)
+needs ``Authorization: Bearer <key>``. Browsers get a session cookie instead once they
+have presented the key (``POST …/session``): Burr's UI cannot add a header to its own
+calls, and a cookie keeps the key itself out of page scripts. Health probes, the
+static pages and ``/info`` (which says whether a key is needed) stay open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from http.cookies import SimpleCookie
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.errors import send_error
+
+SESSION_COOKIE = "chatbot_session"
+_PROTECTED_PREFIXES = ("/api/", "/burr/api/", "/metrics")
+_OPEN_PATHS = frozenset({"/api/v0/streaming_chatbot/info"})
+
+
+def session_token(api_key: str) -> str:
+    """A cookie value derived from the key: it proves knowledge of it without being it."""
+    return hmac.new(api_key.encode(), b"chatbot-session-v1", hashlib.sha256).hexdigest()
+
+
+def is_protected(path: str) -> bool:
+    return path.startswith(_PROTECTED_PREFIXES) and path not in _OPEN_PATHS
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._bearer = f"Bearer {api_key}".encode()
+        self._session = session_token(api_key).encode()
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization" and hmac.compare_digest(value, self._bearer):
+                return True
+            if name == b"cookie":
+                cookie = SimpleCookie()
+                try:
+                    cookie.load(value.decode("latin-1"))
+                except Exception:
+                    continue
+                morsel = cookie.get(SESSION_COOKIE)
+                if morsel and hmac.compare_digest(morsel.value.encode(), self._session):
+                    return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] == "OPTIONS"  # CORS preflight carries no credentials
+            or not is_protected(scope["path"])
+            or self._authorized(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        await send_error(
+            send,
+            401,
+            "unauthorized",
+            "This server needs an API key: send 'Authorization: Bearer <key>'.",
+            headers=[(b"www-authenticate", b"Bearer")],
+        )
+
+
+# The chat UI is a single origin app with its own bundled scripts and styles only.
+UI_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+UI_HEADERS = {
+    "Content-Security-Policy": UI_CSP,
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+_COMMON_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response gets; the UI's page adds its CSP itself (``server/ui.py``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *_COMMON_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,131 @@
+"""Burr's own UI on the chatbot's port: its API sees every step, its demo reaches our router."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.sse_client import post_prompt
+
+PROJECT = "demo_streaming_chatbot"
+
+
+@pytest.fixture
+def burr_server(home: Path) -> Iterator[ServerProcess]:
+    server = start_server(home, env=server_env(home, CHATBOT_BURR_UI_ENABLED="true"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _steps(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:
+    response = client.get(f"{server.base_url}/burr/api/v0/{PROJECT}/{app_id}/__none__/apps")
+    assert response.status_code == 200, response.text
+    return response.json()["steps"]
+
+
+def test_burr_ui_pages_are_served_under_burr(burr_server: ServerProcess, client: httpx.Client):
+    assert client.get(f"{burr_server.base_url}/burr/ready").json() == {"ready": True}
+    page = client.get(f"{burr_server.base_url}/burr/demos/streaming-chatbot")
+    assert page.status_code == 200
+    assert "window.__BURR_BASE_PATH__='/burr'" in page.text
+    assert 'src="/burr/static/js/' in page.text
+
+
+def test_demo_page_routes_reach_this_chatbot(burr_server: ServerProcess, client: httpx.Client):
+    demo_api = f"{burr_server.base_url}/burr/api/v0/streaming_chatbot"
+    assert client.post(f"{demo_api}/create/{PROJECT}/demo1").json() == "demo1"
+    listed = client.get(f"{burr_server.base_url}/burr/api/v0/{PROJECT}/__none__/apps").json()
+    assert "demo1" in [app["app_id"] for app in listed["applications"]]
+
+    _, frames = post_prompt(client, demo_api, PROJECT, "demo1", "Write a poem about owls")
+    # Only this chatbot sends an `end` frame naming the action; Burr's bundled example does not.
+    assert frames[-1].type == "end" and frames[-1].value["mode"] == "generate_poem"
+    assert "offline model" in frames[-1].value["item"]["content"]
+    history = client.get(f"{demo_api}/history/{PROJECT}/demo1").json()
+    assert [item["role"] for item in history] == ["user", "assistant"]
+
+
+def test_tracking_api_shows_each_step_in_order_with_stream_timings(
+    burr_server: ServerProcess, client: httpx.Client
+) -> None:
+    post_prompt(client, burr_server.api, PROJECT, "tracked", "What is a lighthouse?")
+    post_prompt(client, burr_server.api, PROJECT, "tracked", "this is unsafe")
+    steps = _steps(client, burr_server, "tracked")
+    actions = [step["step_start_log"]["action"] for step in steps]
+    assert actions == [
+        "prompt",
+        "check_safety",
+        "decide_mode",
+        "answer_question",
+        "prompt",
+        "check_safety",
+        "unsafe_response",
+    ]
+    assert [step["step_start_log"]["sequence_id"] for step in steps] == list(range(7))
+    streamed = [
+        s for s in steps if s["step_start_log"]["action"] in ("answer_question", "unsafe_response")
+    ]
+    for step in streamed:
+        events = {event["type"]: event for event in step["streaming_events"]}
+        assert set(events) == {"begin_stream", "first_item_stream", "end_stream"}
+        began = datetime.fromisoformat(events["begin_stream"]["stream_init_time"])
+        first = datetime.fromisoformat(events["first_item_stream"]["first_item_time"])
+        ended = datetime.fromisoformat(events["end_stream"]["end_time"])
+        assert began <= first <= ended
+        assert events["end_stream"]["items_streamed"] > 1
+    final_state = steps[3]["step_end_log"]["state"]
+    assert [item["role"] for item in final_state["chat_history"]] == ["user", "assistant"]
+
+
+def test_openai_path_with_burr_ui_mounted_logs_no_error(
+    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    env = server_env(
+        home,
+        CHATBOT_BURR_UI_ENABLED="true",
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+    )
+    server = start_server(home, env=env)
+    try:
+        for index in range(3):
+            fake_openai.on_stream(Script(tokens=["streamed", " through", f" {index}"]))
+            _, frames = post_prompt(client, server.api, PROJECT, "otel", f"question {index}?")
+            assert frames[-1].type == "end"
+            assert frames[-1].value["item"]["content"] == f"streamed through {index}"
+    finally:
+        server.stop()
+    log = server.log()
+    assert "Traceback" not in log
+    assert " ERROR " not in log and "[ERROR]" not in log
+    assert "instrument" not in log.lower()
+
+
+def test_tracking_can_be_turned_off(home: Path, client: httpx.Client) -> None:
+    server = start_server(home, env=server_env(home, CHATBOT_TRACKING_ENABLED="false"))
+    try:
+        _, frames = post_prompt(client, server.api, PROJECT, "untracked", "What is Burr?")
+        assert frames[-1].type == "end"
+    finally:
+        server.stop()
+    assert not (home / ".burr").exists()
+
+
+def test_tracking_directory_is_configurable(home: Path, tmp_path: Path, client: httpx.Client):
+    elsewhere = tmp_path / "tracking-elsewhere"
+    server = start_server(home, env=server_env(home, CHATBOT_TRACKING_DIR=str(elsewhere)))
+    try:
+        post_prompt(client, server.api, PROJECT, "moved", "What is Burr?")
+    finally:
+        server.stop()
+    log = (elsewhere / PROJECT / "moved" / "log.jsonl").read_text()
+    assert '"action":"decide_mode"' in log
+    assert not (home / ".burr").exists()
