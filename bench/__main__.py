@@ -62,7 +62,7 @@ def _args(argv: list[str] | None):
         "0 = all at once)",
     )
     c = p.add_argument_group("capacity ramp")
-    c.add_argument("--levels", default="50,100,200,400,600,800")
+    c.add_argument("--levels", default="10,25,50,75,100,150,200,300,400,600,800")
     c.add_argument("--cap-deltas", type=int, default=100)
     c.add_argument("--cap-rate", type=float, default=30.0, help="deltas per second per stream")
     c.add_argument("--cap-turns", type=int, default=3)

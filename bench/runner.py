@@ -10,7 +10,6 @@ and just after the load; its RSS is sampled every 100 ms.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -217,16 +216,22 @@ def run_loadgen(
 
 def classifier_rtt(opts: Options, upstream: Upstream) -> dict:
     """One classifier round trip through the SDK, from the server's core, upstream idle."""
-    r = subprocess.run(
-        [PY, "-m", "bench.rtt", "--port", str(upstream.port)],
-        capture_output=True,
-        cwd=procs.ROOT,
-        timeout=120,
-        preexec_fn=(lambda: os.sched_setaffinity(0, set(opts.server_cpus))) if opts.pin else None,
-    )
-    if r.returncode != 0:
-        raise RuntimeError(f"bench.rtt failed: {r.stderr.decode()[-500:]}")
-    return json.loads(r.stdout)
+    out = opts.run_dir / "rtt.json"
+    with open(out, "wb") as stdout:
+        proc = procs.spawn(
+            [PY, "-m", "bench.rtt", "--port", str(upstream.port)],
+            opts.run_dir / "rtt.log",
+            cpus=opts.cpus("server"),
+            nice=opts.nice,
+            stdout=stdout,
+        )
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        procs.stop(proc)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.rtt failed; see {opts.run_dir / 'rtt.log'}")
+    return json.loads(out.read_text())
 
 
 class PySpy:
