@@ -39,6 +39,11 @@ def _args(argv: list[str] | None):
     mode.add_argument("--capacity", action="store_true", help="the capacity ramp only")
     mode.add_argument("--all", action="store_true", help="budget scenario, then capacity ramp")
     mode.add_argument(
+        "--render",
+        metavar="RUN_DIR",
+        help="rewrite RESULTS.md (and the plot) from a run's saved budget/capacity JSON",
+    )
+    mode.add_argument(
         "--profile",
         choices=("py-spy", "pyinstrument"),
         help="profile --targets under the budget load",
@@ -121,6 +126,8 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = _args(argv)
+    if a.render:
+        return _render(Path(a.render))
     _stop_on_sigterm()
     command = "make bench" + (
         f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else ""
@@ -195,26 +202,54 @@ def main(argv: list[str] | None = None) -> int:
             f"{budget.deltas} deltas at {budget.pace * 1e3:.0f} ms, {repeats} repetition(s)"
         )
         res = runner.budget(opts, budget, targets, repeats)
+        res["command"] = command
         (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
-        md = report.budget_markdown(res, command)
-        log("\n" + md + "\n")
-        if write:
-            report.update_results("budget", md)
-            log(f"updated {report.RESULTS.relative_to(ROOT)}")
+        log("\n" + _write_budget(res, write) + "\n")
     if a.capacity or a.all or a.quick:
         log(
             f"capacity ramp: {levels} streams at {a.cap_rate:.0f} deltas/s, "
             f"{capacity.deltas}-delta replies, {capacity.turns} turns"
         )
         res = runner.capacity(opts, capacity, targets, levels, a.gap_limit)
+        res["command"] = command
         (run_dir / "capacity.json").write_text(json.dumps(res, indent=1))
-        plot = report.plot_capacity(res, report.PLOT if write else run_dir / "capacity.png")
-        md = report.capacity_markdown(res, command, plot)
-        log("\n" + md + "\n")
-        if write:
-            report.update_results("capacity", md)
-            log(f"updated {report.RESULTS.relative_to(ROOT)} and {plot.relative_to(ROOT)}")
+        log("\n" + _write_capacity(res, write, run_dir) + "\n")
     return 0
+
+
+def _write_budget(res: dict, write: bool) -> str:
+    md = report.budget_markdown(res, res["command"])
+    if write:
+        report.update_results("budget", md)
+    return md
+
+
+def _write_capacity(res: dict, write: bool, run_dir: Path) -> str:
+    plot = report.plot_capacity(res, report.PLOT if write else run_dir / "capacity.png")
+    md = report.capacity_markdown(res, res["command"], plot)
+    if write:
+        report.update_results("capacity", md)
+    return md
+
+
+def _render(run_dir: Path) -> int:
+    """Rewrite RESULTS.md sections from a finished run's JSON (e.g. after a report change)."""
+    done = False
+    for name, default in (
+        ("budget", "make bench"),
+        ("capacity", "make bench BENCH_ARGS=--capacity"),
+    ):
+        path = run_dir / f"{name}.json"
+        if path.exists():
+            res = json.loads(path.read_text())
+            res.setdefault("command", default)
+            if name == "budget":
+                _write_budget(res, True)
+            else:
+                _write_capacity(res, True, run_dir)
+            print(f"rendered {path} into {report.RESULTS.relative_to(ROOT)}")
+            done = True
+    return 0 if done else 1
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class Summary:
     loop_lag_p99: float = 0.0
     loop_lag_max: float = 0.0
     max_open_streams: int = 0
+    tail_p50: float = 0.0
+    tail_p99: float = 0.0
+    turn_p50: float = 0.0
+    mean_open_streams: float = 0.0  # time-weighted: turns in flight, averaged over the run
 
 
 def percentile(values, q: float, presorted: bool = False) -> float:
@@ -110,6 +114,9 @@ class Recorder:
         self.end_frames = 0
         self.open_streams = 0
         self.max_open_streams = 0
+        self.tails: list[float] = []  # last delta -> end of the response
+        self.turn_times: list[float] = []  # request sent -> end of the response
+        self.busy_seconds = 0.0  # sum over turns of request sent -> response ended (or failed)
 
 
 class TurnError(Exception):
@@ -138,6 +145,7 @@ class Exchange:
         "end",
         "error_frames",
         "first_type",
+        "t_done",
     )
 
     def __init__(self, sse: bool, future: asyncio.Future):
@@ -157,6 +165,7 @@ class Exchange:
         self.end = False
         self.error_frames = 0
         self.first_type: str | None = None
+        self.t_done = 0.0
 
     def feed(self, chunk: bytes, now: float) -> None:
         if not self.sse:
@@ -237,6 +246,8 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         ex = self.exchange
+        if ex is not None:
+            ex.t_done = self.now
         if self.parser is not None:
             self.keep_alive = self.parser.should_keep_alive()
         if ex is not None and not ex.future.done():
@@ -320,6 +331,7 @@ class Conversation:
             body = orjson.dumps({"prompt": prompt})
             rec.open_streams += 1
             rec.max_open_streams = max(rec.max_open_streams, rec.open_streams)
+            t_turn = time.perf_counter()
             try:
                 ex = await self._exchange(f"{cfg.prefix}/response/{where}", body, sse=True)
             except TurnError as e:
@@ -330,6 +342,7 @@ class Conversation:
                 continue
             finally:
                 rec.open_streams -= 1
+                rec.busy_seconds += time.perf_counter() - t_turn
             self._account(ex)
 
     def _account(self, ex: Exchange) -> None:
@@ -350,6 +363,8 @@ class Conversation:
             rec.deltas += len(ex.text)
             rec.ttfd.append(ex.ttfd)
             rec.gaps.extend(ex.gaps)
+            rec.tails.append(ex.t_done - ex.last)
+            rec.turn_times.append(ex.t_done - ex.t_send)
 
 
 async def _loop_lag(samples: list[float], stop: asyncio.Event, period: float = 0.01) -> None:
@@ -400,6 +415,10 @@ async def run_load(cfg: LoadConfig) -> Summary:
         loop_lag_p99=percentile(lag, 99),
         loop_lag_max=max(lag) if lag else 0.0,
         max_open_streams=rec.max_open_streams,
+        tail_p50=percentile(rec.tails, 50),
+        tail_p99=percentile(rec.tails, 99),
+        turn_p50=percentile(rec.turn_times, 50),
+        mean_open_streams=rec.busy_seconds / wall if wall else 0.0,
     )
 
 

@@ -44,6 +44,12 @@ class Scenario:
     def spread(self) -> float:
         return self.reply_seconds if self.stagger is None else self.stagger
 
+    def ideal_wall(self, conversations: int) -> float:
+        """The load's duration against a server with no cost: stagger, then back-to-back
+        replies, each taking one pace to the first delta and (deltas - 1) paces after."""
+        stagger = self.spread() * (conversations - 1) / conversations if conversations > 1 else 0
+        return stagger + self.turns * self.deltas * self.pace
+
 
 @dataclass
 class Options:
@@ -326,6 +332,12 @@ def measure(
         "gap_p50_ms": load["gap_p50"] * 1e3,
         "gap_p99_ms": load["gap_p99"] * 1e3,
         "gap_max_ms": load["gap_max"] * 1e3,
+        "tail_p50_ms": load["tail_p50"] * 1e3,
+        "tail_p99_ms": load["tail_p99"] * 1e3,
+        "turn_p50_ms": load["turn_p50"] * 1e3,
+        "mean_open_streams": load["mean_open_streams"],
+        # how close the conversations came to the pace of an infinitely fast server
+        "pace_kept": scenario.ideal_wall(n) / load["wall"] if load["wall"] else 0.0,
         "server_cpu_s": server_cpu,
         "cpu_per_delta_us": server_cpu / load["deltas"] * 1e6 if load["deltas"] else None,
         "server_cores": server_cpu / wall,
@@ -343,6 +355,10 @@ def measure(
         "loadgen_cores": load["cpu"] / load["wall"] if load["wall"] else 0.0,
         "loadgen_lag_p99_ms": load["loop_lag_p99"] * 1e3,
         "other_cores": max(0.0, busy - ours) / wall,
+        # on the server's own core (when pinned): what other work took from it
+        "other_on_server_core": _other_on(opts.server_cpus, machine0, machine1, server_cpu, wall)
+        if opts.pin
+        else None,
         "other_cores_before": busy_before,
         "quiet_wait_s": waited,
         "steal": (machine1["steal"] - machine0["steal"]) / wall_cores if wall_cores else 0.0,
@@ -353,9 +369,18 @@ def measure(
     }
 
 
+def _other_on(cpus, m0: dict, m1: dict, server_cpu: float, wall: float) -> float:
+    busy = sum(m1.get(f"busy{c}", 0.0) - m0.get(f"busy{c}", 0.0) for c in cpus)
+    return max(0.0, busy - server_cpu) / wall
+
+
 def disturbed(r: dict, gap_limit_ms: float) -> bool:
-    """A run the shared machine disturbed: other processes took CPU, or our load side stalled."""
-    return r["other_cores"] > 0.25 or r["loadgen_lag_max_ms"] > gap_limit_ms / 2
+    """A run the shared machine disturbed: other work took a real share of the server's
+    core (or of the machine, unpinned), or our load side stalled."""
+    other = r.get("other_on_server_core")
+    if other is None:
+        other = r["other_cores"] / 2
+    return other > 0.1 or r["loadgen_lag_max_ms"] > gap_limit_ms / 2
 
 
 def warm(opts: Options, server: Server, scenario: Scenario, tag: str) -> None:
@@ -427,7 +452,8 @@ def profile(opts: Options, scenario: Scenario, targets: list[str]) -> dict:
 def capacity(
     opts: Options, scenario: Scenario, targets: list[str], levels: list[int], gap_limit_ms: float
 ) -> dict:
-    """The ramp: each target on one server process, level after level, until it breaks.
+    """The ramp: each target on one server process, level after level, until it breaks
+    (p99 gap over the limit, errors over 1 %, or under half the offered pace kept).
 
     A level over the limit is run again (up to 3 attempts) when the run was disturbed
     (see ``disturbed``); the last attempt is the one recorded.
@@ -467,6 +493,9 @@ def capacity(
                             break
                     runs.append(r)
                     if bad:
+                        break
+                    if r["pace_kept"] < 0.5:
+                        opts.log(f"  {name}: carried under half the offered pace; ramp ends")
                         break
     return {
         "scenario": scenario.__dict__,
