@@ -2,8 +2,9 @@
 
 Plain functions declaring what they read and write, as Burr intends. Collaborators (the
 chat model, texts, pacing) are bound in ``graph.py``, so each action can be run alone in
-a test with a fake. Chat history is extended by building a new list rather than with
-``State.append``, which deep-copies the whole history on every call.
+a test with a fake. Chat history is an immutable ``ChatHistory``, extended with ``plus``
+and swapped in with
+``state_ops.replace``: ``State.append`` and ``State.update`` would deep-copy it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import AsyncGenerator
 from burr.core import State
 from burr.core.action import action, streaming_action
 
-from chatbot.chat_items import assistant_item, user_item
+from chatbot.chat_items import as_history, assistant_item, user_item
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.offline.transport import split_tokens
 from chatbot.modes import Mode, parse_mode
 from chatbot.prompts import classifier_messages, responder_messages
 from chatbot.safety import is_safe
+from chatbot.state_ops import replace
 
 StreamStep = AsyncGenerator[tuple[dict, State | None], None]
 
@@ -27,8 +29,8 @@ StreamStep = AsyncGenerator[tuple[dict, State | None], None]
 @action(reads=["chat_history"], writes=["chat_history", "prompt"])
 def process_prompt(state: State, prompt: str) -> tuple[dict, State]:
     item = user_item(prompt)
-    history = [*state["chat_history"], item]
-    return {"chat_item": item}, state.update(prompt=prompt, chat_history=history)
+    history = as_history(state["chat_history"]).plus(item)
+    return {"chat_item": item}, replace(state, prompt=prompt, chat_history=history)
 
 
 @action(reads=["prompt"], writes=["safe"])
@@ -55,8 +57,8 @@ async def respond_with_model(
         parts.append(text)
         yield {"delta": text}, None
     item = assistant_item("".join(parts), "code" if mode == "generate_code" else "text")
-    history = [*state["chat_history"], item]
-    yield {"response": item}, state.update(response=item, chat_history=history)
+    history = as_history(state["chat_history"]).plus(item)
+    yield {"response": item}, replace(state, response=item, chat_history=history)
 
 
 @streaming_action(reads=["chat_history"], writes=["chat_history", "response"])
@@ -67,5 +69,5 @@ async def respond_with_text(state: State, text: str, pace_s: float) -> StreamSte
             await asyncio.sleep(pace_s)
         yield {"delta": piece}, None
     item = assistant_item(text)
-    history = [*state["chat_history"], item]
-    yield {"response": item}, state.update(response=item, chat_history=history)
+    history = as_history(state["chat_history"]).plus(item)
+    yield {"response": item}, replace(state, response=item, chat_history=history)

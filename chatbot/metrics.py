@@ -6,6 +6,7 @@ Only per-turn events are recorded here, never per-token ones, so the hot path pa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -18,7 +19,7 @@ def _running_tasks() -> int:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, live_turns: Callable[[], int] = lambda: 0) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.active_turns = Gauge(
             "chatbot_active_turns", "Turns (streams) in progress.", registry=self.registry
@@ -43,3 +44,10 @@ class Metrics:
         )
         tasks = Gauge("chatbot_asyncio_tasks", "Tasks on the event loop.", registry=self.registry)
         tasks.set_function(_running_tasks)
+        live = Gauge(
+            "chatbot_live_turn_objects",
+            "Turn objects not yet freed, finished or not (a handful may await the cycle "
+            "collector; a steady climb is a leak).",
+            registry=self.registry,
+        )
+        live.set_function(live_turns)

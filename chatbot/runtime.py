@@ -11,6 +11,7 @@ import asyncio
 import logging
 import shutil
 import time
+import weakref
 from collections.abc import Coroutine
 from typing import Any
 
@@ -18,7 +19,7 @@ import openai
 from burr.core import Application, ApplicationBuilder, State
 from burr.core.application import PRIOR_STEP
 
-from chatbot.chat_items import ChatItem
+from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
@@ -62,8 +63,10 @@ class Chatbot:
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics()
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
         self.active_turns: set[Turn] = set()
+        # Every Turn object still alive, finished or not: a leak shows up here first.
+        self.live_turns: weakref.WeakSet[Turn] = weakref.WeakSet()
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -76,7 +79,14 @@ class Chatbot:
             tracking_dir_writable(settings.resolved_tracking_dir)
         store = open_store(settings.resolved_database_url)
         await store.initialize()
-        return cls(settings, client=build_openai_client(settings), store=store)
+        chatbot = cls(settings, client=build_openai_client(settings), store=store)
+        chatbot._warm_up()
+        return chatbot
+
+    def _warm_up(self) -> None:
+        """Pay one-time costs (lazy SDK modules, Burr's first build) before the first user does."""
+        _ = self.client.chat.completions
+        self._build_app("warm-up", State({"chat_history": []}), tracker=None)
 
     async def aclose(self) -> None:
         if self._tasks:
@@ -146,9 +156,13 @@ class Chatbot:
             state = await self.store.load_state(project_id, app_id)
             if state is None:
                 await self.store.create(project_id, app_id)
-                state = State({"chat_history": []})
+                state = State({"chat_history": ChatHistory()})
             else:
-                state = state.wipe(delete=[PRIOR_STEP])  # every turn starts at `prompt`
+                # Every turn starts at `prompt`; stored histories come back as plain lists.
+                values = state.get_all()
+                values.pop(PRIOR_STEP, None)
+                values["chat_history"] = as_history(values.get("chat_history"))
+                state = State(values)
             tracker = self._tracker(project_id)
             app = self._build_app(app_id, state, tracker)
         except BaseException:
@@ -169,6 +183,7 @@ class Chatbot:
             on_settled=self._turn_settled,
         )
         self.active_turns.add(turn)
+        self.live_turns.add(turn)
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
         return turn

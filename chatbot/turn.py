@@ -24,10 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from burr.core import Application, State
 
-from chatbot.chat_items import ChatItem, error_item, interrupted_item, user_item
+from chatbot.chat_items import (
+    ChatHistory,
+    ChatItem,
+    as_history,
+    error_item,
+    interrupted_item,
+    user_item,
+)
 from chatbot.graph import RESPONSE_ACTIONS
 from chatbot.llm.errors import UpstreamError
 from chatbot.persistence import ConversationStore, TurnLease
+from chatbot.state_ops import replace
 from chatbot.tracking import OffloopTrackingClient
 
 if TYPE_CHECKING:
@@ -190,25 +198,25 @@ class Turn:
                 await self._settle(self._interrupted_state(), "failed", "interrupted")
 
     # --- outcomes ---------------------------------------------------------------------
-    def _base_state(self) -> tuple[State, list[ChatItem]]:
+    def _base_state(self) -> tuple[State, ChatHistory]:
         state = self._app.state
-        history = list(state.get("chat_history", self.history))
+        history = as_history(state.get("chat_history", self.history))
         if len(history) == len(self.history):  # failed before the prompt step ran
-            history.append(user_item(self.prompt))
+            history = history.plus(user_item(self.prompt))
         return state, history
 
     def _failed_state(self, message: str) -> State:
         state, history = self._base_state()
         item = error_item(message)
-        return state.update(chat_history=[*history, item], response=item)
+        return replace(state, chat_history=history.plus(item), response=item)
 
     def _interrupted_state(self) -> State:
         state, history = self._base_state()
         if not self._parts:
-            return state.update(chat_history=history)
+            return replace(state, chat_history=history)
         item_type = "code" if self.mode == "generate_code" else "text"
         item = interrupted_item("".join(self._parts), item_type)
-        return state.update(chat_history=[*history, item], response=item)
+        return replace(state, chat_history=history.plus(item), response=item)
 
     async def _settle(self, state: State | None, status: str, outcome: str) -> bool:
         """Store ``state`` and release the lease in a task of its own; True once stored.

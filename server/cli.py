@@ -7,6 +7,7 @@ import logging
 import sys
 
 import uvicorn
+from pydantic import ValidationError
 
 from chatbot.settings import Settings
 from server.shutdown import ChatbotServer
@@ -39,7 +40,15 @@ def _configure_logging(level: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CHATBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"chatbot: invalid configuration: {problems}", file=sys.stderr)
+        return 2
     from server.app import create_app
 
     app = create_app(settings)

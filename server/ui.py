@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from server.errors import ApiError
 from server.security import UI_HEADERS
 
 _NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Chatbot</title>
@@ -27,11 +28,17 @@ def mount_ui(app: FastAPI, dist: Path) -> None:
     top_level = {p.name: p for p in dist.iterdir() if p.is_file()} if dist.is_dir() else {}
     has_index = index.is_file()
 
+    @app.api_route(
+        "/api/{path:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
+    async def unknown_api(request: Request, path: str):
+        raise ApiError(404, "not_found", f"No API route answers {request.method} /api/{path}.")
+
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str):
         if path.startswith(_RESERVED):
-            from server.errors import ApiError
-
             raise ApiError(404, "not_found", f"Nothing at /{path}.")
         if path in top_level:
             return FileResponse(top_level[path])

@@ -68,6 +68,7 @@ async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> 
 @router.post(
     "/response/{project_id}/{app_id}",
     response_class=EventStreamResponse,
+    status_code=200,
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
     summary="Send a prompt; the reply streams back as Server-Sent Events",

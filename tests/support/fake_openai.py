@@ -163,9 +163,14 @@ class FakeOpenAI:
         )
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self) -> FakeOpenAI:
+    @property
+    def open_connections(self) -> int:
+        """TCP connections the server under test holds open to this upstream right now."""
+        return len(self._server.server_state.connections) if self._server else 0
+
+    def start(self, port: int = 0) -> FakeOpenAI:
         config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+            self.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)

@@ -39,6 +39,13 @@ def test_poem_keeps_line_breaks_and_names_the_topic_and_its_author() -> None:
     assert writer.SIGNATURE in text
 
 
+def test_a_haiku_has_three_lines() -> None:
+    text = writer.poem("write a haiku about autumn rain")
+    verse = text.split("\n\n")[0].splitlines()
+    assert len(verse) == 3
+    assert any("autumn rain" in line for line in verse)
+
+
 def test_code_is_one_fenced_block_in_the_requested_language() -> None:
     text = writer.code("write a javascript function for fibonacci")
     assert re.fullmatch(r"```javascript\n.*\n```", text, flags=re.S)

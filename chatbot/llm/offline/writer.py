@@ -126,9 +126,20 @@ _POEMS: Final = (
 )
 
 
+_HAIKU: Final = (
+    ("{topic} at first light", "a sentence the rain began", "and left unfinished"),
+    ("slow hours, {topic}", "the kettle remembers steam", "the window, its frost"),
+    ("{topic}, then silence", "one word held up to the lamp", "to see what it holds"),
+)
+
+
 def poem(prompt: str) -> str:
     match = _POEM_TOPIC.match(prompt)
     topic = _clean(prompt[match.end() :] if match else prompt, 48) or "this"
+    if re.search(r"\bhaiku", prompt, re.I):
+        lines = _HAIKU[_stable_index(prompt, len(_HAIKU))]
+        body = "\n".join(line.format(topic=topic) for line in lines)
+        return f"{body}\n\n*— a haiku by the {SIGNATURE}, counted by rules, not by ear.*"
     lines = _POEMS[_stable_index(prompt, len(_POEMS))]
     body = "\n".join(line.format(topic=topic) for line in lines)
     return f"{body}\n\n*— a poem by the {SIGNATURE}; connect a real model for your own.*"

@@ -1,0 +1,178 @@
+"""The chat UI when things go wrong: stopping a reply, a failing upstream, a busy conversation.
+
+The server proxies the scriptable fake OpenAI-compatible upstream (tests/support/fake_openai.py),
+so the test decides exactly when tokens arrive and what fails; nothing here waits on a clock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.chat_page import ChatPage
+from tests.e2e.conftest import save_screenshot
+from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.server_process import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def chat(page: Page, e2e_upstream_server: ServerProcess) -> ChatPage:
+    return ChatPage(page, e2e_upstream_server.base_url).open()
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()  # never leave the fake upstream waiting
+
+
+def held_stream(gate: threading.Event) -> Script:
+    """Three tokens, then the upstream holds the stream until the gate opens."""
+    return Script(tokens=["Partial ", "reply ", "so far", " and the rest"], gate_after=3, gate=gate)
+
+
+def test_stop_keeps_the_partial_reply_and_the_input_works_again(
+    chat: ChatPage, page: Page, fake_openai: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake_openai.on_stream(held_stream(gate))
+    reply = chat.send("What is a long answer?")
+    text = reply.get_by_test_id("assistant-text")
+    expect(text).to_have_text("Partial reply so far")
+    expect(reply).to_have_attribute("data-status", "streaming")
+
+    chat.stop_button.click()
+    chat.wait_done(reply, "stopped")
+    expect(text).to_have_text("Partial reply so far")
+    expect(reply.get_by_test_id("interrupted")).to_have_text("stopped")
+    expect(chat.input).to_be_enabled()
+    expect(chat.input).to_be_focused()
+    expect(chat.send_button).to_be_visible()
+    # The server saw the disconnect and cancelled the upstream call.
+    assert fake_openai.wait_for(lambda: fake_openai.streams_cancelled == 1)
+
+    # The next prompt works (the fake's default reply).
+    chat.ask("And a short one?")
+    expect(chat.replies.nth(1).get_by_test_id("assistant-text")).to_have_text(
+        "Hello from the fake upstream."
+    )
+
+    # The server kept the partial reply, marked interrupted, in the history.
+    page.reload()
+    expect(chat.replies).to_have_count(2)
+    expect(chat.replies.first.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    expect(chat.replies.first.get_by_test_id("interrupted")).to_be_visible()
+
+
+def test_escape_stops_a_reply(
+    chat: ChatPage, fake_openai: FakeOpenAI, gate: threading.Event
+) -> None:
+    fake_openai.on_stream(held_stream(gate))
+    reply = chat.send("What is Escape for?")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    chat.page.keyboard.press("Escape")
+    chat.wait_done(reply, "stopped")
+    expect(chat.input).to_be_enabled()
+
+
+def test_an_upstream_error_is_shown_inline_and_retry_recovers(
+    chat: ChatPage, page: Page, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.on_stream(Script(status=500, error_message="the fake upstream exploded"))
+    reply = chat.send("What happens on failure?")
+    chat.wait_done(reply, "failed")
+    error = reply.get_by_test_id("turn-error")
+    expect(error).to_be_visible()
+    expect(error).to_have_attribute("role", "alert")
+    # The server's error frame: its message is on screen, not swallowed.
+    message = error.locator("p").inner_text()
+    assert message.strip(), "the error frame's message is not shown"
+    expect(chat.input).to_be_enabled()
+    save_screenshot(page, "05-error")
+
+    # Retry sends the same prompt again; this time the upstream answers. The server stored the
+    # failed turn, so the transcript keeps it (as the server has it) above the new one.
+    error.get_by_role("button", name="Retry").click()
+    expect(chat.replies).to_have_count(2)
+    chat.wait_done(chat.replies.nth(1))
+    expect(chat.replies.nth(1).get_by_test_id("assistant-text")).to_have_text(
+        "Hello from the fake upstream."
+    )
+    expect(chat.user_messages).to_have_text(
+        ["What happens on failure?", "What happens on failure?"]
+    )
+    expect(chat.replies.first.get_by_test_id("stored-error")).to_contain_text(message.strip())
+    expect(chat.page.get_by_role("button", name="Retry")).to_have_count(0)
+
+
+def test_a_stream_cut_mid_reply_keeps_the_text_and_shows_an_error(
+    chat: ChatPage, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.on_stream(Script(tokens=["Half ", "a ", "reply", " never"], cut_after=3))
+    reply = chat.send("What if the upstream drops?")
+    chat.wait_done(reply, "failed")
+    expect(reply.get_by_test_id("assistant-text")).to_contain_text("Half a reply")
+    expect(reply.get_by_test_id("turn-error")).to_be_visible()
+    expect(reply.get_by_role("button", name="Retry")).to_be_visible()
+
+
+def test_a_busy_conversation_shows_the_servers_http_error(
+    chat: ChatPage,
+    page: Page,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
+) -> None:
+    fake_openai.on_stream(held_stream(gate))
+    reply = chat.send("What is busy?")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    # A second tab sends to the same conversation while the first reply still streams.
+    other = page.context.new_page()
+    second = ChatPage(other, e2e_upstream_server.base_url).open(f"/c/{chat.app_id}")
+    expect(second.replies).to_have_count(0)  # history holds no finished turn yet
+    failed = second.send("Me too?")
+    second.wait_done(failed, "failed")
+    error = failed.get_by_test_id("turn-error")
+    expect(error).to_contain_text("HTTP 409")
+    expect(error).to_have_attribute("data-code", "conversation_busy")
+    gate.set()
+    chat.wait_done(reply)
+    # Once the first reply is done, Retry in the second tab goes through.
+    error.get_by_role("button", name="Retry").click()
+    second.wait_done(second.replies.last)
+    expect(second.user_messages).to_have_text(["What is busy?", "Me too?"])
+    other.close()
+
+
+def test_a_lost_server_shows_network_errors_inline(
+    chat: ChatPage,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
+) -> None:
+    fake_openai.on_stream(held_stream(gate))
+    reply = chat.send("What if the server dies?")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    e2e_upstream_server.kill()
+
+    # Mid-reply: the text so far stays, the failure says the connection was lost.
+    chat.wait_done(reply, "failed")
+    expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
+    expect(reply.get_by_test_id("turn-error")).to_have_attribute(
+        "data-code", re.compile(r"^(stream_incomplete|network_error)$")
+    )
+    expect(chat.input).to_be_enabled()
+
+    # A new prompt with no server at all: the fetch itself fails, shown inline with Retry.
+    failed = chat.send("Anyone there?")
+    chat.wait_done(failed, "failed")
+    error = failed.get_by_test_id("turn-error")
+    expect(error).to_have_attribute("data-code", "network_error")
+    expect(error).to_contain_text("Connection problem")
+    expect(error.get_by_role("button", name="Retry")).to_be_visible()

@@ -1,0 +1,281 @@
+/**
+ * Client-side state of the conversations: a pure reducer, unit-tested without React.
+ *
+ * One ConversationState per app_id, kept in a ChatStore, so a reply keeps streaming into its own
+ * conversation while the user looks at another one. Every turn action names the turn (the id of
+ * its assistant message): an action for a turn that is no longer streaming (a late delta after a
+ * stop, a second terminal frame) changes nothing, whatever order things arrive in.
+ */
+import type { ChatItem, ChatItemType, ChatRole, EndValue, Timings } from "./protocol";
+
+export type MessageStatus = "complete" | "streaming" | "stopped" | "failed";
+
+/** Where a failure came from; decides the wording, the Retry button is always offered. */
+export type FailureKind = "stream" | "http" | "network" | "protocol";
+
+export interface Failure {
+  kind: FailureKind;
+  code: string;
+  message: string;
+  retryable: boolean;
+  /** HTTP status, for kind "http". */
+  status?: number;
+}
+
+export interface Message {
+  id: string;
+  role: ChatRole;
+  content: string;
+  type: ChatItemType;
+  status: MessageStatus;
+  /** A partial reply kept after a stop or a lost connection. */
+  interrupted?: boolean;
+  /** The Burr action that answered (from the end frame). */
+  mode?: string;
+  timings?: Timings;
+  error?: Failure;
+  /** On the assistant message of a turn started here: the prompt, for Retry. */
+  prompt?: string;
+  /**
+   * The server began this turn (its chat_history frame arrived), so it stores the turn even if
+   * it failed; a Retry then leaves it in the transcript instead of replacing it.
+   */
+  serverStarted?: boolean;
+  /** A newer turn retried this failed one: no second Retry button. */
+  retried?: boolean;
+}
+
+export type HistoryStatus = "idle" | "loading" | "loaded" | "missing" | "failed";
+
+export interface ConversationState {
+  history: HistoryStatus;
+  historyError?: Failure;
+  /** True once the server is known to have this conversation (created here, or history loaded). */
+  created: boolean;
+  messages: Message[];
+  /** Id of the assistant message of the turn in flight, if any. */
+  activeTurn: string | null;
+}
+
+export type ChatStore = Readonly<Record<string, ConversationState>>;
+
+export type ConversationAction =
+  /** A conversation started in this tab: nothing to load, not yet created on the server. */
+  | { type: "started" }
+  | { type: "created" }
+  | { type: "historyRequested" }
+  | { type: "historyLoaded"; items: ChatItem[] }
+  | { type: "historyFailed"; error: Failure; missing: boolean }
+  /** A prompt is sent. `replaces` is a failed turn (its assistant id) that this one retries. */
+  | { type: "turnStarted"; turnId: string; userId: string; prompt: string; replaces?: string }
+  /** The chat_history frame: the server's history before this turn. */
+  | { type: "historySynced"; turnId: string; items: ChatItem[] }
+  | { type: "delta"; turnId: string; text: string }
+  | { type: "turnFinished"; turnId: string; end: EndValue }
+  | { type: "turnFailed"; turnId: string; error: Failure }
+  | { type: "turnStopped"; turnId: string };
+
+export type ChatAction =
+  | (ConversationAction & { appId: string })
+  | { type: "deleted"; appId: string };
+
+export function emptyConversation(): ConversationState {
+  return { history: "idle", created: false, messages: [], activeTurn: null };
+}
+
+let itemCounter = 0;
+
+/** Messages from the server carry no id; give each a stable one for React keys. */
+export function fromChatItems(items: ChatItem[]): Message[] {
+  return items.map((item) => {
+    itemCounter += 1;
+    const message: Message = {
+      id: `h${itemCounter}`,
+      role: item.role,
+      content: item.content,
+      type: item.type,
+      status: "complete",
+    };
+    if (item.interrupted) message.interrupted = true;
+    return message;
+  });
+}
+
+/**
+ * The server's history replaces ours, but where both agree (same role and text at the same
+ * place) our message object is kept: it carries what history items do not (mode badge, timings)
+ * and keeps its React key, so the transcript does not re-render.
+ */
+export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
+  const merged: Message[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const mine = local[i];
+    const same =
+      mine !== undefined &&
+      merged.length === i &&
+      mine.role === item.role &&
+      mine.content === item.content &&
+      mine.status !== "failed";
+    if (same) {
+      merged.push(
+        item.interrupted && !mine.interrupted ? { ...mine, interrupted: true } : mine,
+      );
+    } else {
+      // From the first difference on, take the server's items as they are.
+      merged.push(...fromChatItems(items.slice(i)));
+      break;
+    }
+  }
+  return merged;
+}
+
+function updateTurn(
+  state: ConversationState,
+  turnId: string,
+  change: (message: Message) => Message,
+  endsTurn: boolean,
+): ConversationState {
+  const index = state.messages.findIndex((m) => m.id === turnId);
+  const target = state.messages[index];
+  if (!target || target.status !== "streaming") return state;
+  const messages = state.messages.slice();
+  messages[index] = change(target);
+  return {
+    ...state,
+    messages,
+    activeTurn: endsTurn && state.activeTurn === turnId ? null : state.activeTurn,
+  };
+}
+
+export function conversationReducer(
+  state: ConversationState,
+  action: ConversationAction,
+): ConversationState {
+  switch (action.type) {
+    case "started":
+      return { ...state, history: "loaded", historyError: undefined };
+    case "created":
+      return { ...state, created: true };
+    case "historyRequested":
+      return { ...state, history: "loading", historyError: undefined };
+    case "historyLoaded":
+      // A turn started while history was loading wins: its chat_history frame resyncs anyway.
+      if (state.activeTurn) return { ...state, history: "loaded", created: true };
+      return {
+        ...state,
+        history: "loaded",
+        historyError: undefined,
+        created: true,
+        messages: fromChatItems(action.items),
+      };
+    case "historyFailed":
+      return {
+        ...state,
+        history: action.missing ? "missing" : "failed",
+        historyError: action.error,
+      };
+    case "turnStarted": {
+      if (state.activeTurn) return state;
+      let messages = state.messages;
+      const index = action.replaces ? messages.findIndex((m) => m.id === action.replaces) : -1;
+      const replaced = messages[index];
+      if (replaced?.serverStarted) {
+        // The server stored the failed turn: it stays (history will show it), marked as retried.
+        messages = messages.slice();
+        messages[index] = { ...replaced, retried: true };
+      } else if (replaced) {
+        // The server never saw the turn: drop the failed reply and its prompt, sent again below.
+        const previous = messages[index - 1];
+        const start = previous?.role === "user" ? index - 1 : index;
+        messages = [...messages.slice(0, start), ...messages.slice(index + 1)];
+      }
+      return {
+        ...state,
+        activeTurn: action.turnId,
+        messages: [
+          ...messages,
+          {
+            id: action.userId,
+            role: "user",
+            content: action.prompt,
+            type: "text",
+            status: "complete",
+          },
+          {
+            id: action.turnId,
+            role: "assistant",
+            content: "",
+            type: "text",
+            status: "streaming",
+            prompt: action.prompt,
+          },
+        ],
+      };
+    }
+    case "historySynced": {
+      if (state.activeTurn !== action.turnId) return state;
+      const index = state.messages.findIndex((m) => m.id === action.turnId);
+      // The turn is [user prompt, assistant reply] at the end; everything before is history.
+      const turnStart = index - 1;
+      if (turnStart < 0) return state;
+      const [prompt, reply] = state.messages.slice(turnStart);
+      if (!prompt || !reply) return state;
+      return {
+        ...state,
+        created: true,
+        messages: [
+          ...mergeHistory(state.messages.slice(0, turnStart), action.items),
+          prompt,
+          { ...reply, serverStarted: true },
+        ],
+      };
+    }
+    case "delta":
+      if (!action.text) return state;
+      return updateTurn(state, action.turnId, (m) => ({ ...m, content: m.content + action.text }), false);
+    case "turnFinished": {
+      const { item, mode, timings } = action.end;
+      return updateTurn(
+        state,
+        action.turnId,
+        (m) => ({
+          ...m,
+          // The end frame's item is the stored reply; it wins over the concatenated deltas.
+          content: item.content,
+          type: item.type,
+          status: "complete",
+          mode,
+          timings,
+        }),
+        true,
+      );
+    }
+    case "turnFailed":
+      return updateTurn(state, action.turnId, (m) => ({ ...m, status: "failed", error: action.error }), true);
+    case "turnStopped":
+      return updateTurn(
+        state,
+        action.turnId,
+        (m) => ({ ...m, status: "stopped", interrupted: true }),
+        true,
+      );
+  }
+}
+
+export function chatReducer(store: ChatStore, action: ChatAction): ChatStore {
+  if (action.type === "deleted") {
+    if (!(action.appId in store)) return store;
+    const next = { ...store };
+    delete next[action.appId];
+    return next;
+  }
+  const current = store[action.appId] ?? emptyConversation();
+  const next = conversationReducer(current, action);
+  if (next === current && action.appId in store) return store;
+  return { ...store, [action.appId]: next };
+}
+
+export function isStreaming(state: ConversationState | undefined): boolean {
+  return Boolean(state?.activeTurn);
+}

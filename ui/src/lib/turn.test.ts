@@ -1,0 +1,154 @@
+import { describe, expect, it, vi } from "vitest";
+
+import { ApiError } from "./api";
+import type { ConversationAction } from "./conversation";
+import { runTurn, type TurnOptions } from "./turn";
+
+const enc = new TextEncoder();
+const sse = (obj: unknown) => `data: ${JSON.stringify(obj)}\n\n`;
+const endFrame = sse({
+  type: "end",
+  value: { item: { role: "assistant", content: "Hello!", type: "text" }, mode: "answer_question", timings: { first_delta_ms: 1, total_ms: 2 } },
+});
+
+/** A streamed answer whose chunks the test pushes by hand. */
+function controllableStream() {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  return {
+    response: new Response(body, { headers: { "Content-Type": "text/event-stream; charset=utf-8" } }),
+    push: (text: string) => controller.enqueue(enc.encode(text)),
+    close: () => controller.close(),
+    fail: (error: Error) => controller.error(error),
+  };
+}
+
+function setup(respond: TurnOptions["api"]["respond"], extra: Partial<TurnOptions> = {}) {
+  const actions: ConversationAction[] = [];
+  const controller = new AbortController();
+  const create = vi.fn(async () => "app");
+  const options: TurnOptions = {
+    api: { respond, create },
+    projectId: "proj",
+    appId: "app",
+    prompt: "hi",
+    turnId: "t1",
+    create: false,
+    signal: controller.signal,
+    dispatch: (a) => actions.push(a),
+    ...extra,
+  };
+  return { actions, controller, create, run: () => runTurn(options) };
+}
+
+const types = (actions: ConversationAction[]) => actions.map((a) => a.type);
+
+describe("runTurn", () => {
+  it("reports history, deltas and the end", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    const done = run();
+    stream.push(sse({ type: "chat_history", value: [] }) + sse({ type: "delta", value: "Hel" }));
+    stream.push(": ping\n\n" + sse({ type: "delta", value: "lo!" }) + endFrame);
+    stream.close();
+    await done;
+    expect(types(actions)).toEqual(["historySynced", "delta", "delta", "turnFinished"]);
+  });
+
+  it("creates the conversation first when asked", async () => {
+    const stream = controllableStream();
+    const { actions, create, run } = setup(async () => stream.response, { create: true });
+    stream.push(endFrame);
+    stream.close();
+    await run();
+    expect(create).toHaveBeenCalledWith("proj", "app");
+    expect(types(actions)).toEqual(["created", "turnFinished"]);
+  });
+
+  it("reports an error frame, and nothing after it", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    stream.push(sse({ type: "delta", value: "pa" }));
+    stream.push(sse({ type: "error", value: { code: "upstream_error", message: "Upstream said 500", retryable: true } }));
+    stream.push(endFrame);
+    stream.close();
+    await run();
+    expect(types(actions)).toEqual(["delta", "turnFailed"]);
+    expect(actions[1]).toMatchObject({
+      error: { kind: "stream", code: "upstream_error", message: "Upstream said 500", retryable: true },
+    });
+  });
+
+  it("turns an HTTP error into a failure carrying the server's message", async () => {
+    const { actions, run } = setup(async () => {
+      throw new ApiError(409, "conversation_busy", "A reply is already streaming.");
+    });
+    await run();
+    expect(actions).toEqual([
+      {
+        type: "turnFailed",
+        turnId: "t1",
+        error: { kind: "http", code: "conversation_busy", message: "A reply is already streaming.", retryable: true, status: 409 },
+      },
+    ]);
+  });
+
+  it("reports a network failure", async () => {
+    const { actions, run } = setup(async () => {
+      throw new TypeError("Failed to fetch");
+    });
+    await run();
+    expect(actions[0]).toMatchObject({ type: "turnFailed", error: { kind: "network", code: "network_error" } });
+  });
+
+  it("reports a connection that breaks mid-stream, keeping the deltas", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    const done = run();
+    stream.push(sse({ type: "delta", value: "pa" }));
+    await vi.waitFor(() => expect(actions).toHaveLength(1));
+    stream.fail(new TypeError("network error"));
+    await done;
+    expect(types(actions)).toEqual(["delta", "turnFailed"]);
+  });
+
+  it("reports a stream that ends without an end frame", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    stream.push(sse({ type: "delta", value: "pa" }));
+    stream.close();
+    await run();
+    expect(actions[1]).toMatchObject({ type: "turnFailed", error: { code: "stream_incomplete" } });
+  });
+
+  it("reports a response that is not an event stream", async () => {
+    const { actions, run } = setup(async () => new Response("<html></html>", { headers: { "Content-Type": "text/html" } }));
+    await run();
+    expect(actions[0]).toMatchObject({ type: "turnFailed", error: { kind: "protocol" } });
+  });
+
+  it("stops on abort, keeping what arrived", async () => {
+    const stream = controllableStream();
+    const { actions, controller, run } = setup(async () => stream.response);
+    const done = run();
+    stream.push(sse({ type: "delta", value: "partial" }));
+    await vi.waitFor(() => expect(actions).toHaveLength(1));
+    controller.abort();
+    await done;
+    expect(types(actions)).toEqual(["delta", "turnStopped"]);
+  });
+
+  it("stops when aborted before the answer arrives", async () => {
+    let rejectFetch!: (e: unknown) => void;
+    const { actions, controller, run } = setup(() => new Promise((_, reject) => (rejectFetch = reject)));
+    const done = run();
+    controller.abort();
+    rejectFetch(new DOMException("The operation was aborted.", "AbortError"));
+    await done;
+    expect(types(actions)).toEqual(["turnStopped"]);
+  });
+});
