@@ -178,12 +178,16 @@ def rss_bytes(pid: int) -> int:
 
 
 def machine_times() -> dict[str, float]:
-    """Whole-machine CPU seconds since boot: busy (all cores), steal, and wall x cores."""
+    """CPU seconds since boot: busy (all cores), steal, wall x cores, and busy per core."""
+
+    def busy(t) -> float:
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0)
+
     t = psutil.cpu_times()
-    total = sum(t)
-    idle = t.idle + getattr(t, "iowait", 0.0)
-    steal = getattr(t, "steal", 0.0)
-    return {"busy": total - idle - steal, "steal": steal, "total": total}
+    out = {"busy": busy(t), "steal": getattr(t, "steal", 0.0), "total": sum(t)}
+    for i, c in enumerate(psutil.cpu_times(percpu=True)):
+        out[f"busy{i}"] = busy(c)
+    return out
 
 
 def wait_quiet(limit_cores: float, max_wait: float, window: float = 1.0) -> tuple[float, float]:
