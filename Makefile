@@ -11,12 +11,12 @@ STAMPS := .stamps
 HOST ?= 127.0.0.1
 PORT ?= 7241
 
-.PHONY: run test setup setup-dev ui ui-test browser lint bench clean
+.PHONY: run test setup setup-dev ui ui-test browser postgres lint bench clean
 
 run: setup ui
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-test: setup-dev ui ui-test browser
+test: setup-dev ui ui-test browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # --- Python -----------------------------------------------------------------
@@ -54,6 +54,12 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@/usr/bin/chromium --version
+
+# --- PostgreSQL server binaries: the scale-out tests start a real server from them ------
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 lint: setup-dev
 	$(BIN)/ruff check chatbot server tests bench

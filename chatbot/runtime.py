@@ -77,7 +77,11 @@ class Chatbot:
         """Open the store (creating its schema) and the shared client; fail loudly if impossible."""
         if settings.tracking_enabled:
             tracking_dir_writable(settings.resolved_tracking_dir)
-        store = open_store(settings.resolved_database_url)
+        store = open_store(
+            settings.resolved_database_url,
+            pool_size=settings.database_pool_size,
+            lease_ttl_s=settings.turn_lease_ttl_s,
+        )
         await store.initialize()
         chatbot = cls(settings, client=build_openai_client(settings), store=store)
         chatbot._warm_up()

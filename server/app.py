@@ -18,7 +18,7 @@ from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.routes import chat, conversations, meta, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
-from server.shutdown import on_shutdown_signal
+from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
 
 logger = logging.getLogger(__name__)
@@ -48,12 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if drain is None:
                 drain = asyncio.create_task(chatbot.drain(settings.shutdown_grace_s))
 
-        stop_listening = on_shutdown_signal(start_drain)
         try:
-            async with burr_ui_lifespan(burr_app):
-                yield
+            with relay_shutdown_signals(start_drain):
+                async with burr_ui_lifespan(burr_app):
+                    yield
         finally:
-            stop_listening()
             if drain is not None:
                 await drain
             await chatbot.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
@@ -10,7 +11,6 @@ import uvicorn
 from pydantic import ValidationError
 
 from chatbot.settings import Settings
-from server.shutdown import ChatbotServer
 
 DEFAULT_HOST = "127.0.0.1"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -26,15 +26,44 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port (above 1 needs PostgreSQL; default 1)",
+    )
     return parser
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+_LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
+
+
+def _worker_log_config(level: str) -> dict:
+    """What ``_configure_logging`` does, as a dictConfig uvicorn applies in each worker."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": _LOG_FORMAT}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +78,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"chatbot: invalid configuration: {problems}", file=sys.stderr)
         return 2
-    from server.app import create_app
+    # Imported here, not at the top: uvicorn's spawned workers re-import this module before
+    # they answer the supervisor's health checks, and Burr's import is slow.
+    from chatbot.persistence import StoreUnavailable, check_store
 
-    app = create_app(settings)
+    # Open the database (and create its schema) once before serving: an unreachable or
+    # unusable one is a one-line error and exit status 1, not a lifespan traceback (or,
+    # with workers, children that fail one after another).
+    try:
+        asyncio.run(check_store(settings.resolved_database_url, processes=args.workers))
+    except StoreUnavailable as exc:
+        print(f"chatbot serve: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    if settings.tracking_enabled:
+        try:
+            settings.resolved_tracking_dir.mkdir(parents=True, exist_ok=True)
+            probe = settings.resolved_tracking_dir / ".chatbot-write-probe"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            print(
+                f"chatbot serve: error: the Burr tracking directory "
+                f"{settings.resolved_tracking_dir} is not writable ({exc.strerror}); set "
+                "CHATBOT_TRACKING_DIR elsewhere or CHATBOT_TRACKING_ENABLED=false",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
     base = f"http://{args.host}:{args.port}"
     model = (
         "embedded offline model (no OPENAI_API_KEY set)"
@@ -73,17 +126,23 @@ def main(argv: list[str] | None = None) -> int:
                 "reach this port can use the API and read every conversation.",
                 file=sys.stderr,
             )
-    config = uvicorn.Config(
-        app,
+    # An import string and a factory, so that each worker process builds its own app (and
+    # reads its settings from the environment) after uvicorn has forked it.
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
         host=args.host,
         port=args.port,
+        workers=args.workers,
+        # A worker that has not answered the supervisor's ping within this is killed and
+        # replaced; uvicorn's 5 s default is shorter than a cold start on a busy small host.
+        timeout_worker_healthcheck=30,
         log_level=args.log_level,
         access_log=False,
-        log_config=None,
+        log_config=_worker_log_config(args.log_level) if args.workers > 1 else None,
         # uvicorn's own backstop; our drain ends replies with an error frame before it.
         timeout_graceful_shutdown=settings.shutdown_grace_s + 15,
     )
-    ChatbotServer(config).run()
     return 0
 
 

@@ -1,8 +1,9 @@
 """Graceful shutdown: on SIGTERM, finish in-flight replies within a grace period.
 
 uvicorn, on SIGTERM, stops accepting connections and waits for open ones; it has no way
-to tell our streams to wrap up. ``ChatbotServer`` passes the signal on to every
-``Chatbot`` in the process, which refuses new turns, lets running ones finish for
+to tell our streams to wrap up. While the app runs, ``relay_shutdown_signals`` puts a
+handler in front of uvicorn's for SIGTERM and SIGINT (in every worker process) that first
+tells the ``Chatbot`` to drain: it refuses new turns, lets running ones finish for
 ``CHATBOT_SHUTDOWN_GRACE_S`` and then ends the rest with an ``error`` frame, so each
 client learns why and each conversation is stored consistently before the exit.
 """
@@ -10,31 +11,42 @@ client learns why and each conversation is stored consistently before the exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
-
-import uvicorn
 
 logger = logging.getLogger(__name__)
 
-_listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` on the running loop when the server is told to stop; returns an undo."""
-    entry = (asyncio.get_running_loop(), callback)
-    _listeners.append(entry)
-    return lambda: _listeners.remove(entry) if entry in _listeners else None
+@contextlib.contextmanager
+def relay_shutdown_signals(on_signal: Callable[[], None]) -> Iterator[None]:
+    """Run ``on_signal`` on the event loop at the first SIGTERM/SIGINT, then the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals can only be handled in the main thread (e.g. under a test client)
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    notified = False
 
+    def handler(sig: int, frame: FrameType | None) -> None:
+        nonlocal notified
+        if not notified:
+            notified = True
+            loop.call_soon_threadsafe(on_signal)
+        chained = previous[sig]
+        if callable(chained):  # uvicorn's own handler: it stops accepting and waits for us
+            chained(sig, frame)
 
-def notify_shutdown() -> None:
-    for loop, callback in list(_listeners):
-        loop.call_soon_threadsafe(callback)
-
-
-class ChatbotServer(uvicorn.Server):
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        if not self.should_exit:
-            notify_shutdown()
-        super().handle_exit(sig, frame)
+    for sig in SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, old)

@@ -1,14 +1,21 @@
 """The embedded default: Burr's async SQLite persister plus conversation summaries.
 
 One process owns the file (``aiosqlite`` runs each statement on its own thread, so the
-event loop never waits on disk). The database runs in WAL mode with ``synchronous=NORMAL``:
-a committed turn survives a crash or ``kill -9`` of the server.
+event loop never waits on disk); an exclusive lock on ``<database>.lock`` refuses a second
+server on the same file, whose in-memory turn leases could not see the first one's. The
+kernel drops that lock when its process dies, so a crashed server restarts at once.
+
+The database runs in WAL mode with ``synchronous=FULL``: a turn is on disk before its
+``end`` frame, so it survives ``kill -9`` of the server and a crash of the machine too
+(one fsync per turn, noise next to a model's reply).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
+import os
 from pathlib import Path
 
 import aiosqlite
@@ -41,13 +48,43 @@ class SQLiteConversationStore(AsyncSQLitePersister, ConversationStore):
         super().__init__(connection=None, table_name=STATE_TABLE)
         self._write_lock = asyncio.Lock()
         self._leases = LocalLeases()
+        self._lock_fd: int | None = None
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def _take_file_lock(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StoreUnavailable(
+                f"the SQLite database at {self.path} is in use by another process (pid "
+                f"{holder}, lock {self.lock_path}); SQLite serves one process: stop that "
+                "one, or use CHATBOT_DATABASE_URL=postgresql://… for several"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _drop_file_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     async def initialize(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._take_file_lock()
             self.connection = await aiosqlite.connect(self.path)
             await self.connection.execute("PRAGMA journal_mode=WAL")
-            await self.connection.execute("PRAGMA synchronous=NORMAL")
+            await self.connection.execute("PRAGMA synchronous=FULL")
             await self.connection.execute("PRAGMA busy_timeout=5000")
             await super().initialize()  # Burr's state table
             await self.connection.execute(
@@ -67,14 +104,19 @@ class SQLiteConversationStore(AsyncSQLitePersister, ConversationStore):
             )
             await self.connection.commit()
         except (OSError, aiosqlite.Error) as exc:
+            await self.close()
             raise StoreUnavailable(
                 f"cannot open the SQLite database at {self.path}: {exc}"
             ) from exc
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self.connection is not None:
             await self.connection.close()
             self.connection = None
+        self._drop_file_lock()
 
     # --- Burr persister contract (faster JSON than the parent, same rows) -----------------
     async def load(

@@ -1,0 +1,159 @@
+"""Durability with the embedded SQLite store, and start-up refusals, against real processes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.server_process import (
+    ServerProcess,
+    run_server_expecting_exit,
+    server_env,
+    start_server,
+)
+from tests.support.sse_client import iter_frames, post_prompt
+
+PROMPTS = ["What is Burr?", "Write a poem about state", "write python code for fibonacci"]
+
+
+def _history(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:
+    response = client.get(f"{server.api}/history/proj/{app_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _listing(client: httpx.Client, server: ServerProcess) -> dict:
+    response = client.get(f"{server.api}/conversations/proj")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _assert_clean_refusal(done, *fragments: str) -> None:
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0, output
+    assert "Traceback" not in output, output
+    lines = output.splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("chatbot serve: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], output
+
+
+def test_history_survives_kill_9_and_restart(home: Path, client: httpx.Client) -> None:
+    server = start_server(home)
+    try:
+        expected: list[dict] = []
+        for prompt in PROMPTS:
+            _, frames = post_prompt(client, server.api, "proj", "durable", prompt)
+            assert frames[0].value == expected and frames[-1].type == "end"
+            expected += [{"role": "user", "content": prompt, "type": "text"}]
+            expected += [frames[-1].value["item"]]
+        # Killed the moment the last `end` frame arrived: a turn is stored before its `end`.
+    finally:
+        server.kill()
+    assert server.process.returncode == -9
+
+    restarted = start_server(home, env=server.env)  # same HOME, so the same database file
+    try:
+        assert _history(client, restarted, "durable") == expected
+        listing = _listing(client, restarted)
+        assert [(i["app_id"], i["title"], i["turns"]) for i in listing["items"]] == [
+            ("durable", PROMPTS[0], 3)
+        ]
+        # The conversation carries on where it was.
+        _, frames = post_prompt(client, restarted.api, "proj", "durable", "And one more?")
+        assert frames[0].value == expected and frames[-1].type == "end"
+        assert len(_history(client, restarted, "durable")) == 8
+    finally:
+        restarted.stop()
+
+
+def test_a_reply_cut_by_kill_9_leaves_no_trace(
+    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    """A turn in flight when the process dies is absent after restart, never half-stored."""
+    env = server_env(
+        home,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+    )
+    server = start_server(home, env=env)
+    gate = threading.Event()
+    try:
+        post_prompt(client, server.api, "proj", "cut", "first question?")
+        before = _history(client, server, "cut")
+        fake_openai.on_stream(
+            Script(tokens=["partial", " never", " finished"], gate_after=1, gate=gate)
+        )
+        with client.stream(
+            "POST", f"{server.api}/response/proj/cut", json={"prompt": "second?"}
+        ) as response:
+            frames = iter_frames(response)
+            assert next(frames).type == "chat_history"
+            assert next(frames).value == "partial"
+            server.kill()  # mid-stream
+    finally:
+        gate.set()
+        server.kill()
+
+    restarted = start_server(home, env=env)
+    try:
+        assert _history(client, restarted, "cut") == before
+        _, frames = post_prompt(client, restarted.api, "proj", "cut", "second, again?")
+        assert frames[-1].type == "end"
+        history = _history(client, restarted, "cut")
+        assert [i["content"] for i in history if i["role"] == "user"] == [
+            "first question?",
+            "second, again?",
+        ]
+    finally:
+        restarted.stop()
+
+
+def test_unwritable_sqlite_path_is_a_clear_startup_error(home: Path) -> None:
+    blocker = home / "not-a-directory"
+    blocker.write_text("a file where the database directory should be")
+    env = server_env(home, CHATBOT_DATABASE_URL=f"sqlite:///{blocker}/chat.sqlite3")
+    done = run_server_expecting_exit(home, env)
+    _assert_clean_refusal(done, "cannot open the SQLite database", str(blocker))
+
+
+def test_unreachable_postgresql_is_a_clear_startup_error(home: Path) -> None:
+    port = _closed_port()
+    url = f"postgresql://someone:s3cret-password@127.0.0.1:{port}/chat"
+    done = run_server_expecting_exit(home, server_env(home, CHATBOT_DATABASE_URL=url))
+    _assert_clean_refusal(done, "cannot reach the PostgreSQL database", f"127.0.0.1:{port}/chat")
+    assert "s3cret-password" not in done.stdout + done.stderr
+
+
+def test_unreachable_postgresql_refuses_workers_too(home: Path) -> None:
+    url = f"postgresql://someone:pw@127.0.0.1:{_closed_port()}/chat"
+    done = run_server_expecting_exit(
+        home, server_env(home, CHATBOT_DATABASE_URL=url), "--workers", "2"
+    )
+    _assert_clean_refusal(done, "cannot reach the PostgreSQL database")
+
+
+def test_workers_are_refused_with_sqlite(home: Path) -> None:
+    done = run_server_expecting_exit(home, server_env(home), "--workers", "2")
+    _assert_clean_refusal(done, "--workers 2", "postgresql://")
+
+
+def test_a_second_server_on_the_same_sqlite_file_is_refused(
+    offline_server: ServerProcess, home: Path, client: httpx.Client
+) -> None:
+    done = run_server_expecting_exit(home, offline_server.env)
+    _assert_clean_refusal(done, "in use by another process", str(offline_server.process.pid))
+    # The first one is untouched.
+    _, frames = post_prompt(client, offline_server.api, "proj", "still", "Still there?")
+    assert frames[-1].type == "end"
