@@ -1,0 +1,256 @@
+"""``python -m bench``: the streaming-proxy benchmark (``make bench BENCH_ARGS=...``).
+
+Modes:
+  (default)        the budget scenario, repeated, servers interleaved; updates RESULTS.md
+  --capacity       the ramp of concurrent streams at 30 deltas/s; updates RESULTS.md + plot
+  --all            both
+  --quick          a ~1 minute smoke run of both, small; writes only under bench/runs/
+  --profile TOOL   the budget load once per --targets server under py-spy or pyinstrument;
+                   writes bench/profiles/<target>.svg|.txt|.html
+
+Everything runs on loopback: a fake OpenAI-compatible upstream, the servers
+(each its own uvicorn process), and the load generator, each in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+from bench import report, runner
+from bench.procs import ROOT
+from bench.targets import BASELINES, TARGETS
+
+
+def _args(argv: list[str] | None):
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="small smoke run of both scenarios")
+    mode.add_argument("--capacity", action="store_true", help="the capacity ramp only")
+    mode.add_argument("--all", action="store_true", help="budget scenario, then capacity ramp")
+    mode.add_argument(
+        "--render",
+        metavar="RUN_DIR",
+        help="rewrite RESULTS.md (and the plot) from a run's saved budget/capacity JSON",
+    )
+    mode.add_argument(
+        "--profile",
+        choices=("py-spy", "pyinstrument"),
+        help="profile --targets under the budget load",
+    )
+    p.add_argument(
+        "--targets",
+        default=None,
+        help="comma-separated from naive,lean,burr,ours (default: all available)",
+    )
+    g = p.add_argument_group("budget scenario")
+    g.add_argument("--repeats", type=int, default=5)
+    g.add_argument("--conversations", type=int, default=20)
+    g.add_argument("--turns", type=int, default=5)
+    g.add_argument("--deltas", type=int, default=50)
+    g.add_argument("--pace", type=float, default=0.02, help="seconds per delta")
+    g.add_argument(
+        "--stagger",
+        type=float,
+        default=None,
+        help="spread conversation starts over this many seconds (default: one reply; "
+        "0 = all at once)",
+    )
+    c = p.add_argument_group("capacity ramp")
+    c.add_argument("--levels", default="10,25,50,75,100,150,200,300,400,600,800")
+    c.add_argument("--cap-deltas", type=int, default=100)
+    c.add_argument("--cap-rate", type=float, default=30.0, help="deltas per second per stream")
+    c.add_argument("--cap-turns", type=int, default=3)
+    c.add_argument("--gap-limit", type=float, default=250.0, help="p99 gap limit (ms)")
+    o = p.add_argument_group("harness")
+    o.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin the server to core 0 and the load side to core 1",
+    )
+    o.add_argument("--warmup", type=int, default=4)
+    o.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.3,
+        help="before each load, wait until other work on the machine uses fewer cores than this",
+    )
+    o.add_argument("--quiet-wait", type=float, default=10.0, help="... for at most this long (s)")
+    o.add_argument(
+        "--nice",
+        type=int,
+        default=-10,
+        help="run our processes at this niceness to shield them from other work on a shared "
+        "machine (default -10 where permitted, else 0; the server keeps to one core)",
+    )
+    o.add_argument("--write", action="store_true", help="with --quick: update RESULTS.md anyway")
+    o.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    return p.parse_args(argv)
+
+
+def _targets(arg: str | None, log) -> list[str]:
+    names = arg.split(",") if arg else [*BASELINES, "ours"]
+    out = []
+    for n in names:
+        if n not in TARGETS:
+            raise SystemExit(f"unknown target {n!r}; choose from {', '.join(TARGETS)}")
+        why = TARGETS[n].available()
+        if why:
+            if arg:
+                raise SystemExit(f"target {n} unavailable: {why}")
+            log(f"skipping {n}: {why}")
+            continue
+        out.append(n)
+    return out
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every server, upstream and load generator is stopped."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _args(argv)
+    if a.render:
+        return _render(Path(a.render))
+    _stop_on_sigterm()
+    command = "make bench" + (
+        f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else ""
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = ROOT / "bench" / "runs" / stamp
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+        with open(run_dir / "bench.log", "a") as f:
+            f.write(msg + "\n")
+
+    pin = not a.no_pin
+    if pin:
+        if len(os.sched_getaffinity(0)) < 2:
+            log("fewer than 2 cores available: not pinning")
+            pin = False
+        else:
+            os.sched_setaffinity(0, {1})  # the harness itself sits with the load side
+    targets = _targets(a.targets, log)
+    nice = a.nice
+    if nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+        except PermissionError:
+            log(f"not permitted to run at niceness {nice}: running at the default priority")
+            nice = 0
+    opts = runner.Options(
+        run_dir=run_dir,
+        pin=pin,
+        warmup=a.warmup,
+        log=log,
+        nice=nice,
+        quiet_cores=a.quiet_cores,
+        quiet_wait=a.quiet_wait,
+    )
+    write = (not a.no_write) and (a.write or not a.quick)
+    log(
+        f"niceness {nice}; run directory {run_dir.relative_to(ROOT)}; "
+        f"targets {', '.join(targets)}; "
+        + ("server on core 0, load side on core 1" if pin else "not pinned")
+    )
+
+    budget = runner.Scenario("budget", a.conversations, a.turns, a.deltas, a.pace, a.stagger)
+    capacity = runner.Scenario("capacity", 0, a.cap_turns, a.cap_deltas, 1.0 / a.cap_rate)
+    levels = [int(x) for x in a.levels.split(",")]
+    repeats = a.repeats
+    if a.quick:
+        budget = runner.Scenario("budget", 10, 2, 20, a.pace, a.stagger)
+        capacity = runner.Scenario("capacity", 0, 1, 30, 1.0 / a.cap_rate)
+        levels, repeats = [20, 60], 1
+
+    if a.profile:
+        opts.profile = a.profile
+        opts.profile_targets = tuple(targets)
+        log(f"profiling {', '.join(targets)} with {a.profile} under the budget load")
+        files = runner.profile(opts, budget, targets)
+        for name, paths in files.items():
+            for path in paths:
+                if path.endswith(".txt"):
+                    from bench import topcosts
+
+                    summary = topcosts.summarize(Path(path).read_text())
+                    Path(path[:-4] + "-top.txt").write_text(summary + "\n")
+                    log(f"== {name}\n{summary}")
+        return 0
+
+    if not a.capacity:
+        log(
+            f"budget scenario: {budget.conversations} conversations x {budget.turns} turns, "
+            f"{budget.deltas} deltas at {budget.pace * 1e3:.0f} ms, {repeats} repetition(s)"
+        )
+        res = runner.budget(opts, budget, targets, repeats)
+        res["command"] = command
+        (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
+        log("\n" + _write_budget(res, write) + "\n")
+    if a.capacity or a.all or a.quick:
+        log(
+            f"capacity ramp: {levels} streams at {a.cap_rate:.0f} deltas/s, "
+            f"{capacity.deltas}-delta replies, {capacity.turns} turns"
+        )
+        res = runner.capacity(opts, capacity, targets, levels, a.gap_limit)
+        res["command"] = command
+        (run_dir / "capacity.json").write_text(json.dumps(res, indent=1))
+        log("\n" + _write_capacity(res, write, run_dir) + "\n")
+    return 0
+
+
+def _write_budget(res: dict, write: bool) -> str:
+    md = report.budget_markdown(res, res["command"])
+    if write:
+        report.update_results("budget", md)
+    return md
+
+
+def _write_capacity(res: dict, write: bool, run_dir: Path) -> str:
+    plot = report.plot_capacity(res, report.PLOT if write else run_dir / "capacity.png")
+    md = report.capacity_markdown(res, res["command"], plot)
+    if write:
+        report.update_results("capacity", md)
+    return md
+
+
+def _render(run_dir: Path) -> int:
+    """Rewrite RESULTS.md sections from a finished run's JSON (e.g. after a report change)."""
+    done = False
+    for name, default in (
+        ("budget", "make bench"),
+        ("capacity", "make bench BENCH_ARGS=--capacity"),
+    ):
+        path = run_dir / f"{name}.json"
+        if path.exists():
+            res = json.loads(path.read_text())
+            res.setdefault("command", default)
+            if name == "budget":
+                _write_budget(res, True)
+            else:
+                _write_capacity(res, True, run_dir)
+            print(f"rendered {path} into {report.RESULTS.relative_to(ROOT)}")
+            done = True
+    return 0 if done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Turns run records into medians, ratios, Markdown tables, a plot and RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import re
+import statistics
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+from bench.procs import ROOT
+from bench.targets import TARGETS
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+PLOT = ROOT / "bench" / "capacity.png"
+
+
+def _med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _fmt(v, digits: int = 1) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{digits}f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = []
+    for pkg in (
+        "burr",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "openai",
+        "httpx",
+        "uvloop",
+        "httptools",
+        "orjson",
+        "pydantic",
+    ):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = "?"
+    return (
+        f"{psutil.cpu_count()} x {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"Linux {platform.release()}, Python {platform.python_version()}; "
+        f"{', '.join(versions)}; commit {commit}; "
+        f"{_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}"
+    )
+
+
+def placement(result: dict) -> str:
+    where = (
+        "server pinned to core 0; fake upstream, load generator and harness on core 1"
+        if result.get("pin")
+        else "processes not pinned"
+    )
+    return f"Placement: {where}; all at niceness {result.get('nice', 0)}."
+
+
+# --- the budget scenario -----------------------------------------------------------------
+
+COLUMNS = [
+    ("TTFD p50 ms", "ttfd_p50_ms", 1),
+    ("TTFD p99 ms", "ttfd_p99_ms", 1),
+    ("gap p99 ms", "gap_p99_ms", 1),
+    ("end tail p99 ms", "tail_p99_ms", 1),
+    ("CPU/delta µs", "cpu_per_delta_us", 1),
+    ("server cores", "server_cores", 2),
+    ("peak RSS MiB", "rss_peak_mb", 0),
+    ("RSS/stream KiB", "rss_per_stream_kb", 0),
+    ("upstream req/turn", "req_per_turn", 2),
+    ("errors", "errors", 0),
+    ("other procs' cores (on server's core)", "other_cores", 2),
+]
+
+
+def _by(runs: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in runs:
+        r.setdefault("req_per_turn", r["upstream_requests"] / max(1, r["turns_planned"]))
+        out.setdefault(r["target"], []).append(r)
+    return out
+
+
+def _ratio(runs: list[dict], a: str, b: str, key: str) -> float | None:
+    """Median over repetitions of a/b, each pair measured in the same repetition."""
+    reps: dict[int, dict[str, float]] = {}
+    for r in runs:
+        if r.get(key):
+            reps.setdefault(r["rep"], {})[r["target"]] = r[key]
+    vals = [v[a] / v[b] for v in reps.values() if a in v and b in v and v[b]]
+    return statistics.median(vals) if vals else None
+
+
+def budget_summary(result: dict) -> dict:
+    runs = result["runs"]
+    by = _by(runs)
+    med = {
+        t: {key: _med([r.get(key) for r in rs]) for _, key, _ in COLUMNS} for t, rs in by.items()
+    }
+    for t, rs in by.items():
+        med[t]["other_on_server_core"] = _med([r.get("other_on_server_core") for r in rs])
+    for t, rs in by.items():
+        med[t]["errors"] = sum(r["errors"] for r in rs)
+        med[t]["loadgen_cores"] = _med([r["loadgen_cores"] for r in rs])
+        med[t]["upstream_cores"] = _med([r["upstream_cores"] for r in rs])
+        med[t]["loadgen_lag_p99_ms"] = _med([r["loadgen_lag_p99_ms"] for r in rs])
+    rtt = _med([x["classifier_rtt_p50"] for x in result["rtt"]]) * 1e3
+    ratios = {}
+    pairs = [
+        ("naive", "lean"),
+        ("burr", "naive"),
+        ("burr", "lean"),
+        ("ours", "naive"),
+        ("ours", "lean"),
+        ("burr", "ours"),
+    ]
+    for a, b in pairs:
+        if a in by and b in by:
+            ratios[f"{a}/{b}"] = {
+                key: _ratio(runs, a, b, key)
+                for key in ("cpu_per_delta_us", "ttfd_p50_ms", "gap_p99_ms", "rss_peak_mb")
+            }
+    checks = []
+    if "ours" in by:
+        checks = _budget_checks(result, by, ratios, rtt)
+    return {"median": med, "ratios": ratios, "rtt_ms": rtt, "checks": checks}
+
+
+def _budget_checks(result, by, ratios, rtt_ms) -> list[tuple[str, str, str, bool | None]]:
+    checks = []
+
+    def add(name, target, value, ok):
+        checks.append((name, target, value, ok))
+
+    r = ratios.get("ours/naive", {}).get("cpu_per_delta_us")
+    add("CPU/delta vs naive relay", "≤ 1.0×", _fmt(r, 2) + "×", r is not None and r <= 1.0)
+    r = ratios.get("ours/lean", {}).get("cpu_per_delta_us")
+    add("CPU/delta vs lean floor (aim)", "≤ 1.5×", _fmt(r, 2) + "×", r is not None and r <= 1.5)
+    # TTFD: ours ≤ 1.5 × naive + one classifier round trip, in each repetition.
+    reps = {}
+    for run in result["runs"]:
+        reps.setdefault(run["rep"], {})[run["target"]] = run["ttfd_p50_ms"]
+    fractions = []
+    for rep, v in reps.items():
+        if "ours" in v and "naive" in v:
+            allowed = 1.5 * v["naive"] + result["rtt"][rep]["classifier_rtt_p50"] * 1e3
+            fractions.append(v["ours"] / allowed)
+    f = _med(fractions)
+    add(
+        "TTFD p50 vs 1.5 × naive + classifier RTT",
+        "≤ 1.0 of allowance",
+        _fmt(f, 2),
+        f is not None and f <= 1.0,
+    )
+    for key, label in (("cpu_per_delta_us", "CPU/delta"), ("ttfd_p50_ms", "TTFD p50")):
+        r = ratios.get("burr/ours", {}).get(key)
+        add(f"{label}: Burr example / ours", "≥ 5×", _fmt(r, 1) + "×", r is not None and r >= 5)
+    return checks
+
+
+def budget_markdown(result: dict, command: str) -> str:
+    s = budget_summary(result)
+    sc = result["scenario"]
+    spread = sc["stagger"] if sc["stagger"] is not None else sc["deltas"] * sc["pace"]
+    lines = [
+        f"Scenario: {sc['conversations']} concurrent conversations × {sc['turns']} turns, "
+        f"{sc['deltas']}-delta replies at {sc['pace'] * 1e3:.0f} ms per delta, conversation "
+        f"starts spread over {spread:.2f} s, "
+        f"no think time; {result['repeats']} repetitions, servers interleaved (order rotated), "
+        f"each on a fresh process after a {result.get('warmup', 4)}-conversation warm-up. "
+        f"Figures are medians over repetitions; ratios are medians of the per-repetition ratios.",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}",
+        "",
+        placement(result),
+        "",
+        f"One classifier round trip against the fake upstream (openai SDK, shared client, "
+        f"includes the upstream's one-token delay of {sc['pace'] * 1e3:.0f} ms): "
+        f"**{s['rtt_ms']:.1f} ms** (median).",
+        "",
+        "| server | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
+        "| --- | " + " | ".join("---:" for _ in COLUMNS) + " |",
+    ]
+    for t in result["targets"]:
+        if t not in s["median"]:
+            continue
+        m = s["median"][t]
+        cells = [_fmt(m[key], d) for _, key, d in COLUMNS]
+        if m.get("other_on_server_core") is not None:
+            cells[-1] += f" ({_fmt(m['other_on_server_core'], 2)})"
+        lines.append(f"| {TARGETS[t].label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Ratios (median of per-repetition ratios; < 1 means the first is cheaper/faster):",
+        "",
+        "| ratio | CPU/delta | TTFD p50 | gap p99 | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for pair, r in s["ratios"].items():
+        a, b = pair.split("/")
+        lines.append(
+            f"| {TARGETS[a].label} / {TARGETS[b].label} | {_fmt(r['cpu_per_delta_us'], 2)} | "
+            f"{_fmt(r['ttfd_p50_ms'], 2)} | {_fmt(r['gap_p99_ms'], 2)} | "
+            f"{_fmt(r['rss_peak_mb'], 2)} |"
+        )
+    if s["checks"]:
+        lines += [
+            "",
+            "Budgets for this server:",
+            "",
+            "| budget | target | measured | met |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, target, value, ok in s["checks"]:
+            lines.append(f"| {name} | {target} | {value} | {'yes' if ok else '**no**'} |")
+    else:
+        lines += ["", "_This server was not measured in this run (see `--targets`)._"]
+    load = [s["median"][t] for t in s["median"]]
+    lines += [
+        "",
+        f"Load side, median over the runs: load generator "
+        f"{max(m['loadgen_cores'] for m in load):.2f} cores at most (event-loop lag p99 ≤ "
+        f"{max(m['loadgen_lag_p99_ms'] for m in load):.1f} ms), "
+        f"fake upstream {max(m['upstream_cores'] for m in load):.2f} cores at most.",
+    ]
+    errs = {t: m["errors"] for t, m in s["median"].items() if m["errors"]}
+    if errs:
+        kinds = {}
+        for r in result["runs"]:
+            for k, v in r["error_kinds"].items():
+                kinds.setdefault(r["target"], {}).setdefault(k, 0)
+                kinds[r["target"]][k] += v
+        lines.append(f"Errors (all repetitions): {kinds}")
+    return "\n".join(lines)
+
+
+# --- capacity ------------------------------------------------------------------------------
+
+
+PACE_KEPT = 0.8
+
+
+def _passes(r: dict, gap_limit: float, strict: bool = False) -> bool:
+    ok = r["gap_p99_ms"] < gap_limit and r["errors"] <= 0.01 * r["turns_planned"]
+    return ok and (not strict or r.get("pace_kept", 0.0) >= PACE_KEPT)
+
+
+def capacity_summary(result: dict) -> dict[str, dict]:
+    limit = result["gap_limit_ms"]
+    out = {}
+    for t, rs in _by(result["runs"]).items():
+        ok = [r for r in rs if _passes(r, limit)]
+        bad = [r for r in rs if r not in ok]
+        best = max(ok, key=lambda r: r["level"]) if ok else None
+        ok_both = [r for r in rs if _passes(r, limit, strict=True)]
+        out[t] = {
+            "sustained": best["level"] if best else 0,
+            "sustained_strict": max((r["level"] for r in ok_both), default=0),
+            "first_failing": min(r["level"] for r in bad) if bad else None,
+            "at_sustained": best,
+            "runs": rs,
+        }
+    return out
+
+
+def capacity_markdown(result: dict, command: str, plot: Path | None) -> str:
+    sc = result["scenario"]
+    summ = capacity_summary(result)
+    gap_limit = result["gap_limit_ms"]
+    lines = [
+        f"Ramp: {', '.join(map(str, result['levels']))} concurrent streams; each stream is a "
+        f"conversation running {sc['turns']} back-to-back turns of {sc['deltas']} deltas at "
+        f"{1 / sc['pace']:.0f} deltas/s (starts spread over one reply, "
+        f"{sc['deltas'] * sc['pace']:.1f} s). "
+        f"One server process per target for the whole ramp; a target stops at the first level "
+        f"whose p99 gap reaches {gap_limit:.0f} ms or whose errors exceed 1 % (such a level "
+        f"is run again, up to 3 times, when other work disturbed it; the last attempt counts).",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine()}",
+        "",
+        placement(result),
+        "",
+        "A level can keep its gaps short and still not carry its streams: a server that "
+        "queues new turns or finishes each reply late (the end frame after storing state) "
+        "leaves conversations waiting between replies. *Pace kept* is the load's duration "
+        "against a server with no cost divided by its actual duration; *mean open streams* "
+        "is the time-averaged number of turns in flight. The strict column also asks for "
+        f"pace kept ≥ {PACE_KEPT:.0%}.",
+        "",
+        f"| server | sustained streams (p99 gap < {gap_limit:.0f} ms) | strict (and pace kept "
+        f"≥ {PACE_KEPT:.0%}) | first level over the gap limit | at the sustained level: "
+        "TTFD p50 ms | end tail p99 ms | pace kept | mean open streams | server cores | "
+        "upstream cores | load generator cores |",
+        "| --- |" + " ---: |" * 10,
+    ]
+    for t in result["targets"]:
+        if t not in summ:
+            continue
+        s = summ[t]
+        b = s["at_sustained"] or {}
+        lines.append(
+            f"| {TARGETS[t].label} | {s['sustained']} | {s['sustained_strict']} | "
+            f"{s['first_failing'] or '—'} | {_fmt(b.get('ttfd_p50_ms'), 0)} | "
+            f"{_fmt(b.get('tail_p99_ms'), 0)} | {_fmt(b.get('pace_kept'), 2)} | "
+            f"{_fmt(b.get('mean_open_streams'), 0)} | "
+            f"{_fmt(b.get('server_cores'), 2)} | {_fmt(b.get('upstream_cores'), 2)} | "
+            f"{_fmt(b.get('loadgen_cores'), 2)} |"
+        )
+    lines += [
+        "",
+        "Every level:",
+        "",
+        "| server | streams | gap p99 ms | TTFD p50 ms | TTFD p99 ms | end tail p99 ms | "
+        "pace kept | mean open streams | CPU/delta µs | server cores | upstream cores | "
+        "loadgen cores | peak RSS MiB | RSS/stream KiB | errors | other procs' cores "
+        "(on server's core) |",
+        "| --- |" + " ---: |" * 15,
+    ]
+    for r in result["runs"]:
+        lines.append(
+            f"| {TARGETS[r['target']].label} | {r['level']} | {_fmt(r['gap_p99_ms'])} | "
+            f"{_fmt(r['ttfd_p50_ms'])} | {_fmt(r['ttfd_p99_ms'])} | "
+            f"{_fmt(r.get('tail_p99_ms'))} | {_fmt(r.get('pace_kept'), 2)} | "
+            f"{_fmt(r.get('mean_open_streams'), 0)} | "
+            f"{_fmt(r['cpu_per_delta_us'])} | "
+            f"{_fmt(r['server_cores'], 2)} | {_fmt(r['upstream_cores'], 2)} | "
+            f"{_fmt(r['loadgen_cores'], 2)} | {_fmt(r['rss_peak_mb'], 0)} | "
+            f"{_fmt(r['rss_per_stream_kb'], 0)} | {r['errors']} | "
+            f"{_fmt(r.get('other_cores'), 2)} ({_fmt(r.get('other_on_server_core'), 2)}) |"
+        )
+    if plot is not None:
+        lines += ["", f"![streams vs p99 gap and CPU]({plot.name})"]
+    return "\n".join(lines)
+
+
+def plot_capacity(result: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(17, 4.8))
+    colors = {"naive": "tab:blue", "lean": "tab:green", "burr": "tab:red", "ours": "tab:purple"}
+    for t, rs in _by(result["runs"]).items():
+        xs = [r["level"] for r in rs]
+        c = colors.get(t)
+        label = TARGETS[t].label
+        ax1.plot(xs, [r["gap_p99_ms"] for r in rs], "o-", color=c, label=label)
+        ax2.plot(xs, [r["server_cores"] for r in rs], "o-", color=c, label=f"{label}: server")
+        if all(r.get("pace_kept") is not None for r in rs):
+            ax3.plot(xs, [r["pace_kept"] for r in rs], "o-", color=c, label=label)
+        ax2.plot(
+            xs,
+            [r["upstream_cores"] + r["loadgen_cores"] for r in rs],
+            "x:",
+            color=c,
+            label=f"{label}: upstream + load generator",
+        )
+    ax1.axhline(result["gap_limit_ms"], color="grey", ls="--", lw=1)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("concurrent streams (30 deltas/s each)")
+    ax1.set_ylabel("p99 gap between deltas (ms, log)")
+    ax1.set_title("Delta gap p99 vs streams")
+    ax1.legend()
+    ax2.axhline(1.0, color="grey", ls="--", lw=1)
+    ax2.set_xlabel("concurrent streams (30 deltas/s each)")
+    ax2.set_ylabel("CPU (cores)")
+    ax2.set_title("CPU: server (pinned to 1 core) and load side")
+    ax2.legend(fontsize=7)
+    ax3.axhline(PACE_KEPT, color="grey", ls="--", lw=1)
+    ax3.set_ylim(0, 1.05)
+    ax3.set_xlabel("concurrent streams (30 deltas/s each)")
+    ax3.set_ylabel("pace kept (ideal duration / actual)")
+    ax3.set_title("Did the conversations keep their pace?")
+    ax3.legend(fontsize=7)
+    for ax in (ax1, ax2, ax3):
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- RESULTS.md ---------------------------------------------------------------------------
+
+SKELETON = """# Benchmark results
+
+<!-- BEGIN budget -->
+<!-- END budget -->
+
+<!-- BEGIN capacity -->
+<!-- END capacity -->
+"""
+
+
+def update_results(section: str, body: str, path: Path = RESULTS) -> None:
+    """Replace the text between ``<!-- BEGIN section -->`` and its END marker."""
+    text = path.read_text() if path.exists() else SKELETON
+    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
+    if begin not in text:
+        text = text.rstrip() + f"\n\n{begin}\n{end}\n"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: f"{begin}\n{body.strip()}\n{end}", text)
+    path.write_text(text)

@@ -1,0 +1,98 @@
+"""The servers under comparison: how each one is started and where it answers.
+
+All four serve ``POST /api/v0/streaming_chatbot/response/{project}/{app}`` and
+are pointed at the same fake upstream through ``OPENAI_API_KEY`` and
+``OPENAI_BASE_URL``, with ``HOME`` set to a fresh temporary directory per start.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import PYTHON, ROOT
+
+CHATBOT = Path(PYTHON).parent / "chatbot"
+
+
+def _uvicorn(app: str, *extra: str) -> Callable[[int], list[str]]:
+    def argv(port: int) -> list[str]:
+        return [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *extra]
+
+    return argv
+
+
+def _ours(port: int) -> list[str]:
+    return [str(CHATBOT), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _ours_available() -> str | None:
+    """None when ``chatbot serve`` exists in this venv, else why not."""
+    if not CHATBOT.exists():
+        return f"{CHATBOT} does not exist (run make setup-dev after the server lands)"
+    try:
+        r = subprocess.run(
+            [str(CHATBOT), "serve", "--help"], capture_output=True, timeout=60, cwd=ROOT
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"`chatbot serve --help` failed: {e}"
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()[-1:]
+        return f"`chatbot serve --help` exited {r.returncode}: {' '.join(tail)}"
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    label: str
+    argv: Callable[[int], list[str]]
+    description: str
+    available: Callable[[], str | None] = lambda: None
+    # Every conversation's first turn is preceded by this call; it doubles as the readiness probe.
+    create_path: str = "/api/v0/streaming_chatbot/create/bench/ready"
+
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            "naive",
+            "naive relay",
+            _uvicorn("bench.servers.naive:app"),
+            "FastAPI + one shared openai.AsyncOpenAI, StreamingResponse (uvicorn defaults)",
+        ),
+        Target(
+            "lean",
+            "lean floor",
+            _uvicorn(
+                "bench.servers.lean:app",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ),
+            "bare ASGI + shared httpx client + orjson, uvloop/httptools, no access log",
+        ),
+        Target(
+            "burr",
+            "Burr example",
+            _uvicorn("bench.servers.burr_example:app"),
+            "burr.examples.streaming-fastapi router from the installed burr package",
+        ),
+        Target(
+            "ours",
+            "this server",
+            _ours,
+            "`chatbot serve` (default persistence and tracking)",
+            available=_ours_available,
+        ),
+    )
+}
+
+BASELINES = ("naive", "lean", "burr")

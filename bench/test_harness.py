@@ -1,0 +1,195 @@
+"""Smoke tests of the benchmark harness itself (no timing thresholds).
+
+- the fake upstream speaks the chat-completions protocol as the ``openai`` SDK parses it;
+- the load generator counts deltas, checks the contract and reports what breaks it,
+  whatever way the frames are cut into TCP segments;
+- the two relays we wrote emit the contract's frames end to end.
+
+Run: ``.venv/bin/python -m pytest bench/test_harness.py``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import orjson
+import pytest
+
+from bench import procs, wire
+from bench.loadgen import LoadConfig, percentile, run_load
+
+DELTAS = 7
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory) -> Iterator[int]:
+    log = tmp_path_factory.mktemp("upstream") / "upstream.log"
+    argv = [procs.PYTHON, "-m", "bench.upstream", "--port", "0", "--deltas", str(DELTAS)]
+    argv += ["--pace", "0.001", "--mode-word", "generate_poem"]
+    proc = procs.spawn(argv, log, stdout=subprocess.PIPE)
+    try:
+        yield int(procs.read_ready_line(proc))
+    finally:
+        procs.stop(proc)
+
+
+def _stats(port: int) -> dict:
+    return orjson.loads(procs.http_call(port, "GET", "/stats")[1])
+
+
+async def test_upstream_streams_what_the_sdk_parses(upstream: int) -> None:
+    client = openai.AsyncOpenAI(api_key="bench", base_url=f"http://127.0.0.1:{upstream}/v1")
+    before = _stats(upstream)
+    stream = await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    await client.close()
+    contents = [c.choices[0].delta.content for c in chunks]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c for c in contents if c] == wire.reply_deltas(DELTAS)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    after = _stats(upstream)
+    assert after["streams_completed"] - before["streams_completed"] == 1
+    assert after["requests"] - before["requests"] == 1
+
+
+async def test_upstream_answers_the_classifier_with_the_mode_word(upstream: int) -> None:
+    client = openai.AsyncOpenAI(api_key="bench", base_url=f"http://127.0.0.1:{upstream}/v1")
+    before = _stats(upstream)
+    reply = await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "write a poem"}]
+    )
+    await client.close()
+    assert reply.choices[0].message.content == "generate_poem"
+    assert _stats(upstream)["classify"] - before["classify"] == 1
+
+
+# --- the load generator against a scripted server ------------------------------------------
+
+
+def _frame(kind: str, value, trailing: bytes = b"") -> bytes:
+    return b"data: " + orjson.dumps({"type": kind, "value": value}) + trailing + b"\n\n"
+
+
+def _chunked(body: bytes, cut: int) -> list[bytes]:
+    """The body as HTTP chunks of at most ``cut`` bytes (frames split mid-way on purpose)."""
+    parts = [body[i : i + cut] for i in range(0, len(body), cut)]
+    return [b"%x\r\n%s\r\n" % (len(p), p) for p in parts] + [b"0\r\n\r\n"]
+
+
+async def _scripted_server(reply: bytes, cut: int) -> tuple[asyncio.base_events.Server, int]:
+    """Answers create with JSON and every response with ``reply``, cut into ``cut``-byte chunks."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if b"/create/" in head.split(b"\r\n")[0]:
+                    writer.write(b'HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n"ok"')
+                    continue
+                writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                for piece in _chunked(reply, cut):
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def _good_reply(trailing: bytes = b"") -> bytes:
+    deltas = wire.reply_deltas(DELTAS)
+    return (
+        _frame("chat_history", [], trailing)
+        + _frame("delta", "", trailing)  # an empty delta (the SDK's role chunk) is not a token
+        + b"".join(_frame("delta", d, trailing) for d in deltas)
+        + _frame("end", {"mode": "answer_question"}, trailing)
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 7, 64, 100_000])
+@pytest.mark.parametrize("trailing", [b"", b" "])  # the Burr example writes "} \n\n"
+async def test_loadgen_counts_deltas_across_any_segmentation(cut: int, trailing: bytes) -> None:
+    server, port = await _scripted_server(_good_reply(trailing), cut)
+    async with server:
+        cfg = LoadConfig(port=port, conversations=3, turns=2, deltas=DELTAS, turn_timeout=10)
+        s = await run_load(cfg)
+    assert s.errors == {}
+    assert s.turns_ok == 6
+    assert s.deltas == 6 * DELTAS
+    assert s.empty_deltas == 6
+    assert s.end_frames == 6
+    assert len(s.ttfd) == 6
+    assert s.gaps == 6 * (DELTAS - 1)
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (
+            _good_reply().replace(
+                b'"type":"delta","value":" the"', b'"type":"delta","value":"X"', 1
+            ),
+            "content_mismatch",
+        ),
+        (_good_reply().split(b"\n\n", 1)[1], "first_frame_not_chat_history"),
+        (_good_reply() + _frame("error", {"code": "upstream_error"}), "error_frame"),
+    ],
+)
+async def test_loadgen_counts_broken_turns_as_errors(reply: bytes, error: str) -> None:
+    server, port = await _scripted_server(reply, 50)
+    async with server:
+        cfg = LoadConfig(port=port, conversations=2, turns=1, deltas=DELTAS, turn_timeout=10)
+        s = await run_load(cfg)
+    assert s.errors == {error: 2}
+    assert s.turns_ok == 0 and s.deltas == 0 and s.ttfd == []
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([5.0], 99) == 5.0
+    assert percentile([], 50) == 0.0
+
+
+# --- our relays, end to end ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["naive", "lean"])
+async def test_relays_emit_the_contract_frames(upstream: int, name: str, tmp_path: Path) -> None:
+    from bench.targets import TARGETS
+
+    port = procs.free_port()
+    env = {
+        "OPENAI_API_KEY": "bench",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
+        "HOME": str(tmp_path),
+    }
+    proc = procs.spawn(TARGETS[name].argv(port), tmp_path / "server.log", env=env)
+    try:
+        await asyncio.to_thread(procs.wait_http, proc, port, "POST", TARGETS[name].create_path, 60)
+        s = await run_load(
+            LoadConfig(port=port, conversations=3, turns=2, deltas=DELTAS, turn_timeout=30)
+        )
+        status, history = procs.http_call(
+            port, "GET", "/api/v0/streaming_chatbot/history/bench/conv-0"
+        )
+    finally:
+        procs.stop(proc)
+    assert s.errors == {}
+    assert s.turns_ok == 6 and s.deltas == 6 * DELTAS and s.end_frames == 6
+    assert status == 200 and len(orjson.loads(history)) == 4
