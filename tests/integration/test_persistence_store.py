@@ -173,3 +173,29 @@ async def test_postgres_leases_are_renewed_while_held(postgres_url: str) -> None
     finally:
         await holder.close()
         await other.close()
+
+
+async def test_concurrent_saves_all_land_with_their_own_summaries(store: ConversationStore) -> None:
+    """Many turns finishing at once (SQLite writes them as one group commit)."""
+
+    def history(app: int, turns: int) -> list[dict]:
+        items = []
+        for turn in range(turns):
+            items.append({"role": "user", "content": f"q{app}-{turn}", "type": "text"})
+            items.append({"role": "assistant", "content": f"a{app}-{turn}", "type": "text"})
+        return items
+
+    async def save(app: int, turns: int) -> None:
+        state = State({"chat_history": history(app, turns)})
+        await store.save_state("burst", f"c{app}", turns * 4, "answer_question", state, "completed")
+
+    await asyncio.gather(*(save(app, 1) for app in range(40)))
+    await asyncio.gather(*(save(app, 2) for app in range(40)), save(0, 3))
+    for app in range(40):
+        loaded = await store.load_state("burst", f"c{app}")
+        assert loaded["chat_history"] == history(app, 3 if app == 0 else 2)
+    items, total = await store.list("burst", 100, 0)
+    assert total == 40
+    turns = {item.app_id: item.turns for item in items}
+    assert turns["c0"] == 3 and all(turns[f"c{app}"] == 2 for app in range(1, 40))
+    assert {item.title for item in items} == {f"q{app}-0" for app in range(40)}
