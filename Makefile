@@ -32,6 +32,10 @@ $(STAMPS)/dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
 
+$(STAMPS)/bench: pyproject.toml constraints.txt $(STAMPS)/dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	@touch $@
+
 setup: $(STAMPS)/runtime
 setup-dev: $(STAMPS)/dev
 
@@ -64,7 +68,7 @@ postgres:
 lint: setup-dev
 	$(BIN)/ruff check chatbot server tests bench
 
-bench: setup-dev
+bench: $(STAMPS)/bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
