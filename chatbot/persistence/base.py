@@ -120,3 +120,29 @@ class ConversationStore(abc.ABC):
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
+
+
+class BurrPersisterBridge:
+    """Burr's ``save`` and our ``load_state`` in terms of each store's other half.
+
+    Listed first among a store's bases, so Burr's ``save`` (used by
+    ``ApplicationBuilder.with_state_persister``) also keeps the conversation summary.
+    """
+
+    async def save(
+        self,
+        partition_key: str | None,
+        app_id: str,
+        sequence_id: int,
+        position: str,
+        state: State,
+        status: str,
+        **kwargs: Any,
+    ) -> None:
+        await self.save_state(  # type: ignore[attr-defined]
+            partition_key or "", app_id, sequence_id, position, state, status
+        )
+
+    async def load_state(self, project_id: str, app_id: str) -> State | None:
+        loaded = await self.load(project_id, app_id)  # type: ignore[attr-defined]
+        return loaded["state"] if loaded else None

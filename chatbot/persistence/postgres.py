@@ -35,6 +35,7 @@ from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
+    BurrPersisterBridge,
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
@@ -91,7 +92,7 @@ class _PostgresLease(TurnLease):
             await self._local.release()
 
 
-class PostgresConversationStore(AsyncPostgreSQLPersister, ConversationStore):
+class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, ConversationStore):
     """Burr's ``AsyncPostgreSQLPersister`` (same ``burr_state`` table, JSONB state, ``load``/
     ``save`` contract) with its own connection pool, conversation summaries and turn leases.
     """
@@ -228,23 +229,7 @@ class PostgresConversationStore(AsyncPostgreSQLPersister, ConversationStore):
             "status": row["status"],
         }
 
-    async def save(
-        self,
-        partition_key: str | None,
-        app_id: str,
-        sequence_id: int,
-        position: str,
-        state: State,
-        status: str,
-        **kwargs,
-    ) -> None:
-        await self.save_state(partition_key or "", app_id, sequence_id, position, state, status)
-
     # --- ConversationStore ------------------------------------------------------------------
-    async def load_state(self, project_id: str, app_id: str) -> State | None:
-        loaded = await self.load(project_id, app_id)
-        return loaded["state"] if loaded else None
-
     async def save_state(
         self,
         project_id: str,

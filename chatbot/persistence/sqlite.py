@@ -27,6 +27,7 @@ from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
+    BurrPersisterBridge,
     ConversationStore,
     ConversationSummary,
     StoreUnavailable,
@@ -42,7 +43,7 @@ def _ts(value: str) -> dt.datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-class SQLiteConversationStore(AsyncSQLitePersister, ConversationStore):
+class SQLiteConversationStore(BurrPersisterBridge, AsyncSQLitePersister, ConversationStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         super().__init__(connection=None, table_name=STATE_TABLE)
@@ -150,23 +151,7 @@ class SQLiteConversationStore(AsyncSQLitePersister, ConversationStore):
             "status": row[4],
         }
 
-    async def save(
-        self,
-        partition_key: str | None,
-        app_id: str,
-        sequence_id: int,
-        position: str,
-        state: State,
-        status: str,
-        **kwargs,
-    ) -> None:
-        await self.save_state(partition_key or "", app_id, sequence_id, position, state, status)
-
     # --- ConversationStore ----------------------------------------------------------------
-    async def load_state(self, project_id: str, app_id: str) -> State | None:
-        loaded = await self.load(project_id, app_id)
-        return loaded["state"] if loaded else None
-
     async def save_state(
         self,
         project_id: str,
