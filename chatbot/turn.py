@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -161,7 +162,8 @@ class Turn:
                     parts.append(delta)
                     yield delta
                 result, state = await container.get()
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                _forget_frames(exc)
                 if self._stop_error is None:
                     raise  # the client went away: `finally` keeps the partial reply
                 if self._consumer is not None:
@@ -171,9 +173,11 @@ class Turn:
                 return
             except UpstreamError as exc:
                 logger.warning("turn %s/%s failed: %s", self.project_id, self.app_id, exc)
-                failure = exc
-            except Exception:
+                _forget_frames(exc)
+                failure = exc.with_traceback(None)  # the outcome must not hold this frame
+            except Exception as exc:
                 logger.exception("turn %s/%s failed", self.project_id, self.app_id)
+                _forget_frames(exc)
                 failure = INTERNAL_ERROR
             else:
                 finished_at = time.perf_counter()
@@ -256,6 +260,18 @@ class Turn:
                 if self._tracker is not None:
                     self._tracker.close()
                 self._on_settled(self)
+
+
+def _forget_frames(exc: BaseException) -> None:
+    """Drop the locals of the finished frames ``exc`` passed through.
+
+    Burr's stream wrapper keeps the exception that ended a stream in a local of its
+    own finished generator frame, a reference cycle through every frame on the
+    traceback, this turn's included. Left alone, each failed or interrupted turn (its
+    Burr application and whole history) waits for the cycle collector, which an idle
+    server may not run for a long time. Frames still running are left untouched.
+    """
+    traceback.clear_frames(exc.__traceback__)
 
 
 def _ms(seconds: float) -> float:

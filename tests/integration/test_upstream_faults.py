@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.metrics import scrape
 from tests.support.server_process import ServerProcess, server_env, start_server
 from tests.support.sse_client import post_prompt
 
@@ -71,6 +72,10 @@ def assert_failed_turn_then_recovery(
     # The model is not shown the error item as if it had said it.
     messages = fake.streamed_requests()[-1].body["messages"]
     assert all(m["content"] != error.value["message"] for m in messages)
+    # An expected failure is one log line, not Burr's report echoing the user's words.
+    assert "What is a fault?" not in server.log()
+    # Neither turn is kept alive (by a reference cycle through the error's traceback).
+    assert fake.wait_for(lambda: scrape(client, server.base_url)["chatbot_live_turn_objects"] == 0)
 
 
 @pytest.mark.parametrize(
