@@ -19,6 +19,7 @@ import openai
 from burr.core import Application, ApplicationBuilder, State
 from burr.core.application import PRIOR_STEP
 
+from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.llm.chat_model import ChatModel
@@ -48,6 +49,7 @@ class Chatbot:
         client: openai.AsyncOpenAI,
         store: ConversationStore,
     ) -> None:
+        quiet_expected_action_errors()
         self.settings = settings
         self.client = client
         self.store = store
