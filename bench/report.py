@@ -98,6 +98,11 @@ COLUMNS = [
 ]
 
 
+def provenance(result: dict, command: str) -> list[str]:
+    """The lines every section starts with: how to reproduce it and where it ran."""
+    return [f"Command: `{command}`", "", f"Machine: {machine()}", "", placement(result), ""]
+
+
 def _by(runs: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in runs:
@@ -195,12 +200,7 @@ def budget_markdown(result: dict, command: str) -> str:
         f"each on a fresh process after a {result.get('warmup', 4)}-conversation warm-up. "
         f"Figures are medians over repetitions; ratios are medians of the per-repetition ratios.",
         "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {machine()}",
-        "",
-        placement(result),
-        "",
+        *provenance(result, command),
         f"One classifier round trip against the fake upstream (openai SDK, shared client, "
         f"includes the upstream's one-token delay of {sc['pace'] * 1e3:.0f} ms): "
         f"**{s['rtt_ms']:.1f} ms** (median).",
@@ -303,12 +303,7 @@ def capacity_markdown(result: dict, command: str, plot: Path | None) -> str:
         f"whose p99 gap reaches {gap_limit:.0f} ms or whose errors exceed 1 % (such a level "
         f"is run again, up to 3 times, when other work disturbed it; the last attempt counts).",
         "",
-        f"Command: `{command}`",
-        "",
-        f"Machine: {machine()}",
-        "",
-        placement(result),
-        "",
+        *provenance(result, command),
         "A level can keep its gaps short and still not carry its streams: a server that "
         "queues new turns or finishes each reply late (the end frame after storing state) "
         "leaves conversations waiting between replies. *Pace kept* is the load's duration "
