@@ -21,7 +21,7 @@ import openai
 from burr.core import Application, ApplicationBuilder
 
 from chatbot.burr_logging import quiet_expected_action_errors
-from chatbot.chat_items import ChatHistory, ChatItem
+from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.errors import CONVERSATION_DELETED, SHUTTING_DOWN
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.live_turn import LiveTurn
@@ -37,6 +37,7 @@ from chatbot.persistence import (
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
 from chatbot.turn import Turn
+from chatbot.turn_options import TurnOptions
 
 logger = logging.getLogger(__name__)
 
@@ -183,24 +184,34 @@ class Chatbot:
         return builder
 
     async def _load_app(
-        self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
+        self,
+        project_id: str,
+        app_id: str,
+        tracker: OffloopTrackingClient | None,
+        seed: ChatHistory | None = None,
     ) -> Application:
-        """The conversation's Burr application at its latest stored state (Burr's own loading)."""
+        """The conversation's Burr application at its latest stored state (Burr's own loading).
+
+        A conversation with nothing stored starts from ``seed`` (empty by default).
+        """
         return await (
             self._builder(project_id, app_id, tracker)
             .initialize_from(
                 self.store,
                 resume_at_next_action=False,
-                default_state={"chat_history": ChatHistory()},
+                default_state={"chat_history": seed if seed is not None else ChatHistory()},
                 default_entrypoint=ENTRYPOINT,
             )
             .abuild()
         )
 
-    async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> LiveTurn:
+    async def begin_turn(
+        self, project_id: str, app_id: str, prompt: str, options: TurnOptions | None = None
+    ) -> LiveTurn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
 
         Raises ``ConversationBusy`` when another turn of it is in progress anywhere.
+        ``options`` carry a stateless client's context (see ``TurnOptions``).
         """
         started = time.perf_counter()
         if self.draining:
@@ -213,7 +224,8 @@ class Chatbot:
         tracker = None
         try:
             tracker = self._tracker(project_id)
-            app = await self._load_app(project_id, app_id, tracker)
+            seed = as_history(options.seed) if options is not None and options.seed else None
+            app = await self._load_app(project_id, app_id, tracker, seed)
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
                 await self.store.create(project_id, app_id)
         except BaseException:
@@ -222,7 +234,7 @@ class Chatbot:
             await lease.release()
             raise
         turn = LiveTurn(
-            Turn(app, prompt, started=started),
+            Turn(app, prompt, started=started, inputs=options.inputs() if options else None),
             project_id=project_id,
             app_id=app_id,
             store=self.store,

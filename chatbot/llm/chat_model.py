@@ -15,20 +15,24 @@ import itertools
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import openai
 import orjson
 
 from chatbot.errors import TurnError
+from chatbot.events import Usage
 from chatbot.llm.errors import from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.sse import iter_text_deltas
+from chatbot.llm.usage import StreamReport, parse_usage
 
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 8.0
 _PATH = "/chat/completions"
+_WITH_USAGE = {"include_usage": True}
 # The SDK would draw a uuid4 per request for its idempotency header; a counter is as
 # unique for our purposes (requests are never retried by the SDK: max_retries=0).
 _request_ids = itertools.count(1)
@@ -39,12 +43,17 @@ def _options() -> dict[str, str]:
     return {"idempotency_key": f"{_KEY_PREFIX}{next(_request_ids)}"}
 
 
-def _first_message(body: bytes) -> str:
+def _first_message(body: bytes, on_usage: Callable[[Usage], None] | None = None) -> str:
     """``choices[0].message.content`` of a chat completion, or a malformed-reply error."""
     try:
         completion = orjson.loads(body)
         choices = completion.get("choices") or []
-        return (choices[0]["message"].get("content") or "") if choices else ""
+        content = (choices[0]["message"].get("content") or "") if choices else ""
+        if on_usage is not None:
+            usage = parse_usage(completion.get("usage"))
+            if usage is not None:
+                on_usage(usage)
+        return content
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError):
         raise TurnError(
             "upstream_malformed", "The language model sent a malformed reply (classification)."
@@ -67,11 +76,17 @@ class ChatModel:
         self.chat_model = chat_model
         self.classifier_max_retries = classifier_max_retries
 
-    async def complete(self, messages: list[dict[str, str]]) -> str:
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_usage: Callable[[Usage], None] | None = None,
+    ) -> str:
         """One non-streaming completion with the classifier model, retried with bounded backoff.
 
         Retrying is safe here because nothing has reached the client yet; ``Retry-After``
         is honoured up to a cap so one slow upstream cannot hold a request for minutes.
+        ``on_usage`` hears the tokens of the call that succeeded, when the upstream says.
         """
         attempt = 0
         while True:
@@ -82,7 +97,7 @@ class ChatModel:
                     cast_to=httpx.Response,
                     options=_options(),
                 )
-                return _first_message(response.content)
+                return _first_message(response.content, on_usage)
             except (openai.OpenAIError, httpx.HTTPError) as exc:
                 error = from_exception(exc)
                 if not error.retryable or attempt >= self.classifier_max_retries:
@@ -100,12 +115,30 @@ class ChatModel:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        """Stream the chat model's reply as text deltas; never retried once started."""
+    async def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        report: StreamReport | None = None,
+    ) -> AsyncIterator[str]:
+        """Stream the chat model's reply as text deltas; never retried once started.
+
+        ``options`` are sampling parameters a client asked for (temperature, max_tokens,
+        stop...), sent as they are. The upstream is always asked for usage; ``report``
+        receives it and the finish reason when the stream ends.
+        """
+        body = {
+            **(options or {}),
+            "model": self.chat_model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": _WITH_USAGE,
+        }
         try:
             response = await self.client.post(
                 _PATH,
-                body={"model": self.chat_model, "messages": messages, "stream": True},
+                body=body,
                 cast_to=httpx.Response,
                 stream=True,
                 options=_options(),
@@ -113,7 +146,7 @@ class ChatModel:
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise from_exception(exc) from exc
         try:
-            async for text in iter_text_deltas(response.aiter_bytes()):
+            async for text in iter_text_deltas(response.aiter_bytes(), report):
                 yield text
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise from_exception(exc) from exc
