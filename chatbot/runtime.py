@@ -179,16 +179,16 @@ class Chatbot:
         ``ConversationBusy`` if the turn does not end in time.
         """
         reply = self.replies.get(project_id, app_id)
-        if reply is None or reply.done or reply.turn is None:
+        turn = reply.turn if reply is not None else None
+        if turn is None:
             return None
-        turn = reply.turn
-        if not turn.stop(error):
-            return None  # it was ending anyway
+        stopped = turn.stop(error)
+        # Stopped now or ending anyway: either way wait until it is stored and unlocked.
         try:
             await asyncio.wait_for(turn.settled.wait(), 10)
         except TimeoutError:
             raise ConversationBusy() from None
-        return turn.outcome
+        return turn.outcome if stopped else None
 
     def reply(self, project_id: str, app_id: str) -> Reply | None:
         """The conversation's running (or just finished) reply in this process, if any."""
