@@ -13,8 +13,10 @@ import asyncio
 import logging
 import shutil
 import time
+import uuid
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -23,6 +25,7 @@ from prometheus_client import Gauge
 
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.continuation import begin_continuation, history_digest
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
@@ -43,6 +46,11 @@ from chatbot.turn import Turn
 from chatbot.turn_options import TurnOptions
 
 logger = logging.getLogger(__name__)
+
+
+def new_conversation_id() -> str:
+    """An id for a conversation the server starts on a client's behalf (valid as an app id)."""
+    return f"oai-{uuid.uuid4().hex}"
 
 
 class Overloaded(Exception):
@@ -195,12 +203,39 @@ class Chatbot:
         """The conversation's running (or just finished) reply in this process, if any."""
         return self.replies.get(project_id, app_id)
 
-    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+    async def start_reply(
+        self, project_id: str, app_id: str, prompt: str, options: TurnOptions | None = None
+    ) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
         Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt)
+        turn = await self.begin_turn(project_id, app_id, prompt, options)
+        return self.replies.start(turn, self.spawn)
+
+    async def continue_reply(
+        self,
+        project_id: str,
+        prompt: str,
+        earlier: Sequence[ChatItem],
+        *,
+        named: str | None = None,
+        options: TurnOptions | None = None,
+    ) -> Reply:
+        """A stateless client's reply: its conversation is found from what it sent.
+
+        ``earlier`` are the messages the client sent before its prompt, ``named`` the
+        conversation it names, if any; ``chatbot.continuation`` has the rules. The
+        reply's ``app_id`` says where it went (possibly a new conversation or a fork).
+        """
+        options = replace(options or TurnOptions(), seed=tuple(earlier))
+        turn = await begin_continuation(
+            earlier,
+            named,
+            begin=lambda app_id: self.begin_turn(project_id, app_id, prompt, options),
+            find=lambda items: self.store.find_by_history(project_id, history_digest(items)),
+            new_id=new_conversation_id,
+        )
         return self.replies.start(turn, self.spawn)
 
     def client_left(self, reply: Reply) -> None:

@@ -15,11 +15,11 @@ from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import send_error
-from server.paths import API_PREFIX, BURR_PREFIX
+from server.openai_errors import is_openai_path, send_error_for
+from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX
 
 SESSION_COOKIE = "chatbot_session"
-_PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics")
+_PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics", OPENAI_PREFIX)
 _OPEN_PATHS = frozenset({f"{API_PREFIX}/info"})
 
 
@@ -62,10 +62,12 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        await send_error(
+        # OpenAI's clients read OpenAI's code for a bad key (and raise AuthenticationError).
+        await send_error_for(
+            scope,
             send,
             401,
-            "unauthorized",
+            "invalid_api_key" if is_openai_path(scope["path"]) else "unauthorized",
             "This server needs an API key: send 'Authorization: Bearer <key>'.",
             headers=[(b"www-authenticate", b"Bearer")],
         )

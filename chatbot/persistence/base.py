@@ -121,6 +121,10 @@ class ConversationStore(abc.ABC):
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
 
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        """The conversation whose stored history has ``digest`` (``chatbot.continuation``)."""
+        return None
+
 
 class BurrPersisterBridge:
     """Burr's ``save`` and our ``load_state`` in terms of each store's other half.
