@@ -78,7 +78,14 @@ class ChunkFrames:
         self.conversation_id = conversation_id
         self.include_usage = include_usage
         self._ids = {"id": completion_id, "created": created, "model": model}
-        head = orjson.dumps({**self._ids, "object": "chat.completion.chunk"})[:-1]
+        head = orjson.dumps(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+            }
+        )[:-1]  # the same keys, in the same order, as the other chunks
         self._delta_head = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
         # With include_usage, OpenAI sends "usage": null on every chunk but the last.
         usage = b',"usage":null' if include_usage else b""

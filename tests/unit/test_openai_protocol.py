@@ -46,7 +46,9 @@ def events_of(data: bytes) -> list[dict | str]:
 
 
 def test_a_delta_chunk_is_a_valid_chunk_with_only_the_content() -> None:
-    (chunk,) = events_of(frames().delta('say "hi"\n'))
+    (data,) = frames().delta('say "hi"\n').split(b"\n\n")[:-1]
+    assert data.startswith(b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk",')
+    (chunk,) = events_of(data + b"\n\n")
     assert chunk == {
         "id": "chatcmpl-1",
         "created": 1700000000,
