@@ -474,3 +474,38 @@ def test_a_client_that_leaves_does_not_stop_the_reply(server: ServerProcess) -> 
     stored = history(server, "left-early")
     assert [item["role"] for item in stored] == ["user", "assistant"]
     assert "interrupted" not in stored[1]
+
+
+def test_limits_answer_429_and_503_with_retry_after(
+    home: Path, fake_openai: FakeOpenAI
+) -> None:
+    env = server_env(
+        home,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+        CHATBOT_MAX_CONCURRENT_STREAMS="1",
+        CHATBOT_RATE_LIMIT_PER_MINUTE="2",
+        CHATBOT_RATE_LIMIT_BURST="2",
+    )
+    limited = start_server(home, env=env)
+    gate = threading.Event()
+    fake_openai.on_stream(Script(tokens=["held", " open"], gate_after=1, gate=gate))
+    client = sdk(limited)
+    stream = client.chat.completions.create(model=MODEL, messages=[user("One?")], stream=True)
+    try:
+        next(iter(stream))
+        with pytest.raises(openai.InternalServerError) as overloaded:
+            client.chat.completions.create(model=MODEL, messages=[user("Two?")])
+        assert overloaded.value.status_code == 503
+        assert overloaded.value.body["code"] == "overloaded"
+        assert overloaded.value.response.headers["Retry-After"]
+        gate.set()
+        list(stream)
+        with pytest.raises(openai.RateLimitError) as limited_error:
+            client.chat.completions.create(model=MODEL, messages=[user("Three?")])
+        assert limited_error.value.body["type"] == "rate_limit_error"
+        assert int(limited_error.value.response.headers["Retry-After"]) >= 1
+    finally:
+        gate.set()
+        stream.close()
+        limited.stop()
