@@ -2,7 +2,10 @@
 
 Requests accept what OpenAI's clients send: fields this server does not honour are
 either accepted and ignored (they do not change what a reply means) or refused by
-``server.openai_request`` with a 400 naming them, never dropped in silence. Responses
+``server.openai_request`` with a 400 naming them, never dropped in silence. The schema
+documents what is accepted: refused values are outside it (``n`` at most 1, text parts
+only...), and the tool and audio fields, refused whatever their value, are left out of it
+while the model still reads them, so that the 400 can name them. Responses
 carry one field OpenAI's clients ignore, ``chatbot``: the conversation the request went
 to and the mode the graph chose.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic.json_schema import SkipJsonSchema
 
 FinishReason = Literal["stop", "length", "content_filter"]
 
@@ -22,7 +26,7 @@ class ContentPartIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: StrictStr = Field(examples=["text"])
+    type: StrictStr = Field(json_schema_extra={"enum": ["text", "refusal"]})
     text: StrictStr | None = None
     refusal: StrictStr | None = None
 
@@ -30,13 +34,15 @@ class ContentPartIn(BaseModel):
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"] = Field(
+        json_schema_extra={"enum": ["system", "developer", "user", "assistant"]}
+    )
     content: StrictStr | list[ContentPartIn] | None = None
     name: StrictStr | None = None
-    # Accepted by the schema so that the 400 can name them: this model has no tools.
-    tool_calls: list[Any] | None = None
-    function_call: Any = None
-    audio: Any = None
+    # Read so that the 400 can name them: this model has no tools and no audio.
+    tool_calls: SkipJsonSchema[list[Any] | None] = None
+    function_call: SkipJsonSchema[Any] = None
+    audio: SkipJsonSchema[Any] = None
 
 
 class StreamOptionsIn(BaseModel):
@@ -48,7 +54,7 @@ class StreamOptionsIn(BaseModel):
 class ResponseFormatIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    type: StrictStr = Field(examples=["text"])
+    type: StrictStr = Field(json_schema_extra={"enum": ["text"]})
 
 
 class ChatCompletionIn(BaseModel):
@@ -67,7 +73,10 @@ class ChatCompletionIn(BaseModel):
         },
     )
 
-    model: StrictStr = Field(description="Must be the listed model, burr-chatbot.")
+    model: StrictStr = Field(
+        description="The listed model (any other is a 404 model_not_found).",
+        json_schema_extra={"enum": ["burr-chatbot"]},
+    )
     messages: list[MessageIn] = Field(
         min_length=1,
         description="The conversation; the last message is the user's prompt. System "
@@ -82,16 +91,21 @@ class ChatCompletionIn(BaseModel):
     max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
     # Refused unless they ask for what a plain reply is anyway.
-    n: StrictInt | None = Field(default=None, ge=1, le=128)
-    tools: list[Any] | None = None
-    tool_choice: Any = None
-    functions: list[Any] | None = None
-    function_call: Any = None
+    n: StrictInt | None = Field(default=None, ge=1, le=128, json_schema_extra={"maximum": 1})
     response_format: ResponseFormatIn | None = None
-    audio: Any = None
-    modalities: list[StrictStr] | None = None
-    logprobs: StrictBool | None = None
-    top_logprobs: StrictInt | None = Field(default=None, ge=0, le=20)
+    modalities: list[Annotated[StrictStr, Field(json_schema_extra={"enum": ["text"]})]] | None = (
+        None
+    )
+    logprobs: StrictBool | None = Field(default=None, json_schema_extra={"enum": [False, None]})
+    top_logprobs: StrictInt | None = Field(
+        default=None, ge=0, le=20, json_schema_extra={"maximum": 0}
+    )
+    # Refused whatever their value (none but "none" for the choices): no tools, no audio.
+    tools: SkipJsonSchema[list[Any] | None] = None
+    tool_choice: SkipJsonSchema[Any] = None
+    functions: SkipJsonSchema[list[Any] | None] = None
+    function_call: SkipJsonSchema[Any] = None
+    audio: SkipJsonSchema[Any] = None
     # Accepted and ignored: they tune sampling or bookkeeping, not what a reply is.
     presence_penalty: StrictFloat | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: StrictFloat | None = Field(default=None, ge=-2, le=2)
