@@ -1,5 +1,7 @@
-"""Configuration, read once from the environment (``CHATBOT_`` prefix) and ``.env``.
+"""The chatbot's configuration, read once from the environment (``CHATBOT_`` prefix) and ``.env``.
 
+Only what the domain needs lives here (the upstream model, storage, tracking, how many
+turns may run); the HTTP server's own settings extend this class in ``server.settings``.
 The ``openai`` SDK's own variables (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) keep their
 names so an existing shell set-up works unchanged; everything else is ours.
 """
@@ -56,34 +58,14 @@ class Settings(BaseSettings):
     tracking_enabled: bool = True
     tracking_dir: Path | None = None
 
-    # --- HTTP ---------------------------------------------------------------------
-    ui_project_id: str = "demo_streaming_chatbot"
-    ui_dist_dir: Path | None = None
-    burr_ui_enabled: bool = True
-    # Off by default: Burr's bundled examples would otherwise patch the openai SDK globally.
-    otel_instrument_openai: bool = False
-    max_prompt_chars: int = Field(default=16_000, ge=1)
-
-    # --- security and limits ----------------------------------------------------------
-    # When set, every API route needs `Authorization: Bearer <key>` (or the session cookie).
-    api_key: SecretStr | None = None
-    cors_origins: list[str] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=262_144, ge=1024)
+    # --- load -------------------------------------------------------------------
+    # Replies streaming at once in this process; more are refused (503 on HTTP).
     max_concurrent_streams: int = Field(default=1000, ge=1)
-    # Per-client prompts per minute; 0 turns the limiter off.
-    rate_limit_per_minute: int = Field(default=0, ge=0)
-    rate_limit_burst: int = Field(default=10, ge=1)
-    # On SIGTERM, in-flight replies get this long to finish before they are ended.
-    shutdown_grace_s: float = Field(default=10.0, ge=0)
 
-    @field_validator("data_dir", "tracking_dir", "ui_dist_dir", mode="after")
+    @field_validator("data_dir", "tracking_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
-
-    @property
-    def auth_required(self) -> bool:
-        return self.api_key is not None and bool(self.api_key.get_secret_value())
 
     @property
     def offline(self) -> bool:
@@ -97,9 +79,3 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'chatbot.sqlite3'}"
-
-    @cached_property
-    def resolved_ui_dist_dir(self) -> Path:
-        if self.ui_dist_dir is not None:
-            return self.ui_dist_dir
-        return Path(__file__).resolve().parent.parent / "ui" / "dist"

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 import openai
 import orjson
 
-from chatbot.llm.errors import UpstreamError, from_exception
+from chatbot.errors import TurnError
+from chatbot.llm.errors import from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.sse import iter_text_deltas
 
@@ -45,7 +46,7 @@ def _first_message(body: bytes) -> str:
         choices = completion.get("choices") or []
         return (choices[0]["message"].get("content") or "") if choices else ""
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError):
-        raise UpstreamError(
+        raise TurnError(
             "upstream_malformed", "The language model sent a malformed reply (classification)."
         ) from None
 

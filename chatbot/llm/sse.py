@@ -12,11 +12,11 @@ from collections.abc import AsyncIterable, AsyncIterator
 
 import orjson
 
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
 
 
-def _malformed(detail: str) -> UpstreamError:
-    return UpstreamError(
+def _malformed(detail: str) -> TurnError:
+    return TurnError(
         "upstream_malformed", f"The language model sent a malformed reply ({detail})."
     )
 
@@ -24,7 +24,7 @@ def _malformed(detail: str) -> UpstreamError:
 async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
     """Yield the ``choices[0].delta.content`` text of an SSE byte stream.
 
-    Raises ``UpstreamError`` for an ``error`` event, an undecodable event, or a stream
+    Raises ``TurnError`` for an ``error`` event, an undecodable event, or a stream
     that ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way).
     """
     pending = b""
@@ -63,7 +63,7 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
             error = event.get("error")
             if error is not None:
                 message = error.get("message") if isinstance(error, dict) else str(error)
-                raise UpstreamError(
+                raise TurnError(
                     "upstream_error", f"The language model reported an error: {message}"
                 )
             choices = event.get("choices")
@@ -85,6 +85,6 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
         if pieces:
             yield pieces[0] if len(pieces) == 1 else "".join(pieces)
     if not (finished or done):
-        raise UpstreamError(
+        raise TurnError(
             "upstream_stream_cut", "The language model's reply was cut off before it finished."
         )

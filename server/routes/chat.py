@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 
 from chatbot.chat_items import ChatItem
+from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
+from chatbot.live_turn import LiveTurn
 from chatbot.persistence import ConversationBusy
 from chatbot.runtime import Overloaded, ShuttingDown
-from chatbot.turn import Turn, TurnEnd
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
+from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
-from server.schemas import ChatItemOut, ErrorOut, PromptIn, ReplyOut
-from server.sse import EventStreamResponse, turn_frames
+from server.protocols.burr_ui import burr_ui_frames
+from server.schemas import ChatItemOut, ErrorOut, PromptIn, TurnEndOut
 
 router = APIRouter(tags=["chat"])
 
@@ -27,19 +29,21 @@ _ERRORS = {
 }
 
 
-def _check_prompt(body: PromptIn, max_chars: int) -> str:
-    if not body.prompt.strip():
+def check_prompt(prompt: str, max_chars: int) -> str:
+    """The prompt, or a 4xx saying what is wrong with it."""
+    if not prompt.strip():
         raise ApiError(422, "empty_prompt", "The prompt is empty.")
-    if len(body.prompt) > max_chars:
+    if len(prompt) > max_chars:
         raise ApiError(
             413,
             "prompt_too_long",
-            f"The prompt has {len(body.prompt)} characters; the limit is {max_chars}.",
+            f"The prompt has {len(prompt)} characters; the limit is {max_chars}.",
         )
-    return body.prompt
+    return prompt
 
 
-async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Turn:
+async def begin_turn(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> LiveTurn:
+    """Start a turn, or answer the HTTP error that says why it cannot start."""
     try:
         return await bot.begin_turn(project_id, app_id, prompt)
     except Overloaded:
@@ -81,15 +85,15 @@ async def chat_response(
     settings: SettingsDep,
 ) -> EventStreamResponse:
     """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``)."""
-    prompt = _check_prompt(body, settings.max_prompt_chars)
-    turn = await _begin(bot, project_id, app_id, prompt)
-    return EventStreamResponse(turn_frames(turn), on_close=turn.aclose)
+    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
+    turn = await begin_turn(bot, project_id, app_id, prompt)
+    return EventStreamResponse(burr_ui_frames(turn.events()), on_close=turn.aclose)
 
 
 @router.post(
     "/reply/{project_id}/{app_id}",
-    response_model=ReplyOut,
-    response_model_exclude_none=True,
+    response_model=TurnEndOut,
+    response_model_exclude_unset=True,
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
@@ -100,20 +104,22 @@ async def chat_reply(
     body: Annotated[PromptIn, Body()],
     bot: ChatbotDep,
     settings: SettingsDep,
-) -> dict:
-    prompt = _check_prompt(body, settings.max_prompt_chars)
-    turn = await _begin(bot, project_id, app_id, prompt)
+) -> TurnEndOut:
+    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
+    turn = await begin_turn(bot, project_id, app_id, prompt)
     try:
-        async for _ in turn.deltas():
+        async for _ in turn.events():
             pass
     finally:
         await turn.aclose()
     outcome = turn.outcome
-    if isinstance(outcome, TurnEnd):
-        return outcome.as_dict()
-    error = outcome.as_dict() if outcome is not None else {}
-    status = 503 if error.get("code") == "storage_error" else 502
-    raise ApiError(status, str(error.get("code", "upstream_error")), str(error.get("message", "")))
+    if isinstance(outcome, TurnCompleted):
+        return TurnEndOut.of(outcome)
+    error = outcome.error if isinstance(outcome, TurnFailed | TurnInterrupted) else None
+    if error is None:
+        raise ApiError(500, "internal_error", "The reply ended without an outcome.")
+    status = 503 if error.code in ("storage_error", "server_shutting_down") else 502
+    raise ApiError(status, error.code, error.message)
 
 
 @router.get(

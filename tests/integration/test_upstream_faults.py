@@ -56,9 +56,16 @@ def assert_failed_turn_then_recovery(
     assert "end" not in [f.type for f in frames]
     assert "".join(f.value for f in frames if f.type == "delta") == deltas_before_error
 
+    # What the user saw before the failure is kept (marked interrupted), then the error.
+    seen = (
+        [{"role": "assistant", "content": deltas_before_error, "type": "text", "interrupted": True}]
+        if deltas_before_error
+        else []
+    )
     history = client.get(f"{server.api}/history/faults/{app_id}").json()
     assert history == [
         {"role": "user", "content": "What is a fault?", "type": "text"},
+        *seen,
         {"role": "assistant", "content": error.value["message"], "type": "error"},
     ]
 
@@ -68,10 +75,13 @@ def assert_failed_turn_then_recovery(
     assert frames[-1].type == "end", frames[-1]
     assert frames[-1].value["item"]["content"] == "all good"
     history = client.get(f"{server.api}/history/faults/{app_id}").json()
-    assert len(history) == 4
-    # The model is not shown the error item as if it had said it.
+    assert len(history) == 4 + len(seen)
+    # The model is not shown the error item as if it had said it, but does see the text
+    # the user read before the failure.
     messages = fake.streamed_requests()[-1].body["messages"]
     assert all(m["content"] != error.value["message"] for m in messages)
+    if deltas_before_error:
+        assert {"role": "assistant", "content": deltas_before_error} in messages
     # An expected failure is one log line, not Burr's report echoing the user's words.
     assert "What is a fault?" not in server.log()
     # Neither turn is kept alive (by a reference cycle through the error's traceback).

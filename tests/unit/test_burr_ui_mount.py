@@ -6,8 +6,8 @@ import inspect
 
 import openai.resources.chat.completions as completions
 
-from chatbot.settings import Settings
 from server.app import create_app
+from server.settings import ServerSettings
 
 
 def _is_wrapped(cls: type, name: str) -> bool:
@@ -16,7 +16,7 @@ def _is_wrapped(cls: type, name: str) -> bool:
 
 
 def test_mounting_burr_ui_leaves_the_openai_sdk_unpatched() -> None:
-    app = create_app(Settings(_env_file=None, burr_ui_enabled=True))
+    app = create_app(ServerSettings(_env_file=None, burr_ui_enabled=True))
     assert any(getattr(route, "path", "") == "/burr" for route in app.routes)
     assert not _is_wrapped(completions.AsyncCompletions, "create")
     assert not _is_wrapped(completions.Completions, "create")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
 from chatbot.llm.sse import iter_text_deltas
 
 
@@ -59,24 +59,24 @@ async def test_finish_reason_then_eof_without_done_is_a_clean_end() -> None:
 
 
 async def test_stream_cut_before_the_end_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), event("y"))
     assert raised.value.code == "upstream_stream_cut"
 
 
 async def test_malformed_event_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), b"data: {not json\n\n")
     assert raised.value.code == "upstream_malformed"
 
 
 async def test_wrong_shape_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(b'data: {"choices": ["nope"]}\n\n')
     assert raised.value.code == "upstream_malformed"
 
 
 async def test_error_event_raises_with_its_message() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), b'data: {"error": {"message": "overloaded"}}\n\n')
     assert "overloaded" in raised.value.message
