@@ -60,20 +60,13 @@ class TurnLeaseLost(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
+    """One row of the conversation listing (the routes shape its JSON, not this class)."""
+
     app_id: str
     title: str
     turns: int
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app_id": self.app_id,
-            "title": self.title,
-            "turns": self.turns,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 class TurnLease(abc.ABC):

@@ -157,7 +157,7 @@ class PostgresConversationStore(ConversationStore):
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await self.pool.fetchval("SELECT 1")
-        except _DATABASE_ERRORS as exc:
+        except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
             raise StoreUnavailable(
                 f"the PostgreSQL database at {self.where} does not answer: {_reason(exc)}"
             ) from exc

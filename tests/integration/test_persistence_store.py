@@ -262,7 +262,9 @@ async def test_postgres_ping_fails_when_the_database_stops_answering(
         await asyncio.to_thread(
             postgres_server.admin,
             f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+            # With a timeout, it returns once each backend has exited (PostgreSQL 14+).
+            f"SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+            f"WHERE datname = '{name}'",
         )
         with pytest.raises(StoreUnavailable, match="does not answer"):
             await store.ping()
