@@ -61,19 +61,14 @@ class Chatbot:
         self.settings = settings
         self.client = client
         self.store = store
-        self.model = ChatModel(
-            client,
-            classifier_model=settings.classifier_model,
-            chat_model=settings.chat_model,
-            classifier_max_retries=settings.classifier_max_retries,
-        )
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
+        self.model = ChatModel.from_settings(client, settings, self.metrics)
         self.graph = build_graph(
             self.model,
             max_context_messages=settings.max_context_messages,
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
         # The turns running in this process, by conversation.
         self.active_turns: dict[tuple[str, str], LiveTurn] = {}
         # Every turn object still alive, finished or not: a leak shows up here first.
