@@ -51,7 +51,7 @@ class Metrics:
         )
         self.turns_saved_by_retry = Counter(
             "chatbot_turns_saved_by_retry",
-            "Turns whose reply completed after at least one upstream retry.",
+            "Turns whose model reply completed after at least one upstream retry in the turn.",
             registry=self.registry,
         )
         tasks = Gauge("chatbot_asyncio_tasks", "Tasks on the event loop.", registry=self.registry)
