@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,9 +77,15 @@ class Settings(BaseSettings):
     tracking_enabled: bool = True
     tracking_dir: Path | None = None
 
-    # --- load -------------------------------------------------------------------
+    # --- load and replies ----------------------------------------------------------
     # Replies streaming at once in this process; more are refused (503 on HTTP).
     max_concurrent_streams: int = Field(default=1000, ge=1)
+    # What a client going away mid-reply does: "continue" (the reply is written and
+    # stored all the same; reconnect to read it) or "cancel" (stop the upstream at once,
+    # keep the partial reply), for API-only deployments that must not pay for unread replies.
+    on_disconnect: Literal["continue", "cancel"] = "continue"
+    # How long a finished reply can still be replayed from memory to a reconnecting client.
+    reply_retention_s: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("data_dir", "tracking_dir", mode="after")
     @classmethod
