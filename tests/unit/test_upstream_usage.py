@@ -84,7 +84,7 @@ async def test_the_parser_reads_openais_usage_chunk_after_the_finish() -> None:
         {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}},
         "[DONE]",
     )
-    assert [t async for t in iter_text_deltas(stream_of(chunks), report)] == ["Hi"]
+    assert [t async for t in iter_text_deltas(stream_of(chunks), report=report)] == ["Hi"]
     assert (report.usage, report.finish_reason) == (Usage(5, 1), "length")
 
 
@@ -92,7 +92,7 @@ async def test_the_parser_reads_usage_on_the_finishing_chunk_too() -> None:
     report = StreamReport()
     usage = {"prompt_tokens": 2, "completion_tokens": 3}
     chunks = sse(choice("Hi"), choice(None, "stop", usage=usage), "[DONE]")
-    assert [t async for t in iter_text_deltas(stream_of(chunks), report)] == ["Hi"]
+    assert [t async for t in iter_text_deltas(stream_of(chunks), report=report)] == ["Hi"]
     assert report.usage == Usage(2, 3)
 
 
