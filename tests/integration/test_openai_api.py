@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.fake_openai import STREAM_PROMPT_TOKENS, FakeOpenAI, Script
 from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.snapshot import settled_snapshot
 
 MODEL = "burr-chatbot"
 PROJECT = "demo_streaming_chatbot"  # the chat UI's project, where /v1 conversations live
@@ -54,6 +55,13 @@ def user(text: str) -> dict:
 
 def assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
+
+
+def tracking_files(server: ServerProcess, app_id: str) -> dict[str, int]:
+    """The conversation's Burr tracking files and their sizes, once pending writes landed."""
+    files = settled_snapshot(Path(server.env["HOME"]))["tracking"]
+    prefix = f".burr/{PROJECT}/{app_id}/"
+    return {name: size for name, size in files.items() if name.startswith(prefix)}
 
 
 def conversation_ids(server: ServerProcess) -> set[str]:
@@ -283,6 +291,8 @@ def test_a_contradicting_history_forks_into_a_new_conversation(server: ServerPro
         model=MODEL, messages=[user("What is a fork?")], extra_headers=named
     )
     original = history(server, "to-be-forked")
+    original_tracking = tracking_files(server, "to-be-forked")
+    assert any(name.endswith("log.jsonl") for name in original_tracking)
     # The client edited the assistant's reply (Open WebUI's edit) and goes on from there.
     edited = [user("What is a fork?"), assistant("A tool with tines."), user("And a spoon?")]
     assert first.choices[0].message.content != "A tool with tines."
@@ -292,7 +302,8 @@ def test_a_contradicting_history_forks_into_a_new_conversation(server: ServerPro
     fork_id = raw.headers["X-Conversation-Id"]
     assert fork_id != "to-be-forked"
     assert raw.parse().model_extra["chatbot"]["conversation_id"] == fork_id
-    assert history(server, "to-be-forked") == original  # untouched
+    assert history(server, "to-be-forked") == original  # untouched, in Burr's log too
+    assert tracking_files(server, "to-be-forked") == original_tracking
     fork = history(server, fork_id)
     assert [(i["role"], i["content"]) for i in fork[:3]] == [
         (m["role"], m["content"]) for m in edited
@@ -350,13 +361,14 @@ def test_a_conversation_started_here_is_in_the_ui_project_and_in_burrs_ui(
 def test_bad_requests_raise_the_sdks_exception_and_change_nothing(
     server: ServerProcess, fields: dict, error: type[openai.APIStatusError], param: str
 ) -> None:
-    before = conversation_ids(server)
+    home = Path(server.env["HOME"])
+    before = settled_snapshot(home)
     request = {"model": MODEL, "messages": [user("Hello?")], **fields}
     with pytest.raises(error) as caught:
         sdk(server).chat.completions.create(**request, extra_headers={"X-Conversation-Id": "bad"})
     assert caught.value.body["param"] == param
     assert set(caught.value.body) == {"message", "type", "param", "code"}
-    assert conversation_ids(server) == before
+    assert settled_snapshot(home) == before
 
 
 def test_other_v1_errors_are_in_openais_shape_too(server: ServerProcess) -> None:
