@@ -200,14 +200,12 @@ class Chatbot:
         """The conversation's running (or just finished) reply in this process, if any."""
         return self.replies.get(project_id, app_id)
 
-    async def start_reply(
-        self, project_id: str, app_id: str, prompt: str, options: TurnOptions | None = None
-    ) -> Reply:
+    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
         Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt, options)
+        turn = await self.begin_turn(project_id, app_id, prompt)
         return self.replies.start(turn, self.spawn)
 
     async def continue_reply(
