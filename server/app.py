@@ -16,7 +16,7 @@ from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.paths import API_PREFIX
-from server.routes import chat, conversations, meta, replies, session
+from server.routes import ai_sdk, chat, conversations, meta, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -76,6 +76,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(replies.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
+    # useChat's default endpoint is /api/chat; the same routes also live under the prefix.
+    app.include_router(ai_sdk.router, prefix="/api")
+    app.include_router(ai_sdk.router, prefix=API_PREFIX)
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
             app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX

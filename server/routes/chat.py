@@ -43,10 +43,12 @@ def check_prompt(prompt: str, max_chars: int) -> str:
     return prompt
 
 
-async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
+async def start_reply(
+    bot: ChatbotDep, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
+) -> Reply:
     """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
     try:
-        return await bot.start_reply(project_id, app_id, prompt)
+        return await bot.start_reply(project_id, app_id, prompt, regenerate=regenerate)
     except Overloaded:
         raise ApiError(
             503,
