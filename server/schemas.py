@@ -189,7 +189,7 @@ class UIChatRequestIn(BaseModel):
         "keeps the conversation itself, so the earlier ones are only counted.",
     )
     trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
-    messageId: StrictStr | None = Field(  # noqa: N815 (the AI SDK's spelling)
+    messageId: StrictStr | None = Field(  # the AI SDK's spelling
         default=None,
         max_length=256,
         description="regenerate-message: the reply to replace; submit-message: the user "

@@ -95,7 +95,7 @@ def outcome_parts(outcome: TurnOutcome, text_open: bool) -> list[bytes]:
     """The parts that close the message: its metadata, then why it ended."""
     told = metadata(outcome)
     parts = [_TEXT_END] if text_open else []
-    parts.append(part("message-metadata", messageMetadata=told.model_dump(exclude_none=True)))
+    parts.append(part("message-metadata", messageMetadata=told.model_dump(exclude_unset=True)))
     if told.error is not None:
         parts.append(part("error", errorText=told.error.message))
     # Ended from outside with nothing to report (a stop): the AI SDK's own word is abort.

@@ -41,6 +41,7 @@ ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversa
 @router.post(
     "/chat",
     response_class=EventStreamResponse,
+    status_code=200,
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={200: _STREAM, **_ERRORS},
     summary="useChat's endpoint: send a message (or regenerate the last reply) and stream it",
@@ -67,6 +68,7 @@ async def chat(
 @router.get(
     "/chat/{chat_id}/stream",
     response_class=EventStreamResponse,
+    status_code=200,
     responses={
         200: _STREAM,
         204: {"description": "No reply is being written in this chat."},
