@@ -29,6 +29,7 @@ from chatbot.continuation import begin_continuation, history_digest
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
+from chatbot.last_turn import state_before_last_turn
 from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
@@ -200,12 +201,15 @@ class Chatbot:
         """The conversation's running (or just finished) reply in this process, if any."""
         return self.replies.get(project_id, app_id)
 
-    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+    async def start_reply(
+        self, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
+    ) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        Raises what ``begin_turn`` raises.
+        With ``regenerate``, the turn replaces the conversation's last one (see
+        ``begin_turn``). Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt)
+        turn = await self.begin_turn(project_id, app_id, prompt, regenerate=regenerate)
         return self.replies.start(turn, self.spawn)
 
     async def continue_reply(
@@ -278,12 +282,21 @@ class Chatbot:
         )
 
     async def begin_turn(
-        self, project_id: str, app_id: str, prompt: str, options: TurnOptions | None = None
+        self,
+        project_id: str,
+        app_id: str,
+        prompt: str,
+        options: TurnOptions | None = None,
+        *,
+        regenerate: bool = False,
     ) -> LiveTurn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
 
-        Raises ``ConversationBusy`` when another turn of it is in progress anywhere.
-        ``options`` carry a stateless client's context (see ``TurnOptions``).
+        ``options`` carry a stateless client's context (see ``TurnOptions``). With
+        ``regenerate``, the turn starts from the stored state minus its last turn, so
+        the reply it replaces is no longer history the model sees (older stored states
+        and the tracking log still have it). Raises ``ConversationBusy`` when another
+        turn of it is in progress anywhere.
         """
         started = time.perf_counter()
         if self.draining:
@@ -298,6 +311,8 @@ class Chatbot:
             tracker = self._tracker(project_id)
             seed = as_history(options.seed) if options is not None and options.seed else None
             app = await self._load_app(project_id, app_id, tracker, seed)
+            if regenerate:
+                app.update_state(state_before_last_turn(app.state))
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
                 await self.store.create(project_id, app_id)
         except BaseException:

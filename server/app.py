@@ -17,7 +17,7 @@ from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
 from server.paths import API_PREFIX, OPENAI_PREFIX
-from server.routes import chat, conversations, meta, openai, replies, session
+from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -79,6 +79,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
     app.include_router(openai.router, prefix=OPENAI_PREFIX)
+    # useChat's default endpoint is /api/chat; the same routes also live under the prefix.
+    app.include_router(ai_sdk.router, prefix="/api")
+    app.include_router(ai_sdk.router, prefix=API_PREFIX)
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
             app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX
