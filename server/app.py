@@ -17,7 +17,7 @@ from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
 from server.paths import API_PREFIX, OPENAI_PREFIX
-from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session
+from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session, websocket
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -76,6 +76,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(replies.router, prefix=API_PREFIX)
+    app.include_router(websocket.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
     app.include_router(openai.router, prefix=OPENAI_PREFIX)

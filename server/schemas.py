@@ -97,6 +97,42 @@ ChatFrame = Annotated[
 ]
 
 
+# --- the WebSocket channel: what a client sends, and the answer to a message refused ------
+class SocketPromptIn(BaseModel):
+    type: Literal["prompt"]
+    prompt: StrictStr = Field(description="The user's message.")
+
+
+class SocketStopIn(BaseModel):
+    """Stop the reply being written in the socket's conversation (as ``POST /stop``)."""
+
+    type: Literal["stop"]
+
+
+class SocketAuthIn(BaseModel):
+    """The API key, for clients that cannot set a header (browsers); the first message."""
+
+    type: Literal["auth"]
+    key: StrictStr
+
+
+SocketMessageIn = Annotated[
+    SocketPromptIn | SocketStopIn | SocketAuthIn, Field(discriminator="type")
+]
+
+
+class SocketErrorFrame(BaseModel):
+    """A client message the server did not act on. Unlike a turn's own ``error`` frame it
+    ends nothing: a reply that is streaming goes on to its ``end``."""
+
+    type: Literal["error"] = "error"
+    value: TurnErrorOut
+    reply_to: str | None = Field(
+        description="The type of the message refused (prompt, stop, auth); "
+        "null when it could not be read."
+    )
+
+
 class StoppedOut(BaseModel):
     """What ``POST /stop`` stopped: the reply as kept (marked interrupted), if it had text."""
 
