@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,13 @@ def test_burr_ui_pages_are_served_under_burr(burr_server: ServerProcess, client:
     page = client.get(f"{burr_server.base_url}/burr/demos/streaming-chatbot")
     assert page.status_code == 200
     assert "window.__BURR_BASE_PATH__='/burr'" in page.text
-    assert 'src="/burr/static/js/' in page.text
+    # The page's own script, at its mounted path (Burr's Vite build: /assets/index-<hash>.js).
+    script = re.search(r'src="(/burr/assets/[^"]+\.js)"', page.text)
+    assert script, page.text
+    served = client.get(f"{burr_server.base_url}{script.group(1)}")
+    assert served.status_code == 200
+    assert "javascript" in served.headers["content-type"]
+    assert "__BURR_BASE_PATH__" in served.text
 
 
 def test_demo_page_routes_reach_this_chatbot(burr_server: ServerProcess, client: httpx.Client):
