@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
 from server.access_log import AccessLogMiddleware
-from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
+from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.routes import chat, conversations, meta, session
@@ -29,7 +29,7 @@ API_PREFIX = "/api/v0/streaming_chatbot"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    burr_app: FastAPI | None = None
+    burr_app: LazyBurrUI | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
