@@ -1,6 +1,6 @@
 """Burr's own tracking UI, mounted under ``/burr`` on the chatbot's port.
 
-Three things make this more than Burr's ``mount_burr_ui`` helper:
+Four things make this more than Burr's ``mount_burr_ui`` helper:
 
 * Loading Burr's UI server costs about as much as the rest of start-up together: it
   imports its five bundled example apps (with their SDKs) and builds its app twice. Burr's
@@ -16,6 +16,8 @@ Three things make this more than Burr's ``mount_burr_ui`` helper:
 * Its demo page calls ``/burr/api/v0/streaming_chatbot/…``; the bundled example router
   lives at that path inside Burr's app, so our router is registered in front of the
   mount and wins.
+* ``/burr`` without the slash redirects to the UI instead of falling through to the
+  chat UI's 404.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import RedirectResponse
 from starlette.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -133,6 +136,11 @@ def mount_burr_ui(
     """Mount Burr's UI at ``/burr``, reading ``tracking_dir``, and our router where its demo
     page calls; the UI itself is loaded on its first request."""
     ui = LazyBurrUI(tracking_dir)
+
+    @app.get(BURR_PREFIX, include_in_schema=False)
+    async def burr_without_slash(request: Request) -> RedirectResponse:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{BURR_PREFIX}/{query}")
 
     # In front of the mount: the Burr demo page's calls reach this chatbot.
     app.include_router(chat_router, prefix=BURR_PREFIX + api_prefix, include_in_schema=False)

@@ -46,6 +46,18 @@ def test_burr_ui_pages_are_served_under_burr(burr_server: ServerProcess, client:
     assert "__BURR_BASE_PATH__" in served.text
 
 
+def test_burr_without_a_slash_redirects_to_the_ui(burr_server: ServerProcess, client: httpx.Client):
+    redirect = client.get(f"{burr_server.base_url}/burr?from=chat")
+    assert redirect.is_redirect
+    assert redirect.headers["location"] == "/burr/?from=chat"
+    landed = client.get(f"{burr_server.base_url}/burr", follow_redirects=True)
+    assert landed.status_code == 200
+    assert str(landed.url) == f"{burr_server.base_url}/burr/"
+    assert "window.__BURR_BASE_PATH__='/burr'" in landed.text
+    # Only /burr itself: a path that merely starts with it is still the chat UI's 404.
+    assert client.get(f"{burr_server.base_url}/burrow").status_code == 404
+
+
 def test_demo_page_routes_reach_this_chatbot(burr_server: ServerProcess, client: httpx.Client):
     demo_api = f"{burr_server.base_url}/burr/api/v0/streaming_chatbot"
     assert client.post(f"{demo_api}/create/{PROJECT}/demo1").json() == "demo1"
