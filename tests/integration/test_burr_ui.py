@@ -100,8 +100,22 @@ def test_tracking_api_shows_each_step_in_order_with_stream_timings(
         ended = datetime.fromisoformat(events["end_stream"]["end_time"])
         assert began <= first <= ended
         assert events["end_stream"]["items_streamed"] > 1
-    final_state = steps[3]["step_end_log"]["state"]
-    assert [item["role"] for item in final_state["chat_history"]] == ["user", "assistant"]
+    # Each step's state shows the messages it added and the history's length after it.
+    states = [step["step_end_log"]["state"] for step in steps]
+    added = [[(i["role"], i["content"][:14]) for i in s["chat_history_added"]] for s in states]
+    assert added == [
+        [("user", "What is a ligh")],
+        [],
+        [],
+        [("assistant", states[3]["response"]["content"][:14])],
+        [("user", "this is unsafe")],
+        [],
+        [("assistant", states[6]["response"]["content"][:14])],
+    ]
+    assert [s["chat_history_length"] for s in states] == [1, 1, 1, 2, 3, 3, 4]
+    assert "offline model" in states[3]["chat_history_added"][0]["content"]
+    # The next turn's steps point to that reply instead of logging it again.
+    assert states[4]["response"] == {"chat_history_item": 1}
 
 
 def test_openai_path_with_burr_ui_mounted_logs_no_error(
