@@ -17,11 +17,11 @@ from burr.core.action import action, streaming_action
 
 from chatbot.chat_items import as_history, assistant_item, user_item
 from chatbot.llm.chat_model import ChatModel
-from chatbot.llm.offline.transport import split_tokens
-from chatbot.modes import Mode, parse_mode
+from chatbot.modes import ModelMode, parse_mode, reply_item_type
 from chatbot.prompts import classifier_messages, responder_messages
 from chatbot.safety import is_safe
 from chatbot.state_ops import replace
+from chatbot.text import split_tokens
 
 StreamStep = AsyncGenerator[tuple[dict, State | None], None]
 
@@ -48,7 +48,7 @@ async def decide_mode(state: State, model: ChatModel) -> tuple[dict, State]:
 
 @streaming_action(reads=["chat_history"], writes=["chat_history", "response"])
 async def respond_with_model(
-    state: State, model: ChatModel, mode: Mode, max_context_messages: int
+    state: State, model: ChatModel, mode: ModelMode, max_context_messages: int
 ) -> StreamStep:
     """Stream the chat model's reply for ``mode``, with the conversation so far as context."""
     messages = responder_messages(mode, state["chat_history"], max_context_messages)
@@ -56,7 +56,7 @@ async def respond_with_model(
     async for text in model.stream(messages):
         parts.append(text)
         yield {"delta": text}, None
-    item = assistant_item("".join(parts), "code" if mode == "generate_code" else "text")
+    item = assistant_item("".join(parts), reply_item_type(mode))
     history = as_history(state["chat_history"]).plus(item)
     yield {"response": item}, replace(state, response=item, chat_history=history)
 

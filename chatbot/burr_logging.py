@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import logging
 
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
 
 BURR_APPLICATION_LOGGER = "burr.core.application"
 
 
 class ExpectedActionErrors(logging.Filter):
-    """Drops Burr's report when the action failed with an ``UpstreamError``."""
+    """Drops Burr's report when the action failed with a ``TurnError``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, UpstreamError)
+        return not isinstance(exc, TurnError)
 
 
 def quiet_expected_action_errors() -> None:

@@ -20,15 +20,9 @@ from chatbot.actions import (
     respond_with_text,
 )
 from chatbot.llm.chat_model import ChatModel
+from chatbot.modes import FALLBACK_MODE, MODEL_MODES, RESPONSE_ACTIONS, UNSAFE_ACTION
 
 ENTRYPOINT: Final = "prompt"
-RESPONSE_ACTIONS: Final = (
-    "unsafe_response",
-    "generate_code",
-    "answer_question",
-    "generate_poem",
-    "prompt_for_more",
-)
 
 UNSAFE_TEXT: Final = (
     "I can't help with that request. If you think this was a mistake, try rephrasing it."
@@ -40,31 +34,29 @@ CLARIFY_TEXT: Final = (
 
 
 def build_graph(model: ChatModel, *, max_context_messages: int, canned_pace_s: float) -> Graph:
-    def llm_reply(mode: str):
-        return respond_with_model.bind(
+    """The graph; one streaming responder per mode the chat model answers (``MODEL_MODES``)."""
+    model_replies = {
+        mode: respond_with_model.bind(
             model=model, mode=mode, max_context_messages=max_context_messages
         )
-
+        for mode in MODEL_MODES
+    }
     return (
         GraphBuilder()
         .with_actions(
             prompt=process_prompt,
             check_safety=check_safety,
-            unsafe_response=respond_with_text.bind(text=UNSAFE_TEXT, pace_s=canned_pace_s),
             decide_mode=decide_mode.bind(model=model),
-            generate_code=llm_reply("generate_code"),
-            answer_question=llm_reply("answer_question"),
-            generate_poem=llm_reply("generate_poem"),
-            prompt_for_more=respond_with_text.bind(text=CLARIFY_TEXT, pace_s=canned_pace_s),
+            **{UNSAFE_ACTION: respond_with_text.bind(text=UNSAFE_TEXT, pace_s=canned_pace_s)},
+            **model_replies,
+            **{FALLBACK_MODE: respond_with_text.bind(text=CLARIFY_TEXT, pace_s=canned_pace_s)},
         )
         .with_transitions(
             ("prompt", "check_safety", default),
             ("check_safety", "decide_mode", when(safe=True)),
-            ("check_safety", "unsafe_response", default),
-            ("decide_mode", "generate_code", when(mode="generate_code")),
-            ("decide_mode", "answer_question", when(mode="answer_question")),
-            ("decide_mode", "generate_poem", when(mode="generate_poem")),
-            ("decide_mode", "prompt_for_more", default),
+            ("check_safety", UNSAFE_ACTION, default),
+            *(("decide_mode", mode, when(mode=mode)) for mode in MODEL_MODES),
+            ("decide_mode", FALLBACK_MODE, default),
             (list(RESPONSE_ACTIONS), "prompt", default),
         )
         .build()

@@ -1,4 +1,8 @@
-"""The response modes the classifier chooses between, and how its free-text answer maps to one.
+"""The chatbot's mode vocabulary, defined once, and how a classifier's answer maps to a mode.
+
+Everything that names a mode derives from this module: the graph's response actions,
+the prompts (and the task marker each carries), the item type of a reply and the
+offline model. Adding a mode starts here.
 
 Real models rarely answer with a bare label: they add case, quotes, punctuation,
 Markdown, or a sentence around the word. ``parse_mode`` accepts all of that and sends
@@ -8,19 +12,33 @@ anything it cannot map unambiguously to ``prompt_for_more``, the graph's safe de
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Final, Literal, get_args
+
+from chatbot.chat_items import ItemType
 
 Mode = Literal["generate_code", "answer_question", "generate_poem", "prompt_for_more"]
+ModelMode = Literal["generate_code", "answer_question", "generate_poem"]
 
-LLM_MODES: Final[tuple[Mode, ...]] = ("generate_code", "answer_question", "generate_poem")
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+# The modes the chat model answers; the others are canned replies.
+MODEL_MODES: Final[tuple[ModelMode, ...]] = get_args(ModelMode)
 FALLBACK_MODE: Final[Mode] = "prompt_for_more"
+UNSAFE_ACTION: Final = "unsafe_response"
+# Every streaming action that writes a reply: what a turn halts after.
+RESPONSE_ACTIONS: Final[tuple[str, ...]] = (UNSAFE_ACTION, *MODES)
+# The labels the classifier is asked to choose from ("unknown" maps to the fallback).
+CLASSIFIER_LABELS: Final[tuple[str, ...]] = (*MODEL_MODES, "unknown")
+CLASSIFY_TASK: Final = "classify"
+
+
+def reply_item_type(action: str | None) -> ItemType:
+    """The chat-item type of a reply written by ``action``: code replies render as code."""
+    return "code" if action == "generate_code" else "text"
+
 
 # Full labels, matched anywhere with `_`, `-` or spaces between their words.
 _LABELS: Final[dict[str, Mode]] = {
-    "generate_code": "generate_code",
-    "answer_question": "answer_question",
-    "generate_poem": "generate_poem",
-    "prompt_for_more": FALLBACK_MODE,
+    **{mode: mode for mode in MODES},
     "unknown": FALLBACK_MODE,
 }
 # Bare nouns, accepted when they are the only mode-word in the answer. "answer" is left

@@ -1,8 +1,10 @@
 """The process-wide chatbot: shared client, graph, store and tracking, and the turns they run.
 
-Built once at start-up (``Chatbot.start``) and closed at shutdown. Every turn loads the
-conversation's latest stored state, so any process sharing the database can serve any
-turn; nothing conversation-specific is cached in memory.
+Built once at start-up (``Chatbot.start``) and closed at shutdown. ``Chatbot`` is the
+only way into conversations: routes create, read, list, delete and run turns through
+it, never through the store. Every turn loads the conversation's latest stored state
+through Burr's own ``initialize_from`` (the store is a Burr persister), so any process
+sharing the database can serve any turn; nothing conversation-specific is cached.
 """
 
 from __future__ import annotations
@@ -16,19 +18,28 @@ from collections.abc import Coroutine
 from typing import Any
 
 import openai
-from burr.core import Application, ApplicationBuilder, State
-from burr.core.application import PRIOR_STEP
+from burr.core import Application, ApplicationBuilder
+from prometheus_client import Gauge
 
 from chatbot.burr_logging import quiet_expected_action_errors
-from chatbot.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.chat_items import ChatHistory, ChatItem
+from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
+from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
+from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.metrics import Metrics
-from chatbot.persistence import ConversationStore, open_store
+from chatbot.persistence import (
+    ConversationBusy,
+    ConversationStore,
+    ConversationSummary,
+    open_store,
+)
+from chatbot.replies import Replies, Reply
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
-from chatbot.turn import SHUTTING_DOWN, Turn
+from chatbot.turn import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -53,22 +64,25 @@ class Chatbot:
         self.settings = settings
         self.client = client
         self.store = store
-        self.model = ChatModel(
-            client,
-            classifier_model=settings.classifier_model,
-            chat_model=settings.chat_model,
-            classifier_max_retries=settings.classifier_max_retries,
-        )
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
+        self.model = ChatModel.from_settings(client, settings, self.metrics)
         self.graph = build_graph(
             self.model,
             max_context_messages=settings.max_context_messages,
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
-        self.active_turns: set[Turn] = set()
-        # Every Turn object still alive, finished or not: a leak shows up here first.
-        self.live_turns: weakref.WeakSet[Turn] = weakref.WeakSet()
+        # The turns running in this process, by conversation.
+        self.active_turns: dict[tuple[str, str], LiveTurn] = {}
+        # Every turn object still alive, finished or not: a leak shows up here first.
+        self.live_turns: weakref.WeakSet[LiveTurn] = weakref.WeakSet()
+        # Running and just-finished replies, readable by any number of clients.
+        self.replies = Replies(settings.reply_retention_s)
+        Gauge(
+            "chatbot_replies_kept",
+            "Replies readable from memory: running, or finished within the retention window.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.replies))
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -92,7 +106,9 @@ class Chatbot:
     def _warm_up(self) -> None:
         """Pay one-time costs (lazy SDK modules, Burr's first build) before the first user does."""
         _ = self.client.chat.completions
-        self._build_app("warm-up", State({"chat_history": []}), tracker=None)
+        self._builder("warm-up", "warm-up", tracker=None).with_state(
+            chat_history=[]
+        ).with_entrypoint(ENTRYPOINT).build()
 
     async def aclose(self) -> None:
         if self._tasks:
@@ -117,35 +133,108 @@ class Chatbot:
         created = await self.store.create(project_id, app_id)
         tracker = self._tracker(project_id)
         if tracker is not None:
-            self._build_app(app_id, State({"chat_history": []}), tracker)
+            self._builder(project_id, app_id, tracker).with_state(chat_history=[]).with_entrypoint(
+                ENTRYPOINT
+            ).build()
             tracker.close()
             await asyncio.to_thread(self.tracking_writer.flush, 5.0)
         return created
 
+    async def list(
+        self, project_id: str, limit: int, offset: int
+    ) -> tuple[list[ConversationSummary], int]:
+        """A page of a project's conversations, most recently active first, and the total."""
+        return await self.store.list(project_id, limit, offset)
+
     async def delete(self, project_id: str, app_id: str) -> bool:
-        """Delete the stored conversation and its Burr tracking log."""
-        deleted = await self.store.delete(project_id, app_id)
-        if self.tracking_writer is not None:
-            app_dir = self.settings.resolved_tracking_dir / project_id / app_id
-            await asyncio.to_thread(self.tracking_writer.flush, 5.0)
-            await asyncio.to_thread(shutil.rmtree, app_dir, True)
+        """Delete a conversation, its stored states and its Burr tracking log.
+
+        A reply running in this process is stopped first (kept as interrupted, then
+        deleted with the rest); one running in another process makes this raise
+        ``ConversationBusy``. False when there was nothing to delete.
+        """
+        await self.stop(project_id, app_id, CONVERSATION_DELETED)
+        lease = await self.store.acquire_turn(project_id, app_id)
+        try:
+            deleted = await self.store.delete(project_id, app_id)
+            if self.tracking_writer is not None:
+                app_dir = self.settings.resolved_tracking_dir / project_id / app_id
+                await asyncio.to_thread(self.tracking_writer.flush, 5.0)
+                await asyncio.to_thread(shutil.rmtree, app_dir, True)
+        finally:
+            await lease.release()
         return deleted
 
-    def _build_app(
-        self, app_id: str, state: State, tracker: OffloopTrackingClient | None
-    ) -> Application:
+    async def stop(
+        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
+    ) -> TurnOutcome | None:
+        """Stop the reply being written in a conversation; its partial reply is kept.
+
+        Returns the stopped turn's outcome, or None when no reply is running here. Raises
+        ``ConversationBusy`` if the turn does not end in time.
+        """
+        reply = self.replies.get(project_id, app_id)
+        turn = reply.turn if reply is not None else None
+        if turn is None:
+            return None
+        stopped = turn.stop(error)
+        # Stopped now or ending anyway: either way wait until it is stored and unlocked.
+        try:
+            await asyncio.wait_for(turn.settled.wait(), 10)
+        except TimeoutError:
+            raise ConversationBusy() from None
+        return turn.outcome if stopped else None
+
+    def reply(self, project_id: str, app_id: str) -> Reply | None:
+        """The conversation's running (or just finished) reply in this process, if any."""
+        return self.replies.get(project_id, app_id)
+
+    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+        """Begin a turn and run it to its end in a task of its own: readers come and go.
+
+        Raises what ``begin_turn`` raises.
+        """
+        turn = await self.begin_turn(project_id, app_id, prompt)
+        return self.replies.start(turn, self.spawn)
+
+    def client_left(self, reply: Reply) -> None:
+        """The client that started ``reply`` went away; only with on_disconnect=cancel
+        does that end the turn (as interrupted, keeping the partial reply)."""
+        if self.settings.on_disconnect == "cancel" and reply.turn is not None:
+            reply.turn.stop(None, "interrupted")
+
+    async def ping(self) -> None:
+        """Readiness: one round trip to the database; raises when it does not answer."""
+        await self.store.list("readiness-probe", 1, 0)
+
+    def _builder(
+        self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
+    ) -> ApplicationBuilder:
         builder = (
             ApplicationBuilder()
             .with_graph(self.graph)
-            .with_entrypoint(ENTRYPOINT)
-            .with_state(state)
-            .with_identifiers(app_id=app_id)
+            .with_identifiers(app_id=app_id, partition_key=project_id)
         )
         if tracker is not None:
             builder = builder.with_tracker(tracker)
-        return builder.build()
+        return builder
 
-    async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> Turn:
+    async def _load_app(
+        self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
+    ) -> Application:
+        """The conversation's Burr application at its latest stored state (Burr's own loading)."""
+        return await (
+            self._builder(project_id, app_id, tracker)
+            .initialize_from(
+                self.store,
+                resume_at_next_action=False,
+                default_state={"chat_history": ChatHistory()},
+                default_entrypoint=ENTRYPOINT,
+            )
+            .abuild()
+        )
+
+    async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> LiveTurn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
 
         Raises ``ConversationBusy`` when another turn of it is in progress anywhere.
@@ -158,44 +247,37 @@ class Chatbot:
             self.metrics.rejected.labels("overloaded").inc()
             raise Overloaded()
         lease = await self.store.acquire_turn(project_id, app_id)
+        tracker = None
         try:
-            state = await self.store.load_state(project_id, app_id)
-            if state is None:
-                await self.store.create(project_id, app_id)
-                state = State({"chat_history": ChatHistory()})
-            else:
-                # Every turn starts at `prompt`; stored histories come back as plain lists.
-                values = state.get_all()
-                values.pop(PRIOR_STEP, None)
-                values["chat_history"] = as_history(values.get("chat_history"))
-                state = State(values)
             tracker = self._tracker(project_id)
-            app = self._build_app(app_id, state, tracker)
+            app = await self._load_app(project_id, app_id, tracker)
+            if app.sequence_id is None:  # nothing stored yet: make sure it is listed
+                await self.store.create(project_id, app_id)
         except BaseException:
+            if tracker is not None:
+                tracker.close()
             await lease.release()
             raise
-        turn = Turn(
+        turn = LiveTurn(
+            Turn(app, prompt, started=started),
             project_id=project_id,
             app_id=app_id,
-            prompt=prompt,
-            app=app,
-            history=list(state["chat_history"]),
             store=self.store,
             lease=lease,
             tracker=tracker,
-            spawn=self.spawn,
-            started=started,
             metrics=self.metrics,
+            spawn=self.spawn,
             on_settled=self._turn_settled,
         )
-        self.active_turns.add(turn)
+        self.active_turns[(project_id, app_id)] = turn
         self.live_turns.add(turn)
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
         return turn
 
-    def _turn_settled(self, turn: Turn) -> None:
-        self.active_turns.discard(turn)
+    def _turn_settled(self, turn: LiveTurn) -> None:
+        if self.active_turns.get((turn.project_id, turn.app_id)) is turn:
+            del self.active_turns[(turn.project_id, turn.app_id)]
         self.metrics.active_turns.set(len(self.active_turns))
         if not self.active_turns:
             self._idle.set()
@@ -218,7 +300,7 @@ class Chatbot:
                     "ending %d repl(ies) still running after the grace period",
                     len(self.active_turns),
                 )
-                for turn in list(self.active_turns):
+                for turn in list(self.active_turns.values()):
                     turn.stop(SHUTTING_DOWN)
                 try:
                     await asyncio.wait_for(self._idle.wait(), 10)

@@ -1,5 +1,7 @@
-"""Configuration, read once from the environment (``CHATBOT_`` prefix) and ``.env``.
+"""The chatbot's configuration, read once from the environment (``CHATBOT_`` prefix) and ``.env``.
 
+Only what the domain needs lives here (the upstream model, storage, tracking, how many
+turns may run); the HTTP server's own settings extend this class in ``server.settings``.
 The ``openai`` SDK's own variables (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) keep their
 names so an existing shell set-up works unchanged; everything else is ours.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +26,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # Fields with an environment alias can still be set by name in code.
+        populate_by_name=True,
     )
 
     # --- upstream LLM -------------------------------------------------------------
@@ -35,9 +40,25 @@ class Settings(BaseSettings):
     classifier_model: str = "gpt-4o-mini"
     chat_model: str = "gpt-4o-mini"
     upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # The longest silence from the upstream, before or in the middle of a reply.
     upstream_read_timeout_s: float = Field(default=60.0, gt=0)
-    # Only the classifier call is retried (it has sent nothing to the client yet).
-    classifier_max_retries: int = Field(default=2, ge=0, le=10)
+    # Retries of an upstream call that failed before anything reached the user (the
+    # classification, a reply before its first text). The old name is still read.
+    upstream_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        validation_alias=AliasChoices(
+            "CHATBOT_UPSTREAM_MAX_RETRIES",
+            "CHATBOT_CLASSIFIER_MAX_RETRIES",
+        ),
+    )
+    upstream_retry_base_s: float = Field(default=0.25, ge=0)  # first backoff, before jitter
+    upstream_retry_max_backoff_s: float = Field(default=8.0, ge=0)  # also caps Retry-After
+    # A turn's retries must start within this; then the last failure is the turn's error.
+    upstream_retry_deadline_s: float = Field(default=20.0, ge=0)
+    # The longest one reply may take from its request to its end, however it trickles.
+    upstream_reply_deadline_s: float = Field(default=600.0, gt=0)
     max_context_messages: int = Field(default=40, ge=1)
 
     # --- embedded offline model ---------------------------------------------------
@@ -56,34 +77,20 @@ class Settings(BaseSettings):
     tracking_enabled: bool = True
     tracking_dir: Path | None = None
 
-    # --- HTTP ---------------------------------------------------------------------
-    ui_project_id: str = "demo_streaming_chatbot"
-    ui_dist_dir: Path | None = None
-    burr_ui_enabled: bool = True
-    # Off by default: Burr's bundled examples would otherwise patch the openai SDK globally.
-    otel_instrument_openai: bool = False
-    max_prompt_chars: int = Field(default=16_000, ge=1)
-
-    # --- security and limits ----------------------------------------------------------
-    # When set, every API route needs `Authorization: Bearer <key>` (or the session cookie).
-    api_key: SecretStr | None = None
-    cors_origins: list[str] = Field(default_factory=list)
-    max_body_bytes: int = Field(default=262_144, ge=1024)
+    # --- load and replies ----------------------------------------------------------
+    # Replies streaming at once in this process; more are refused (503 on HTTP).
     max_concurrent_streams: int = Field(default=1000, ge=1)
-    # Per-client prompts per minute; 0 turns the limiter off.
-    rate_limit_per_minute: int = Field(default=0, ge=0)
-    rate_limit_burst: int = Field(default=10, ge=1)
-    # On SIGTERM, in-flight replies get this long to finish before they are ended.
-    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    # What a client going away mid-reply does: "continue" (the reply is written and
+    # stored all the same; reconnect to read it) or "cancel" (stop the upstream at once,
+    # keep the partial reply), for API-only deployments that must not pay for unread replies.
+    on_disconnect: Literal["continue", "cancel"] = "continue"
+    # How long a finished reply can still be replayed from memory to a reconnecting client.
+    reply_retention_s: float = Field(default=30.0, ge=0, le=3600)
 
-    @field_validator("data_dir", "tracking_dir", "ui_dist_dir", mode="after")
+    @field_validator("data_dir", "tracking_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
-
-    @property
-    def auth_required(self) -> bool:
-        return self.api_key is not None and bool(self.api_key.get_secret_value())
 
     @property
     def offline(self) -> bool:
@@ -97,9 +104,3 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'chatbot.sqlite3'}"
-
-    @cached_property
-    def resolved_ui_dist_dir(self) -> Path:
-        if self.ui_dist_dir is not None:
-            return self.ui_dist_dir
-        return Path(__file__).resolve().parent.parent / "ui" / "dist"

@@ -11,23 +11,22 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.runtime import Chatbot
-from chatbot.settings import Settings
 from server.access_log import AccessLogMiddleware
 from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
-from server.routes import chat, conversations, meta, session
+from server.paths import API_PREFIX
+from server.routes import chat, conversations, meta, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
+from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
 
 logger = logging.getLogger(__name__)
 
-API_PREFIX = "/api/v0/streaming_chatbot"
 
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or ServerSettings()
 
     burr_app: LazyBurrUI | None = None
 
@@ -74,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.metrics_router)
     app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
+    app.include_router(replies.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
     if settings.burr_ui_enabled:

@@ -10,7 +10,8 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from chatbot.settings import Settings
+from server.paths import API_PREFIX
+from server.settings import ServerSettings
 
 DEFAULT_HOST = "127.0.0.1"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.log_level)
     try:
-        settings = Settings()
+        settings = ServerSettings()
     except ValidationError as exc:
         problems = "; ".join(
             f"CHATBOT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         else f"{settings.chat_model} at {settings.openai_base_url or 'OpenAI'}"
     )
     print(
-        f"Chatbot on {base}/  (API {base}/api/v0/streaming_chatbot, docs {base}/docs)\n"
+        f"Chatbot on {base}/  (API {base}{API_PREFIX}, docs {base}/docs)\n"
         f"Model: {model}",
         file=sys.stderr,
         flush=True,

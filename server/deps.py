@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from chatbot.runtime import Chatbot
-from chatbot.settings import Settings
 from server.errors import ApiError
+from server.settings import ServerSettings
 
 # Project and app IDs become Burr tracking directories and database keys: letters,
 # digits, `_` and `-` only, so no path separator, `..` or control character gets through.
@@ -31,12 +31,12 @@ def get_chatbot(request: Request) -> Chatbot:
     return request.app.state.chatbot
 
 
-def get_settings(request: Request) -> Settings:
+def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
 ChatbotDep = Annotated[Chatbot, Depends(get_chatbot)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 ProjectId = Annotated[str, Path(pattern=ID_PATTERN, description="Project: 1-64 of A-Z a-z 0-9 _ -")]
 AppId = Annotated[
     str, Path(pattern=ID_PATTERN, description="Conversation: 1-64 of A-Z a-z 0-9 _ -")

@@ -1,10 +1,18 @@
-"""Request and response bodies of the HTTP contract (see DESIGN.md)."""
+"""Request and response bodies of the HTTP API: every JSON shape the server sends lives here.
+
+Routes return these models and let FastAPI serialise them; the streaming adapters build
+the same models for their once-per-turn frames, so a shape is defined exactly once.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from chatbot.errors import TurnError
+from chatbot.events import TurnCompleted, TurnOutcome
 
 
 class PromptIn(BaseModel):
@@ -21,27 +29,98 @@ class ChatItemOut(BaseModel):
     content: str
     type: Literal["text", "code", "error", "image"]
     interrupted: bool | None = Field(
-        default=None, description="Present and true on a reply cut short by a disconnect."
+        default=None,
+        description="Present and true on a reply cut short (disconnect, stop, failure).",
     )
 
 
-class Timings(BaseModel):
-    first_delta_ms: float | None
+class TimingsOut(BaseModel):
+    first_delta_ms: float | None = Field(
+        description="From the request's arrival to the first text; null when there was none."
+    )
     total_ms: float
 
 
-class ReplyOut(BaseModel):
+class TurnEndOut(BaseModel):
+    """A completed turn: the reply, the mode the graph chose, and how long it took."""
+
     item: ChatItemOut
     mode: str = Field(description="The response action the graph chose, e.g. generate_poem.")
-    timings: Timings
+    timings: TimingsOut
+
+    @classmethod
+    def of(cls, outcome: TurnCompleted) -> TurnEndOut:
+        timings = outcome.timings
+        return cls(
+            item=ChatItemOut(**outcome.item),
+            mode=outcome.mode,
+            timings=TimingsOut(first_delta_ms=timings.first_delta_ms, total_ms=timings.total_ms),
+        )
+
+
+class TurnErrorOut(BaseModel):
+    """Why a turn did not complete."""
+
+    code: str = Field(description="Stable, for programs: e.g. upstream_timeout.")
+    message: str = Field(description="A sentence for people.")
+    retryable: bool = Field(description="Whether sending the same prompt again may work.")
+
+    @classmethod
+    def of(cls, error: TurnError) -> TurnErrorOut:
+        return cls(code=error.code, message=error.message, retryable=error.retryable)
+
+
+# --- the frames of POST /response, as Server-Sent Events (`data: <frame>`) ---------------
+class ChatHistoryFrame(BaseModel):
+    type: Literal["chat_history"]
+    value: list[ChatItemOut]
+
+
+class DeltaFrame(BaseModel):
+    type: Literal["delta"]
+    value: str
+
+
+class EndFrame(BaseModel):
+    type: Literal["end"]
+    value: TurnEndOut
+
+
+class ErrorFrame(BaseModel):
+    type: Literal["error"]
+    value: TurnErrorOut
+
+
+ChatFrame = Annotated[
+    ChatHistoryFrame | DeltaFrame | EndFrame | ErrorFrame, Field(discriminator="type")
+]
+
+
+class StoppedOut(BaseModel):
+    """What ``POST /stop`` stopped: the reply as kept (marked interrupted), if it had text."""
+
+    app_id: str
+    mode: str | None = Field(description="The response action that was writing, if chosen.")
+    item: ChatItemOut | None
+
+    @classmethod
+    def of(cls, app_id: str, outcome: TurnOutcome) -> StoppedOut:
+        partial = getattr(outcome, "partial", None)
+        return cls(
+            app_id=app_id,
+            mode=outcome.mode,
+            item=ChatItemOut(**partial) if partial is not None else None,
+        )
 
 
 class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     app_id: str
     title: str
     turns: int
-    created_at: str
-    updated_at: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
 
 class ConversationPage(BaseModel):

@@ -16,10 +16,11 @@ from http.cookies import SimpleCookie
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import send_error
+from server.paths import API_PREFIX, BURR_PREFIX
 
 SESSION_COOKIE = "chatbot_session"
-_PROTECTED_PREFIXES = ("/api/", "/burr/api/", "/metrics")
-_OPEN_PATHS = frozenset({"/api/v0/streaming_chatbot/info"})
+_PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics")
+_OPEN_PATHS = frozenset({f"{API_PREFIX}/info"})
 
 
 def session_token(api_key: str) -> str:

@@ -9,11 +9,12 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from server.errors import ApiError
+from server.paths import API_PREFIX
 from server.security import UI_HEADERS
 
-_NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Chatbot</title>
+_NOT_BUILT = f"""<!doctype html><meta charset="utf-8"><title>Chatbot</title>
 <p>The chat UI has not been built. Run <code>make run</code> (it builds <code>ui/</code>), or
-use the API under <code>/api/v0/streaming_chatbot</code>; <a href="/docs">/docs</a> lists it.</p>"""
+use the API under <code>{API_PREFIX}</code>; <a href="/docs">/docs</a> lists it.</p>"""
 
 # Paths the SPA fallback must never swallow: an unknown API path is a 404, not the UI.
 _RESERVED = ("api/", "burr", "docs", "redoc", "openapi.json", "healthz", "readyz")

@@ -4,28 +4,42 @@ Why not the SDK's ``AsyncStream``: it builds a pydantic ``ChatCompletionChunk`` 
 which profiles showed to be most of a relay's CPU. Here each event costs one
 ``orjson.loads`` and a few dict look-ups. Events that arrive in the same network read are
 joined into one delta, so a client that fell behind catches up with fewer, larger frames.
+
+The read timeout catches an upstream that goes silent; a reply that keeps trickling
+(each piece inside the read timeout) is stopped by a deadline checked at every network
+read, which is one clock read per read and no allocation.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from time import monotonic
 
 import orjson
 
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
 
 
-def _malformed(detail: str) -> UpstreamError:
-    return UpstreamError(
+def _malformed(detail: str) -> TurnError:
+    return TurnError(
         "upstream_malformed", f"The language model sent a malformed reply ({detail})."
     )
 
 
-async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+def _overdue() -> TurnError:
+    return TurnError(
+        "upstream_timeout", "The language model's reply took longer than the server allows."
+    )
+
+
+async def iter_text_deltas(
+    chunks: AsyncIterable[bytes], deadline: float = float("inf")
+) -> AsyncIterator[str]:
     """Yield the ``choices[0].delta.content`` text of an SSE byte stream.
 
-    Raises ``UpstreamError`` for an ``error`` event, an undecodable event, or a stream
-    that ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way).
+    Raises ``TurnError`` for an ``error`` event, an undecodable event, a stream that
+    ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way), or bytes
+    still arriving after ``deadline`` (``time.monotonic()``'s clock) with no end seen.
     """
     pending = b""
     data_lines: list[bytes] = []
@@ -34,6 +48,8 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
     async for chunk in chunks:
         if done:
             continue  # drain to EOF so the connection can go back to the pool
+        if monotonic() > deadline and not finished:
+            raise _overdue()
         if b"\n" not in chunk:
             pending += chunk
             continue
@@ -63,7 +79,7 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
             error = event.get("error")
             if error is not None:
                 message = error.get("message") if isinstance(error, dict) else str(error)
-                raise UpstreamError(
+                raise TurnError(
                     "upstream_error", f"The language model reported an error: {message}"
                 )
             choices = event.get("choices")
@@ -85,6 +101,6 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
         if pieces:
             yield pieces[0] if len(pieces) == 1 else "".join(pieces)
     if not (finished or done):
-        raise UpstreamError(
+        raise TurnError(
             "upstream_stream_cut", "The language model's reply was cut off before it finished."
         )

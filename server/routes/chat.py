@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
 from chatbot.chat_items import ChatItem
+from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
 from chatbot.persistence import ConversationBusy
-from chatbot.runtime import Overloaded, ShuttingDown
-from chatbot.turn import Turn, TurnEnd
+from chatbot.replies import Reply
+from chatbot.runtime import Chatbot, Overloaded, ShuttingDown
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
+from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
-from server.schemas import ChatItemOut, ErrorOut, PromptIn, ReplyOut
-from server.sse import EventStreamResponse, turn_frames
+from server.protocols.burr_ui import burr_ui_frames
+from server.schemas import ChatItemOut, ErrorOut, PromptIn, TurnEndOut
 
 router = APIRouter(tags=["chat"])
 
@@ -27,21 +30,23 @@ _ERRORS = {
 }
 
 
-def _check_prompt(body: PromptIn, max_chars: int) -> str:
-    if not body.prompt.strip():
+def check_prompt(prompt: str, max_chars: int) -> str:
+    """The prompt, or a 4xx saying what is wrong with it."""
+    if not prompt.strip():
         raise ApiError(422, "empty_prompt", "The prompt is empty.")
-    if len(body.prompt) > max_chars:
+    if len(prompt) > max_chars:
         raise ApiError(
             413,
             "prompt_too_long",
-            f"The prompt has {len(body.prompt)} characters; the limit is {max_chars}.",
+            f"The prompt has {len(prompt)} characters; the limit is {max_chars}.",
         )
-    return body.prompt
+    return prompt
 
 
-async def _begin(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Turn:
+async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
+    """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
     try:
-        return await bot.begin_turn(project_id, app_id, prompt)
+        return await bot.start_reply(project_id, app_id, prompt)
     except Overloaded:
         raise ApiError(
             503,
@@ -80,16 +85,30 @@ async def chat_response(
     bot: ChatbotDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
-    """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``)."""
-    prompt = _check_prompt(body, settings.max_prompt_chars)
-    turn = await _begin(bot, project_id, app_id, prompt)
-    return EventStreamResponse(turn_frames(turn), on_close=turn.aclose)
+    """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``).
+
+    A client that goes away does not stop the reply (unless CHATBOT_ON_DISCONNECT=cancel):
+    it is written and stored all the same, and ``GET /stream`` reattaches to it.
+    """
+    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
+    reply = await start_reply(bot, project_id, app_id, prompt)
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+
+
+def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
+    """What a response does when it ends: tell the runtime if its client left mid-reply."""
+
+    async def closed() -> None:
+        if not reply.done:
+            bot.client_left(reply)
+
+    return closed
 
 
 @router.post(
     "/reply/{project_id}/{app_id}",
-    response_model=ReplyOut,
-    response_model_exclude_none=True,
+    response_model=TurnEndOut,
+    response_model_exclude_unset=True,
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
@@ -100,20 +119,19 @@ async def chat_reply(
     body: Annotated[PromptIn, Body()],
     bot: ChatbotDep,
     settings: SettingsDep,
-) -> dict:
-    prompt = _check_prompt(body, settings.max_prompt_chars)
-    turn = await _begin(bot, project_id, app_id, prompt)
-    try:
-        async for _ in turn.deltas():
-            pass
-    finally:
-        await turn.aclose()
-    outcome = turn.outcome
-    if isinstance(outcome, TurnEnd):
-        return outcome.as_dict()
-    error = outcome.as_dict() if outcome is not None else {}
-    status = 503 if error.get("code") == "storage_error" else 502
-    raise ApiError(status, str(error.get("code", "upstream_error")), str(error.get("message", "")))
+) -> TurnEndOut:
+    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
+    reply = await start_reply(bot, project_id, app_id, prompt)
+    async for _ in reply.log.read():
+        pass
+    outcome = reply.outcome
+    if isinstance(outcome, TurnCompleted):
+        return TurnEndOut.of(outcome)
+    error = outcome.error if isinstance(outcome, TurnFailed | TurnInterrupted) else None
+    if error is None:
+        raise ApiError(500, "internal_error", "The reply ended without an outcome.")
+    status = 503 if error.code in ("storage_error", "server_shutting_down") else 502
+    raise ApiError(status, error.code, error.message)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from chatbot.persistence import ConversationBusy
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
-from server.schemas import ConversationPage, ErrorOut
+from server.schemas import ConversationOut, ConversationPage, ErrorOut
 
 router = APIRouter(tags=["conversations"])
 
@@ -24,14 +24,14 @@ async def list_conversations(
     bot: ChatbotDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> dict:
-    items, total = await bot.store.list(project_id, limit, offset)
-    return {
-        "items": [item.as_dict() for item in items],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+) -> ConversationPage:
+    items, total = await bot.list(project_id, limit, offset)
+    return ConversationPage(
+        items=[ConversationOut.model_validate(item) for item in items],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.delete(
@@ -40,21 +40,20 @@ async def list_conversations(
     response_class=Response,
     responses={
         404: {"model": ErrorOut, "description": "No such conversation."},
-        409: {"model": ErrorOut, "description": "A reply is streaming in it."},
+        409: {"model": ErrorOut, "description": "A reply is streaming in it on another server."},
     },
-    summary="Delete a conversation and its stored states",
+    summary="Delete a conversation, its stored states and its tracking log",
 )
 async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> Response:
-    try:
-        lease = await bot.store.acquire_turn(project_id, app_id)
-    except ConversationBusy:
-        raise ApiError(
-            409, "conversation_busy", "A reply is streaming in this conversation; stop it first."
-        ) from None
+    """A reply streaming in it on this server is stopped first."""
     try:
         deleted = await bot.delete(project_id, app_id)
-    finally:
-        await lease.release()
+    except ConversationBusy:
+        raise ApiError(
+            409,
+            "conversation_busy",
+            "A reply is streaming in this conversation on another server; try again when it ends.",
+        ) from None
     if not deleted:
         raise ApiError(
             404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."

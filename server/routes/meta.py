@@ -8,6 +8,7 @@ from starlette.responses import PlainTextResponse
 
 from server.deps import ChatbotDep, SettingsDep
 from server.errors import ApiError
+from server.paths import BURR_PREFIX
 from server.schemas import InfoOut
 
 health_router = APIRouter(tags=["health"])
@@ -23,24 +24,28 @@ async def healthz() -> dict:
 @health_router.get("/readyz", summary="Readiness: the database answers")
 async def readyz(bot: ChatbotDep) -> dict:
     try:
-        await bot.store.list("readiness-probe", 1, 0)
+        await bot.ping()
     except Exception as exc:
         raise ApiError(503, "not_ready", f"The database is not answering: {exc}") from exc
     return {"status": "ready"}
 
 
 @info_router.get("/info", response_model=InfoOut, summary="Settings the chat UI reads at start")
-async def info(settings: SettingsDep) -> dict:
-    burr = "/burr" if settings.burr_ui_enabled else None
-    return {
-        "project_id": settings.ui_project_id,
-        "burr_ui_url": burr,
-        "burr_app_url_template": f"{burr}/project/{{project_id}}/null/{{app_id}}" if burr else None,
-        "auth_required": settings.auth_required,
-        "offline_model": settings.offline,
-        "chat_model": settings.chat_model,
-        "classifier_model": settings.classifier_model,
-    }
+async def info(settings: SettingsDep) -> InfoOut:
+    burr = BURR_PREFIX if settings.burr_ui_enabled else None
+    return InfoOut(
+        project_id=settings.ui_project_id,
+        burr_ui_url=burr,
+        # Burr's UI addresses an app as project / partition key / app; ours are partitioned
+        # by project, as the conversations are stored.
+        burr_app_url_template=(
+            f"{burr}/project/{{project_id}}/{{project_id}}/{{app_id}}" if burr else None
+        ),
+        auth_required=settings.auth_required,
+        offline_model=settings.offline,
+        chat_model=settings.chat_model,
+        classifier_model=settings.classifier_model,
+    )
 
 
 @metrics_router.get(

@@ -148,7 +148,8 @@ def test_burr_link_points_at_this_conversations_run(
     chat = ChatPage(page, e2e_burr_server.base_url).open()
     chat.ask("What is Burr?")
     link = page.get_by_test_id("burr-link")
-    expected = f"/burr/project/{_project_id(e2e_burr_server)}/null/{chat.app_id}"
+    project = _project_id(e2e_burr_server)
+    expected = f"/burr/project/{project}/{project}/{chat.app_id}"
     expect(link).to_have_attribute("href", expected)
     expect(link).to_have_attribute("target", "_blank")
     # Same origin: Burr's tracking UI answers there, and its API knows this conversation.

@@ -11,7 +11,7 @@ from chatbot.burr_logging import (
     ExpectedActionErrors,
     quiet_expected_action_errors,
 )
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
 
 
 def _report(exc: BaseException) -> None:
@@ -27,7 +27,7 @@ def test_upstream_failures_are_not_reported_but_bugs_are(caplog: pytest.LogCaptu
     burr_logger = logging.getLogger(BURR_APPLICATION_LOGGER)
     assert sum(isinstance(f, ExpectedActionErrors) for f in burr_logger.filters) == 1
     with caplog.at_level(logging.ERROR, logger=BURR_APPLICATION_LOGGER):
-        _report(UpstreamError("upstream_auth", "The service rejected our credentials."))
+        _report(TurnError("upstream_auth", "The service rejected our credentials."))
         assert caplog.records == []
         _report(KeyError("chat_history"))
     assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [KeyError]

@@ -10,9 +10,9 @@ from pathlib import Path
 import openai.resources.chat.completions as completions
 from starlette.routing import Mount
 
-from chatbot.settings import Settings
 from server.app import create_app
 from server.burr_ui import LazyBurrUI
+from server.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def _burr_ui(app) -> LazyBurrUI:
 
 
 async def test_loading_burr_ui_leaves_the_openai_sdk_unpatched(tmp_path: Path) -> None:
-    app = create_app(Settings(_env_file=None, burr_ui_enabled=True, tracking_dir=tmp_path))
+    app = create_app(ServerSettings(_env_file=None, burr_ui_enabled=True, tracking_dir=tmp_path))
     ui = _burr_ui(app)
     assert not ui.loaded
     try:
@@ -46,9 +46,9 @@ def test_building_the_app_imports_neither_burrs_ui_server_nor_pandas(tmp_path: P
     """What start-up imports, checked in a fresh interpreter (this one has loaded anything)."""
     probe = (
         "import sys\n"
-        "from chatbot.settings import Settings\n"
         "from server.app import create_app\n"
-        "create_app(Settings(_env_file=None, burr_ui_enabled=True))\n"
+        "from server.settings import ServerSettings\n"
+        "create_app(ServerSettings(_env_file=None, burr_ui_enabled=True))\n"
         "import burr.core\n"
         "heavy = ['burr.tracking.server.run', 'pandas', 'numpy']\n"
         "print(' '.join(m for m in heavy if m in sys.modules) or 'none')\n"

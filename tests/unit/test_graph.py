@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from chatbot.events import TurnCompleted
 from chatbot.graph import RESPONSE_ACTIONS, build_graph
 from chatbot.llm.chat_model import ChatModel
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
-from chatbot.turn import TurnEnd
 
 
 @pytest.fixture
@@ -26,10 +26,12 @@ def offline_requests(bot: Chatbot) -> int:
     return bot.client._client._transport.stats.requests
 
 
-async def run_turn(bot: Chatbot, prompt: str, app_id: str = "conv") -> tuple[TurnEnd, list[str]]:
+async def run_turn(
+    bot: Chatbot, prompt: str, app_id: str = "conv"
+) -> tuple[TurnCompleted, list[str]]:
     turn = await bot.begin_turn("tests", app_id, prompt)
-    deltas = [delta async for delta in turn.deltas()]
-    assert isinstance(turn.outcome, TurnEnd), turn.outcome
+    deltas = [event async for event in turn.events() if type(event) is str]
+    assert isinstance(turn.outcome, TurnCompleted), turn.outcome
     return turn.outcome, deltas
 
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatbot.llm.errors import UpstreamError
+from chatbot.errors import TurnError
+from chatbot.llm import sse
 from chatbot.llm.sse import iter_text_deltas
 
 
@@ -59,24 +60,53 @@ async def test_finish_reason_then_eof_without_done_is_a_clean_end() -> None:
 
 
 async def test_stream_cut_before_the_end_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), event("y"))
     assert raised.value.code == "upstream_stream_cut"
 
 
 async def test_malformed_event_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), b"data: {not json\n\n")
     assert raised.value.code == "upstream_malformed"
 
 
 async def test_wrong_shape_raises() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(b'data: {"choices": ["nope"]}\n\n')
     assert raised.value.code == "upstream_malformed"
 
 
 async def test_error_event_raises_with_its_message() -> None:
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(TurnError) as raised:
         await collect(event("x"), b'data: {"error": {"message": "overloaded"}}\n\n')
     assert "overloaded" in raised.value.message
+
+
+
+async def test_bytes_arriving_after_the_deadline_end_the_reply_as_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trickle inside the read timeout is still stopped by the reply's deadline."""
+    clock = [100.0]
+    monkeypatch.setattr(sse, "monotonic", lambda: clock[0])
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield event("on")
+        yield event(" time")
+        clock[0] = 200.0  # the deadline passes while the reply trickles
+        yield event(" too late")
+        yield event(finish="stop") + DONE
+
+    received: list[str] = []
+    with pytest.raises(TurnError) as caught:
+        async for text in iter_text_deltas(trickle(), deadline=150.0):
+            received.append(text)
+    assert caught.value.code == "upstream_timeout"
+    assert received == ["on", " time"]
+
+
+async def test_a_reply_within_its_deadline_is_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "monotonic", lambda: 100.0)
+    parts = chunks(event("in"), event(" time"), event(finish="stop"), DONE)
+    assert [t async for t in iter_text_deltas(parts, deadline=150.0)] == ["in", " time"]

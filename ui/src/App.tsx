@@ -22,8 +22,6 @@ interface KeyPrompt {
 }
 
 const TITLE_CHARS = 60;
-const DELETE_ATTEMPTS = 10;
-const DELETE_RETRY_MS = 250;
 
 function firstPrompt(state: ConversationState | undefined): string | null {
   const first = state?.messages.find((m) => m.role === "user")?.content.trim();
@@ -150,22 +148,13 @@ export function App() {
   const deleteConversation = useCallback(
     async (appId: string) => {
       if (!projectId) return;
-      const wasStreaming = Boolean(storeRef.current[appId]?.activeTurn);
       stop(appId);
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await api.remove(projectId, appId);
-          break;
-        } catch (error) {
-          // Already gone (or never created on the server): the result the user asked for.
-          if (error instanceof ApiError && error.status === 404) break;
-          // The server refuses while the reply we just stopped still holds the conversation;
-          // it lets go as soon as it sees the disconnect.
-          const busy = error instanceof ApiError && error.status === 409;
-          if (busy && wasStreaming && attempt < DELETE_ATTEMPTS) {
-            await new Promise((resolve) => setTimeout(resolve, DELETE_RETRY_MS));
-            continue;
-          }
+      try {
+        // The server stops a reply still being written in this conversation before deleting it.
+        await api.remove(projectId, appId);
+      } catch (error) {
+        // Already gone (or never created on the server): the result the user asked for.
+        if (!(error instanceof ApiError && error.status === 404)) {
           setNotice(describeFailure(error));
           return;
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,8 +19,8 @@ import orjson
 
 from chatbot.llm.http import httpx
 from chatbot.llm.offline import writer
+from chatbot.text import split_tokens
 
-_TOKEN = re.compile(r"\s*\S+\s*|\s+")
 _ids = itertools.count(1)
 
 
@@ -33,16 +32,6 @@ class OfflineStats:
     chunks_produced: int = 0
     streams_open: int = 0
     streams_cancelled: int = 0
-
-
-def split_tokens(text: str, words_per_chunk: int = 1) -> list[str]:
-    """Word-sized pieces that join back to exactly ``text`` (whitespace stays attached)."""
-    tokens = _TOKEN.findall(text)
-    if words_per_chunk <= 1:
-        return tokens
-    return [
-        "".join(tokens[i : i + words_per_chunk]) for i in range(0, len(tokens), words_per_chunk)
-    ]
 
 
 def _error(status: int, message: str) -> httpx.Response:

@@ -13,7 +13,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
-from chatbot.prompts import CLASSIFIER_LABELS
+from chatbot.modes import CLASSIFY_TASK
+from chatbot.prompts import task_of
 
 SIGNATURE: Final = "offline model"
 
@@ -49,17 +50,6 @@ def classify(prompt: str) -> str:
     return "unknown"
 
 
-def is_classifier_request(system_prompt: str) -> bool:
-    return all(label in system_prompt for label in CLASSIFIER_LABELS)
-
-
-def responder_kind(system_prompt: str) -> str:
-    text = system_prompt.lower()
-    if "code block" in text or "programming" in text:
-        return "code"
-    if "poem" in text or "poet" in text:
-        return "poem"
-    return "answer"
 
 
 def _stable_index(text: str, modulo: int) -> int:
@@ -352,13 +342,17 @@ def answer(prompt: str, history: Sequence[dict[str, str]]) -> str:
 
 
 def reply(system_prompt: str, messages: Sequence[dict[str, str]]) -> str:
-    """The offline model's full answer to a chat-completions request."""
+    """The offline model's full answer to a chat-completions request.
+
+    What to write is decided by the task marker our prompts open with, never by their
+    prose; a request without a marker (any other client) gets an answer-shaped reply.
+    """
     last_user = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
-    if is_classifier_request(system_prompt):
+    task = task_of(system_prompt)
+    if task == CLASSIFY_TASK:
         return classify(last_user)
-    kind = responder_kind(system_prompt)
-    if kind == "poem":
+    if task == "generate_poem":
         return poem(last_user)
-    if kind == "code":
+    if task == "generate_code":
         return code(last_user)
     return answer(last_user, messages)

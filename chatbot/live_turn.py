@@ -1,0 +1,182 @@
+"""A turn as the runtime runs it: lease held, outcome stored before anyone hears of it.
+
+``LiveTurn`` wraps a ``Turn``'s events and settles its outcome (stores the state,
+releases the conversation's lease, closes the tracker, counts it) before passing the
+outcome event on, so no client ever sees ``end`` for a turn that is not stored.
+
+Settling runs in a task of its own, shielded: a request cancelled while it waits (its
+client went away) still leaves the conversation consistent and unlocked. A turn whose
+consumer stops early (disconnect, ``aclose``) is settled as interrupted, keeping the
+partial reply; ``stop`` ends it on purpose and still lets the consumer send the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from chatbot.chat_items import ChatHistory
+from chatbot.errors import STORAGE_ERROR, TurnError
+from chatbot.events import OUTCOMES, TurnCompleted, TurnEvent, TurnFailed, TurnOutcome
+from chatbot.persistence import ConversationStore, TurnLease
+from chatbot.tracking import OffloopTrackingClient
+from chatbot.turn import Turn, forget_frames
+
+if TYPE_CHECKING:
+    from chatbot.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+
+
+class LiveTurn:
+    """Created by ``Chatbot.begin_turn`` holding the lease; iterate ``events()`` once."""
+
+    def __init__(
+        self,
+        turn: Turn,
+        *,
+        project_id: str,
+        app_id: str,
+        store: ConversationStore,
+        lease: TurnLease,
+        tracker: OffloopTrackingClient | None,
+        metrics: Metrics,
+        spawn: Spawn,
+        on_settled: Callable[[LiveTurn], None],
+    ) -> None:
+        self.project_id = project_id
+        self.app_id = app_id
+        self.outcome: TurnOutcome | None = None
+        self.settled = asyncio.Event()
+        self._turn = turn
+        self._store = store
+        self._lease = lease
+        self._tracker = tracker
+        self._metrics = metrics
+        self._spawn = spawn
+        self._on_settled = on_settled
+        self._settling = False
+        self._stream: AsyncGenerator[TurnEvent, None] | None = None
+        self._consumer: asyncio.Task[Any] | None = None
+        # Set by stop(): the metric label, and the error the outcome names (None when
+        # nobody is left to tell, e.g. its client went away and disconnects cancel).
+        self._stop_label: str | None = None
+        self._stop_error: TurnError | None = None
+
+    @property
+    def history(self) -> ChatHistory:
+        """The conversation before this turn."""
+        return self._turn.history
+
+    @property
+    def mode(self) -> str | None:
+        return self._turn.mode
+
+    def events(self) -> AsyncGenerator[TurnEvent, None]:
+        if self._stream is None:
+            self._stream = self._run()
+        return self._stream
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_label is not None or self._settling
+
+    def stop(self, error: TurnError | None, label: str = "stopped") -> bool:
+        """End the turn now, keeping its partial reply; the consumer still receives a
+        ``TurnInterrupted`` naming ``error``. False when it had already ended."""
+        if self._stop_label is not None or self._settling:
+            return False
+        self._stop_label = label
+        self._stop_error = error
+        if self._consumer is not None and not self._consumer.done():
+            self._consumer.cancel()
+        return True
+
+    async def aclose(self) -> None:
+        """End the turn wherever it is; a response calls this however it ended.
+
+        A client that left before the first event leaves nothing stored and its
+        conversation unlocked; one that left mid-reply leaves the partial reply.
+        """
+        if self._stream is not None:
+            await self._stream.aclose()
+        if not self._settling:
+            await self._settle(None, "abandoned")
+
+    async def _run(self) -> AsyncGenerator[TurnEvent, None]:
+        self._consumer = asyncio.current_task()
+        if self._stop_label is not None:  # stopped before anyone listened
+            yield await self._stopped()
+            return
+        try:
+            try:
+                async for event in self._turn.events():
+                    if isinstance(event, OUTCOMES):
+                        label = "completed" if isinstance(event, TurnCompleted) else "failed"
+                        yield await self._settled(event, label)
+                        return
+                    yield event
+            except asyncio.CancelledError as exc:
+                forget_frames(exc)
+                if self._stop_label is None:
+                    raise  # cancelled from outside: `finally` keeps the partial reply
+                if self._consumer is not None:
+                    self._consumer.uncancel()
+                yield await self._stopped()
+        finally:
+            if not self._settling:
+                await self._settle(self._turn.interrupted(), "interrupted")
+
+    async def _stopped(self) -> TurnOutcome:
+        assert self._stop_label is not None
+        return await self._settled(self._turn.interrupted(self._stop_error), self._stop_label)
+
+    async def _settled(self, outcome: TurnOutcome, label: str) -> TurnOutcome:
+        """Settle ``outcome`` and return what the client should hear (storage may fail)."""
+        if await self._settle(outcome, label):
+            self.outcome = outcome
+        else:
+            self.outcome = TurnFailed(STORAGE_ERROR, outcome.mode)
+        return self.outcome
+
+    async def _settle(self, outcome: TurnOutcome | None, label: str) -> bool:
+        """Store ``outcome`` and release the lease in a shielded task; True once stored."""
+        self._settling = True
+        self._metrics.turns.labels(label).inc()
+        if isinstance(outcome, TurnCompleted) and outcome.timings.first_delta_ms is not None:
+            self._metrics.first_delta.observe(outcome.timings.first_delta_ms / 1000)
+        task = self._spawn(self._store_and_release(outcome))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False  # already logged by the task
+        return True
+
+    async def _store_and_release(self, outcome: TurnOutcome | None) -> None:
+        try:
+            if outcome is not None and outcome.state is not None:
+                await self._store.save_state(
+                    self.project_id,
+                    self.app_id,
+                    self._turn.app.sequence_id or 0,
+                    self._turn.mode or "decide_mode",
+                    outcome.state,
+                    "completed" if isinstance(outcome, TurnCompleted) else "failed",
+                )
+        except Exception:
+            logger.exception("could not store turn of %s/%s", self.project_id, self.app_id)
+            raise
+        finally:
+            try:
+                await self._lease.release()
+            finally:
+                if self._tracker is not None:
+                    self._tracker.close()
+                self.settled.set()
+                self._on_settled(self)

@@ -1,0 +1,108 @@
+"""The Burr demo page's SSE dialect: ``chat_history``, ``delta``s, then ``end`` or ``error``.
+
+Each frame is ``data: <json>\\n\\n`` with no ``id:`` line, comment or ``[DONE]``: Burr's
+page ``JSON.parse``s everything after each ``data: ``. A delta frame is built as bytes
+(a constant prefix, the ``orjson``-encoded text, a constant suffix): it is the one frame
+per token, so no dict is built for it. The once-per-turn frames are shaped by the
+response models in ``server.schemas``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, assert_never
+
+import orjson
+
+from chatbot.events import (
+    StepStarted,
+    TurnCompleted,
+    TurnEvent,
+    TurnFailed,
+    TurnInterrupted,
+    TurnStarted,
+)
+from chatbot.replies import Reply
+from server.schemas import TurnEndOut, TurnErrorOut
+
+_DELTA_HEAD = b'data: {"type":"delta","value":'
+_FRAME_TAIL = b"}\n\n"
+
+# Burr's demo page splits each network chunk on "data: " before parsing JSON, so that
+# text must never occur inside a payload; "\u0020" is the same space to any JSON parser.
+_MARKER = b"data: "
+_ESCAPED = b"data:\\u0020"
+
+
+def frame(frame_type: str, value: Any) -> bytes:
+    payload = orjson.dumps({"type": frame_type, "value": value})
+    if _MARKER in payload:
+        payload = payload.replace(_MARKER, _ESCAPED)
+    return b"data: " + payload + b"\n\n"
+
+
+def delta_frame(text: str) -> bytes:
+    encoded = orjson.dumps(text)
+    if _MARKER in encoded:
+        encoded = encoded.replace(_MARKER, _ESCAPED)
+    return _DELTA_HEAD + encoded + _FRAME_TAIL
+
+
+def event_frame(event: TurnEvent) -> bytes | None:
+    """The frame for one event, or None for an event this dialect does not carry."""
+    if type(event) is str:
+        return delta_frame(event)
+    match event:
+        case TurnStarted():
+            # Stored items are already the wire shape of ChatItemOut.
+            return frame("chat_history", event.history)
+        case StepStarted():
+            return None  # the page knows no such frame; the mode comes with `end`
+        case TurnCompleted():
+            return frame("end", TurnEndOut.of(event).model_dump(exclude_unset=True))
+        case TurnFailed():
+            return frame("error", TurnErrorOut.of(event.error).model_dump())
+        case TurnInterrupted():
+            # A client that went away hears nothing; a stopped turn says why it ended.
+            if event.error is None:
+                return None
+            return frame("error", TurnErrorOut.of(event.error).model_dump())
+        case str():
+            return delta_frame(event)
+        case _:
+            assert_never(event)
+
+
+async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
+    """The same frames from event ``start`` on, each with an SSE ``id:`` naming its event.
+
+    For clients that reconnect (``Last-Event-ID``); never on the demo page's own route,
+    whose reader would take the ``id:`` line for part of the JSON.
+
+    A reader that reattaches needs two things the demo page's dialect leaves out: the
+    running turn's prompt (the history frame is the history before it) and the step that
+    answers. They come as extension frames (``prompt``, ``step``), which a Burr-UI-style
+    reader ignores.
+    """
+    prefix = f"id: {reply.id}.".encode()
+    async for index, event in reply.log.read_indexed(start):
+        if isinstance(event, TurnStarted):
+            # The history frame carries no id of its own: it is the same for every reader.
+            yield frame("chat_history", event.history)
+            data: bytes | None = frame("prompt", event.prompt)
+        elif isinstance(event, StepStarted):
+            data = frame("step", event.action)
+        else:
+            data = event_frame(event)
+        if data is not None:
+            yield b"%s%d\n%s" % (prefix, index, data)
+
+
+async def burr_ui_frames(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
+    async for event in events:
+        if type(event) is str:  # the hot path: one delta, one frame
+            yield delta_frame(event)
+            continue
+        data = event_frame(event)
+        if data is not None:
+            yield data
