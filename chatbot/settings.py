@@ -70,9 +70,10 @@ class Settings(BaseSettings):
     # --- storage ------------------------------------------------------------------
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
-    # PostgreSQL only: connections per server process, and how long the turn lease of a
-    # process that died mid-reply keeps its conversation busy (renewed every third of it).
+    # PostgreSQL only: connections per server process.
     database_pool_size: int = Field(default=10, ge=2, le=1000)
+    # How long the turn lease of a process that died mid-reply keeps its conversation busy
+    # (renewed every third of it), on either database.
     turn_lease_ttl_s: float = Field(default=30.0, ge=1, le=3600)
     tracking_enabled: bool = True
     tracking_dir: Path | None = None
