@@ -287,8 +287,9 @@ class OffloopTrackingClient(LocalTrackingClient):
         )
         if exception is None and started is not None and state is started.state:
             # Burr's async runner hands a synchronous action's post_run_step the state the
-            # step started from, not the one it produced. The next step starts from the
-            # produced state: the entry is written then (or at close, as it is).
+            # step started from, not the one it produced (0.43; fixed upstream after it,
+            # apache/burr#895, and then this branch is never taken). The next step starts
+            # from the produced state: the entry is written then (or at close, as it is).
             self._awaiting_state = end
             return
         self._submit_end(end, state)
