@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.runtime import Chatbot
 from server.access_log import AccessLogMiddleware
-from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
+from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
 
-    burr_app: FastAPI | None = None
+    burr_app: LazyBurrUI | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
