@@ -78,12 +78,20 @@ class RelayAnswerer:
             await self._write_mirrors(time.monotonic())
 
     async def _run(self) -> None:
+        failing = False
         while True:
             await self._table.wait_for_change("signals", self._poll_s)
             try:
                 await self.tick(time.monotonic())
             except Exception:
-                logger.warning("the reply relay failed a round; retrying", exc_info=True)
+                # Once per outage, not once per poll.
+                if not failing:
+                    logger.warning("the reply relay cannot reach the database", exc_info=True)
+                failing = True
+            else:
+                if failing:
+                    logger.info("the reply relay reaches the database again")
+                failing = False
 
     async def tick(self, now: float) -> None:
         await self._write_mirrors(now)
@@ -97,8 +105,8 @@ class RelayAnswerer:
             if reply is None:
                 continue  # another process's conversation, or nobody's
             if signal.kind == "watch":
-                self._handled[signal.id] = now
                 await self._answer_watch(signal, reply, now)
+                self._handled[signal.id] = now
             elif reply.turn is not None:  # a stop, and the reply is still being written
                 self._handled[signal.id] = now
                 self._spawn(self._answer_stop(signal))

@@ -50,6 +50,8 @@ class RemoteReplies:
         # Remote replies still being written, by conversation, each with its follower.
         self.followed: dict[Key, Reply] = {}
         self._followers: set[asyncio.Task[None]] = set()
+        # Watches under way: readers of one conversation arriving together share one.
+        self._asking: dict[Key, asyncio.Future[Reply | None]] = {}
 
     async def aclose(self) -> None:
         for task in list(self._followers):
@@ -67,6 +69,15 @@ class RemoteReplies:
         followed = self.followed.get(key)
         if followed is not None and not followed.done:
             return followed
+        asking = self._asking.get(key)
+        if asking is None:
+            asking = asyncio.ensure_future(self._find(project_id, app_id, here))
+            self._asking[key] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+        # Shielded: a reader that leaves does not cancel the others' answer.
+        return await asyncio.shield(asking)
+
+    async def _find(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
         activity = await self._table.activity(project_id, app_id, self._retention_s)
         if here is not None and _still_current(here, activity):
             return here
