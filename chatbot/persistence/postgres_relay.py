@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 
 import asyncpg
@@ -37,6 +38,8 @@ CHANNELS: dict[Change, str] = {
     "signals": "chatbot_relay_signals",
     "replies": "chatbot_relay_replies",
 }
+# How often a process whose listening connection was lost tries to open it again.
+LISTEN_RETRY_S = 5.0
 _NOTIFY_SIGNALS = f"pg_notify('{CHANNELS['signals']}', '')"
 _NOTIFY_REPLIES = f"pg_notify('{CHANNELS['replies']}', '')"
 
@@ -79,17 +82,27 @@ class PostgresRelayTable(RelayTable):
         self._database_url = database_url
         self._listener: asyncpg.Connection | None = None
         self._changed: dict[Change, asyncio.Event] = {kind: asyncio.Event() for kind in CHANNELS}
+        # One reconnection at a time, at most one every LISTEN_RETRY_S.
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._last_attempt = 0.0
+        self._warned = False
 
     # --- notifications ------------------------------------------------------------------
     async def listen(self) -> None:
         """Open the listening connection; without it the relay still works, by polling."""
+        self._last_attempt = time.monotonic()
         try:
             conn = await asyncpg.connect(self._database_url, timeout=10)
             for kind, channel in CHANNELS.items():
                 await conn.add_listener(channel, self._notified(kind))
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            logger.warning("relay notifications are off (polling only): %s", exc)
+            if not self._warned:  # once per outage
+                logger.warning("relay notifications are off, polling until back: %s", exc)
+            self._warned = True
             return
+        if self._warned:
+            logger.info("relay notifications are back")
+        self._warned = False
         self._listener = conn
 
     def _notified(self, kind: Change) -> Callable[..., None]:
@@ -97,15 +110,28 @@ class PostgresRelayTable(RelayTable):
         return lambda *_: changed.set()
 
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
-        if self._listener is not None and self._listener.is_closed():
-            self._listener = None
-            await self.listen()  # reconnect, at most once per poll
+        self._keep_listening()
         changed = self._changed[kind]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), within_s)
         changed.clear()
 
+    def _keep_listening(self) -> None:
+        """Reconnect a listening connection that was lost, in the background."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        if time.monotonic() - self._last_attempt < LISTEN_RETRY_S:
+            return
+        self._listener = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self.listen())
+
     async def close(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnecting
         if self._listener is not None:
             listener, self._listener = self._listener, None
             with contextlib.suppress(Exception):

@@ -213,3 +213,39 @@ async def test_postgres_notifications_wake_the_waiting_side(
     finally:
         await holder.close()
         await asker.close()
+
+
+@pytest.mark.postgres
+async def test_a_lost_listening_connection_comes_back(
+    postgres_url: str,  # noqa: F811
+) -> None:
+    holder, asker = await _opened(postgres_url), await _opened(postgres_url)
+    try:
+        listening = await asker.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        )
+        assert listening == 2  # one per store
+        await asker.pool.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        )
+
+        async def woken() -> bool:
+            """Whether a signal sent now wakes the holder (within a generous bound)."""
+            waiting = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
+            await asyncio.sleep(0.1)
+            await asker.relay.add_signal("p", "a", "watch")
+            try:
+                await asyncio.wait_for(waiting, 2)
+            except TimeoutError:
+                return False
+            return True
+
+        # Meanwhile the relay polls; the listener is opened again within a few tries.
+        for _ in range(30):
+            if await woken():
+                break
+        else:
+            pytest.fail("the listening connection never came back")
+    finally:
+        await holder.close()
+        await asker.close()
