@@ -44,13 +44,18 @@ the conversation.
 
 from __future__ import annotations
 
+import logging
+
 from chatbot.events import TurnOutcome
+from chatbot.persistence import ConversationBusy, StoreUnavailable
 from chatbot.persistence.relay import RelayTable
 from chatbot.relay.answering import RelayAnswerer, Spawn, StopHere
 from chatbot.relay.following import RemoteReplies
 from chatbot.replies import Replies, Reply
 
 __all__ = ["Relay"]
+
+logger = logging.getLogger(__name__)
 
 
 class Relay:
@@ -85,7 +90,29 @@ class Relay:
         await self.answerer.aclose()
 
     async def watch(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
-        return await self.remote.watch(project_id, app_id, here)
+        """The conversation's current reply, wherever it is (see ``RemoteReplies.watch``).
+
+        If the database cannot be asked, this process's own finished reply is the best
+        answer there is; without one, raises ``StoreUnavailable``.
+        """
+        try:
+            return await self.remote.watch(project_id, app_id, here)
+        except Exception as exc:
+            if here is not None:
+                return here
+            raise _unavailable(exc) from exc
 
     async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
-        return await self.remote.stop(project_id, app_id)
+        """Stop the reply another process is writing; raises ``ConversationBusy`` when it
+        does not confirm in time, ``StoreUnavailable`` when the database cannot be asked."""
+        try:
+            return await self.remote.stop(project_id, app_id)
+        except ConversationBusy:
+            raise
+        except Exception as exc:
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    logger.warning("could not ask the other processes about a reply: %s", exc, exc_info=True)
+    return StoreUnavailable(str(exc))
