@@ -116,9 +116,12 @@ class RelayAnswerer:
             await self._table.sweep(SWEEP_EVERY_S, self._orphaned_after_s)
 
     async def _write_mirrors(self, now: float) -> None:
-        batches = [batch for m in self.mirrors.values() if (batch := m.take(now)) is not None]
-        if batches:
-            await self._table.write_batches(batches)
+        pending = [(m, b) for m in self.mirrors.values() if (b := m.next_batch()) is not None]
+        if not pending:
+            return
+        await self._table.write_batches([batch for _, batch in pending])
+        for mirror, batch in pending:
+            mirror.written(batch, now)
 
     async def _drop_expired_mirrors(self, now: float) -> None:
         """A mirror lives as long as its reply does in memory: the retention window."""
@@ -138,9 +141,10 @@ class RelayAnswerer:
     async def _answer_watch(self, signal: Signal, reply: Reply, now: float) -> None:
         if reply.id not in self.mirrors:
             mirror = Mirror(reply)
-            backlog = mirror.take(now)
+            backlog = mirror.next_batch()
             assert backlog is not None  # a new mirror always has its first batch
             await self._table.write_batches([backlog])
+            mirror.written(backlog, now)
             self.mirrors[reply.id] = mirror
         answer = WatchAnswer(reply.id, running=not reply.done, rank=rank(reply))
         await self._table.answer_watch(signal.id, answer)

@@ -44,8 +44,12 @@ class Mirror:
     def finished(self) -> bool:
         return self.finished_at is not None
 
-    def take(self, now: float) -> MirroredBatch | None:
-        """The next batch to write, or None when nothing new was logged."""
+    def next_batch(self) -> MirroredBatch | None:
+        """The batch to write next, or None when nothing new was logged.
+
+        It counts as written only once ``written`` is called: a batch whose write failed
+        is offered again, with whatever was logged since, so no reader ever sees a gap.
+        """
         if self.finished_at is not None:
             return None
         log = self.reply.log
@@ -54,7 +58,7 @@ class Mirror:
         if self._started and end == self._written and not done:
             return None
         reply = self.reply
-        batch = MirroredBatch(
+        return MirroredBatch(
             reply.project_id,
             reply.app_id,
             reply.id,
@@ -63,11 +67,13 @@ class Mirror:
             done,
             encode_events(log.events[self._written : end]),
         )
+
+    def written(self, batch: MirroredBatch, now: float) -> None:
+        """``batch`` (from ``next_batch``) is in the database."""
         self._started = True
-        self._written = end
-        if done:
+        self._written = batch.next_index
+        if batch.done:
             self.finished_at = now
-        return batch
 
 
 def apply_batch(log: ReplyLog, batch: MirroredBatch) -> bool:

@@ -73,9 +73,14 @@ class RemoteReplies:
         if asking is None:
             asking = asyncio.ensure_future(self._find(project_id, app_id, here))
             self._asking[key] = asking
-            asking.add_done_callback(lambda _: self._asking.pop(key, None))
+            asking.add_done_callback(lambda done: self._asked(key, done))
         # Shielded: a reader that leaves does not cancel the others' answer.
         return await asyncio.shield(asking)
+
+    def _asked(self, key: Key, done: asyncio.Future[Reply | None]) -> None:
+        self._asking.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # seen here, so an error nobody awaited any more is not logged
 
     async def _find(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
         activity = await self._table.activity(project_id, app_id, self._retention_s)

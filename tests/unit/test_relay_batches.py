@@ -23,6 +23,14 @@ def _reply(log: ReplyLog | None = None) -> Reply:
     return Reply("p", "a", None, log or ReplyLog(), "r1")
 
 
+def _take(mirror: Mirror, now: float) -> MirroredBatch | None:
+    """The next batch, written at ``now``."""
+    batch = mirror.next_batch()
+    if batch is not None:
+        mirror.written(batch, now)
+    return batch
+
+
 def _events(batches: list[MirroredBatch]) -> list:
     return [event for batch in batches for event in decode_events(batch.payload)]
 
@@ -32,16 +40,16 @@ def test_the_first_batch_is_the_backlog_then_only_what_is_new() -> None:
     for event in (TurnStarted(HISTORY, "Three?"), StepStarted("answer_question"), "a", "b"):
         log.append(event)
     mirror = Mirror(_reply(log))
-    backlog = mirror.take(now=1.0)
+    backlog = _take(mirror, 1.0)
     assert backlog is not None
     assert (backlog.first_index, backlog.next_index, backlog.done) == (0, 4, False)
     assert (backlog.project_id, backlog.app_id, backlog.reply_id) == ("p", "a", "r1")
     assert decode_events(backlog.payload) == log.events
-    assert mirror.take(now=1.1) is None  # nothing new: nothing to write
+    assert _take(mirror, 1.1) is None  # nothing new: nothing to write
 
     log.append("c")
     log.append("d")
-    batch = mirror.take(now=1.2)
+    batch = _take(mirror, 1.2)
     assert batch is not None
     assert (batch.first_index, batch.next_index, batch.done) == (4, 6, False)
     assert decode_events(batch.payload) == ["c", "d"]
@@ -52,26 +60,42 @@ def test_the_outcome_ends_the_mirror_with_one_batch_marked_done() -> None:
     log = ReplyLog()
     log.append(TurnStarted(HISTORY, "Three?"))
     mirror = Mirror(_reply(log))
-    mirror.take(now=0.0)
+    _take(mirror, 0.0)
     outcome = TurnCompleted(assistant_item("3."), "answer_question", Timings(1.0, 2.0))
     log.append("3.")
     log.append(outcome)
     log.finish()
-    last = mirror.take(now=5.0)
+    last = _take(mirror, 5.0)
     assert last is not None and last.done
     assert (last.first_index, last.next_index) == (1, 3)
     assert decode_events(last.payload) == ["3.", outcome]
     assert mirror.finished and mirror.finished_at == 5.0
-    assert mirror.take(now=6.0) is None
+    assert _take(mirror, 6.0) is None
+
+
+def test_a_batch_that_was_not_written_is_offered_again_with_what_came_since() -> None:
+    log = ReplyLog()
+    log.append(TurnStarted(HISTORY, "Three?"))
+    mirror = Mirror(_reply(log))
+    _take(mirror, 0.0)
+    log.append("a")
+    failed = mirror.next_batch()  # its write failed: not confirmed
+    assert failed is not None and (failed.first_index, failed.next_index) == (1, 2)
+    log.append("b")
+    retried = mirror.next_batch()
+    assert retried is not None and (retried.first_index, retried.next_index) == (1, 3)
+    assert decode_events(retried.payload) == ["a", "b"]
+    mirror.written(retried, 1.0)
+    assert mirror.next_batch() is None
 
 
 def test_a_mirror_of_an_empty_log_still_writes_a_first_batch() -> None:
     mirror = Mirror(_reply())
-    first = mirror.take(now=0.0)
+    first = _take(mirror, 0.0)
     assert first is not None
     assert (first.first_index, first.next_index, first.done) == (0, 0, False)
     assert decode_events(first.payload) == []
-    assert mirror.take(now=0.1) is None
+    assert _take(mirror, 0.1) is None
 
 
 def test_a_finished_reply_is_mirrored_whole_in_one_batch() -> None:
@@ -81,9 +105,9 @@ def test_a_finished_reply_is_mirrored_whole_in_one_batch() -> None:
         log.append(event)
     log.finish()
     mirror = Mirror(_reply(log))
-    only = mirror.take(now=0.0)
+    only = _take(mirror, 0.0)
     assert only is not None and only.done and only.next_index == 3
-    assert mirror.take(now=0.0) is None
+    assert _take(mirror, 0.0) is None
 
 
 async def test_batches_taken_at_random_moments_rebuild_the_log_exactly() -> None:
@@ -100,10 +124,10 @@ async def test_batches_taken_at_random_moments_rebuild_the_log_exactly() -> None
         for event in events:
             source.append(event)
             if rng.random() < 0.3:
-                if (batch := mirror.take(now=0.0)) is not None:
+                if (batch := _take(mirror, 0.0)) is not None:
                     written.append(batch)
         source.finish()
-        while (batch := mirror.take(now=0.0)) is not None:
+        while (batch := _take(mirror, 0.0)) is not None:
             written.append(batch)
         assert [b.first_index for b in written[1:]] == [b.next_index for b in written[:-1]]
         assert _events(written) == events
