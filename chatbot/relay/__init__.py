@@ -22,7 +22,7 @@ no database write per token, only the one poll per interval below while replies 
   until the outcome. Batches, not one row per token, keep the table small; a reader
   elsewhere copies them into a local ``Reply`` (``following``), so it is read with the
   same SSE ids (``<reply id>.<index>``) and ``Last-Event-ID`` works across processes.
-  The reader lags the writer by about one poll interval, and never misses or repeats
+  The reader lags the writer by one or two poll intervals, and never misses or repeats
   an event: batches carry their index range and the copy skips what it has.
 - *Stopping.* The holder stops the reply as a local stop does (the partial reply is
   stored as interrupted, its readers get ``reply_stopped``) and writes the outcome in
