@@ -21,7 +21,7 @@ import openai
 import orjson
 
 from chatbot.errors import TurnError
-from chatbot.llm.errors import from_exception
+from chatbot.llm.errors import UPSTREAM_ERRORS, from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.sse import iter_text_deltas
 
@@ -83,7 +83,7 @@ class ChatModel:
                     options=_options(),
                 )
                 return _first_message(response.content)
-            except (openai.OpenAIError, httpx.HTTPError) as exc:
+            except UPSTREAM_ERRORS as exc:
                 error = from_exception(exc)
                 if not error.retryable or attempt >= self.classifier_max_retries:
                     raise error from exc
@@ -110,12 +110,12 @@ class ChatModel:
                 stream=True,
                 options=_options(),
             )
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+        except UPSTREAM_ERRORS as exc:
             raise from_exception(exc) from exc
         try:
             async for text in iter_text_deltas(response.aiter_bytes()):
                 yield text
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+        except UPSTREAM_ERRORS as exc:
             raise from_exception(exc) from exc
         finally:
             await response.aclose()

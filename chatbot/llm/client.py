@@ -1,9 +1,14 @@
 """Builds the one ``openai.AsyncOpenAI`` client the whole process shares.
 
 A client owns a connection pool and an SSL context; building one per call (as Burr's
-reference example does) spent over half of that example's CPU. With no API key the
-client is wired to the embedded offline model through an in-process transport, so the
-offline path runs exactly the production code above the socket.
+reference example does) opens a new upstream connection for every request. Its transport
+is the SDK's aiohttp one (``openai[aiohttp]``): aiohttp reads a token stream with its C
+HTTP parser, where the default httpx transport runs h11 and anyio in Python for every
+chunk, the largest share of a relay's CPU per token. ``chatbot.llm.errors`` maps its
+failures to the same codes as httpx's.
+
+With no API key the client is wired to the embedded offline model through an in-process
+httpx transport, so the offline path runs exactly the production code above the socket.
 """
 
 from __future__ import annotations
@@ -44,5 +49,7 @@ def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
         # Retries are ours: only the classifier call is retried, never a started stream.
         max_retries=0,
         timeout=timeout,
-        http_client=httpx.AsyncClient(timeout=timeout, limits=limits),
+        http_client=openai.DefaultAioHttpClient(
+            timeout=timeout, limits=limits, follow_redirects=False
+        ),
     )
