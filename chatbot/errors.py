@@ -38,3 +38,6 @@ SHUTTING_DOWN: Final = TurnError(
 CONVERSATION_DELETED: Final = TurnError(
     "conversation_deleted", "The conversation was deleted while this reply was written.", False
 )
+REPLY_STOPPED: Final = TurnError(
+    "reply_stopped", "The reply was stopped; what was written so far is kept."
+)

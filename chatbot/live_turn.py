@@ -62,6 +62,9 @@ class LiveTurn:
         self._settling = False
         self._stream: AsyncGenerator[TurnEvent, None] | None = None
         self._consumer: asyncio.Task[Any] | None = None
+        # Set by stop(): the metric label, and the error the outcome names (None when
+        # nobody is left to tell, e.g. its client went away and disconnects cancel).
+        self._stop_label: str | None = None
         self._stop_error: TurnError | None = None
 
     @property
@@ -78,12 +81,20 @@ class LiveTurn:
             self._stream = self._run()
         return self._stream
 
-    def stop(self, error: TurnError) -> None:
-        """End the turn now; its consumer still receives a ``TurnInterrupted`` naming ``error``."""
-        if self._stop_error is None and not self._settling:
-            self._stop_error = error
-            if self._consumer is not None and not self._consumer.done():
-                self._consumer.cancel()
+    @property
+    def stopping(self) -> bool:
+        return self._stop_label is not None or self._settling
+
+    def stop(self, error: TurnError | None, label: str = "stopped") -> bool:
+        """End the turn now, keeping its partial reply; the consumer still receives a
+        ``TurnInterrupted`` naming ``error``. False when it had already ended."""
+        if self._stop_label is not None or self._settling:
+            return False
+        self._stop_label = label
+        self._stop_error = error
+        if self._consumer is not None and not self._consumer.done():
+            self._consumer.cancel()
+        return True
 
     async def aclose(self) -> None:
         """End the turn wherever it is; a response calls this however it ended.
@@ -98,8 +109,8 @@ class LiveTurn:
 
     async def _run(self) -> AsyncGenerator[TurnEvent, None]:
         self._consumer = asyncio.current_task()
-        if self._stop_error is not None:  # stopped before anyone listened
-            yield await self._settled(self._turn.interrupted(self._stop_error), "stopped")
+        if self._stop_label is not None:  # stopped before anyone listened
+            yield await self._stopped()
             return
         try:
             try:
@@ -111,14 +122,18 @@ class LiveTurn:
                     yield event
             except asyncio.CancelledError as exc:
                 forget_frames(exc)
-                if self._stop_error is None:
-                    raise  # the client went away: `finally` keeps the partial reply
+                if self._stop_label is None:
+                    raise  # cancelled from outside: `finally` keeps the partial reply
                 if self._consumer is not None:
                     self._consumer.uncancel()
-                yield await self._settled(self._turn.interrupted(self._stop_error), "stopped")
+                yield await self._stopped()
         finally:
             if not self._settling:
                 await self._settle(self._turn.interrupted(), "interrupted")
+
+    async def _stopped(self) -> TurnOutcome:
+        assert self._stop_label is not None
+        return await self._settled(self._turn.interrupted(self._stop_error), self._stop_label)
 
     async def _settled(self, outcome: TurnOutcome, label: str) -> TurnOutcome:
         """Settle ``outcome`` and return what the client should hear (storage may fail)."""

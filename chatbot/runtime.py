@@ -19,10 +19,12 @@ from typing import Any
 
 import openai
 from burr.core import Application, ApplicationBuilder
+from prometheus_client import Gauge
 
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem
-from chatbot.errors import CONVERSATION_DELETED, SHUTTING_DOWN
+from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
+from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
@@ -32,8 +34,11 @@ from chatbot.persistence import (
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
+    StoreUnavailable,
+    TurnLease,
     open_store,
 )
+from chatbot.replies import Replies, Reply
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
 from chatbot.turn import Turn
@@ -61,23 +66,25 @@ class Chatbot:
         self.settings = settings
         self.client = client
         self.store = store
-        self.model = ChatModel(
-            client,
-            classifier_model=settings.classifier_model,
-            chat_model=settings.chat_model,
-            classifier_max_retries=settings.classifier_max_retries,
-        )
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
+        self.model = ChatModel.from_settings(client, settings, self.metrics)
         self.graph = build_graph(
             self.model,
             max_context_messages=settings.max_context_messages,
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
         # The turns running in this process, by conversation.
         self.active_turns: dict[tuple[str, str], LiveTurn] = {}
         # Every turn object still alive, finished or not: a leak shows up here first.
         self.live_turns: weakref.WeakSet[LiveTurn] = weakref.WeakSet()
+        # Running and just-finished replies, readable by any number of clients.
+        self.replies = Replies(settings.reply_retention_s)
+        Gauge(
+            "chatbot_replies_kept",
+            "Replies readable from memory: running, or finished within the retention window.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.replies))
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -128,9 +135,9 @@ class Chatbot:
         created = await self.store.create(project_id, app_id)
         tracker = self._tracker(project_id)
         if tracker is not None:
-            self._builder(project_id, app_id, tracker).with_state(
-                chat_history=[]
-            ).with_entrypoint(ENTRYPOINT).build()
+            self._builder(project_id, app_id, tracker).with_state(chat_history=[]).with_entrypoint(
+                ENTRYPOINT
+            ).build()
             tracker.close()
             await asyncio.to_thread(self.tracking_writer.flush, 5.0)
         return created
@@ -148,13 +155,7 @@ class Chatbot:
         deleted with the rest); one running in another process makes this raise
         ``ConversationBusy``. False when there was nothing to delete.
         """
-        running = self.active_turns.get((project_id, app_id))
-        if running is not None:
-            running.stop(CONVERSATION_DELETED)
-            try:
-                await asyncio.wait_for(running.settled.wait(), 10)
-            except TimeoutError:
-                raise ConversationBusy() from None
+        await self.stop(project_id, app_id, CONVERSATION_DELETED)
         lease = await self.store.acquire_turn(project_id, app_id)
         try:
             deleted = await self.store.delete(project_id, app_id)
@@ -166,9 +167,47 @@ class Chatbot:
             await lease.release()
         return deleted
 
+    async def stop(
+        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
+    ) -> TurnOutcome | None:
+        """Stop the reply being written in a conversation; its partial reply is kept.
+
+        Returns the stopped turn's outcome, or None when no reply is running here. Raises
+        ``ConversationBusy`` if the turn does not end in time.
+        """
+        reply = self.replies.get(project_id, app_id)
+        turn = reply.turn if reply is not None else None
+        if turn is None:
+            return None
+        stopped = turn.stop(error)
+        # Stopped now or ending anyway: either way wait until it is stored and unlocked.
+        try:
+            await asyncio.wait_for(turn.settled.wait(), 10)
+        except TimeoutError:
+            raise ConversationBusy() from None
+        return turn.outcome if stopped else None
+
+    def reply(self, project_id: str, app_id: str) -> Reply | None:
+        """The conversation's running (or just finished) reply in this process, if any."""
+        return self.replies.get(project_id, app_id)
+
+    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+        """Begin a turn and run it to its end in a task of its own: readers come and go.
+
+        Raises what ``begin_turn`` raises.
+        """
+        turn = await self.begin_turn(project_id, app_id, prompt)
+        return self.replies.start(turn, self.spawn)
+
+    def client_left(self, reply: Reply) -> None:
+        """The client that started ``reply`` went away; only with on_disconnect=cancel
+        does that end the turn (as interrupted, keeping the partial reply)."""
+        if self.settings.on_disconnect == "cancel" and reply.turn is not None:
+            reply.turn.stop(None, "interrupted")
+
     async def ping(self) -> None:
         """Readiness: one round trip to the database; raises when it does not answer."""
-        await self.store.list("readiness-probe", 1, 0)
+        await self.store.ping()
 
     def _builder(
         self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
@@ -209,7 +248,7 @@ class Chatbot:
         if len(self.active_turns) >= self.settings.max_concurrent_streams:
             self.metrics.rejected.labels("overloaded").inc()
             raise Overloaded()
-        lease = await self.store.acquire_turn(project_id, app_id)
+        lease = await self._acquire(project_id, app_id)
         tracker = None
         try:
             tracker = self._tracker(project_id)
@@ -237,6 +276,16 @@ class Chatbot:
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
         return turn
+
+    async def _acquire(self, project_id: str, app_id: str) -> TurnLease:
+        """The conversation's lease; a database that cannot grant it is unavailable, not a bug."""
+        try:
+            return await self.store.acquire_turn(project_id, app_id)
+        except (ConversationBusy, StoreUnavailable):
+            raise
+        except Exception as exc:
+            logger.warning("could not take the turn lease of %s/%s: %s", project_id, app_id, exc)
+            raise StoreUnavailable(str(exc)) from exc
 
     def _turn_settled(self, turn: LiveTurn) -> None:
         if self.active_turns.get((turn.project_id, turn.app_id)) is turn:

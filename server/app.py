@@ -16,7 +16,7 @@ from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.paths import API_PREFIX
-from server.routes import chat, conversations, meta, session
+from server.routes import chat, conversations, meta, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -73,6 +73,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(meta.metrics_router)
     app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
+    app.include_router(replies.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
     if settings.burr_ui_enabled:

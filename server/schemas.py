@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from chatbot.errors import TurnError
-from chatbot.events import TurnCompleted
+from chatbot.events import TurnCompleted, TurnOutcome
 
 
 class PromptIn(BaseModel):
@@ -94,6 +94,23 @@ class ErrorFrame(BaseModel):
 ChatFrame = Annotated[
     ChatHistoryFrame | DeltaFrame | EndFrame | ErrorFrame, Field(discriminator="type")
 ]
+
+
+class StoppedOut(BaseModel):
+    """What ``POST /stop`` stopped: the reply as kept (marked interrupted), if it had text."""
+
+    app_id: str
+    mode: str | None = Field(description="The response action that was writing, if chosen.")
+    item: ChatItemOut | None
+
+    @classmethod
+    def of(cls, app_id: str, outcome: TurnOutcome) -> StoppedOut:
+        partial = getattr(outcome, "partial", None)
+        return cls(
+            app_id=app_id,
+            mode=outcome.mode,
+            item=ChatItemOut(**partial) if partial is not None else None,
+        )
 
 
 class ConversationOut(BaseModel):

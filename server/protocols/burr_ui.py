@@ -22,6 +22,7 @@ from chatbot.events import (
     TurnInterrupted,
     TurnStarted,
 )
+from chatbot.replies import Reply
 from server.schemas import TurnEndOut, TurnErrorOut
 
 _DELTA_HEAD = b'data: {"type":"delta","value":'
@@ -70,6 +71,31 @@ def event_frame(event: TurnEvent) -> bytes | None:
             return delta_frame(event)
         case _:
             assert_never(event)
+
+
+async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
+    """The same frames from event ``start`` on, each with an SSE ``id:`` naming its event.
+
+    For clients that reconnect (``Last-Event-ID``); never on the demo page's own route,
+    whose reader would take the ``id:`` line for part of the JSON.
+
+    A reader that reattaches needs two things the demo page's dialect leaves out: the
+    running turn's prompt (the history frame is the history before it) and the step that
+    answers. They come as extension frames (``prompt``, ``step``), which a Burr-UI-style
+    reader ignores.
+    """
+    prefix = f"id: {reply.id}.".encode()
+    async for index, event in reply.log.read_indexed(start):
+        if isinstance(event, TurnStarted):
+            # The history frame carries no id of its own: it is the same for every reader.
+            yield frame("chat_history", event.history)
+            data: bytes | None = frame("prompt", event.prompt)
+        elif isinstance(event, StepStarted):
+            data = frame("step", event.action)
+        else:
+            data = event_frame(event)
+        if data is not None:
+            yield b"%s%d\n%s" % (prefix, index, data)
 
 
 async def burr_ui_frames(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
 from chatbot.chat_items import ChatItem
 from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
-from chatbot.live_turn import LiveTurn
-from chatbot.persistence import ConversationBusy
-from chatbot.runtime import Overloaded, ShuttingDown
+from chatbot.persistence import ConversationBusy, StoreUnavailable
+from chatbot.replies import Reply
+from chatbot.runtime import Chatbot, Overloaded, ShuttingDown
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
@@ -42,10 +43,10 @@ def check_prompt(prompt: str, max_chars: int) -> str:
     return prompt
 
 
-async def begin_turn(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> LiveTurn:
-    """Start a turn, or answer the HTTP error that says why it cannot start."""
+async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
+    """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
     try:
-        return await bot.begin_turn(project_id, app_id, prompt)
+        return await bot.start_reply(project_id, app_id, prompt)
     except Overloaded:
         raise ApiError(
             503,
@@ -59,6 +60,13 @@ async def begin_turn(bot: ChatbotDep, project_id: str, app_id: str, prompt: str)
             "server_shutting_down",
             "The server is restarting; try again in a few seconds.",
             headers={"Retry-After": "5"},
+        ) from None
+    except StoreUnavailable:
+        raise ApiError(
+            503,
+            "storage_unavailable",
+            "The database is not answering; try again in a moment.",
+            headers={"Retry-After": "2"},
         ) from None
     except ConversationBusy:
         raise ApiError(
@@ -84,10 +92,24 @@ async def chat_response(
     bot: ChatbotDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
-    """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``)."""
+    """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``).
+
+    A client that goes away does not stop the reply (unless CHATBOT_ON_DISCONNECT=cancel):
+    it is written and stored all the same, and ``GET /stream`` reattaches to it.
+    """
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
-    turn = await begin_turn(bot, project_id, app_id, prompt)
-    return EventStreamResponse(burr_ui_frames(turn.events()), on_close=turn.aclose)
+    reply = await start_reply(bot, project_id, app_id, prompt)
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+
+
+def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
+    """What a response does when it ends: tell the runtime if its client left mid-reply."""
+
+    async def closed() -> None:
+        if not reply.done:
+            bot.client_left(reply)
+
+    return closed
 
 
 @router.post(
@@ -106,13 +128,10 @@ async def chat_reply(
     settings: SettingsDep,
 ) -> TurnEndOut:
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
-    turn = await begin_turn(bot, project_id, app_id, prompt)
-    try:
-        async for _ in turn.events():
-            pass
-    finally:
-        await turn.aclose()
-    outcome = turn.outcome
+    reply = await start_reply(bot, project_id, app_id, prompt)
+    async for _ in reply.log.read():
+        pass
+    outcome = reply.outcome
     if isinstance(outcome, TurnCompleted):
         return TurnEndOut.of(outcome)
     error = outcome.error if isinstance(outcome, TurnFailed | TurnInterrupted) else None

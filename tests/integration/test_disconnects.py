@@ -1,4 +1,6 @@
-"""Clients that leave mid-reply: upstream cancelled, partial reply kept, nothing leaks."""
+"""With CHATBOT_ON_DISCONNECT=cancel, a client that leaves mid-reply ends it: upstream
+cancelled, partial reply kept, nothing leaks. (By default a reply outlives its client:
+tests/integration/test_resume.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +21,12 @@ ROUNDS = 300
 
 @pytest.fixture
 def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(home, OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_openai.base_url)
+    env = server_env(
+        home,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+        CHATBOT_ON_DISCONNECT="cancel",
+    )
     process = start_server(home, env=env)
     try:
         yield process

@@ -15,6 +15,7 @@ class Frame:
     type: str
     value: object
     at: float  # time.monotonic() when the frame was complete
+    id: str | None = None  # the SSE `id:` line, on routes that send one
 
 
 def iter_frames(response: httpx.Response) -> Iterator[Frame]:
@@ -23,10 +24,13 @@ def iter_frames(response: httpx.Response) -> Iterator[Frame]:
         buffer += text
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
-            data = [line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")]
+            lines = block.split("\n")
+            data = [line[5:].lstrip() for line in lines if line.startswith("data:")]
+            ids = [line[3:].lstrip() for line in lines if line.startswith("id:")]
             if data:
                 payload = json.loads("\n".join(data))
-                yield Frame(payload["type"], payload["value"], time.monotonic())
+                frame_id = ids[-1] if ids else None
+                yield Frame(payload["type"], payload["value"], time.monotonic(), frame_id)
 
 
 def post_prompt(

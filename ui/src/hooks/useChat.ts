@@ -89,9 +89,19 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
     [startTurn],
   );
 
-  const stop = useCallback((appId: string) => {
-    controllers.current.get(appId)?.abort();
-  }, []);
+  /**
+   * Stops a reply: closing the connection alone would not (the server keeps writing a reply
+   * whose client went away, so a reload can pick it up), hence the explicit stop request.
+   */
+  const stop = useCallback(
+    (appId: string) => {
+      const controller = controllers.current.get(appId);
+      if (!controller) return;
+      if (projectId) void api.stop(projectId, appId).catch(() => undefined);
+      controller.abort();
+    },
+    [api, projectId],
+  );
 
   const retry = useCallback(
     (appId: string, turnId: string) => {

@@ -59,6 +59,18 @@ describe("errorFromResponse", () => {
   });
 });
 
+describe("createApiClient stop", () => {
+  it("asks the server to stop the reply, since closing the stream would not", async () => {
+    const fetch = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) =>
+      json({ app_id: "a", item: null }),
+    );
+    const api = createApiClient({ fetch, keys: memoryKeys() });
+    await api.stop("p", "a");
+    expect(fetch.mock.calls[0]?.[0]).toBe(`${API_PREFIX}/stop/p/a`);
+    expect((fetch.mock.calls[0]?.[1] as RequestInit).method).toBe("POST");
+  });
+});
+
 describe("createApiClient auth", () => {
   it("sends the stored key as a bearer token", async () => {
     const { fetch, seen } = authServer();

@@ -191,6 +191,10 @@ export function createApiClient(options: ApiClientOptions = {}) {
       json<ChatItem[]>(`${API_PREFIX}/history/${seg(projectId)}/${seg(appId)}`),
     create: (projectId: string, appId: string) =>
       json<string>(`${API_PREFIX}/create/${seg(projectId)}/${seg(appId)}`, { method: "POST" }),
+    /** Asks the server to stop the reply being written; it keeps what was written so far. */
+    stop: async (projectId: string, appId: string) => {
+      await request(`${API_PREFIX}/stop/${seg(projectId)}/${seg(appId)}`, { method: "POST" });
+    },
     remove: async (projectId: string, appId: string) => {
       await ok(`${API_PREFIX}/conversations/${seg(projectId)}/${seg(appId)}`, { method: "DELETE" });
     },

@@ -1,0 +1,69 @@
+"""A reply as a resource of its conversation: reattach to it from any point, or stop it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from server.deps import AppId, ChatbotDep, ProjectId
+from server.errors import ApiError
+from server.event_stream import EventStreamResponse
+from server.protocols.burr_ui import resumable_frames
+from server.schemas import ErrorOut, StoppedOut
+
+router = APIRouter(tags=["chat"])
+
+
+@router.get(
+    "/stream/{project_id}/{app_id}",
+    response_class=EventStreamResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The reply's frames."},
+        204: {"description": "No reply is running (or just finished) in this conversation."},
+    },
+    summary="Reattach to the reply being written: its frames from where you left off",
+)
+async def resume_reply(
+    project_id: ProjectId,
+    app_id: AppId,
+    bot: ChatbotDep,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Same as the Last-Event-ID header, for clients "
+            "that cannot set headers (EventSource sends the header itself).",
+        ),
+    ] = None,
+) -> Response:
+    """The same frames as ``POST /response``, each with an ``id:``. Without an id: the
+    history, every delta so far, then live ones to the end; with the id of the last
+    frame you got: only what came after it."""
+    reply = bot.reply(project_id, app_id)
+    if reply is None:
+        return Response(status_code=204)
+    start = reply.resume_index(last_event_id_header or last_event_id)
+    return EventStreamResponse(resumable_frames(reply, start))
+
+
+@router.post(
+    "/stop/{project_id}/{app_id}",
+    response_model=StoppedOut,
+    response_model_exclude_none=True,
+    responses={
+        404: {"model": ErrorOut, "description": "No such conversation."},
+        409: {"model": ErrorOut, "description": "No reply is being written in it."},
+    },
+    summary="Stop the reply being written; what it wrote so far is kept as interrupted",
+)
+async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> StoppedOut:
+    outcome = await bot.stop(project_id, app_id)
+    if outcome is not None:
+        return StoppedOut.of(app_id, outcome)
+    if await bot.history(project_id, app_id) is None:
+        raise ApiError(
+            404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
+        )
+    raise ApiError(409, "nothing_to_stop", "No reply is being written in this conversation.")
