@@ -24,6 +24,7 @@ import pytest
 from chatbot.errors import TurnError
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
+from chatbot.llm.retry import RetryPolicy
 from chatbot.settings import Settings
 
 STREAM_HEAD = (
@@ -133,7 +134,8 @@ async def _failure(behaviour: Behaviour | None, call: str) -> tuple[TurnError, l
         upstream_read_timeout_s=TIMEOUT_S,
     )
     client = build_openai_client(settings)
-    model = ChatModel(client, classifier_model="c", chat_model="m", classifier_max_retries=0)
+    no_retries = RetryPolicy(max_retries=0)  # the first failure is the answer
+    model = ChatModel(client, classifier_model="c", chat_model="m", retry=no_retries)
     deltas: list[str] = []
     try:
         with pytest.raises(TurnError) as caught:
