@@ -13,6 +13,8 @@ httpx transport, so the offline path runs exactly the production code above the 
 
 from __future__ import annotations
 
+import logging
+
 import openai
 
 from chatbot.llm.http import httpx
@@ -23,6 +25,10 @@ OFFLINE_BASE_URL = "http://offline-model.invalid/v1"
 
 
 def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
+    # The HTTP library logs every request at INFO: two lines per turn (classification,
+    # reply) written synchronously to stderr from the event loop, saying what the access
+    # log and the metrics already say. Its warnings still show.
+    logging.getLogger(httpx.__name__).setLevel(logging.WARNING)
     timeout = httpx.Timeout(
         connect=settings.upstream_connect_timeout_s,
         read=settings.upstream_read_timeout_s,
