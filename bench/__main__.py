@@ -51,7 +51,7 @@ def _args(argv: list[str] | None):
     p.add_argument(
         "--targets",
         default=None,
-        help="comma-separated from naive,lean,burr,ours (default: all available)",
+        help="comma-separated from floor,lean,naive,burr,ours (default: all available)",
     )
     g = p.add_argument_group("budget scenario")
     g.add_argument("--repeats", type=int, default=5)
@@ -72,6 +72,12 @@ def _args(argv: list[str] | None):
     c.add_argument("--cap-rate", type=float, default=30.0, help="deltas per second per stream")
     c.add_argument("--cap-turns", type=int, default=3)
     c.add_argument("--gap-limit", type=float, default=250.0, help="p99 gap limit (ms)")
+    c.add_argument(
+        "--workers",
+        default="1",
+        help="comma-separated worker counts to ramp this server with, e.g. 1,2 "
+        "(`chatbot serve --workers N`; above 1 its workers get every core)",
+    )
     o = p.add_argument_group("harness")
     o.add_argument(
         "--no-pin",
@@ -175,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     budget = runner.Scenario("budget", a.conversations, a.turns, a.deltas, a.pace, a.stagger)
     capacity = runner.Scenario("capacity", 0, a.cap_turns, a.cap_deltas, 1.0 / a.cap_rate)
     levels = [int(x) for x in a.levels.split(",")]
+    workers = tuple(int(x) for x in a.workers.split(","))
+    if any(n < 1 for n in workers):
+        raise SystemExit("--workers: every count must be at least 1")
     repeats = a.repeats
     if a.quick:
         budget = runner.Scenario("budget", 10, 2, 20, a.pace, a.stagger)
@@ -208,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.capacity or a.all or a.quick:
         log(
             f"capacity ramp: {levels} streams at {a.cap_rate:.0f} deltas/s, "
-            f"{capacity.deltas}-delta replies, {capacity.turns} turns"
+            f"{capacity.deltas}-delta replies, {capacity.turns} turns; "
+            f"this server with {', '.join(map(str, workers))} worker(s)"
         )
-        res = runner.capacity(opts, capacity, targets, levels, a.gap_limit)
+        res = runner.capacity(opts, capacity, targets, levels, a.gap_limit, workers)
         res["command"] = command
         (run_dir / "capacity.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_capacity(res, write, run_dir) + "\n")

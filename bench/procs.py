@@ -145,6 +145,20 @@ def wait_http(
     raise RuntimeError(f"{proc.args!r} did not answer {method} {path} in {timeout:.0f}s")
 
 
+def wait_log(
+    proc: subprocess.Popen, log: Path, text: str, count: int, timeout: float = 120.0
+) -> float:
+    """Wait until ``text`` occurs ``count`` times in ``log``; return the seconds it took."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} while starting")
+        if log.read_text(errors="replace").count(text) >= count:
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    raise RuntimeError(f"{proc.args!r} did not log {text!r} {count} times in {timeout:.0f}s")
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     try:

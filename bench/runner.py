@@ -10,6 +10,7 @@ and just after the load; its RSS is sampled every 100 ms.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from bench.loadgen import PREFIX
 from bench.targets import TARGETS, Target
 
 PY = procs.PYTHON
+ALL_CPUS = tuple(sorted(os.sched_getaffinity(0)))
 
 
 @dataclass
@@ -67,10 +69,14 @@ class Options:
     quiet_cores: float = 0.3  # before each load, wait until other work is under this ...
     quiet_wait: float = 30.0  # ... for at most this many seconds
 
-    def cpus(self, role: str) -> tuple[int, ...] | None:
+    def cpus(self, role: str, workers: int = 1) -> tuple[int, ...] | None:
+        """Where a role runs: one server process gets core 0; a server of several worker
+        processes gets every core (the load side stays on its own)."""
         if not self.pin:
             return None
-        return self.server_cpus if role == "server" else self.load_cpus
+        if role == "server":
+            return self.server_cpus if workers == 1 else ALL_CPUS
+        return self.load_cpus
 
 
 class Upstream:
@@ -118,14 +124,20 @@ class Upstream:
         return json.loads(body)
 
 
-class Server:
-    """One target server process, with a fresh HOME, pointed at the upstream."""
+WORKER_READY = "Application startup complete"  # uvicorn logs it once per worker process
 
-    def __init__(self, opts: Options, target: Target, upstream: Upstream, tag: str):
+
+class Server:
+    """One target server (``workers`` processes), with a fresh HOME, pointed at the upstream."""
+
+    def __init__(
+        self, opts: Options, target: Target, upstream: Upstream, tag: str, workers: int = 1
+    ):
         self.opts = opts
         self.target = target
         self.upstream = upstream
         self.tag = tag
+        self.workers = workers
         self.port = procs.free_port()
         self.home = Path(tempfile.mkdtemp(prefix=f"bench-home-{target.name}-"))
         self.proc: subprocess.Popen | None = None
@@ -133,7 +145,7 @@ class Server:
         self.profile_path: Path | None = None
 
     def argv(self) -> list[str]:
-        argv = self.target.argv(self.port)
+        argv = self.target.command(self.port, self.workers)
         if self.opts.profile == "pyinstrument" and self.target.name in self.opts.profile_targets:
             self.opts.profile_dir.mkdir(parents=True, exist_ok=True)
             self.profile_path = self.opts.profile_dir / f"{self.target.name}.html"
@@ -151,10 +163,17 @@ class Server:
         }
         log = self.opts.run_dir / f"server-{self.target.name}-{self.tag}.log"
         self.proc = procs.spawn(
-            self.argv(), log, env=env, cpus=self.opts.cpus("server"), nice=self.opts.nice
+            self.argv(),
+            log,
+            env=env,
+            cpus=self.opts.cpus("server", self.workers),
+            nice=self.opts.nice,
         )
         try:
             self.startup = procs.wait_http(self.proc, self.port, "POST", self.target.create_path)
+            if self.workers > 1:
+                # One answer says one worker is up; the load must meet all of them.
+                self.startup += procs.wait_log(self.proc, log, WORKER_READY, self.workers)
         except Exception:
             procs.stop(self.proc)
             raise
@@ -319,6 +338,7 @@ def measure(
     turns = load["turns_ok"]
     return {
         "target": server.target.name,
+        "workers": server.workers,
         "conversations": n,
         "turns_planned": load["turns_planned"],
         "turns_ok": turns,
@@ -357,7 +377,7 @@ def measure(
         "other_cores": max(0.0, busy - ours) / wall,
         # on the server's own core (when pinned): what other work took from it
         "other_on_server_core": _other_on(opts.server_cpus, machine0, machine1, server_cpu, wall)
-        if opts.pin
+        if opts.pin and server.workers == 1
         else None,
         "other_cores_before": busy_before,
         "quiet_wait_s": waited,
@@ -376,7 +396,7 @@ def _other_on(cpus, m0: dict, m1: dict, server_cpu: float, wall: float) -> float
 
 def disturbed(r: dict, gap_limit_ms: float) -> bool:
     """A run the shared machine disturbed: other work took a real share of the server's
-    core (or of the machine, unpinned), or our load side stalled."""
+    core (or of the machine, when the server is not on one core), or our load side stalled."""
     other = r.get("other_on_server_core")
     if other is None:
         other = r["other_cores"] / 2
@@ -450,59 +470,75 @@ def profile(opts: Options, scenario: Scenario, targets: list[str]) -> dict:
 
 
 def capacity(
-    opts: Options, scenario: Scenario, targets: list[str], levels: list[int], gap_limit_ms: float
+    opts: Options,
+    scenario: Scenario,
+    targets: list[str],
+    levels: list[int],
+    gap_limit_ms: float,
+    workers: tuple[int, ...] = (1,),
 ) -> dict:
-    """The ramp: each target on one server process, level after level, until it breaks
-    (p99 gap over the limit, errors over 1 %, or under half the offered pace kept).
-
-    A level over the limit is run again (up to 3 attempts) when the run was disturbed
-    (see ``disturbed``); the last attempt is the one recorded.
+    """The ramp: each target on one server, level after level, until it breaks (p99 gap
+    over the limit, errors over 1 %, or under half the offered pace kept). A target that
+    takes ``--workers`` runs the ramp once per entry of ``workers``; the others once.
     """
     runs: list[dict] = []
     with Upstream(opts, scenario) as upstream:
         for name in targets:
-            with Server(opts, TARGETS[name], upstream, "cap") as server:
-                warm(opts, server, scenario, f"{name}-cap")
-                for n in levels:
-                    for attempt in range(1, 4):
-                        r = measure(
-                            opts,
-                            server,
-                            upstream,
-                            scenario,
-                            f"{name}-cap{n}-{attempt}",
-                            conversations=n,
-                        )
-                        r["level"], r["attempt"] = n, attempt
-                        bad = (
-                            r["gap_p99_ms"] >= gap_limit_ms
-                            or r["errors"] > 0.01 * r["turns_planned"]
-                        )
-                        retry = bad and disturbed(r, gap_limit_ms) and attempt < 3
-                        opts.log(
-                            f"  {name:6} {n:4} streams: gap p99 {r['gap_p99_ms']:7.1f} ms  "
-                            f"ttfd p50 {r['ttfd_p50_ms']:7.1f} ms  "
-                            f"server {r['server_cores']:.2f} cores  "
-                            f"upstream {r['upstream_cores']:.2f}  "
-                            f"loadgen {r['loadgen_cores']:.2f}  others {r['other_cores']:.2f}  "
-                            f"errors {r['errors']}{'  <- over the limit' if bad else ''}"
-                            f"{'  (disturbed: again)' if retry else ''}"
-                        )
-                        time.sleep(1.0)
-                        if not retry:
-                            break
-                    runs.append(r)
-                    if bad:
-                        break
-                    if r["pace_kept"] < 0.5:
-                        opts.log(f"  {name}: carried under half the offered pace; ramp ends")
-                        break
+            counts = workers if TARGETS[name].has_workers else (1,)
+            for n in counts:
+                runs += _ramp(opts, upstream, scenario, name, n, levels, gap_limit_ms)
     return {
         "scenario": scenario.__dict__,
         "runs": runs,
         "targets": targets,
+        "workers": list(workers),
         "levels": levels,
         "gap_limit_ms": gap_limit_ms,
         "pin": opts.pin,
         "nice": opts.nice,
     }
+
+
+def _ramp(
+    opts: Options,
+    upstream: Upstream,
+    scenario: Scenario,
+    name: str,
+    workers: int,
+    levels: list[int],
+    gap_limit_ms: float,
+) -> list[dict]:
+    """One server through the levels. A level over the limit is run again (up to 3
+    attempts) when the run was disturbed (see ``disturbed``); the last attempt counts."""
+    runs: list[dict] = []
+    tag = "cap" if workers == 1 else f"cap-w{workers}"
+    label = name if workers == 1 else f"{name}x{workers}"
+    with Server(opts, TARGETS[name], upstream, tag, workers=workers) as server:
+        warm(opts, server, scenario, f"{name}-{tag}")
+        for n in levels:
+            for attempt in range(1, 4):
+                r = measure(
+                    opts, server, upstream, scenario, f"{name}-{tag}{n}-{attempt}", conversations=n
+                )
+                r["level"], r["attempt"] = n, attempt
+                bad = r["gap_p99_ms"] >= gap_limit_ms or r["errors"] > 0.01 * r["turns_planned"]
+                retry = bad and disturbed(r, gap_limit_ms) and attempt < 3
+                opts.log(
+                    f"  {label:8} {n:4} streams: gap p99 {r['gap_p99_ms']:7.1f} ms  "
+                    f"ttfd p50 {r['ttfd_p50_ms']:7.1f} ms  "
+                    f"server {r['server_cores']:.2f} cores  "
+                    f"upstream {r['upstream_cores']:.2f}  "
+                    f"loadgen {r['loadgen_cores']:.2f}  others {r['other_cores']:.2f}  "
+                    f"errors {r['errors']}{'  <- over the limit' if bad else ''}"
+                    f"{'  (disturbed: again)' if retry else ''}"
+                )
+                time.sleep(1.0)
+                if not retry:
+                    break
+            runs.append(r)
+            if bad:
+                break
+            if r["pace_kept"] < 0.5:
+                opts.log(f"  {label}: carried under half the offered pace; ramp ends")
+                break
+    return runs

@@ -1,6 +1,6 @@
 """The servers under comparison: how each one is started and where it answers.
 
-All four serve ``POST /api/v0/streaming_chatbot/response/{project}/{app}`` and
+All of them serve ``POST /api/v0/streaming_chatbot/response/{project}/{app}`` and
 are pointed at the same fake upstream through ``OPENAI_API_KEY`` and
 ``OPENAI_BASE_URL``, with ``HOME`` set to a fresh temporary directory per start.
 """
@@ -28,6 +28,13 @@ def _ours(port: int) -> list[str]:
     return [str(CHATBOT), "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
+def _bare_relay(app: str) -> Callable[[int], list[str]]:
+    """Our hand-written relays run as lean as uvicorn goes: uvloop, httptools, no access log."""
+    return _uvicorn(
+        app, "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"
+    )
+
+
 def _ours_available() -> str | None:
     """None when ``chatbot serve`` exists in this venv, else why not."""
     if not CHATBOT.exists():
@@ -53,6 +60,15 @@ class Target:
     available: Callable[[], str | None] = lambda: None
     # Every conversation's first turn is preceded by this call; it doubles as the readiness probe.
     create_path: str = "/api/v0/streaming_chatbot/create/bench/ready"
+    # Accepts ``--workers N`` (several processes sharing the port).
+    has_workers: bool = False
+
+    def command(self, port: int, workers: int = 1) -> list[str]:
+        if workers == 1:
+            return self.argv(port)
+        if not self.has_workers:
+            raise ValueError(f"{self.name} runs one process only")
+        return [*self.argv(port), "--workers", str(workers)]
 
 
 TARGETS: dict[str, Target] = {
@@ -66,18 +82,15 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "lean",
-            "lean floor",
-            _uvicorn(
-                "bench.servers.lean:app",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ),
+            "lean relay",
+            _bare_relay("bench.servers.lean:app"),
             "bare ASGI + shared httpx client + orjson, uvloop/httptools, no access log",
+        ),
+        Target(
+            "floor",
+            "floor (aiohttp relay)",
+            _bare_relay("bench.servers.floor:app"),
+            "bare ASGI + shared aiohttp session + orjson, uvloop/httptools, no access log",
         ),
         Target(
             "burr",
@@ -91,8 +104,9 @@ TARGETS: dict[str, Target] = {
             _ours,
             "`chatbot serve` (default persistence and tracking)",
             available=_ours_available,
+            has_workers=True,
         ),
     )
 }
 
-BASELINES = ("naive", "lean", "burr")
+BASELINES = ("floor", "lean", "naive", "burr")

@@ -3,7 +3,8 @@
 - the fake upstream speaks the chat-completions protocol as the ``openai`` SDK parses it;
 - the load generator counts deltas, checks the contract and reports what breaks it,
   whatever way the frames are cut into TCP segments;
-- the two relays we wrote emit the contract's frames end to end.
+- the relays we wrote (floor, lean, naive) emit the contract's frames end to end;
+- the report holds this server to its budgets and its workers to their goal.
 
 Run: ``.venv/bin/python -m pytest bench/test_harness.py``
 """
@@ -169,7 +170,7 @@ def test_percentile_is_nearest_rank() -> None:
 # --- our relays, end to end ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["naive", "lean"])
+@pytest.mark.parametrize("name", ["floor", "lean", "naive"])
 async def test_relays_emit_the_contract_frames(upstream: int, name: str, tmp_path: Path) -> None:
     from bench.targets import TARGETS
 
@@ -179,7 +180,7 @@ async def test_relays_emit_the_contract_frames(upstream: int, name: str, tmp_pat
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream}/v1",
         "HOME": str(tmp_path),
     }
-    proc = procs.spawn(TARGETS[name].argv(port), tmp_path / "server.log", env=env)
+    proc = procs.spawn(TARGETS[name].command(port), tmp_path / "server.log", env=env)
     try:
         await asyncio.to_thread(procs.wait_http, proc, port, "POST", TARGETS[name].create_path, 60)
         s = await run_load(
@@ -193,3 +194,107 @@ async def test_relays_emit_the_contract_frames(upstream: int, name: str, tmp_pat
     assert s.errors == {}
     assert s.turns_ok == 6 and s.deltas == 6 * DELTAS and s.end_frames == 6
     assert status == 200 and len(orjson.loads(history)) == 4
+
+
+# --- the report: budgets and the workers goal -----------------------------------------------
+
+
+def _run(target: str, rep: int, cpu_us: float, ttfd_ms: float, **extra) -> dict:
+    """One measured run as ``runner.measure`` records it (the fields the report reads)."""
+    return {
+        "target": target,
+        "rep": rep,
+        "cpu_per_delta_us": cpu_us,
+        "ttfd_p50_ms": ttfd_ms,
+        "ttfd_p99_ms": ttfd_ms * 2,
+        "gap_p99_ms": 30.0,
+        "tail_p99_ms": 5.0,
+        "server_cores": 0.5,
+        "rss_peak_mb": 100.0,
+        "rss_per_stream_kb": 50.0,
+        "upstream_requests": 100,
+        "turns_planned": 100,
+        "errors": 0,
+        "error_kinds": {},
+        "other_cores": 0.0,
+        "other_on_server_core": 0.0,
+        "loadgen_cores": 0.1,
+        "upstream_cores": 0.1,
+        "loadgen_lag_p99_ms": 1.0,
+        **extra,
+    }
+
+
+def _budget(ours_cpu: float, ours_ttfd: float) -> dict:
+    runs = []
+    for rep in range(3):
+        runs += [
+            _run("floor", rep, 100.0, 30.0),
+            _run("naive", rep, 400.0, 40.0),
+            _run("burr", rep, 1200.0, 2000.0),
+            _run("ours", rep, ours_cpu, ours_ttfd),
+        ]
+    rtt = [{"classifier_rtt_p50": 0.025}] * 3
+    return {"runs": runs, "rtt": rtt, "targets": ["floor", "naive", "burr", "ours"]}
+
+
+def _verdicts(result: dict) -> dict[str, bool | None]:
+    from bench import report
+
+    return {name: ok for name, _, _, ok in report.budget_summary(result)["checks"]}
+
+
+def test_budgets_are_ratios_to_the_floor_burr_and_the_naive_relay() -> None:
+    from bench import report
+
+    met = _verdicts(_budget(ours_cpu=140.0, ours_ttfd=39.0))  # 1.4x floor, burr 8.6x, ttfd 0.98
+    assert met == {name: True for name, *_ in report.BUDGETS}
+    missed = _verdicts(_budget(ours_cpu=160.0, ours_ttfd=41.0))  # 1.6x floor, burr 7.5x, 1.03
+    assert missed == {name: False for name, *_ in report.BUDGETS}
+
+
+def test_budget_table_says_met_or_not_met() -> None:
+    from bench import report
+
+    result = {
+        **_budget(ours_cpu=160.0, ours_ttfd=39.0),
+        "scenario": {"conversations": 2, "turns": 1, "deltas": 5, "pace": 0.02, "stagger": None},
+        "repeats": 3,
+    }
+    md = report.budget_markdown(result, "make bench")
+    assert "| CPU per delta vs the floor | ≤ 1.5× | 1.60× | **not met** |" in md
+    assert "| Median TTFD vs the naive relay | ≤ 1.0× | 0.97× | met |" in md
+    assert "| floor (aiohttp relay) |" in md
+
+
+def _ramp(workers: int, passing: list[int], failing: int) -> list[dict]:
+    runs = [
+        _run("ours", 0, 300.0, 50.0, workers=workers, level=n, pace_kept=0.95)
+        for n in passing
+    ]
+    runs.append(
+        _run("ours", 0, 300.0, 50.0, workers=workers, level=failing, pace_kept=0.6)
+    )
+    return runs
+
+
+@pytest.mark.parametrize(("two_workers", "verdict"), [(175, "met"), (150, "**not met**")])
+def test_capacity_reports_the_curve_per_worker_count(two_workers: int, verdict: str) -> None:
+    from bench import report
+
+    result = {
+        "runs": _ramp(1, [50, 100], 150) + _ramp(2, [100, two_workers], 400),
+        "targets": ["ours"],
+        "workers": [1, 2],
+        "levels": [50, 100, 150, 175, 400],
+        "gap_limit_ms": 250.0,
+        "scenario": {"turns": 3, "deltas": 100, "pace": 1 / 30},
+        "pin": True,
+    }
+    summary = report.capacity_summary(result)
+    assert summary["ours"]["sustained_strict"] == 100
+    assert summary["ours x2"]["sustained_strict"] == two_workers
+    md = report.capacity_markdown(result, "make bench", None)
+    ratio = f"{two_workers / 100:.2f}"
+    assert f"| 2 | {two_workers} | {ratio} | ≥ 1.70× | {verdict} |" in md
+    assert "| this server, 2 workers |" in md

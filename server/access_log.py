@@ -2,12 +2,15 @@
 
 A pure ASGI middleware rather than uvicorn's access log because a streamed reply's
 interesting numbers (first byte, total duration) are only known as the body flows.
+It sees every frame of a stream, so its ``send`` is a plain function that hands back
+the inner ``send``'s awaitable: counting a frame costs a call, not a coroutine.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,16 +30,16 @@ class AccessLogMiddleware:
         first_byte: float | None = None
         sent = 0
 
-        async def send_and_measure(message: Message) -> None:
+        def send_and_measure(message: Message) -> Awaitable[None]:
             nonlocal status, first_byte, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
+            if message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if body and first_byte is None:
                     first_byte = time.perf_counter()
                 sent += len(body)
-            await send(message)
+            elif message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
 
         outcome = ""
         try:

@@ -1,4 +1,8 @@
-"""FastAPI dependencies, in one place: the chatbot runtime, settings and validated IDs."""
+"""FastAPI dependencies, in one place: the chatbot runtime, settings and validated IDs.
+
+Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def``
+dependency on a worker thread, and a prompt would pay one thread round trip for each.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from server.settings import ServerSettings
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Refuse bodies that are not JSON before FastAPI tries to validate them as such."""
     content_type = request.headers.get("content-type")
     # No content type at all is read as JSON (curl -d without -H, the Burr UI's fetch).
@@ -27,11 +31,11 @@ def require_json(request: Request) -> None:
         )
 
 
-def get_chatbot(request: Request) -> Chatbot:
+async def get_chatbot(request: Request) -> Chatbot:
     return request.app.state.chatbot
 
 
-def get_settings(request: Request) -> ServerSettings:
+async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 

@@ -101,8 +101,12 @@ class RateLimiter:
         return wait
 
 
-def rate_limit(request: Request) -> None:
-    """Dependency for the prompt routes; a no-op unless the limiter is configured."""
+async def rate_limit(request: Request) -> None:
+    """Dependency for the prompt routes; a no-op unless the limiter is configured.
+
+    ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency on a
+    worker thread, a thread round trip for every prompt to look up a dict.
+    """
     limiter: RateLimiter | None = request.app.state.rate_limiter
     if limiter is None:
         return

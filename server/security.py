@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable
 from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,7 +110,12 @@ _COMMON_HEADERS = [
 
 
 class SecurityHeadersMiddleware:
-    """Headers every response gets; the UI's page adds its CSP itself (``server/ui.py``)."""
+    """Headers every response gets; the UI's page adds its CSP itself (``server/ui.py``).
+
+    Only ``http.response.start`` needs it, but a stream sends every frame through it: its
+    ``send`` is a plain function returning the inner ``send``'s awaitable, so a frame
+    passes for the price of a call and one comparison, with no coroutine of its own.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -119,9 +125,9 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *_COMMON_HEADERS]
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -29,7 +29,7 @@ import orjson
 
 from chatbot.errors import TurnError
 from chatbot.events import Usage
-from chatbot.llm.errors import from_exception
+from chatbot.llm.errors import UPSTREAM_ERRORS, from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.retry import RetryBudget, RetryPolicy
 from chatbot.llm.sse import iter_text_deltas
@@ -48,7 +48,7 @@ _WITH_USAGE = {"include_usage": True}
 # retries pass the options of the attempt they repeat, as the SDK's own would.
 _request_ids = itertools.count(1)
 _KEY_PREFIX = f"chatbot-{os.getpid()}-"
-_UPSTREAM_FAILURES = (openai.OpenAIError, httpx.HTTPError, TurnError)
+_UPSTREAM_FAILURES = (*UPSTREAM_ERRORS, TurnError)
 
 # The retry budget of the turn running in this task. Every turn the model answers makes
 # its classification first and its reply second, in the task that runs the turn (Burr runs

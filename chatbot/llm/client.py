@@ -1,12 +1,19 @@
 """Builds the one ``openai.AsyncOpenAI`` client the whole process shares.
 
 A client owns a connection pool and an SSL context; building one per call (as Burr's
-reference example does) spent over half of that example's CPU. With no API key the
-client is wired to the embedded offline model through an in-process transport, so the
-offline path runs exactly the production code above the socket.
+reference example does) opens a new upstream connection for every request. Its transport
+is the SDK's aiohttp one (``openai[aiohttp]``): aiohttp reads a token stream with its C
+HTTP parser, where the default httpx transport runs h11 and anyio in Python for every
+chunk, the largest share of a relay's CPU per token. ``chatbot.llm.errors`` maps its
+failures to the same codes as httpx's.
+
+With no API key the client is wired to the embedded offline model through an in-process
+httpx transport, so the offline path runs exactly the production code above the socket.
 """
 
 from __future__ import annotations
+
+import logging
 
 import openai
 
@@ -18,6 +25,10 @@ OFFLINE_BASE_URL = "http://offline-model.invalid/v1"
 
 
 def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
+    # The HTTP library logs every request at INFO: two lines per turn (classification,
+    # reply) written synchronously to stderr from the event loop, saying what the access
+    # log and the metrics already say. Its warnings still show.
+    logging.getLogger(httpx.__name__).setLevel(logging.WARNING)
     timeout = httpx.Timeout(
         connect=settings.upstream_connect_timeout_s,
         read=settings.upstream_read_timeout_s,
@@ -44,5 +55,7 @@ def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
         # Retries are ours: only the classifier call is retried, never a started stream.
         max_retries=0,
         timeout=timeout,
-        http_client=httpx.AsyncClient(timeout=timeout, limits=limits),
+        http_client=openai.DefaultAioHttpClient(
+            timeout=timeout, limits=limits, follow_redirects=False
+        ),
     )

@@ -62,6 +62,7 @@ async def iter_text_deltas(
         lines = (pending + chunk).split(b"\n")
         pending = lines.pop()
         pieces: list[str] = []
+        failure: TurnError | None = None
         for line in lines:
             if line.endswith(b"\r"):
                 line = line[:-1]
@@ -77,40 +78,49 @@ async def iter_text_deltas(
                 done = True
                 break
             try:
-                event = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                raise _malformed("an event is not valid JSON") from None
-            if not isinstance(event, dict):
-                raise _malformed("an event is not a JSON object")
-            error = event.get("error")
-            if error is not None:
-                message = error.get("message") if isinstance(error, dict) else str(error)
-                raise TurnError(
-                    "upstream_error", f"The language model reported an error: {message}"
-                )
-            choices = event.get("choices")
-            if not choices:
-                if report is not None and "usage" in event:
-                    report.usage = parse_usage(event["usage"]) or report.usage
-                continue  # usage-only and keep-alive events
-            try:
-                choice = choices[0]
-                delta = choice.get("delta")
-                content = delta.get("content") if delta else None
-                finish_reason = choice.get("finish_reason")
-            except (AttributeError, TypeError, KeyError):
-                raise _malformed("an event does not have the chat-completions shape") from None
-            if content:
-                if not isinstance(content, str):
-                    raise _malformed("a delta's content is not text")
-                pieces.append(content)
-            if finish_reason:
-                finished = True
-                if report is not None:
-                    report.finished(finish_reason)
-                    report.usage = parse_usage(event.get("usage")) or report.usage
+                try:
+                    event = orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    raise _malformed("an event is not valid JSON") from None
+                if not isinstance(event, dict):
+                    raise _malformed("an event is not a JSON object")
+                error = event.get("error")
+                if error is not None:
+                    message = error.get("message") if isinstance(error, dict) else str(error)
+                    raise TurnError(
+                        "upstream_error", f"The language model reported an error: {message}"
+                    )
+                choices = event.get("choices")
+                if not choices:
+                    if report is not None and "usage" in event:
+                        report.usage = parse_usage(event["usage"]) or report.usage
+                    continue  # usage-only and keep-alive events
+                try:
+                    choice = choices[0]
+                    delta = choice.get("delta")
+                    content = delta.get("content") if delta else None
+                    finish_reason = choice.get("finish_reason")
+                except (AttributeError, TypeError, KeyError):
+                    raise _malformed(
+                        "an event does not have the chat-completions shape"
+                    ) from None
+                if content:
+                    if not isinstance(content, str):
+                        raise _malformed("a delta's content is not text")
+                    pieces.append(content)
+                if finish_reason:
+                    finished = True
+                    if report is not None:
+                        report.finished(finish_reason)
+                        report.usage = parse_usage(event.get("usage")) or report.usage
+            except TurnError as exc:
+                failure = exc
+                break
+        # Text that arrived before a fault in the same read was sent before it: pass it on.
         if pieces:
             yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+        if failure is not None:
+            raise failure
     if not (finished or done):
         raise TurnError(
             "upstream_stream_cut", "The language model's reply was cut off before it finished."

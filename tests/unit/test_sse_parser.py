@@ -83,6 +83,24 @@ async def test_error_event_raises_with_its_message() -> None:
     assert "overloaded" in raised.value.message
 
 
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        (b"data: {not json\n\n", "upstream_malformed"),
+        (b'data: {"error": "x"}\n\n', "upstream_error"),
+    ],
+)
+async def test_text_read_together_with_a_fault_is_passed_on_before_it(
+    fault: bytes, code: str
+) -> None:
+    """A transport that reads more at once (aiohttp) must not lose what preceded a fault."""
+    seen: list[str] = []
+    with pytest.raises(TurnError) as raised:
+        async for text in iter_text_deltas(chunks(event("x"), event("y") + event("z") + fault)):
+            seen.append(text)
+    assert raised.value.code == code
+    assert seen == ["x", "yz"]
+
 
 async def test_bytes_arriving_after_the_deadline_end_the_reply_as_a_timeout(
     monkeypatch: pytest.MonkeyPatch,
