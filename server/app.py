@@ -15,6 +15,7 @@ from server.access_log import AccessLogMiddleware
 from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
+from server.openapi import install_openapi
 from server.paths import API_PREFIX
 from server.routes import chat, conversations, meta, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
@@ -23,6 +24,14 @@ from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
 
 logger = logging.getLogger(__name__)
+
+_DESCRIPTION = f"""\
+Every error is `{{"error": {{"code", "message"}}}}` with a stable `code`. Streams are
+Server-Sent Events whose every `data:` is one JSON frame; the schema given for a stream
+is that of one event, its `data` described by `contentSchema` (`ChatFrame`, `ResumeFrame`).
+A method a path does not answer gets 405 with an `Allow` header. This document describes
+this server as configured: the prompt's `maxLength`, and the API key (401) if one is set.
+The chat routes live under `{API_PREFIX}`."""
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -59,9 +68,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Burr streaming chatbot",
         summary="A chatbot proxy whose routing is a Burr state machine, streamed as SSE.",
+        description=_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
     )
+    install_openapi(app, settings)
     app.state.settings = settings
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Header, Query, Response
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
+from server.openapi import error, event_stream
 from server.protocols.burr_ui import resumable_frames
-from server.schemas import ErrorOut, StoppedOut
+from server.schemas import ResumeFrame, StoppedOut
 
 router = APIRouter(tags=["chat"])
 
@@ -18,8 +19,14 @@ router = APIRouter(tags=["chat"])
 @router.get(
     "/stream/{project_id}/{app_id}",
     response_class=EventStreamResponse,
+    status_code=200,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "The reply's frames."},
+        200: event_stream(
+            ResumeFrame,
+            "Server-Sent Events, each `data: <ResumeFrame>`; every frame but the history "
+            "has an id: to resume after.",
+            ids=True,
+        ),
         204: {"description": "No reply is running (or just finished) in this conversation."},
     },
     summary="Reattach to the reply being written: its frames from where you left off",
@@ -53,8 +60,8 @@ async def resume_reply(
     response_model=StoppedOut,
     response_model_exclude_none=True,
     responses={
-        404: {"model": ErrorOut, "description": "No such conversation."},
-        409: {"model": ErrorOut, "description": "No reply is being written in it."},
+        404: error("There is no such conversation (conversation_not_found)."),
+        409: error("No reply is being written in it (nothing_to_stop)."),
     },
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )
