@@ -15,7 +15,7 @@ from server.access_log import AccessLogMiddleware
 from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
-from server.openapi import install_openapi
+from server.openapi import install_openapi, operation_id
 from server.paths import API_PREFIX
 from server.routes import chat, conversations, meta, replies, session
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
@@ -71,6 +71,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         description=_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     install_openapi(app, settings)
     app.state.settings = settings

@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -88,6 +89,14 @@ def event_stream(frame: type[BaseModel], description: str, *, ids: bool) -> dict
         "description": description,
         "content": {"text/event-stream": {"schema": schema}},
     }
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``chat_response``): what a generated client calls it.
+
+    FastAPI's default glues the path and the method on (``chat_response_api_v0_…_post``).
+    """
+    return route.name
 
 
 def install_openapi(app: FastAPI, settings: ServerSettings) -> None:
