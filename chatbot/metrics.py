@@ -42,6 +42,18 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.upstream_retries = Counter(
+            "chatbot_upstream_retries",
+            "Upstream calls tried again after a failure the user never saw, by call "
+            "(classifier, reply) and reason (the failure's error code).",
+            ["call", "reason"],
+            registry=self.registry,
+        )
+        self.turns_saved_by_retry = Counter(
+            "chatbot_turns_saved_by_retry",
+            "Turns whose model reply completed after at least one upstream retry in the turn.",
+            registry=self.registry,
+        )
         tasks = Gauge("chatbot_asyncio_tasks", "Tasks on the event loop.", registry=self.registry)
         tasks.set_function(_running_tasks)
         live = Gauge(

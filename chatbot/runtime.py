@@ -34,6 +34,8 @@ from chatbot.persistence import (
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
+    StoreUnavailable,
+    TurnLease,
     open_store,
 )
 from chatbot.replies import Replies, Reply
@@ -64,19 +66,14 @@ class Chatbot:
         self.settings = settings
         self.client = client
         self.store = store
-        self.model = ChatModel(
-            client,
-            classifier_model=settings.classifier_model,
-            chat_model=settings.chat_model,
-            classifier_max_retries=settings.classifier_max_retries,
-        )
+        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
+        self.model = ChatModel.from_settings(client, settings, self.metrics)
         self.graph = build_graph(
             self.model,
             max_context_messages=settings.max_context_messages,
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
         self.tracking_writer = TrackingWriter() if settings.tracking_enabled else None
-        self.metrics = Metrics(live_turns=lambda: len(self.live_turns))
         # The turns running in this process, by conversation.
         self.active_turns: dict[tuple[str, str], LiveTurn] = {}
         # Every turn object still alive, finished or not: a leak shows up here first.
@@ -210,7 +207,7 @@ class Chatbot:
 
     async def ping(self) -> None:
         """Readiness: one round trip to the database; raises when it does not answer."""
-        await self.store.list("readiness-probe", 1, 0)
+        await self.store.ping()
 
     def _builder(
         self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
@@ -251,7 +248,7 @@ class Chatbot:
         if len(self.active_turns) >= self.settings.max_concurrent_streams:
             self.metrics.rejected.labels("overloaded").inc()
             raise Overloaded()
-        lease = await self.store.acquire_turn(project_id, app_id)
+        lease = await self._acquire(project_id, app_id)
         tracker = None
         try:
             tracker = self._tracker(project_id)
@@ -279,6 +276,16 @@ class Chatbot:
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
         return turn
+
+    async def _acquire(self, project_id: str, app_id: str) -> TurnLease:
+        """The conversation's lease; a database that cannot grant it is unavailable, not a bug."""
+        try:
+            return await self.store.acquire_turn(project_id, app_id)
+        except (ConversationBusy, StoreUnavailable):
+            raise
+        except Exception as exc:
+            logger.warning("could not take the turn lease of %s/%s: %s", project_id, app_id, exc)
+            raise StoreUnavailable(str(exc)) from exc
 
     def _turn_settled(self, turn: LiveTurn) -> None:
         if self.active_turns.get((turn.project_id, turn.app_id)) is turn:

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # Fields with an environment alias can still be set by name in code.
+        populate_by_name=True,
     )
 
     # --- upstream LLM -------------------------------------------------------------
@@ -38,9 +40,25 @@ class Settings(BaseSettings):
     classifier_model: str = "gpt-4o-mini"
     chat_model: str = "gpt-4o-mini"
     upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # The longest silence from the upstream, before or in the middle of a reply.
     upstream_read_timeout_s: float = Field(default=60.0, gt=0)
-    # Only the classifier call is retried (it has sent nothing to the client yet).
-    classifier_max_retries: int = Field(default=2, ge=0, le=10)
+    # Retries of an upstream call that failed before anything reached the user (the
+    # classification, a reply before its first text). The old name is still read.
+    upstream_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=20,
+        validation_alias=AliasChoices(
+            "CHATBOT_UPSTREAM_MAX_RETRIES",
+            "CHATBOT_CLASSIFIER_MAX_RETRIES",
+        ),
+    )
+    upstream_retry_base_s: float = Field(default=0.25, ge=0)  # first backoff, before jitter
+    upstream_retry_max_backoff_s: float = Field(default=8.0, ge=0)  # also caps Retry-After
+    # A turn's retries must start within this; then the last failure is the turn's error.
+    upstream_retry_deadline_s: float = Field(default=20.0, ge=0)
+    # The longest one reply may take from its request to its end, however it trickles.
+    upstream_reply_deadline_s: float = Field(default=600.0, gt=0)
     max_context_messages: int = Field(default=40, ge=1)
 
     # --- embedded offline model ---------------------------------------------------
@@ -52,9 +70,10 @@ class Settings(BaseSettings):
     # --- storage ------------------------------------------------------------------
     data_dir: Path = Field(default_factory=_default_data_dir)
     database_url: str | None = None
-    # PostgreSQL only: connections per server process, and how long the turn lease of a
-    # process that died mid-reply keeps its conversation busy (renewed every third of it).
+    # PostgreSQL only: connections per server process.
     database_pool_size: int = Field(default=10, ge=2, le=1000)
+    # How long the turn lease of a process that died mid-reply keeps its conversation busy
+    # (renewed every third of it), on either database.
     turn_lease_ttl_s: float = Field(default=30.0, ge=1, le=3600)
     tracking_enabled: bool = True
     tracking_dir: Path | None = None

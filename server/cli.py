@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive_int,
         default=1,
-        help="worker processes sharing the port (above 1 needs PostgreSQL; default 1)",
+        help="worker processes sharing the port and the database (default 1)",
     )
     return parser
 
@@ -85,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # Open the database (and create its schema) once before serving: an unreachable or
     # unusable one is a one-line error and exit status 1, not a lifespan traceback (or,
-    # with workers, children that fail one after another).
+    # with workers, children that fail one after another). The answer is the banner's
+    # line about the database, which says who else shares a SQLite file.
     try:
-        asyncio.run(check_store(settings.resolved_database_url, processes=args.workers))
+        database = asyncio.run(check_store(settings.resolved_database_url, processes=args.workers))
     except StoreUnavailable as exc:
         print(f"chatbot serve: error: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
+    print(database, file=sys.stderr, flush=True)
     if not settings.auth_required:
         if args.host in LOOPBACK:
             print("No CHATBOT_API_KEY set: the API is open to this machine only.", file=sys.stderr)

@@ -6,6 +6,11 @@ every message through the SDK's typed parameter transform, which profiling showe
 more than everything else in a turn once a conversation has some history, and parses
 each reply into pydantic models we would only take apart again. Auth, base URL,
 timeouts and error mapping are the SDK's, unchanged.
+
+Failures the user never saw are retried here, below the turn, so every protocol gets the
+same behaviour: the classification whenever it fails, a reply stream as long as it has
+not yielded its first text. Once text was yielded a failure ends the reply: another
+attempt would repeat or contradict what the user already read.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import asyncio
 import itertools
 import logging
 import os
-import random
+import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, NoReturn
 
 import openai
 import orjson
@@ -23,16 +30,28 @@ import orjson
 from chatbot.errors import TurnError
 from chatbot.llm.errors import from_exception
 from chatbot.llm.http import httpx
+from chatbot.llm.retry import RetryBudget, RetryPolicy
 from chatbot.llm.sse import iter_text_deltas
+
+if TYPE_CHECKING:
+    from chatbot.metrics import Metrics
+    from chatbot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_MAX_BACKOFF_S = 8.0
 _PATH = "/chat/completions"
 # The SDK would draw a uuid4 per request for its idempotency header; a counter is as
-# unique for our purposes (requests are never retried by the SDK: max_retries=0).
+# unique for our purposes (requests are never retried by the SDK: max_retries=0). Our
+# retries pass the options of the attempt they repeat, as the SDK's own would.
 _request_ids = itertools.count(1)
 _KEY_PREFIX = f"chatbot-{os.getpid()}-"
+_UPSTREAM_FAILURES = (openai.OpenAIError, httpx.HTTPError, TurnError)
+
+# The retry budget of the turn running in this task. Every turn the model answers makes
+# its classification first and its reply second, in the task that runs the turn (Burr runs
+# a step in its caller's task): the classification opens the budget, the reply takes what
+# is left of it. A reply with no budget waiting (run on its own) opens its own.
+_turn_budget: ContextVar[RetryBudget | None] = ContextVar("upstream_retry_budget", default=None)
 
 
 def _options() -> dict[str, str]:
@@ -60,62 +79,115 @@ class ChatModel:
         *,
         classifier_model: str,
         chat_model: str,
-        classifier_max_retries: int = 2,
+        retry: RetryPolicy | None = None,
+        reply_deadline_s: float = 600.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.classifier_model = classifier_model
         self.chat_model = chat_model
-        self.classifier_max_retries = classifier_max_retries
+        self.retry = retry or RetryPolicy()
+        self.reply_deadline_s = reply_deadline_s
+        self.metrics = metrics
+
+    @classmethod
+    def from_settings(
+        cls, client: openai.AsyncOpenAI, settings: Settings, metrics: Metrics | None = None
+    ) -> ChatModel:
+        return cls(
+            client,
+            classifier_model=settings.classifier_model,
+            chat_model=settings.chat_model,
+            retry=RetryPolicy(
+                max_retries=settings.upstream_max_retries,
+                base_delay_s=settings.upstream_retry_base_s,
+                max_delay_s=settings.upstream_retry_max_backoff_s,
+                deadline_s=settings.upstream_retry_deadline_s,
+            ),
+            reply_deadline_s=settings.upstream_reply_deadline_s,
+            metrics=metrics,
+        )
 
     async def complete(self, messages: list[dict[str, str]]) -> str:
-        """One non-streaming completion with the classifier model, retried with bounded backoff.
+        """One non-streaming completion with the classifier model, retried on failure.
 
-        Retrying is safe here because nothing has reached the client yet; ``Retry-After``
-        is honoured up to a cap so one slow upstream cannot hold a request for minutes.
+        Retrying is always safe here: nothing has reached the client yet. This call opens
+        the turn's retry budget, which the reply stream then shares.
         """
+        budget = self.retry.budget()
+        _turn_budget.set(budget)
+        body = {"model": self.classifier_model, "messages": messages, "stream": False}
+        options = _options()
         attempt = 0
         while True:
             try:
                 response = await self.client.post(
-                    _PATH,
-                    body={"model": self.classifier_model, "messages": messages, "stream": False},
-                    cast_to=httpx.Response,
-                    options=_options(),
+                    _PATH, body=body, cast_to=httpx.Response, options=options
                 )
                 return _first_message(response.content)
-            except (openai.OpenAIError, httpx.HTTPError) as exc:
+            except _UPSTREAM_FAILURES as exc:
                 error = from_exception(exc)
-                if not error.retryable or attempt >= self.classifier_max_retries:
-                    raise error from exc
-                delay = error.retry_after_s
-                if delay is None:
-                    delay = 0.25 * (2**attempt) * (1 + random.random())
-                delay = min(delay, _MAX_BACKOFF_S)
-                logger.warning(
-                    "classifier call failed (%s), retry %d in %.2fs",
-                    error.code,
-                    attempt + 1,
-                    delay,
-                )
-                attempt += 1
-                await asyncio.sleep(delay)
+                if not await self._before_retry("classifier", error, attempt, budget):
+                    _raise(error, exc)
+            attempt += 1
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        """Stream the chat model's reply as text deltas; never retried once started."""
-        try:
-            response = await self.client.post(
-                _PATH,
-                body={"model": self.chat_model, "messages": messages, "stream": True},
-                cast_to=httpx.Response,
-                stream=True,
-                options=_options(),
-            )
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
-            raise from_exception(exc) from exc
-        try:
-            async for text in iter_text_deltas(response.aiter_bytes()):
-                yield text
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
-            raise from_exception(exc) from exc
-        finally:
-            await response.aclose()
+        """Stream the chat model's reply as text deltas, retried until its first text.
+
+        A failure before the first delta (an HTTP error, a reset, a reply that ends, breaks,
+        stalls or sends a malformed event before any content) starts the reply over; the
+        caller only sees a later first delta. After it, the failure is raised.
+        """
+        budget = _turn_budget.get()
+        if budget is None:
+            budget = self.retry.budget()
+        else:
+            _turn_budget.set(None)  # spent by this reply; the next turn opens its own
+        body = {"model": self.chat_model, "messages": messages, "stream": True}
+        options = _options()
+        attempt = 0
+        while True:
+            forwarded = False
+            try:
+                response = await self.client.post(
+                    _PATH, body=body, cast_to=httpx.Response, stream=True, options=options
+                )
+                try:
+                    deadline = time.monotonic() + self.reply_deadline_s
+                    async for text in iter_text_deltas(response.aiter_bytes(), deadline):
+                        forwarded = True
+                        yield text
+                finally:
+                    await response.aclose()
+            except _UPSTREAM_FAILURES as exc:
+                error = from_exception(exc)
+                if forwarded or not await self._before_retry("reply", error, attempt, budget):
+                    _raise(error, exc)
+                attempt += 1
+                continue
+            if budget.retries and self.metrics is not None:
+                self.metrics.turns_saved_by_retry.inc()
+            return
+
+    async def _before_retry(
+        self, call: str, error: TurnError, attempt: int, budget: RetryBudget
+    ) -> bool:
+        """Wait as the policy says and return True, or return False when it says give up."""
+        delay = self.retry.delay_s(error, attempt, budget)
+        if delay is None:
+            return False
+        budget.retries += 1
+        if self.metrics is not None:
+            self.metrics.upstream_retries.labels(call, error.code).inc()
+        logger.warning(
+            "%s call failed (%s), retry %d in %.2fs", call, error.code, attempt + 1, delay
+        )
+        await asyncio.sleep(delay)
+        return True
+
+
+def _raise(error: TurnError, cause: BaseException) -> NoReturn:
+    """Raise ``error`` for the turn, chained to what the SDK or HTTP layer raised."""
+    if error is cause:
+        raise error
+    raise error from cause

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+
 import openai
 
 from chatbot.errors import TurnError
@@ -9,15 +12,27 @@ from chatbot.llm.http import httpx
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:
+    """The wait the upstream asked for: ``retry-after-ms`` (OpenAI's), else ``Retry-After``."""
     if response is None:
         return None
+    milliseconds = response.headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:  # the other form the header allows: an HTTP date
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def from_exception(exc: BaseException) -> TurnError:
@@ -49,7 +64,14 @@ def from_exception(exc: BaseException) -> TurnError:
                 status=status,
                 retry_after_s=retry_after,
             )
-        if status >= 500:
+        if status == 408:
+            return TurnError(
+                "upstream_timeout",
+                "The language model did not answer in time (HTTP 408).",
+                status=status,
+                retry_after_s=retry_after,
+            )
+        if status >= 500 or status == 409:
             return TurnError(
                 "upstream_unavailable",
                 f"The language model service failed (HTTP {status}).",

@@ -4,11 +4,16 @@ Why not the SDK's ``AsyncStream``: it builds a pydantic ``ChatCompletionChunk`` 
 which profiles showed to be most of a relay's CPU. Here each event costs one
 ``orjson.loads`` and a few dict look-ups. Events that arrive in the same network read are
 joined into one delta, so a client that fell behind catches up with fewer, larger frames.
+
+The read timeout catches an upstream that goes silent; a reply that keeps trickling
+(each piece inside the read timeout) is stopped by a deadline checked at every network
+read, which is one clock read per read and no allocation.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from time import monotonic
 
 import orjson
 
@@ -21,11 +26,20 @@ def _malformed(detail: str) -> TurnError:
     )
 
 
-async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
+def _overdue() -> TurnError:
+    return TurnError(
+        "upstream_timeout", "The language model's reply took longer than the server allows."
+    )
+
+
+async def iter_text_deltas(
+    chunks: AsyncIterable[bytes], deadline: float = float("inf")
+) -> AsyncIterator[str]:
     """Yield the ``choices[0].delta.content`` text of an SSE byte stream.
 
-    Raises ``TurnError`` for an ``error`` event, an undecodable event, or a stream
-    that ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way).
+    Raises ``TurnError`` for an ``error`` event, an undecodable event, a stream that
+    ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way), or bytes
+    still arriving after ``deadline`` (``time.monotonic()``'s clock) with no end seen.
     """
     pending = b""
     data_lines: list[bytes] = []
@@ -34,6 +48,8 @@ async def iter_text_deltas(chunks: AsyncIterable[bytes]) -> AsyncIterator[str]:
     async for chunk in chunks:
         if done:
             continue  # drain to EOF so the connection can go back to the pool
+        if monotonic() > deadline and not finished:
+            raise _overdue()
         if b"\n" not in chunk:
             pending += chunk
             continue

@@ -11,6 +11,7 @@ from chatbot.persistence.base import (
     ConversationSummary,
     StoreUnavailable,
     TurnLease,
+    TurnLeaseLost,
 )
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "ConversationSummary",
     "StoreUnavailable",
     "TurnLease",
+    "TurnLeaseLost",
     "check_store",
     "open_store",
 ]
@@ -33,9 +35,11 @@ def open_store(
 ) -> ConversationStore:
     """The store for a ``sqlite:///path`` or ``postgresql://…`` URL (not yet initialised).
 
-    ``pool_size`` and ``lease_ttl_s`` tune PostgreSQL; SQLite, owned by one process, has
-    neither a pool nor leases that can outlive their process.
+    ``lease_ttl_s`` is how long a crashed process's turn leases keep their conversations
+    busy, on either database; ``pool_size`` is PostgreSQL's connections per process.
     """
+    from chatbot.persistence.base import DEFAULT_LEASE_TTL_S
+
     scheme = _scheme(database_url)
     if scheme == "sqlite":
         # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
@@ -43,13 +47,12 @@ def open_store(
             raise ValueError("A SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
         from chatbot.persistence.sqlite import SQLiteConversationStore
 
-        return SQLiteConversationStore(Path(database_url.removeprefix("sqlite:///")).expanduser())
-    if scheme in ("postgresql", "postgres"):
-        from chatbot.persistence.postgres import (
-            DEFAULT_LEASE_TTL_S,
-            DEFAULT_POOL_SIZE,
-            PostgresConversationStore,
+        return SQLiteConversationStore(
+            Path(database_url.removeprefix("sqlite:///")).expanduser(),
+            lease_ttl_s=lease_ttl_s or DEFAULT_LEASE_TTL_S,
         )
+    if scheme in ("postgresql", "postgres"):
+        from chatbot.persistence.postgres import DEFAULT_POOL_SIZE, PostgresConversationStore
 
         return PostgresConversationStore(
             database_url,
@@ -61,21 +64,35 @@ def open_store(
     )
 
 
-async def check_store(database_url: str, *, processes: int = 1) -> None:
-    """Fail early, with one clear sentence, if ``processes`` servers cannot use this database.
+async def check_store(database_url: str, *, processes: int = 1) -> str:
+    """Open the database once before serving; answers the start-up banner's line about it.
 
-    Opens the store (creating its schema) and closes it again; raises ``StoreUnavailable``.
-    Run by ``chatbot serve`` before it starts serving, so a bad configuration is an error
-    message and an exit status rather than a traceback (or, with workers, a restart loop).
+    Opens the store (creating its schema) and closes it again; raises ``StoreUnavailable``
+    with one clear sentence, so a bad configuration is an error message and an exit status
+    rather than a traceback (or, with workers, children that fail one after another).
+    ``processes`` is the number of workers about to share the database.
     """
     try:
         store = open_store(database_url)
     except ValueError as exc:
         raise StoreUnavailable(str(exc)) from None
-    if processes > 1 and _scheme(database_url) == "sqlite":
-        raise StoreUnavailable(
-            f"SQLite serves a single process, so --workers {processes} is not possible; "
-            "set CHATBOT_DATABASE_URL=postgresql://… to run several workers"
-        )
     await store.initialize()
-    await store.close()
+    try:
+        sharing = [f"by the {processes} workers"] if processes > 1 else []
+        from chatbot.persistence.sqlite import SQLiteConversationStore
+
+        if isinstance(store, SQLiteConversationStore):
+            sharing += _other_servers(await store.other_processes())
+        line = f"Database: {store.where}"
+        return f"{line}, shared {' and '.join(sharing)}" if sharing else line
+    finally:
+        await store.close()
+
+
+def _other_servers(pids: list[int]) -> list[str]:
+    if len(pids) == 1:
+        return [f"with another server process (pid {pids[0]})"]
+    if pids:
+        listed = ", ".join(str(pid) for pid in pids)
+        return [f"with {len(pids)} other server processes (pids {listed})"]
+    return []

@@ -1,9 +1,24 @@
 """What the chatbot needs from storage, independent of the database behind it.
 
-The stores are Burr persisters (``AsyncBaseStatePersister``): Burr's ``load``/``save``
-contract, Burr's table layout, usable with ``ApplicationBuilder.initialize_from``. On top
-they keep one summary row per conversation (title, turns, last activity), written in the
-same transaction as the state, and they grant the per-conversation turn lease.
+The stores are Burr persisters, used the way Burr means them (a decision; every store
+follows it):
+
+- **Loading is Burr's.** A turn's application is built with
+  ``ApplicationBuilder().initialize_from(store, resume_at_next_action=False,
+  default_state=…, default_entrypoint="prompt")`` and ``abuild()``, so Burr reads the
+  conversation through ``load``. ``load`` honours ``sequence_id``, which is what Burr's
+  ``fork_from_app_id``/``fork_from_sequence_id`` ask for when a conversation is forked.
+- **Saving is Burr's ``save``, called once per turn**, with the turn's final state, not
+  through ``with_state_persister``. Burr's persister hook saves after every step: that
+  would store a prompt before its reply (a half-written turn if the process dies between
+  the two steps) and pay one fsync per step instead of one per turn.
+- **The rows are Burr's.** States go to Burr's own ``burr_state`` table layout, so Burr's
+  stock persisters read what we write and the other way round. On top, ``save`` writes the
+  conversation's summary (title, turns, last activity) in the same transaction, and refuses
+  to write for a turn whose lease another process has taken over.
+
+Turn leases (one turn at a time per conversation, across every process sharing the
+database) are part of the store because they live in the same database.
 """
 
 from __future__ import annotations
@@ -12,17 +27,23 @@ import abc
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 from burr.core import State
+from burr.core.persistence import AsyncBaseStateLoader, AsyncBaseStateSaver, PersistedStateData
 
 from chatbot.chat_items import ChatItem
 
 TITLE_MAX_CHARS = 80
 STATE_TABLE = "burr_state"
 CONVERSATIONS_TABLE = "chatbot_conversations"
+LEASES_TABLE = "chatbot_turn_leases"
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
+# Burr's persisters store a missing partition key as the empty string; so do we.
+PARTITION_KEY_DEFAULT = ""
+DEFAULT_LEASE_TTL_S = 30.0
 
 
 class ConversationBusy(Exception):
@@ -33,22 +54,19 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or initialised."""
 
 
+class TurnLeaseLost(Exception):
+    """This process's lease on a conversation lapsed and another turn may have started."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConversationSummary:
+    """One row of the conversation listing (the routes shape its JSON, not this class)."""
+
     app_id: str
     title: str
     turns: int
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app_id": self.app_id,
-            "title": self.title,
-            "turns": self.turns,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 class TurnLease(abc.ABC):
@@ -74,21 +92,85 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class ConversationStore(abc.ABC):
-    """The operations the server uses; implemented for SQLite and PostgreSQL."""
+def encode_state(state: State) -> str:
+    """A state as the JSON text of a ``burr_state`` row (orjson: several times ``json``'s speed).
 
+    Chat states hold only JSON values, which is what Burr's own ``State.serialize`` would
+    write for them too, so Burr's persisters read these rows unchanged.
+    """
+    return orjson.dumps(state.get_all()).decode()
+
+
+def decode_state(payload: str | bytes) -> State:
+    return State(orjson.loads(payload))
+
+
+class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
+    """A Burr persister plus what the server needs beyond it; for SQLite and PostgreSQL."""
+
+    @property
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The database, for messages and logs (never with a password)."""
+
+    # --- lifecycle ----------------------------------------------------------------------
     @abc.abstractmethod
     async def initialize(self) -> None:
         """Create the schema if needed; raise ``StoreUnavailable`` when that is impossible."""
 
     @abc.abstractmethod
+    async def is_initialized(self) -> bool:
+        """True once the database is open and has Burr's state table (Burr asks before use)."""
+
+    @abc.abstractmethod
     async def close(self) -> None: ...
 
-    @abc.abstractmethod
-    async def load_state(self, project_id: str, app_id: str) -> State | None:
-        """The latest stored state of a conversation, or None if it has none yet."""
+    async def cleanup(self) -> None:
+        """Burr's name for ``close``."""
+        await self.close()
 
     @abc.abstractmethod
+    async def ping(self) -> None:
+        """Readiness: one cheap round trip; raise ``StoreUnavailable`` if it does not answer."""
+
+    # --- Burr's persister contract --------------------------------------------------------
+    @abc.abstractmethod
+    async def load(
+        self,
+        partition_key: str | None,
+        app_id: str | None,
+        sequence_id: int | None = None,
+        **kwargs: Any,
+    ) -> PersistedStateData | None:
+        """The state at ``sequence_id``, or the latest one; with no ``app_id``, the partition's
+        most recently written state (Burr's contract). None when there is nothing stored."""
+
+    @abc.abstractmethod
+    async def save(
+        self,
+        partition_key: str | None,
+        app_id: str,
+        sequence_id: int,
+        position: str,
+        state: State,
+        status: Literal["completed", "failed"],
+        **kwargs: Any,
+    ) -> None:
+        """Store a turn's final state and the conversation's summary in one transaction.
+
+        Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more.
+        """
+
+    @abc.abstractmethod
+    async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
+        """The app IDs with stored states in a partition, most recently written first."""
+
+    # --- conveniences over the contract -------------------------------------------------
+    async def load_state(self, project_id: str, app_id: str) -> State | None:
+        """The latest stored state of a conversation, or None if it has none yet."""
+        loaded = await self.load(project_id, app_id)
+        return loaded["state"] if loaded is not None else None
+
     async def save_state(
         self,
         project_id: str,
@@ -96,10 +178,12 @@ class ConversationStore(abc.ABC):
         sequence_id: int,
         position: str,
         state: State,
-        status: str,
+        status: Literal["completed", "failed"],
     ) -> None:
-        """Store a turn's final state and the conversation's summary, atomically."""
+        """``save`` with the project as Burr's partition key."""
+        await self.save(project_id, app_id, sequence_id, position, state, status)
 
+    # --- conversations --------------------------------------------------------------------
     @abc.abstractmethod
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; False if it already existed."""
@@ -120,29 +204,3 @@ class ConversationStore(abc.ABC):
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
-
-
-class BurrPersisterBridge:
-    """Burr's ``save`` and our ``load_state`` in terms of each store's other half.
-
-    Listed first among a store's bases, so Burr's ``save`` (used by
-    ``ApplicationBuilder.with_state_persister``) also keeps the conversation summary.
-    """
-
-    async def save(
-        self,
-        partition_key: str | None,
-        app_id: str,
-        sequence_id: int,
-        position: str,
-        state: State,
-        status: str,
-        **kwargs: Any,
-    ) -> None:
-        await self.save_state(  # type: ignore[attr-defined]
-            partition_key or "", app_id, sequence_id, position, state, status
-        )
-
-    async def load_state(self, project_id: str, app_id: str) -> State | None:
-        loaded = await self.load(project_id, app_id)  # type: ignore[attr-defined]
-        return loaded["state"] if loaded else None

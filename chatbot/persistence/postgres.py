@@ -1,64 +1,80 @@
-"""PostgreSQL for several server processes: Burr's asyncpg persister plus summaries and leases.
+"""PostgreSQL, for several server processes on any number of machines.
 
-Any number of ``chatbot serve`` processes, on any number of machines, share one database.
 Nothing about a conversation is cached in a process: every turn loads the latest stored
 state, and the turn lease that keeps two turns of one conversation from interleaving
-lives in the database too.
-
-Turn leases are rows, not advisory locks. A session-level advisory lock belongs to a
-connection, so holding it for a whole streamed reply would pin one pooled connection per
-open stream (hundreds of streams, hundreds of connections). A lease row is taken with one
-``INSERT … ON CONFLICT DO UPDATE … WHERE expires_at < now()`` statement, so the pool only
-serves short statements however many replies are streaming. Each lease carries a random
-token and an expiry (database clock, so machines with skewed clocks agree) that one task
-per process renews for all of its leases; a process that crashes stops renewing, and its
-leases lapse after ``lease_ttl_s``. The token also fences the final write: a turn whose
-lease was taken over (its process stalled past the expiry) cannot store its state.
+lives in the database too (``postgres_leases``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import socket
-import uuid
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import asyncpg
-import orjson
 from burr.core import State
-from burr.integrations.persisters.b_asyncpg import AsyncPostgreSQLPersister
+from burr.core.persistence import PersistedStateData
 
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
+    DEFAULT_LEASE_TTL_S,
+    PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
-    BurrPersisterBridge,
-    ConversationBusy,
     ConversationStore,
     ConversationSummary,
     StoreUnavailable,
     TurnLease,
+    TurnLeaseLost,
+    decode_state,
+    encode_state,
     summarise,
 )
-from chatbot.persistence.local_leases import LocalLeases
+from chatbot.persistence.leases import DatabaseLeases, process_holder
+from chatbot.persistence.postgres_leases import (
+    CREATE_LEASES_TABLE,
+    PostgresLeaseTable,
+    still_holds,
+)
 
 logger = logging.getLogger(__name__)
 
-LEASES_TABLE = "chatbot_turn_leases"
 DEFAULT_POOL_SIZE = 10
-DEFAULT_LEASE_TTL_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
-_SWEEP_EVERY_TICKS = 100  # renewal ticks between sweeps of long-expired leases
 # Serialises schema creation when several processes start at once on an empty database
 # (concurrent CREATE TABLE IF NOT EXISTS can fail on PostgreSQL's catalog).
 _SCHEMA_LOCK_KEY = 0x63686174626F74  # "chatbot"
+_DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
-
-class TurnLeaseLost(Exception):
-    """This process's lease on a conversation lapsed and another turn may have started."""
+# Burr's ``AsyncPostgreSQLPersister`` table, column for column, so Burr reads our rows.
+_CREATE_STATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+    partition_key TEXT DEFAULT '{PARTITION_KEY_DEFAULT}',
+    app_id TEXT NOT NULL,
+    sequence_id INTEGER NOT NULL,
+    position TEXT NOT NULL,
+    status TEXT NOT NULL,
+    state JSONB NOT NULL,
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (partition_key, app_id, sequence_id, position)
+)"""
+_CREATE_STATE_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {STATE_TABLE}_created_at_index ON {STATE_TABLE} (created_at)"
+)
+_CREATE_CONVERSATIONS_TABLE = f"""CREATE TABLE IF NOT EXISTS {CONVERSATIONS_TABLE} (
+    project_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    turns INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (project_id, app_id)
+)"""
+_CREATE_CONVERSATIONS_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
+    f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC, app_id)"
+)
+_STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
 
 
 def display_url(database_url: str) -> str:
@@ -70,32 +86,8 @@ def display_url(database_url: str) -> str:
     return f"{parsed.scheme}://{user}{host}{port}{parsed.path}"
 
 
-class _PostgresLease(TurnLease):
-    __slots__ = ("_key", "_local", "_released", "_store", "token")
-
-    def __init__(
-        self, store: PostgresConversationStore, key: tuple[str, str], token: uuid.UUID, local
-    ) -> None:
-        self._store = store
-        self._key = key
-        self.token = token
-        self._local = local
-        self._released = False
-
-    async def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        try:
-            await self._store._release(self._key, self.token)
-        finally:
-            await self._local.release()
-
-
-class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, ConversationStore):
-    """Burr's ``AsyncPostgreSQLPersister`` (same ``burr_state`` table, JSONB state, ``load``/
-    ``save`` contract) with its own connection pool, conversation summaries and turn leases.
-    """
+class PostgresConversationStore(ConversationStore):
+    """States in Burr's ``burr_state`` layout (JSONB), summaries and turn leases, one pool."""
 
     def __init__(
         self,
@@ -104,29 +96,22 @@ class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, C
         pool_size: int = DEFAULT_POOL_SIZE,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     ) -> None:
-        # Burr's constructor wants a live pool, and an asyncpg pool belongs to the event loop
-        # it is created on, so the parent is initialised in ``initialize()`` with a pool this
-        # instance owns (not Burr's class-level shared ``_pool``, which would outlive us).
         self.database_url = database_url
-        self.pool_size = max(2, pool_size)  # schema creation briefly needs two connections
+        self.pool_size = pool_size
         self.lease_ttl_s = float(lease_ttl_s)
-        self.table_name = STATE_TABLE
-        self.connection = None
+        # An asyncpg pool belongs to the event loop it is created on: made in initialize().
         self.pool: asyncpg.Pool | None = None
-        self.serde_kwargs = {}
-        self._initialized = False
-        self._local = LocalLeases()
-        self._held: dict[tuple[str, str], uuid.UUID] = {}
-        self._lost: set[uuid.UUID] = set()
-        self._holder = f"{socket.gethostname()}:{os.getpid()}"[:200]
-        self._renewer: asyncio.Task[None] | None = None
+        self._leases: DatabaseLeases | None = None
 
     def __repr__(self) -> str:
         return f"PostgresConversationStore({display_url(self.database_url)!r})"
 
+    @property
+    def where(self) -> str:
+        return display_url(self.database_url)
+
     # --- lifecycle --------------------------------------------------------------------------
     async def initialize(self) -> None:
-        where = display_url(self.database_url)
         try:
             pool = await asyncpg.create_pool(
                 self.database_url,
@@ -134,130 +119,111 @@ class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, C
                 max_size=self.pool_size,
                 timeout=CONNECT_TIMEOUT_S,
             )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DATABASE_ERRORS as exc:
             raise StoreUnavailable(
-                f"cannot reach the PostgreSQL database at {where}: {_reason(exc)}"
+                f"cannot reach the PostgreSQL database at {self.where}: {_reason(exc)}"
             ) from exc
         except ValueError as exc:  # a malformed URL
-            raise StoreUnavailable(f"invalid PostgreSQL URL {where}: {exc}") from exc
-        AsyncPostgreSQLPersister.__init__(self, connection=None, pool=pool, table_name=STATE_TABLE)
+            raise StoreUnavailable(f"invalid PostgreSQL URL {self.where}: {exc}") from exc
         try:
-            await self._create_schema()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await _create_schema(pool)
+        except _DATABASE_ERRORS as exc:
             await pool.close()
-            self.pool = None
             raise StoreUnavailable(
-                f"cannot create the chatbot tables in {where}: {_reason(exc)}"
+                f"cannot create the chatbot tables in {self.where}: {_reason(exc)}"
             ) from exc
-        self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+        self.pool = pool
+        self._leases = DatabaseLeases(
+            PostgresLeaseTable(pool, process_holder()), ttl_s=self.lease_ttl_s
+        )
+        self._leases.start()
 
-    async def _create_schema(self) -> None:
-        async with self.pool.acquire() as lock_conn:
-            await lock_conn.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK_KEY)
-            try:
-                await AsyncPostgreSQLPersister.initialize(self)  # Burr's burr_state table
-                async with lock_conn.transaction():
-                    await lock_conn.execute(
-                        f"""CREATE TABLE IF NOT EXISTS {CONVERSATIONS_TABLE} (
-                            project_id TEXT NOT NULL,
-                            app_id TEXT NOT NULL,
-                            title TEXT NOT NULL DEFAULT '',
-                            turns INTEGER NOT NULL DEFAULT 0,
-                            created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                            updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                            PRIMARY KEY (project_id, app_id)
-                        )"""
-                    )
-                    await lock_conn.execute(
-                        f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
-                        f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC, app_id)"
-                    )
-                    await lock_conn.execute(
-                        f"""CREATE TABLE IF NOT EXISTS {LEASES_TABLE} (
-                            project_id TEXT NOT NULL,
-                            app_id TEXT NOT NULL,
-                            token UUID NOT NULL,
-                            holder TEXT NOT NULL,
-                            acquired_at TIMESTAMPTZ NOT NULL,
-                            expires_at TIMESTAMPTZ NOT NULL,
-                            PRIMARY KEY (project_id, app_id)
-                        )"""
-                    )
-            finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock($1)", _SCHEMA_LOCK_KEY)
+    async def is_initialized(self) -> bool:
+        if self.pool is None:
+            return False
+        return bool(await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", STATE_TABLE))
 
     async def close(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        if self._leases is not None:
+            await self._leases.stop()
+            self._leases = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
 
-    async def cleanup(self) -> None:  # Burr's name for close()
-        await self.close()
+    async def ping(self) -> None:
+        if self.pool is None:
+            raise StoreUnavailable(f"the store for {self.where} is closed")
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                await self.pool.fetchval("SELECT 1")
+        except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
+            raise StoreUnavailable(
+                f"the PostgreSQL database at {self.where} does not answer: {_reason(exc)}"
+            ) from exc
 
-    # --- Burr persister contract (orjson instead of json, same rows) -----------------------
+    # --- Burr's persister contract ----------------------------------------------------------
     async def load(
         self,
         partition_key: str | None,
         app_id: str | None,
         sequence_id: int | None = None,
-        **kwargs,
-    ):
-        if app_id is None or sequence_id is not None:
-            return await super().load(partition_key, app_id, sequence_id, **kwargs)
-        partition_key = partition_key or self.PARTITION_KEY_DEFAULT
-        row = await self.pool.fetchrow(
-            f"SELECT position, state, sequence_id, created_at, status FROM {STATE_TABLE} "
-            "WHERE partition_key = $1 AND app_id = $2 "
-            "ORDER BY sequence_id DESC, created_at DESC LIMIT 1",
-            partition_key,
-            app_id,
-        )
+        **kwargs: Any,
+    ) -> PersistedStateData | None:
+        partition_key = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        if app_id is None:
+            row = await self.pool.fetchrow(
+                f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE} WHERE partition_key = $1 "
+                "ORDER BY created_at DESC LIMIT 1",
+                partition_key,
+            )
+        elif sequence_id is None:
+            row = await self.pool.fetchrow(
+                f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE} "
+                "WHERE partition_key = $1 AND app_id = $2 "
+                "ORDER BY sequence_id DESC, created_at DESC LIMIT 1",
+                partition_key,
+                app_id,
+            )
+        else:
+            row = await self.pool.fetchrow(
+                f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE} "
+                "WHERE partition_key = $1 AND app_id = $2 AND sequence_id = $3 "
+                "ORDER BY created_at DESC LIMIT 1",
+                partition_key,
+                app_id,
+                sequence_id,
+            )
         if row is None:
             return None
         return {
             "partition_key": partition_key,
-            "app_id": app_id,
+            "app_id": row["app_id"],
             "sequence_id": row["sequence_id"],
             "position": row["position"],
-            "state": State(orjson.loads(row["state"])),
+            "state": decode_state(row["state"]),
             "created_at": row["created_at"],
             "status": row["status"],
         }
 
-    # --- ConversationStore ------------------------------------------------------------------
-    async def save_state(
+    async def save(
         self,
-        project_id: str,
+        partition_key: str | None,
         app_id: str,
         sequence_id: int,
         position: str,
         state: State,
-        status: str,
+        status: Literal["completed", "failed"],
+        **kwargs: Any,
     ) -> None:
+        project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         title, turns = summarise(state.get("chat_history", []))
-        payload = orjson.dumps(state.get_all()).decode()
-        token = self._held.get((project_id, app_id))
-        if token is not None and token in self._lost:
-            raise TurnLeaseLost(f"{project_id}/{app_id}")
+        payload = encode_state(state)
+        token = self._leases.fencing_token(project_id, app_id)
         async with self.pool.acquire() as conn, conn.transaction():
-            if token is not None:
-                # Fencing: write only while our lease row is still ours. FOR UPDATE makes a
-                # process trying to take over an expired lease wait until this commits.
-                mine = await conn.fetchval(
-                    f"SELECT 1 FROM {LEASES_TABLE} "
-                    "WHERE project_id = $1 AND app_id = $2 AND token = $3 FOR UPDATE",
-                    project_id,
-                    app_id,
-                    token,
-                )
-                if mine is None:
-                    raise TurnLeaseLost(f"{project_id}/{app_id}")
-            # Same row as Burr's save; a retried save of one step replaces, like SQLite's.
+            if token is not None and not await still_holds(conn, (project_id, app_id), token):
+                raise TurnLeaseLost(f"{project_id}/{app_id}")
+            # Burr's row; a retried save of one step replaces it, as on SQLite.
             await conn.execute(
                 f"INSERT INTO {STATE_TABLE} "
                 "(partition_key, app_id, sequence_id, position, state, status) "
@@ -293,6 +259,15 @@ class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, C
                 SNAPSHOTS_KEPT,
             )
 
+    async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
+        rows = await self.pool.fetch(
+            f"SELECT app_id FROM {STATE_TABLE} WHERE partition_key = $1 "
+            "GROUP BY app_id ORDER BY max(created_at) DESC, app_id",
+            partition_key if partition_key is not None else PARTITION_KEY_DEFAULT,
+        )
+        return [row["app_id"] for row in rows]
+
+    # --- conversations --------------------------------------------------------------------
     async def create(self, project_id: str, app_id: str) -> bool:
         status = await self.pool.execute(
             f"INSERT INTO {CONVERSATIONS_TABLE} (project_id, app_id) VALUES ($1, $2) "
@@ -346,84 +321,25 @@ class PostgresConversationStore(BurrPersisterBridge, AsyncPostgreSQLPersister, C
             )
         return status != "DELETE 0"
 
-    # --- turn leases ------------------------------------------------------------------------
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
-        key = (project_id, app_id)
-        local = self._local.acquire(project_id, app_id)  # a turn here already: busy at once
-        token = uuid.uuid4()
+        return await self._leases.acquire(project_id, app_id)
+
+
+async def _create_schema(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _SCHEMA_LOCK_KEY)
         try:
-            granted = await self.pool.fetchval(
-                f"INSERT INTO {LEASES_TABLE} AS l "
-                "(project_id, app_id, token, holder, acquired_at, expires_at) "
-                "VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5)) "
-                "ON CONFLICT (project_id, app_id) DO UPDATE SET "
-                "token = excluded.token, holder = excluded.holder, "
-                "acquired_at = excluded.acquired_at, expires_at = excluded.expires_at "
-                "WHERE l.expires_at < now() "
-                "RETURNING token",
-                project_id,
-                app_id,
-                token,
-                self._holder,
-                self.lease_ttl_s,
-            )
-        except BaseException:
-            await local.release()
-            raise
-        if granted is None:
-            await local.release()
-            raise ConversationBusy(f"{project_id}/{app_id}")
-        self._held[key] = token
-        return _PostgresLease(self, key, token, local)
-
-    async def _release(self, key: tuple[str, str], token: uuid.UUID) -> None:
-        if self._held.get(key) == token:
-            del self._held[key]
-        self._lost.discard(token)
-        try:
-            await self.pool.execute(
-                f"DELETE FROM {LEASES_TABLE} WHERE project_id = $1 AND app_id = $2 AND token = $3",
-                key[0],
-                key[1],
-                token,
-            )
-        except Exception:  # it will lapse at its expiry; the turn itself is already stored
-            logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
-
-    async def _renew_leases(self) -> None:
-        """Push back the expiry of every lease this process holds, in one statement.
-
-        Now and then also drop leases long expired (left by crashed processes on
-        conversations nobody came back to); an expired lease is free, so that is safe.
-        """
-        interval = self.lease_ttl_s / 3
-        ticks = 0
-        while True:
-            await asyncio.sleep(interval)
-            ticks += 1
-            if ticks % _SWEEP_EVERY_TICKS == 0:
-                with contextlib.suppress(Exception):
-                    await self.pool.execute(
-                        f"DELETE FROM {LEASES_TABLE} WHERE expires_at < now() - interval '1 hour'"
-                    )
-            tokens = [t for t in self._held.values() if t not in self._lost]
-            if not tokens:
-                continue
-            try:
-                renewed = await self.pool.fetch(
-                    f"UPDATE {LEASES_TABLE} SET expires_at = now() + make_interval(secs => $2) "
-                    "WHERE token = ANY($1::uuid[]) RETURNING token",
-                    tokens,
-                    self.lease_ttl_s,
-                )
-            except Exception:
-                logger.warning("could not renew turn leases; retrying", exc_info=True)
-                continue
-            missing = set(tokens) - {row["token"] for row in renewed}
-            for token in missing:
-                if token in self._held.values():  # not released meanwhile: really lost
-                    self._lost.add(token)
-                    logger.error("a turn lease lapsed and was taken over; its turn won't be saved")
+            async with conn.transaction():
+                for statement in (
+                    _CREATE_STATE_TABLE,
+                    _CREATE_STATE_INDEX,
+                    _CREATE_CONVERSATIONS_TABLE,
+                    _CREATE_CONVERSATIONS_INDEX,
+                    CREATE_LEASES_TABLE,
+                ):
+                    await conn.execute(statement)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _SCHEMA_LOCK_KEY)
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends
 
 from chatbot.chat_items import ChatItem
 from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
-from chatbot.persistence import ConversationBusy
+from chatbot.persistence import ConversationBusy, StoreUnavailable
 from chatbot.replies import Reply
 from chatbot.runtime import Chatbot, Overloaded, ShuttingDown
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
@@ -79,6 +79,13 @@ async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str
             "server_shutting_down",
             "The server is restarting; try again in a few seconds.",
             headers={"Retry-After": "5"},
+        ) from None
+    except StoreUnavailable:
+        raise ApiError(
+            503,
+            "storage_unavailable",
+            "The database is not answering; try again in a moment.",
+            headers={"Retry-After": "2"},
         ) from None
     except ConversationBusy:
         raise ApiError(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
+from chatbot.settings import Settings
 from tests.e2e.chat_page import ChatPage
 from tests.e2e.conftest import save_screenshot
 from tests.support.fake_openai import FakeOpenAI, Script
@@ -84,7 +85,10 @@ def test_escape_stops_a_reply(
 def test_an_upstream_error_is_shown_inline_and_retry_recovers(
     chat: ChatPage, page: Page, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.on_stream(Script(status=500, error_message="the fake upstream exploded"))
+    # The server retries a reply that failed before its first text: fail every attempt.
+    attempts = 1 + Settings.model_fields["upstream_max_retries"].default
+    exploded = Script(status=500, error_message="the fake upstream exploded")
+    fake_openai.on_stream(*[exploded] * attempts)
     reply = chat.send("What happens on failure?")
     chat.wait_done(reply, "failed")
     error = reply.get_by_test_id("turn-error")

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,8 +19,10 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from tests.support.race import race_prompts
 from tests.support.server_process import ServerProcess, server_env, start_server
 from tests.support.sse_client import iter_frames, post_prompt
+from tests.support.workers import worker_pids
 
 pytestmark = pytest.mark.postgres
 
@@ -99,58 +100,6 @@ def test_a_conversation_alternating_between_two_processes_stays_whole(
     assert listing["items"][0]["title"] == prompts[0]
 
 
-@dataclass
-class _Attempt:
-    status: int | None = None
-    body: dict | None = None
-    frames: list | None = None
-
-
-def _race(
-    client_for: list[ServerProcess], app_id: str, prompts: list[str], gate: threading.Event
-) -> list[_Attempt]:
-    """Send two prompts at the same moment; the one that streams waits at the gate until the
-    other has its answer, so the two can only both succeed by running concurrently."""
-    barrier = threading.Barrier(len(client_for))
-    attempts = [_Attempt() for _ in client_for]
-    others_done = threading.Semaphore(0)
-
-    def send(index: int) -> None:
-        attempt = attempts[index]
-        server = client_for[index]
-        try:
-            with httpx.Client(timeout=60) as client:
-                barrier.wait(10)
-                with client.stream(
-                    "POST",
-                    f"{server.api}/response/proj/{app_id}",
-                    json={"prompt": prompts[index]},
-                ) as response:
-                    attempt.status = response.status_code
-                    if response.status_code != 200:
-                        response.read()
-                        attempt.body = response.json()
-                        return
-                    frames = iter_frames(response)
-                    attempt.frames = [next(frames), next(frames)]  # history, first delta
-                    # Hold the reply open until every other attempt has finished.
-                    for _ in range(len(client_for) - 1):
-                        others_done.acquire(timeout=20)
-                    gate.set()
-                    attempt.frames += list(frames)
-        finally:
-            if attempt.status != 200:
-                others_done.release()
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(client_for))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    gate.set()
-    return attempts
-
-
 @pytest.mark.parametrize("where", ["two processes", "one process"])
 def test_simultaneous_prompts_give_one_stream_and_one_409(
     where: str,
@@ -166,7 +115,10 @@ def test_simultaneous_prompts_give_one_stream_and_one_409(
         gate = threading.Event()
         fake_openai.on_stream(Script(tokens=["held", " reply"], gate_after=1, gate=gate))
         prompts = [f"round {round_} via A?", f"round {round_} via B?"]
-        attempts = _race(targets, "race", prompts, gate)
+        with httpx.Client(timeout=60) as a, httpx.Client(timeout=60) as b:
+            attempts = race_prompts(
+                [(a, targets[0].api), (b, targets[1].api)], "proj", "race", prompts, gate
+            )
         statuses = sorted(a.status for a in attempts)
         assert statuses == [200, 409], attempts
         winner = next(a for a in attempts if a.status == 200)
@@ -280,17 +232,7 @@ def test_workers_share_the_port_and_the_database(
     server = _start(tmp_path, "w", postgres_url, fake_openai, "--workers", "2")
     try:
         # The first worker answers health checks; wait (bounded) for the second to be up too.
-        deadline = time.monotonic() + 60
-        while server.log().count("Application startup complete") < 2:
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
-        # uvicorn's workers are spawned interpreters (beside multiprocessing's resource tracker).
-        workers = [
-            child
-            for child in psutil.Process(server.process.pid).children()
-            if any("spawn_main" in part for part in child.cmdline())
-        ]
-        assert len(workers) == 2, psutil.Process(server.process.pid).children()
+        workers = [psutil.Process(pid) for pid in worker_pids(server, 2)]
 
         results: dict[str, list[list[str]]] = {}
 

@@ -1,22 +1,44 @@
 """The stores themselves, on a real SQLite file and a real PostgreSQL server.
 
-Both are Burr persisters: Burr's own ``initialize_from``/``with_state_persister`` must work
-with them. On top they keep summaries, prune old snapshots and (PostgreSQL) fence writes
-with the turn lease.
+Both are Burr persisters: Burr's own ``initialize_from`` (the way the runtime loads a
+conversation, forks included) and ``with_state_persister`` must work with them, and
+Burr's stock persisters must read their rows. On top they keep summaries, prune old
+snapshots, answer a readiness ping and share turn leases that fence late writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
+import re
+import socket
+import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
+import asyncpg
 import pytest
 from burr.core import ApplicationBuilder, State, action, default
+from burr.integrations.persisters.b_aiosqlite import AsyncSQLitePersister
+from burr.integrations.persisters.b_asyncpg import AsyncPostgreSQLPersister
 
-from chatbot.persistence import ConversationBusy, ConversationStore, open_store
-from chatbot.persistence.base import SNAPSHOTS_KEPT, STATE_TABLE
-from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from chatbot.persistence import (
+    ConversationBusy,
+    ConversationStore,
+    StoreUnavailable,
+    TurnLeaseLost,
+    open_store,
+)
+from chatbot.persistence.base import LEASES_TABLE, SNAPSHOTS_KEPT, STATE_TABLE
+from chatbot.persistence.sqlite_leases import HOLDERS_TABLE
+from tests.support.postgres import (  # noqa: F401 (fixtures)
+    PostgresServer,
+    postgres_server,
+    postgres_url,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -36,15 +58,52 @@ async def store(database_url: str) -> AsyncIterator[ConversationStore]:
         await opened.close()
 
 
-async def _state_rows(store: ConversationStore, app_id: str) -> int:
+@pytest.fixture
+async def second_store(database_url: str) -> AsyncIterator[ConversationStore]:
+    """Another store on the same database, as another server process would open it."""
+    opened = open_store(database_url, lease_ttl_s=30)
+    await opened.initialize()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _sql(store: ConversationStore, query: str, *args: object) -> list[tuple]:
+    """Run one statement on the store's database outside the store (as another client)."""
     if hasattr(store, "pool"):
-        return await store.pool.fetchval(
-            f"SELECT count(*) FROM {STATE_TABLE} WHERE app_id = $1", app_id
-        )
-    async with store.connection.execute(
-        f"SELECT count(*) FROM {STATE_TABLE} WHERE app_id = ?", (app_id,)
-    ) as cursor:
-        return (await cursor.fetchone())[0]
+        conn = await asyncpg.connect(store.database_url)
+        try:
+            numbers = itertools.count(1)
+            numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", query)
+            return [tuple(row) for row in await conn.fetch(numbered, *args)]
+        finally:
+            await conn.close()
+    async with aiosqlite.connect(store.path) as conn:
+        rows = await conn.execute_fetchall(query, args)
+        await conn.commit()
+        return [tuple(row) for row in rows]
+
+
+async def _state_rows(store: ConversationStore, app_id: str) -> int:
+    ((count,),) = await _sql(store, f"SELECT count(*) FROM {STATE_TABLE} WHERE app_id = ?", app_id)
+    return count
+
+
+async def _expire_leases(store: ConversationStore) -> None:
+    """As if the process holding them had stalled past their expiry."""
+    if hasattr(store, "pool"):
+        await store.pool.execute(f"UPDATE {LEASES_TABLE} SET expires_at = now() - interval '1s'")
+    else:
+        await _sql(store, f"UPDATE {LEASES_TABLE} SET expires_at = 0")
+
+
+def _chat(*contents: str) -> list[dict]:
+    roles = ["user", "assistant"]
+    return [
+        {"role": roles[i % 2], "content": content, "type": "text"}
+        for i, content in enumerate(contents)
+    ]
 
 
 @action(reads=["count"], writes=["count"])
@@ -53,37 +112,164 @@ async def count_up(state: State) -> tuple[dict, State]:
     return result, state.update(**result)
 
 
-async def _counter(store: ConversationStore, app_id: str):
-    return await (
+def _counter_builder() -> ApplicationBuilder:
+    return (
         ApplicationBuilder()
         .with_actions(count_up=count_up)
         .with_transitions(("count_up", "count_up", default))
+    )
+
+
+async def _loaded(store: ConversationStore, app_id: str, **fork: object):
+    """A counter application loaded the way the runtime loads a conversation."""
+    return await (
+        _counter_builder()
         .initialize_from(
             store,
-            resume_at_next_action=True,
+            resume_at_next_action=False,
             default_state={"count": 0},
             default_entrypoint="count_up",
+            **fork,
         )
-        .with_state_persister(store)
-        .with_identifiers(app_id=app_id, partition_key="burr-project")
+        .with_identifiers(app_id=app_id, partition_key="proj")
         .abuild()
     )
 
 
-async def test_burr_applications_persist_and_resume_through_the_store(
+async def test_burr_initialize_from_loads_what_one_save_per_turn_stored(
     store: ConversationStore,
 ) -> None:
-    app = await _counter(store, "counter")
+    fresh = await _loaded(store, "counter")
+    assert fresh.state["count"] == 0 and fresh.sequence_id is None
+    for expected in (1, 2):
+        app = await _loaded(store, "counter")
+        await app.astep()
+        await app.astep()  # two steps of one turn, saved once at its end
+        await store.save(
+            app.partition_key, app.uid, app.sequence_id, "count_up", app.state, "completed"
+        )
+        resumed = await _loaded(store, "counter")
+        assert resumed.state["count"] == 2 * expected
+        assert resumed.sequence_id == app.sequence_id
+    assert await _state_rows(store, "counter") == 2  # one row per turn, not per step
+
+
+async def test_burr_forks_from_a_stored_sequence_id(store: ConversationStore) -> None:
+    for sequence_id, count in ((3, 30), (7, 70)):
+        state = State({"count": count, "chat_history": _chat(f"turn {sequence_id}", "ok")})
+        await store.save("proj", "origin", sequence_id, "count_up", state, "completed")
+    fork = await _loaded(
+        store,
+        "fork",
+        fork_from_app_id="origin",
+        fork_from_partition_key="proj",
+        fork_from_sequence_id=3,
+    )
+    assert fork.state["count"] == 30 and fork.sequence_id == 3
+    assert fork.uid == "fork"
+    latest = await _loaded(
+        store, "fork-latest", fork_from_app_id="origin", fork_from_partition_key="proj"
+    )
+    assert latest.state["count"] == 70
+    # The fork starts a conversation of its own; the original is untouched.
+    await fork.astep()
+    await store.save("proj", "fork", fork.sequence_id, "count_up", fork.state, "completed")
+    assert (await store.load("proj", "fork"))["state"]["count"] == 31
+    assert (await store.load("proj", "origin"))["state"]["count"] == 70
+    assert await store.load("proj", "origin", sequence_id=5) is None
+
+
+async def test_burr_with_state_persister_persists_and_resumes(store: ConversationStore) -> None:
+    async def counter():
+        return await (
+            _counter_builder()
+            .initialize_from(
+                store,
+                resume_at_next_action=True,
+                default_state={"count": 0},
+                default_entrypoint="count_up",
+            )
+            .with_state_persister(store)
+            .with_identifiers(app_id="persisted", partition_key="burr-project")
+            .abuild()
+        )
+
+    app = await counter()
     for _ in range(3):
         await app.astep()
-    resumed = await _counter(store, "counter")
+    resumed = await counter()
     assert resumed.state["count"] == 3
     await resumed.astep()
-    loaded = await store.load("burr-project", "counter")
+    loaded = await store.load("burr-project", "persisted")
     assert loaded["state"]["count"] == 4 and loaded["status"] == "completed"
-    # Burr's own loader (the parent class) reads the rows we wrote.
-    by_sequence = await store.load("burr-project", "counter", sequence_id=loaded["sequence_id"])
-    assert by_sequence["state"].get_all() == loaded["state"].get_all()
+    assert await store.list_app_ids("burr-project") == ["persisted"]
+    assert await store.list_app_ids("proj") == []
+
+
+async def test_burr_stock_persisters_read_our_rows_and_we_read_theirs(
+    store: ConversationStore,
+) -> None:
+    if hasattr(store, "pool"):
+        conn = await asyncpg.connect(store.database_url)
+        burr = AsyncPostgreSQLPersister(connection=conn, table_name=STATE_TABLE)
+    else:
+        conn = await aiosqlite.connect(store.path)
+        burr = AsyncSQLitePersister(connection=conn, table_name=STATE_TABLE)
+    try:
+        ours = State({"count": 5, "chat_history": _chat("hello", "hi there")})
+        await store.save("proj", "ours", 4, "count_up", ours, "completed")
+        read_by_burr = await burr.load("proj", "ours")
+        assert read_by_burr["state"].get_all() == ours.get_all()
+        assert read_by_burr["sequence_id"] == 4 and read_by_burr["position"] == "count_up"
+
+        theirs = State({"count": 9, "chat_history": _chat("from burr")})
+        await burr.save("proj", "theirs", 2, "count_up", theirs, "failed")
+        read_by_us = await store.load("proj", "theirs")
+        assert read_by_us["state"].get_all() == theirs.get_all()
+        assert read_by_us["status"] == "failed"
+        assert sorted(await store.list_app_ids("proj")) == ["ours", "theirs"]
+        assert sorted(await burr.list_app_ids("proj")) == ["ours", "theirs"]
+    finally:
+        await conn.close()
+
+
+async def test_is_initialized_and_ping_tell_the_truth(database_url: str) -> None:
+    store = open_store(database_url)
+    assert not await store.is_initialized()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+    await store.initialize()
+    try:
+        assert await store.is_initialized()
+        assert await store.ping() is None
+    finally:
+        await store.close()
+    assert not await store.is_initialized()
+    with pytest.raises(StoreUnavailable):
+        await store.ping()
+
+
+@pytest.mark.postgres
+async def test_postgres_ping_fails_when_the_database_stops_answering(
+    postgres_server: PostgresServer,  # noqa: F811
+) -> None:
+    url = await asyncio.to_thread(postgres_server.create_database)
+    name = url.rsplit("/", 1)[1]
+    store = open_store(url)
+    await store.initialize()
+    try:
+        await store.ping()
+        await asyncio.to_thread(
+            postgres_server.admin,
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+            # With a timeout, it returns once each backend has exited (PostgreSQL 14+).
+            f"SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+            f"WHERE datname = '{name}'",
+        )
+        with pytest.raises(StoreUnavailable, match="does not answer"):
+            await store.ping()
+    finally:
+        await store.close()
 
 
 async def test_saves_keep_the_summary_and_prune_old_snapshots(store: ConversationStore) -> None:
@@ -120,50 +306,74 @@ async def test_a_turn_lease_is_exclusive_until_released(store: ConversationStore
     again = await store.acquire_turn("proj", "leased")
     await again.release()
     await other.release()
+    assert await _sql(store, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
 
 
-@pytest.mark.postgres
-async def test_postgres_leases_are_shared_between_stores_and_fence_late_writes(
-    postgres_url: str,  # noqa: F811
+async def test_leases_are_shared_between_stores_and_fence_late_writes(
+    store: ConversationStore, second_store: ConversationStore
 ) -> None:
-    from chatbot.persistence.postgres import LEASES_TABLE, TurnLeaseLost
-
-    first = open_store(postgres_url, lease_ttl_s=30)
-    second = open_store(postgres_url, lease_ttl_s=30)
-    await first.initialize()
-    await second.initialize()
-    try:
-        lease = await first.acquire_turn("proj", "fenced")
-        with pytest.raises(ConversationBusy):
-            await second.acquire_turn("proj", "fenced")
-        # The first process stalls past its expiry; the second takes the conversation over.
-        await first.pool.execute(f"UPDATE {LEASES_TABLE} SET expires_at = now() - interval '1s'")
-        takeover = await second.acquire_turn("proj", "fenced")
-        state = State({"chat_history": [{"role": "user", "content": "late", "type": "text"}]})
-        with pytest.raises(TurnLeaseLost):
-            await first.save_state("proj", "fenced", 3, "answer_question", state, "completed")
-        assert await second.load_state("proj", "fenced") is None
-        await lease.release()  # must not free the second store's lease
-        with pytest.raises(ConversationBusy):
-            await first.acquire_turn("proj", "fenced")
-        await second.save_state("proj", "fenced", 3, "answer_question", state, "completed")
-        await takeover.release()
-        assert (await first.load_state("proj", "fenced"))["chat_history"][0]["content"] == "late"
-        assert await first.pool.fetchval(f"SELECT count(*) FROM {LEASES_TABLE}") == 0
-    finally:
-        await first.close()
-        await second.close()
+    first, second = store, second_store
+    lease = await first.acquire_turn("proj", "fenced")
+    with pytest.raises(ConversationBusy):
+        await second.acquire_turn("proj", "fenced")
+    # The first process stalls past its expiry; the second takes the conversation over.
+    await _expire_leases(first)
+    takeover = await second.acquire_turn("proj", "fenced")
+    state = State({"chat_history": _chat("late")})
+    with pytest.raises(TurnLeaseLost):
+        await first.save_state("proj", "fenced", 3, "answer_question", state, "completed")
+    assert await second.load_state("proj", "fenced") is None
+    await lease.release()  # must not free the second store's lease
+    with pytest.raises(ConversationBusy):
+        await first.acquire_turn("proj", "fenced")
+    await second.save_state("proj", "fenced", 3, "answer_question", state, "completed")
+    await takeover.release()
+    assert (await first.load_state("proj", "fenced"))["chat_history"][0]["content"] == "late"
+    assert await _sql(first, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
 
 
-@pytest.mark.postgres
-async def test_postgres_leases_are_renewed_while_held(postgres_url: str) -> None:  # noqa: F811
-    holder = open_store(postgres_url, lease_ttl_s=1)
-    other = open_store(postgres_url, lease_ttl_s=1)
+async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """Turns finishing together are written together; one fenced out spoils none of the rest."""
+    leases = [await store.acquire_turn("proj", f"g{n}") for n in range(4)]
+    await _expire_leases(store)
+    takeover = await second_store.acquire_turn("proj", "g2")
+    results = await asyncio.gather(
+        *(
+            store.save_state(
+                "proj",
+                f"g{n}",
+                3,
+                "answer_question",
+                State({"chat_history": _chat(f"q{n}")}),
+                "completed",
+            )
+            for n in range(4)
+        ),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == [
+        "NoneType",
+        "NoneType",
+        "TurnLeaseLost",
+        "NoneType",
+    ]
+    assert await store.load_state("proj", "g2") is None
+    for n in (0, 1, 3):
+        assert (await store.load_state("proj", f"g{n}"))["chat_history"] == _chat(f"q{n}")
+    for lease in [*leases, takeover]:
+        await lease.release()
+
+
+async def test_leases_are_renewed_while_held(database_url: str) -> None:
+    holder = open_store(database_url, lease_ttl_s=2)
+    other = open_store(database_url, lease_ttl_s=2)
     await holder.initialize()
     await other.initialize()
     try:
         lease = await holder.acquire_turn("proj", "long")
-        await asyncio.sleep(2.5)  # well past the TTL: only renewal keeps it
+        await asyncio.sleep(5)  # well past the TTL: only renewal keeps it
         with pytest.raises(ConversationBusy):
             await other.acquire_turn("proj", "long")
         state = State({"chat_history": []})
@@ -173,6 +383,59 @@ async def test_postgres_leases_are_renewed_while_held(postgres_url: str) -> None
     finally:
         await holder.close()
         await other.close()
+
+
+async def test_a_closed_store_leaves_its_leases_to_lapse(database_url: str) -> None:
+    """A process that dies mid-turn renews nothing: its conversation is free after the TTL."""
+    crashed = open_store(database_url, lease_ttl_s=1)
+    other = open_store(database_url, lease_ttl_s=1)
+    await crashed.initialize()
+    await other.initialize()
+    try:
+        await crashed.acquire_turn("proj", "orphan")  # never released
+        await crashed.close()
+        with pytest.raises(ConversationBusy):
+            await other.acquire_turn("proj", "orphan")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                lease = await other.acquire_turn("proj", "orphan")
+                break
+            except ConversationBusy:
+                assert time.monotonic() < deadline, "the orphaned lease never lapsed"
+                await asyncio.sleep(0.2)
+        await lease.release()
+    finally:
+        await other.close()
+
+
+async def test_sqlite_stores_know_who_else_uses_the_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    first, second = open_store(url), open_store(url)
+    await first.initialize()
+    assert await first.other_processes() == []
+    await second.initialize()
+    try:
+        # Both stores are in this process; each sees the other one.
+        assert await first.other_processes() == [os.getpid()]
+        assert await second.other_processes() == [os.getpid()]
+        # A process killed before its row expired does not count.
+        dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        await dead.wait()
+        await _sql(
+            first,
+            f"INSERT INTO {HOLDERS_TABLE} (id, host, pid, started_at, expires_at) "
+            "VALUES ('dead', ?, ?, 0, ?)",
+            socket.gethostname(),
+            dead.pid,
+            time.time() + 3600,
+        )
+        assert await second.other_processes() == [os.getpid()]
+        await first.close()
+        assert await second.other_processes() == []
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_concurrent_saves_all_land_with_their_own_summaries(store: ConversationStore) -> None:

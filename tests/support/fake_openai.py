@@ -1,15 +1,21 @@
 """A fake OpenAI-compatible server on loopback, speaking the real chat-completions wire format.
 
 It runs in a thread of the test process (a real uvicorn server on a real socket), records
-every request, and can be scripted per call: the classifier's answer, the streamed tokens
-and their pace, a gate that holds the stream until the test says go, and faults (HTTP
-errors with ``Retry-After``, slow headers, a stream cut mid-reply, malformed chunks).
+every request and when it arrived, and can be scripted per call: the classifier's answer,
+the streamed tokens and their pace, a gate that holds the stream until the test says go,
+and faults: HTTP errors with ``Retry-After``, a connection reset before the first byte,
+slow headers, a stream cut, a malformed chunk or a stall before or after some content,
+a slow trickle. ``fault_scripts`` names each fault kind; ``inject_faults`` makes the fake
+pick them at random (seeded) for requests nothing was scripted for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -34,11 +40,15 @@ class Script:
     tokens: list[str] | None = None  # streamed content pieces
     token_delay: float | None = None
     headers_delay: float = 0.0  # wait before answering at all (read timeouts)
+    reset: bool = False  # reset the connection (TCP RST) before sending a byte
     gate_after: int | None = None  # hold the stream after this many tokens…
     gate: threading.Event | None = None  # …until this is set
-    cut_after: int | None = None  # drop the connection after this many tokens
-    malformed_after: int | None = None  # then send a chunk that is not JSON
-    error_event_after: int | None = None  # then send an ``{"error": …}`` event
+    # After the role chunk and this many tokens (0: before any content):
+    cut_after: int | None = None  # drop the connection
+    malformed_after: int | None = None  # send a chunk that is not JSON
+    error_event_after: int | None = None  # send an ``{"error": …}`` event
+    stall_after: int | None = None  # go silent for ``stall_s``
+    stall_s: float = 30.0
 
 
 @dataclass
@@ -46,6 +56,8 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = 0.0  # arrival, on ``time.monotonic()``'s clock
+    fault: str | None = None  # the kind ``inject_faults`` picked for it, if any
 
     @property
     def stream(self) -> bool:
@@ -68,6 +80,7 @@ class FakeOpenAI:
         self.active_streams = 0
         self._classify_scripts: deque[Script] = deque()
         self._stream_scripts: deque[Script] = deque()
+        self._injector: _FaultInjector | None = None
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -82,10 +95,35 @@ class FakeOpenAI:
         with self._lock:
             self._stream_scripts.extend(scripts)
 
+    def inject_faults(
+        self,
+        probability: float,
+        *,
+        seed: int,
+        stream_faults: dict[str, Script],
+        classify_faults: dict[str, Script],
+    ) -> None:
+        """Answer an unscripted request with a fault picked at random (seeded).
+
+        With ``probability`` a request gets one of the kinds for its call, each as likely;
+        ``Recorded.fault`` names it. Scripted requests (``on_stream``, ``on_classify``)
+        are answered as scripted.
+        """
+        self._injector = _FaultInjector(
+            random.Random(seed), probability, stream_faults, classify_faults
+        )
+
+    def drop_scripts(self) -> None:
+        """Forget the scripts no request has used yet."""
+        with self._lock:
+            self._classify_scripts.clear()
+            self._stream_scripts.clear()
+
     def reset(self) -> None:
         with self._lock:
             self._classify_scripts.clear()
             self._stream_scripts.clear()
+            self._injector = None
             self.requests.clear()
             self.streams_started = self.streams_completed = self.streams_cancelled = 0
 
@@ -101,11 +139,22 @@ class FakeOpenAI:
 
     # --- HTTP ---------------------------------------------------------------------------
     async def _completions(self, request: Request) -> Response:
+        arrived = time.monotonic()
         body = await request.json()
         with self._lock:
-            self.requests.append(Recorded(request.url.path, dict(request.headers), body))
-            queue = self._stream_scripts if body.get("stream") else self._classify_scripts
-            script = queue.popleft() if queue else Script()
+            record = Recorded(request.url.path, dict(request.headers), body, arrived)
+            self.requests.append(record)
+            streamed = bool(body.get("stream"))
+            queue = self._stream_scripts if streamed else self._classify_scripts
+            if queue:
+                script = queue.popleft()
+            elif self._injector is not None:
+                record.fault, script = self._injector.pick(streamed)
+            else:
+                script = Script()
+        if script.reset:
+            self._reset(request)
+            return Response(status_code=500)  # never sent: the connection is gone
         if script.headers_delay:
             await asyncio.sleep(script.headers_delay)
         if script.status != 200:
@@ -131,6 +180,8 @@ class FakeOpenAI:
         try:
             yield _chunk(model, {"role": "assistant", "content": ""}, None)
             for index, token in enumerate(tokens):
+                if script.stall_after is not None and index == script.stall_after:
+                    await asyncio.sleep(script.stall_s)
                 if script.cut_after is not None and index == script.cut_after:
                     raise _Cut()
                 if script.malformed_after is not None and index == script.malformed_after:
@@ -156,6 +207,20 @@ class FakeOpenAI:
                 self.active_streams -= 1
                 if completed:
                     self.streams_completed += 1
+
+    def _reset(self, request: Request) -> None:
+        """Abort the request's TCP connection so the client reads a reset, not a response."""
+        assert self._server is not None and request.client is not None
+        peer = (request.client.host, request.client.port)
+        for connection in list(self._server.server_state.connections):
+            if getattr(connection, "client", None) == peer:
+                transport = connection.transport
+                sock = transport.get_extra_info("socket")
+                # Linger 0: close() sends RST at once instead of a polite FIN.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                transport.abort()
+                return
+        raise RuntimeError(f"no connection from {peer} to reset")
 
     def app(self) -> Starlette:
         return Starlette(
@@ -196,6 +261,81 @@ class FakeOpenAI:
                 return True
             time.sleep(0.01)
         return predicate()
+
+
+@dataclass
+class _FaultInjector:
+    rng: random.Random
+    probability: float
+    stream_faults: dict[str, Script]
+    classify_faults: dict[str, Script]
+
+    def pick(self, streamed: bool) -> tuple[str | None, Script]:
+        faults = self.stream_faults if streamed else self.classify_faults
+        if not faults or self.rng.random() >= self.probability:
+            return None, Script()
+        kind = self.rng.choice(sorted(faults))
+        return kind, faults[kind]
+
+
+# The fault kinds that strike before a reply's first content, and those that strike after.
+BEFORE_CONTENT = frozenset(
+    {
+        "rate_limited",
+        "unavailable",
+        "reset",
+        "cut_before_content",
+        "malformed_before_content",
+        "stall_before_content",
+    }
+)
+AFTER_CONTENT = frozenset(
+    {"cut_after_content", "malformed_after_content", "stall_after_content", "trickle"}
+)
+
+
+def fault_scripts(
+    *,
+    retry_after: str = "0",
+    stall_s: float,
+    content_before_fault: int = 2,
+    trickle_tokens: int = 20,
+    trickle_delay_s: float,
+) -> dict[str, Script]:
+    """One ``Script`` per fault kind, named as in ``BEFORE_CONTENT`` and ``AFTER_CONTENT``.
+
+    ``stall_s`` must outlast the server's read timeout; a trickle sends ``trickle_tokens``
+    tokens ``trickle_delay_s`` apart (inside the read timeout), so its whole reply takes
+    longer than the server's reply deadline when the test sets them so.
+    """
+    after = content_before_fault
+    return {
+        "rate_limited": Script(status=429, headers={"Retry-After": retry_after}),
+        "unavailable": Script(status=503),
+        "reset": Script(reset=True),
+        "cut_before_content": Script(cut_after=0),
+        "malformed_before_content": Script(malformed_after=0),
+        "stall_before_content": Script(stall_after=0, stall_s=stall_s),
+        "cut_after_content": Script(cut_after=after),
+        "malformed_after_content": Script(malformed_after=after),
+        "stall_after_content": Script(stall_after=after, stall_s=stall_s),
+        "trickle": Script(
+            tokens=[f" drop{index}" for index in range(trickle_tokens)],
+            token_delay=trickle_delay_s,
+        ),
+    }
+
+
+def classify_fault_scripts(stream_faults: dict[str, Script]) -> dict[str, Script]:
+    """The kinds a classifier request can suffer; its stall withholds the whole answer."""
+    return {
+        "rate_limited": stream_faults["rate_limited"],
+        "unavailable": stream_faults["unavailable"],
+        "reset": stream_faults["reset"],
+        "stall_before_content": Script(
+            headers_delay=stream_faults["stall_before_content"].stall_s
+        ),
+    }
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> bytes:

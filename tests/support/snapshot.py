@@ -5,9 +5,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from chatbot.persistence.sqlite_leases import HOLDERS_TABLE
+
+# Each server process renews its heartbeat row there on a timer, whatever the requests do.
+_TIMER_TABLES = {HOLDERS_TABLE}
+
 
 def storage_snapshot(home: Path) -> dict[str, object]:
-    """Every tracking file (path and size) and every row of the SQLite database."""
+    """Every tracking file (path and size) and every row of the SQLite database.
+
+    Except the rows of the processes' heartbeats, which change with time, not requests.
+    """
     tracking = home / ".burr"
     files = (
         {
@@ -25,6 +33,7 @@ def storage_snapshot(home: Path) -> dict[str, object]:
             tables = [
                 r[0]
                 for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                if r[0] not in _TIMER_TABLES
             ]
             for table in sorted(tables):
                 rows[table] = sorted(connection.execute(f"SELECT * FROM {table}").fetchall())

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatbot.errors import TurnError
+from chatbot.llm import sse
 from chatbot.llm.sse import iter_text_deltas
 
 
@@ -80,3 +81,32 @@ async def test_error_event_raises_with_its_message() -> None:
     with pytest.raises(TurnError) as raised:
         await collect(event("x"), b'data: {"error": {"message": "overloaded"}}\n\n')
     assert "overloaded" in raised.value.message
+
+
+
+async def test_bytes_arriving_after_the_deadline_end_the_reply_as_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trickle inside the read timeout is still stopped by the reply's deadline."""
+    clock = [100.0]
+    monkeypatch.setattr(sse, "monotonic", lambda: clock[0])
+
+    async def trickle() -> AsyncIterator[bytes]:
+        yield event("on")
+        yield event(" time")
+        clock[0] = 200.0  # the deadline passes while the reply trickles
+        yield event(" too late")
+        yield event(finish="stop") + DONE
+
+    received: list[str] = []
+    with pytest.raises(TurnError) as caught:
+        async for text in iter_text_deltas(trickle(), deadline=150.0):
+            received.append(text)
+    assert caught.value.code == "upstream_timeout"
+    assert received == ["on", " time"]
+
+
+async def test_a_reply_within_its_deadline_is_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "monotonic", lambda: 100.0)
+    parts = chunks(event("in"), event(" time"), event(finish="stop"), DONE)
+    assert [t async for t in iter_text_deltas(parts, deadline=150.0)] == ["in", " time"]
