@@ -41,8 +41,8 @@ _PROMPT_ERRORS = {
         headers=RETRY_AFTER,
     ),
     503: error(
-        "The server is streaming as many replies as it allows (overloaded) "
-        "or shutting down (server_shutting_down).",
+        "The server is streaming as many replies as it allows (overloaded), shutting "
+        "down (server_shutting_down), or its database is not answering (storage_unavailable).",
         headers=RETRY_AFTER,
     ),
 }
@@ -152,8 +152,9 @@ def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
             "conversation deleted (conversation_deleted) meanwhile."
         ),
         503: error(
-            "Overloaded or shutting down (with Retry-After), or the reply could not be "
-            "stored (storage_error) or was cut short by a shutdown (server_shutting_down)."
+            "The reply could not start (overloaded, server_shutting_down, "
+            "storage_unavailable; with Retry-After), could not be stored (storage_error) or "
+            "was cut short by a shutdown (server_shutting_down)."
         ),
     },
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",

@@ -495,7 +495,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The server is streaming as many replies as it allows (overloaded) or shutting down (server_shutting_down). */
+      /** @description The server is streaming as many replies as it allows (overloaded), shutting down (server_shutting_down), or its database is not answering (storage_unavailable). */
       503: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -575,7 +575,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Overloaded or shutting down (with Retry-After), or the reply could not be stored (storage_error) or was cut short by a shutdown (server_shutting_down). */
+      /** @description The reply could not start (overloaded, server_shutting_down, storage_unavailable; with Retry-After), could not be stored (storage_error) or was cut short by a shutdown (server_shutting_down). */
       503: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
