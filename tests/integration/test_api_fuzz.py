@@ -26,7 +26,7 @@ from tests.support.server_process import ServerProcess, server_env, start_server
 from tests.support.snapshot import settled_snapshot
 
 # Per operation and phase: enough to cross every documented constraint, a minute or so in all.
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 20
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 API_KEY = "fuzz-key"
