@@ -27,14 +27,15 @@ from pydantic.json_schema import models_json_schema
 
 from server.limits import BODYLESS_METHODS
 from server.paths import OPENAI_PREFIX
-from server.schemas import ChatFrame, ErrorOut, ResumeFrame
+from server.schemas import ErrorOut
 from server.security import SESSION_COOKIE, is_protected
 from server.settings import ServerSettings
 
 _REF = "#/components/schemas/{model}"
 _ERROR_CONTENT = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorOut")}}}
-# Models the document refers to by name without any route returning them as JSON.
-_REFERENCED_MODELS: tuple[type[BaseModel], ...] = (ErrorOut, ChatFrame, ResumeFrame)
+# Models the document refers to by name though no route returns them as JSON: the error
+# shape, and each stream's frames (``event_stream`` adds those as routes declare them).
+_REFERENCED_MODELS: list[type[BaseModel]] = [ErrorOut]
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 RETRY_AFTER = {
@@ -69,7 +70,7 @@ def event_stream(frame: type[BaseModel], description: str, *, ids: bool) -> dict
         "data": {
             "type": "string",
             "contentMediaType": "application/json",
-            "contentSchema": {"$ref": _REF.format(model=frame.__name__)},
+            "contentSchema": _reference(frame),
         },
         "event": {
             "const": "message",
@@ -89,6 +90,12 @@ def event_stream(frame: type[BaseModel], description: str, *, ids: bool) -> dict
         "description": description,
         "content": {"text/event-stream": {"schema": schema}},
     }
+
+
+def _reference(model: type[BaseModel]) -> dict[str, str]:
+    if model not in _REFERENCED_MODELS:
+        _REFERENCED_MODELS.append(model)
+    return {"$ref": _REF.format(model=model.__name__)}
 
 
 def operation_id(route: APIRoute) -> str:
