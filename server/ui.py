@@ -11,7 +11,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from server.errors import ApiError, wrong_method_message
-from server.paths import API_PREFIX
+from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.security import UI_HEADERS
 
 _NOT_BUILT = f"""<!doctype html><meta charset="utf-8"><title>Chatbot</title>
@@ -19,7 +19,16 @@ _NOT_BUILT = f"""<!doctype html><meta charset="utf-8"><title>Chatbot</title>
 use the API under <code>{API_PREFIX}</code>; <a href="/docs">/docs</a> lists it.</p>"""
 
 # Paths the SPA fallback must never swallow: an unknown API path is a 404, not the UI.
-_RESERVED = ("api/", "burr", "docs", "redoc", "openapi.json", "healthz", "readyz")
+_RESERVED = (
+    "api/",
+    "burr",
+    "docs",
+    "redoc",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    OPENAI_PREFIX.lstrip("/"),
+)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -60,17 +69,23 @@ def mount_ui(app: FastAPI, dist: Path) -> None:
     top_level = {p.name: p for p in dist.iterdir() if p.is_file()} if dist.is_dir() else {}
     has_index = index.is_file()
 
-    @app.api_route(
-        "/api/{path:path}",
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        include_in_schema=False,
-    )
     async def unknown_api(request: Request, path: str):
         """404 for an unknown API path; 405 (with Allow) for a known one and a wrong method."""
         allowed = _methods_elsewhere(app, request.scope, fallbacks)
         if allowed:
             raise _wrong_method(request, allowed)
-        raise ApiError(404, "not_found", f"No API route answers {request.method} /api/{path}.")
+        raise ApiError(
+            404, "not_found", f"No API route answers {request.method} {request.url.path}."
+        )
+
+    # Both APIs (ours and the OpenAI-compatible one) answer JSON for any path under them.
+    for prefix in ("/api", OPENAI_PREFIX):
+        app.add_api_route(
+            f"{prefix}/{{path:path}}",
+            unknown_api,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            include_in_schema=False,
+        )
 
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str):

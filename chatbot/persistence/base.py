@@ -19,6 +19,10 @@ follows it):
 
 Turn leases (one turn at a time per conversation, across every process sharing the
 database) are part of the store because they live in the same database.
+
+Each conversation's history digest (``chatbot.continuation``) is kept beside its summary,
+written in the same transaction, so a stateless client's resent messages find their
+conversation from any process.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from chatbot.chat_items import ChatItem
 TITLE_MAX_CHARS = 80
 STATE_TABLE = "burr_state"
 CONVERSATIONS_TABLE = "chatbot_conversations"
+# One row per conversation: the digest of its latest stored history.
+HISTORY_DIGESTS_TABLE = "chatbot_history_digests"
 LEASES_TABLE = "chatbot_turn_leases"
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
@@ -204,3 +210,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
+
+    @abc.abstractmethod
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        """The conversation whose latest stored history has ``digest`` (the most recently
+        written one if several have), or None."""

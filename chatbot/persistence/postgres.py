@@ -16,9 +16,11 @@ import asyncpg
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.continuation import history_digest
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
+    HISTORY_DIGESTS_TABLE,
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
@@ -73,6 +75,17 @@ _CREATE_CONVERSATIONS_TABLE = f"""CREATE TABLE IF NOT EXISTS {CONVERSATIONS_TABL
 _CREATE_CONVERSATIONS_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
     f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC, app_id)"
+)
+_CREATE_DIGESTS_TABLE = f"""CREATE TABLE IF NOT EXISTS {HISTORY_DIGESTS_TABLE} (
+    project_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (project_id, app_id)
+)"""
+_CREATE_DIGESTS_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
+    f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)"
 )
 _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
 
@@ -217,7 +230,9 @@ class PostgresConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> None:
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        title, turns = summarise(state.get("chat_history", []))
+        history = state.get("chat_history", [])
+        title, turns = summarise(history)
+        digest = history_digest(history)
         payload = encode_state(state)
         token = self._leases.fencing_token(project_id, app_id)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -247,6 +262,14 @@ class PostgresConversationStore(ConversationStore):
                 app_id,
                 title,
                 turns,
+            )
+            await conn.execute(
+                f"INSERT INTO {HISTORY_DIGESTS_TABLE} (project_id, app_id, digest) "
+                "VALUES ($1, $2, $3) ON CONFLICT (project_id, app_id) DO UPDATE SET "
+                "digest = excluded.digest, updated_at = now()",
+                project_id,
+                app_id,
+                digest,
             )
             # Keep the newest SNAPSHOTS_KEPT states of this conversation.
             await conn.execute(
@@ -319,10 +342,23 @@ class PostgresConversationStore(ConversationStore):
                 project_id,
                 app_id,
             )
+            await conn.execute(
+                f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = $1 AND app_id = $2",
+                project_id,
+                app_id,
+            )
         return status != "DELETE 0"
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         return await self._leases.acquire(project_id, app_id)
+
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        return await self.pool.fetchval(
+            f"SELECT app_id FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = $1 AND digest = $2 "
+            "ORDER BY updated_at DESC LIMIT 1",
+            project_id,
+            digest,
+        )
 
 
 async def _create_schema(pool: asyncpg.Pool) -> None:
@@ -335,6 +371,8 @@ async def _create_schema(pool: asyncpg.Pool) -> None:
                     _CREATE_STATE_INDEX,
                     _CREATE_CONVERSATIONS_TABLE,
                     _CREATE_CONVERSATIONS_INDEX,
+                    _CREATE_DIGESTS_TABLE,
+                    _CREATE_DIGESTS_INDEX,
                     CREATE_LEASES_TABLE,
                 ):
                     await conn.execute(statement)

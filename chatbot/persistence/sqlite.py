@@ -26,9 +26,11 @@ import aiosqlite
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.continuation import history_digest
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
+    HISTORY_DIGESTS_TABLE,
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
@@ -74,6 +76,15 @@ _CREATE_TABLES = (
     )""",
     f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
     f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC)",
+    f"""CREATE TABLE IF NOT EXISTS {HISTORY_DIGESTS_TABLE} (
+        project_id TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (project_id, app_id)
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
+    f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)",
     *CREATE_LEASE_TABLES,
 )
 _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
@@ -87,14 +98,21 @@ def _ts(value: str) -> dt.datetime:
 class _PendingSave:
     """One turn waiting for the next group commit."""
 
-    __slots__ = ("done", "row", "title", "token", "turns")
+    __slots__ = ("digest", "done", "row", "title", "token", "turns")
 
     def __init__(
-        self, row: tuple, title: str, turns: int, token: uuid.UUID | None, done: asyncio.Future
+        self,
+        row: tuple,
+        title: str,
+        turns: int,
+        digest: str,
+        token: uuid.UUID | None,
+        done: asyncio.Future,
     ) -> None:
         self.row = row  # (partition_key, app_id, sequence_id, position, state, status)
         self.title = title
         self.turns = turns
+        self.digest = digest
         self.token = token
         self.done = done
 
@@ -252,10 +270,13 @@ class SQLiteConversationStore(ConversationStore):
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, app_id)
-        title, turns = summarise(state.get("chat_history", []))
+        history = state.get("chat_history", [])
+        title, turns = summarise(history)
         row = (project_id, app_id, sequence_id, position, encode_state(state), status)
         done = asyncio.get_running_loop().create_future()
-        self._pending.append(_PendingSave(row, title, turns, token, done))
+        self._pending.append(
+            _PendingSave(row, title, turns, history_digest(history), token, done)
+        )
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(done)
@@ -302,6 +323,9 @@ class SQLiteConversationStore(ConversationStore):
                     (e.row[0], e.row[1]): (e.row[0], e.row[1], e.title, e.turns, now, now)
                     for e in written
                 }
+                digests = {
+                    (e.row[0], e.row[1]): (e.row[0], e.row[1], e.digest, now) for e in written
+                }
                 await conn.executemany(
                     f"INSERT OR REPLACE INTO {STATE_TABLE} "
                     "(partition_key, app_id, sequence_id, position, state, status) "
@@ -316,6 +340,11 @@ class SQLiteConversationStore(ConversationStore):
                     "title = excluded.title, turns = excluded.turns, "
                     "updated_at = excluded.updated_at",
                     list(summaries.values()),
+                )
+                await conn.executemany(
+                    f"INSERT OR REPLACE INTO {HISTORY_DIGESTS_TABLE} "
+                    "(project_id, app_id, digest, updated_at) VALUES (?, ?, ?, ?)",
+                    list(digests.values()),
                 )
                 await conn.executemany(
                     f"DELETE FROM {STATE_TABLE} WHERE partition_key = ? AND app_id = ? "
@@ -390,6 +419,10 @@ class SQLiteConversationStore(ConversationStore):
                     f"DELETE FROM {STATE_TABLE} WHERE partition_key = ? AND app_id = ?",
                     (project_id, app_id),
                 )
+                await conn.execute(
+                    f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = ? AND app_id = ?",
+                    (project_id, app_id),
+                )
                 await conn.commit()
             except BaseException:
                 await conn.rollback()
@@ -398,6 +431,14 @@ class SQLiteConversationStore(ConversationStore):
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         return await self._leases.acquire(project_id, app_id)
+
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        rows = await self.connection.execute_fetchall(
+            f"SELECT app_id FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = ? AND digest = ? "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (project_id, digest),
+        )
+        return rows[0][0] if rows else None
 
 
 async def _connect(path: Path, *, synchronous: str) -> aiosqlite.Connection:

@@ -19,6 +19,8 @@ router = APIRouter(tags=["chat"])
 @router.get(
     "/stream/{project_id}/{app_id}",
     response_class=EventStreamResponse,
+    # Explicit: FastAPI cannot read a default from EventStreamResponse, and without one
+    # it fails to build /openapi.json at all.
     status_code=200,
     responses={
         200: event_stream(

@@ -16,8 +16,11 @@ export type Timings = Schemas["TimingsOut"];
 export type EndValue = Schemas["TurnEndOut"];
 /** Why a turn did not complete: a stable code, a sentence, whether sending again may work. */
 export type StreamErrorValue = Schemas["TurnErrorOut"];
-/** One `data:` of POST /response: chat_history, the deltas, then end or error. */
-export type Frame = Schemas["ChatFrame"];
+/**
+ * One `data:` of a reply's stream: chat_history, the deltas, then end or error; reattaching
+ * (GET …/stream) adds the running turn's prompt and the step (the Burr action) answering.
+ */
+export type Frame = Schemas["ResumeFrame"];
 /** What the chat UI reads at start (null URLs: the server runs without Burr's tracking UI). */
 export type Info = Schemas["InfoOut"];
 export type ConversationSummary = Schemas["ConversationOut"];
