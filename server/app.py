@@ -16,7 +16,7 @@ from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, moun
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
-from server.openapi import install_openapi, operation_id
+from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session, websocket
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
@@ -94,7 +94,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(openai.router, prefix=OPENAI_PREFIX)
     # useChat's default endpoint is /api/chat; the same routes also live under the prefix.
     app.include_router(ai_sdk.router, prefix="/api")
-    app.include_router(ai_sdk.router, prefix=API_PREFIX)
+    app.include_router(
+        ai_sdk.router,
+        prefix=API_PREFIX,
+        generate_unique_id_function=operation_id_with("streaming_chatbot"),
+    )
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
             app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX

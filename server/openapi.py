@@ -16,7 +16,7 @@ generated from).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -59,19 +59,31 @@ def error(description: str, *, headers: dict[str, Any] | None = None) -> dict[st
     return response
 
 
-def event_stream(frame: type[BaseModel], description: str, *, ids: bool) -> dict[str, Any]:
-    """A ``text/event-stream`` answer whose every event's ``data`` is one ``frame`` (JSON).
+def event_stream(
+    frames: type[BaseModel] | tuple[type[BaseModel], ...],
+    description: str,
+    *,
+    ids: bool = False,
+    sentinel: str | None = None,
+) -> dict[str, Any]:
+    """A ``text/event-stream`` answer whose every event's ``data`` is one of ``frames`` as
+    JSON, or the ``sentinel`` that ends some dialects' streams (``[DONE]``).
 
     OpenAPI 3.1 has no item schema for streams; as schema validators of SSE read it
     (and as 3.2's ``itemSchema`` says), the schema is that of one parsed event:
     ``data`` (JSON, described by ``contentSchema``), ``event`` and, if sent, ``id``.
     """
+    models = frames if isinstance(frames, tuple) else (frames,)
+    references = [_reference(model) for model in models]
+    data: dict[str, Any] = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": references[0] if len(references) == 1 else {"anyOf": references},
+    }
+    if sentinel is not None:
+        data = {"anyOf": [{"const": sentinel}, data]}
     properties: dict[str, Any] = {
-        "data": {
-            "type": "string",
-            "contentMediaType": "application/json",
-            "contentSchema": _reference(frame),
-        },
+        "data": data,
         "event": {
             "const": "message",
             "description": "No event: lines; every frame is a default message event.",
@@ -106,6 +118,15 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def operation_id_with(suffix: str) -> Callable[[APIRoute], str]:
+    """Ids for a router included a second time, at another prefix: ``chat_<suffix>``."""
+
+    def named(route: APIRoute) -> str:
+        return f"{route.name}_{suffix}"
+
+    return named
+
+
 def install_openapi(app: FastAPI, settings: ServerSettings) -> None:
     """Serve the exact document at ``/openapi.json`` (built once, on first request)."""
 
@@ -129,9 +150,10 @@ def build_document(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     _add_referenced_models(schemas)
     schemas["PromptIn"]["properties"]["prompt"]["maxLength"] = settings.max_prompt_chars
     for path, method, operation in _operations(document):
-        if path.startswith(OPENAI_PREFIX):
-            continue  # OpenAI's error shape, documented by its own routes
         responses = operation["responses"]
+        if path.startswith(OPENAI_PREFIX):
+            _document_openai_operation(operation, settings)
+            continue
         _replace_default_422(responses)
         if method.upper() not in BODYLESS_METHODS:
             responses.setdefault(
@@ -163,6 +185,20 @@ def build_document(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
         schemas.pop(unused, None)
     document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+def _document_openai_operation(operation: dict[str, Any], settings: ServerSettings) -> None:
+    """``/v1`` routes document their own errors, in OpenAI's shape (401 included, kept only
+    when a key is set); a body it cannot validate is a 400 there, as at OpenAI, never
+    FastAPI's default 422."""
+    responses = operation["responses"]
+    default = responses.get("422", {}).get("content", {}).get("application/json", {})
+    if default.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+        del responses["422"]
+    if settings.auth_required:
+        operation["security"] = [{"bearerAuth": []}]
+    else:
+        responses.pop("401", None)  # as everywhere: no key, no 401
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

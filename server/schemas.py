@@ -279,7 +279,13 @@ class ErrorOut(BaseModel):
 # Bodies come from the AI SDK's chat transport, which adds the app's own `body` fields and
 # keeps UI-only fields on messages and parts: unknown keys are allowed and not read.
 class UIMessagePartIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={  # the validator below, documented
+            "if": {"properties": {"type": {"const": "text"}}, "required": ["type"]},
+            "then": {"properties": {"text": {"type": "string"}}, "required": ["text"]},
+        },
+    )
 
     type: StrictStr = Field(description="text, file, step-start, data-…: only text is read.")
     text: StrictStr | None = Field(default=None, description="Required on a text part.")
@@ -329,3 +335,74 @@ class UIMessageMetadataOut(BaseModel):
     mode: str | None = Field(description="The response action the graph chose, if it got there.")
     timings: TimingsOut | None = None
     error: TurnErrorOut | None = None
+
+
+# The parts of the UI message stream, as the server sends them (server.protocols.ai_sdk
+# writes them as bytes; these document each ``data:`` of the stream, ``[DONE]`` aside).
+class UIStartPart(BaseModel):
+    type: Literal["start"]
+    messageId: str = Field(description="The reply's id.")
+
+
+class UIRouteData(BaseModel):
+    mode: str = Field(description="The response action the graph chose.")
+
+
+class UIRoutePart(BaseModel):
+    type: Literal["data-route"]
+    id: Literal["route"]
+    data: UIRouteData
+
+
+class UITextStartPart(BaseModel):
+    type: Literal["text-start"]
+    id: str
+
+
+class UITextDeltaPart(BaseModel):
+    type: Literal["text-delta"]
+    id: str
+    delta: str
+
+
+class UITextEndPart(BaseModel):
+    type: Literal["text-end"]
+    id: str
+
+
+class UIMetadataPart(BaseModel):
+    type: Literal["message-metadata"]
+    messageMetadata: UIMessageMetadataOut
+
+
+class UIErrorPart(BaseModel):
+    type: Literal["error"]
+    errorText: str
+
+
+class UIFinishPart(BaseModel):
+    type: Literal["finish"]
+
+
+class UIAbortPart(BaseModel):
+    type: Literal["abort"]
+
+
+class UIMessagePartOut(
+    RootModel[
+        Annotated[
+            UIStartPart
+            | UIRoutePart
+            | UITextStartPart
+            | UITextDeltaPart
+            | UITextEndPart
+            | UIMetadataPart
+            | UIErrorPart
+            | UIFinishPart
+            | UIAbortPart,
+            Field(discriminator="type"),
+        ]
+    ]
+):
+    """One part of the UI message stream: start, data-route, text-start, the text-deltas,
+    text-end, message-metadata, error (failed turns), then finish or abort."""

@@ -10,6 +10,7 @@ that, invalid requests must store nothing.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,13 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import REPO, ServerProcess, server_env, start_server
 from tests.support.snapshot import settled_snapshot
 
 # Per operation and phase: enough to cross every documented constraint, a minute or so in all.
 EXAMPLES_PER_OPERATION = 20
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = "tests.integration.schemathesis_hooks"
 API_KEY = "fuzz-key"
 API = "/api/v0/streaming_chatbot"
 # Operations the run must cover (more may be documented).
@@ -47,6 +49,13 @@ CONTRACT = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model_id}"),
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/api/chat"),
+    ("GET", "/api/chat/{chat_id}/stream"),
+    ("POST", "/chat"),
+    ("GET", "/chat/{chat_id}/stream"),
 }
 
 
@@ -86,6 +95,9 @@ def test_schemathesis_finds_server_and_document_in_agreement(
         "none",
         "--request-timeout",
         "30",
+        # Show what was sent: schemathesis hides any field named like a token otherwise.
+        "--output-sanitize",
+        "false",
     ]
     if with_key:
         command += ["--header", f"Authorization: Bearer {API_KEY}"]
@@ -96,7 +108,13 @@ def test_schemathesis_finds_server_and_document_in_agreement(
         }
         assert CONTRACT <= documented, CONTRACT - documented  # nothing to test is no pass
         run = subprocess.run(
-            command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False
+            command,
+            cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
     finally:
         server.stop()

@@ -20,6 +20,7 @@ from server.schemas import NOT_BLANK_PATTERN
 from server.settings import ServerSettings
 
 ERROR_REF = "#/components/schemas/ErrorOut"
+OPENAI_ERROR_REF = "#/components/schemas/OpenAIErrorOut"
 OPEN_PATHS = {"/healthz", "/readyz", f"{API_PREFIX}/info"}
 
 
@@ -72,30 +73,43 @@ def test_with_a_key_every_protected_operation_declares_it_and_its_401() -> None:
         if path in OPEN_PATHS:
             assert "security" not in operation, (method, path)
             assert "401" not in operation["responses"], (method, path)
+        elif path.startswith("/v1/"):  # API clients: the key as a bearer token only
+            assert operation["security"] == [{"bearerAuth": []}]
+            assert "401" in operation["responses"]
         else:
             assert operation["security"] == [{"bearerAuth": []}, {"sessionCookie": []}]
             unauthorized = operation["responses"]["401"]
             assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
 
 
-def test_every_error_answer_is_documented_in_the_one_error_shape() -> None:
+def test_every_error_answer_is_documented_in_the_shape_its_clients_read() -> None:
     doc = document()
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     errors = 0
     for method, path, operation in operations(doc):
+        # /v1 answers in OpenAI's shape, everything else in the API's own.
+        shape = OPENAI_ERROR_REF if path.startswith("/v1/") else ERROR_REF
         for status, response in operation["responses"].items():
             if int(status) >= 400:
                 errors += 1
-                assert response["content"] == {"application/json": {"schema": {"$ref": ERROR_REF}}}
+                assert response["content"] == {"application/json": {"schema": {"$ref": shape}}}, (
+                    method,
+                    path,
+                    status,
+                )
         if method == "POST":
             assert "413" in operation["responses"], path  # the body limit applies to every POST
-    assert errors > 20
+    assert errors > 40
 
 
 def test_json_body_routes_document_invalid_json_and_other_content_types() -> None:
     for method, path, operation in operations(document()):
         if "requestBody" in operation:
-            assert {"400", "415", "422"} <= set(operation["responses"]), (method, path)
+            # OpenAI answers an invalid body with 400, never 422.
+            invalid = "400" if path.startswith("/v1/") else "422"
+            assert {"400", "415", invalid} <= set(operation["responses"]), (method, path)
+            if path.startswith("/v1/"):
+                assert "422" not in operation["responses"], (method, path)
 
 
 @pytest.mark.parametrize(
@@ -115,6 +129,23 @@ def test_json_body_routes_document_invalid_json_and_other_content_types() -> Non
             {"chat_history", "prompt", "step", "delta", "end", "error"},
             True,
         ),
+        (
+            "/api/chat",
+            "post",
+            "UIMessagePartOut",
+            {
+                "start",
+                "data-route",
+                "text-start",
+                "text-delta",
+                "text-end",
+                "message-metadata",
+                "error",
+                "finish",
+                "abort",
+            },
+            False,
+        ),
     ],
 )
 def test_each_stream_documents_the_frame_of_every_event(
@@ -123,11 +154,30 @@ def test_each_stream_documents_the_frame_of_every_event(
     doc = document()
     event = doc["paths"][path][method]["responses"]["200"]["content"]["text/event-stream"]
     data = event["schema"]["properties"]["data"]
+    if "anyOf" in data:  # a stream that ends with a sentinel: [DONE]
+        sentinel, data = data["anyOf"]
+        assert sentinel == {"const": "[DONE]"}
     assert data["contentMediaType"] == "application/json"
     assert data["contentSchema"] == {"$ref": f"#/components/schemas/{frame}"}
     assert ("id" in event["schema"]["properties"]) is ids
     union = doc["components"]["schemas"][frame]
     assert set(union["discriminator"]["mapping"]) == frame_types
+
+
+def test_a_streamed_completion_is_chunks_or_an_error_then_done() -> None:
+    answer = document()["paths"]["/v1/chat/completions"]["post"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ChatCompletionOut"
+    }
+    sentinel, data = answer["content"]["text/event-stream"]["schema"]["properties"]["data"]["anyOf"]
+    assert sentinel == {"const": "[DONE]"}
+    assert data["contentSchema"] == {
+        "anyOf": [
+            {"$ref": "#/components/schemas/ChatCompletionChunkOut"},
+            {"$ref": OPENAI_ERROR_REF},
+        ]
+    }
+    assert answer["headers"]["X-Conversation-Id"]["required"] is True
 
 
 def test_the_dumped_document_is_the_default_servers_whatever_the_environment(

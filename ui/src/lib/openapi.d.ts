@@ -4,6 +4,11 @@
  */
 
 
+/** OneOf type helpers */
+type Without<T, U> = { [P in Exclude<keyof T, keyof U>]?: never };
+type XOR<T, U> = (T | U) extends object ? (Without<T, U> & U) | (Without<U, T> & T) : T | U;
+type OneOf<T extends any[]> = T extends [infer Only] ? Only : T extends [infer A, infer B, ...infer Rest] ? OneOf<[XOR<A, B>, ...Rest]> : never;
+
 export interface paths {
   "/healthz": {
     /** Liveness: the process is serving requests */
@@ -73,12 +78,184 @@ export interface paths {
     /** Settings the chat UI reads at start */
     get: operations["info"];
   };
+  "/v1/models": {
+    /**
+     * List Models
+     * @description The one model: the whole Burr graph (classifier and responders).
+     */
+    get: operations["list_models"];
+  };
+  "/v1/models/{model_id}": {
+    /** Get Model */
+    get: operations["get_model"];
+  };
+  "/v1/chat/completions": {
+    /** Create a chat completion: one turn of the Burr graph */
+    post: operations["chat_completions"];
+  };
+  "/api/chat": {
+    /**
+     * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+     * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
+     * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+     */
+    post: operations["chat"];
+  };
+  "/api/chat/{chat_id}/stream": {
+    /**
+     * useChat's resume: the reply being written, replayed from its start
+     * @description A finished reply answers 204 like no reply at all: the client already has it, or
+     * reads it from the history, and a replay would show it twice.
+     */
+    get: operations["resume_chat"];
+  };
+  "/api/v0/streaming_chatbot/chat": {
+    /**
+     * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+     * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
+     * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+     */
+    post: operations["chat_streaming_chatbot"];
+  };
+  "/api/v0/streaming_chatbot/chat/{chat_id}/stream": {
+    /**
+     * useChat's resume: the reply being written, replayed from its start
+     * @description A finished reply answers 204 like no reply at all: the client already has it, or
+     * reads it from the history, and a replay would show it twice.
+     */
+    get: operations["resume_chat_streaming_chatbot"];
+  };
 }
 
 export type webhooks = Record<string, never>;
 
 export interface components {
   schemas: {
+    /** AssistantMessageOut */
+    AssistantMessageOut: {
+      /**
+       * Role
+       * @default assistant
+       * @constant
+       */
+      role?: "assistant";
+      /** Content */
+      content: string;
+      /** Refusal */
+      refusal?: null;
+    };
+    /**
+     * ChatCompletionChunkOut
+     * @description One ``data:`` event of a streamed completion (the stream ends with ``data: [DONE]``).
+     *
+     * ``choices`` is empty only on the usage chunk (``stream_options.include_usage``), the
+     * last before ``[DONE]``; with that option every other chunk has ``"usage": null``.
+     */
+    ChatCompletionChunkOut: {
+      /** Id */
+      id: string;
+      /**
+       * Object
+       * @default chat.completion.chunk
+       * @constant
+       */
+      object?: "chat.completion.chunk";
+      /** Created */
+      created: number;
+      /** Model */
+      model: string;
+      /** Choices */
+      choices: components["schemas"]["ChunkChoiceOut"][];
+      /** @default null */
+      usage?: components["schemas"]["UsageOut"] | null;
+      /**
+       * @description On the first chunk (the role) and the finishing one.
+       * @default null
+       */
+      chatbot?: components["schemas"]["ChatbotOut"] | null;
+    };
+    /**
+     * ChatCompletionIn
+     * @description ``POST /v1/chat/completions``; unknown fields are accepted and ignored.
+     */
+    ChatCompletionIn: {
+      /**
+       * Model
+       * @description The listed model (any other is a 404 model_not_found).
+       * @enum {string}
+       */
+      model: "burr-chatbot";
+      /**
+       * Messages
+       * @description The conversation; the last message is the user's prompt. System messages become the conversation's instructions for the reply model.
+       */
+      messages: components["schemas"]["MessageIn"][];
+      /**
+       * Stream
+       * @default false
+       */
+      stream?: boolean | null;
+      stream_options?: components["schemas"]["StreamOptionsIn"] | null;
+      /** Temperature */
+      temperature?: number | null;
+      /** Top P */
+      top_p?: number | null;
+      /** Max Tokens */
+      max_tokens?: number | null;
+      /** Max Completion Tokens */
+      max_completion_tokens?: number | null;
+      /** Stop */
+      stop?: string | string[] | null;
+      /** N */
+      n?: number | null;
+      response_format?: components["schemas"]["ResponseFormatIn"] | null;
+      /** Modalities */
+      modalities?: "text"[] | null;
+      /**
+       * Logprobs
+       * @enum {unknown}
+       */
+      logprobs?: "";
+      /** Top Logprobs */
+      top_logprobs?: number | null;
+      /** Presence Penalty */
+      presence_penalty?: number | null;
+      /** Frequency Penalty */
+      frequency_penalty?: number | null;
+      /** Seed */
+      seed?: number | null;
+      /** User */
+      user?: string | null;
+      /**
+       * Metadata
+       * @description metadata.conversation_id names the conversation to continue (after the X-Conversation-Id and X-OpenWebUI-Chat-Id headers).
+       */
+      metadata?: {
+        conversation_id?: string;
+      } & ({
+        [key: string]: string;
+      } | null);
+      [key: string]: unknown;
+    };
+    /** ChatCompletionOut */
+    ChatCompletionOut: {
+      /** Id */
+      id: string;
+      /**
+       * Object
+       * @default chat.completion
+       * @constant
+       */
+      object?: "chat.completion";
+      /** Created */
+      created: number;
+      /** Model */
+      model: string;
+      /** Choices */
+      choices: components["schemas"]["ChoiceOut"][];
+      usage: components["schemas"]["UsageOut"];
+      chatbot: components["schemas"]["ChatbotOut"];
+    };
     /**
      * ChatFrame
      * @description One frame of ``POST /response``: the JSON after one ``data: ``.
@@ -118,6 +295,81 @@ export interface components {
       interrupted?: boolean | null;
       [key: string]: unknown;
     };
+    /**
+     * ChatbotOut
+     * @description The extension OpenAI's clients ignore: where the request went and how it was routed.
+     */
+    ChatbotOut: {
+      /**
+       * Conversation Id
+       * @description The conversation this request continued.
+       */
+      conversation_id: string;
+      /**
+       * Mode
+       * @description The response action the graph chose, e.g. generate_poem.
+       */
+      mode: string;
+    };
+    /** ChoiceOut */
+    ChoiceOut: {
+      /**
+       * Index
+       * @default 0
+       */
+      index?: number;
+      message: components["schemas"]["AssistantMessageOut"];
+      /** Logprobs */
+      logprobs?: null;
+      /**
+       * Finish Reason
+       * @enum {string}
+       */
+      finish_reason: "stop" | "length" | "content_filter";
+    };
+    /** ChunkChoiceOut */
+    ChunkChoiceOut: {
+      /**
+       * Index
+       * @default 0
+       */
+      index?: number;
+      delta: components["schemas"]["DeltaOut"];
+      /**
+       * Logprobs
+       * @default null
+       */
+      logprobs?: null;
+      /**
+       * Finish Reason
+       * @default null
+       */
+      finish_reason?: ("stop" | "length" | "content_filter") | null;
+    };
+    /**
+     * ContentPartIn
+     * @description One part of a message's content; only text parts are understood.
+     */
+    ContentPartIn: ({
+      /**
+       * Type
+       * @enum {string}
+       */
+      type: "text" | "refusal";
+      /** Text */
+      text?: string | null;
+      /** Refusal */
+      refusal?: string | null;
+      [key: string]: unknown;
+    }) & OneOf<[{
+      /** @constant */
+      type?: "text";
+      text: string;
+    }, {
+      /** @constant */
+      type?: "refusal";
+      refusal: string;
+    }]>;
     /** ConversationOut */
     ConversationOut: {
       /** App Id */
@@ -157,6 +409,19 @@ export interface components {
       type: "delta";
       /** Value */
       value: string;
+    };
+    /** DeltaOut */
+    DeltaOut: {
+      /**
+       * Role
+       * @default null
+       */
+      role?: "assistant" | null;
+      /**
+       * Content
+       * @default null
+       */
+      content?: string | null;
     };
     /** EndFrame */
     EndFrame: {
@@ -237,6 +502,66 @@ export interface components {
       /** Message */
       message: string;
     };
+    /** MessageIn */
+    MessageIn: {
+      /**
+       * Role
+       * @enum {string}
+       */
+      role: "system" | "developer" | "user" | "assistant";
+      /** Content */
+      content?: string | components["schemas"]["ContentPartIn"][] | null;
+      /** Name */
+      name?: string | null;
+      [key: string]: unknown;
+    };
+    /** ModelListOut */
+    ModelListOut: {
+      /**
+       * Object
+       * @default list
+       * @constant
+       */
+      object?: "list";
+      /** Data */
+      data: components["schemas"]["ModelOut"][];
+    };
+    /** ModelOut */
+    ModelOut: {
+      /** Id */
+      id: string;
+      /**
+       * Object
+       * @default model
+       * @constant
+       */
+      object?: "model";
+      /** Created */
+      created: number;
+      /** Owned By */
+      owned_by: string;
+    };
+    /** OpenAIErrorDetail */
+    OpenAIErrorDetail: {
+      /** Message */
+      message: string;
+      /** Type */
+      type: string;
+      /**
+       * Param
+       * @description The request field at fault, if one is.
+       */
+      param: string | null;
+      /** Code */
+      code: string | null;
+    };
+    /**
+     * OpenAIErrorOut
+     * @description Every error on ``/v1``, including one sent mid-stream as a ``data:`` event.
+     */
+    OpenAIErrorOut: {
+      error: components["schemas"]["OpenAIErrorDetail"];
+    };
     /**
      * PromptFrame
      * @description The running turn's prompt (the history frame is the history before it).
@@ -265,6 +590,15 @@ export interface components {
        * @constant
        */
       status: "ready";
+    };
+    /** ResponseFormatIn */
+    ResponseFormatIn: {
+      /**
+       * Type
+       * @enum {string}
+       */
+      type: "text";
+      [key: string]: unknown;
     };
     /**
      * ResumeFrame
@@ -298,6 +632,12 @@ export interface components {
        */
       mode: string | null;
       item: components["schemas"]["ChatItemOut"] | null;
+    };
+    /** StreamOptionsIn */
+    StreamOptionsIn: {
+      /** Include Usage */
+      include_usage?: boolean | null;
+      [key: string]: unknown;
     };
     /** TimingsOut */
     TimingsOut: {
@@ -342,6 +682,198 @@ export interface components {
        * @description Whether sending the same prompt again may work.
        */
       retryable: boolean;
+    };
+    /** UIAbortPart */
+    UIAbortPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "abort";
+    };
+    /**
+     * UIChatRequestIn
+     * @description What ``useChat`` (its ``DefaultChatTransport``) posts for a message or a regenerate.
+     */
+    UIChatRequestIn: {
+      /**
+       * Id
+       * @description The chat id, used as the conversation's app id: 1-64 of A-Z a-z 0-9 _ -.
+       */
+      id: string;
+      /**
+       * Messages
+       * @description The chat's messages; the last user message is the prompt. The server keeps the conversation itself, so the earlier ones are only counted.
+       */
+      messages: components["schemas"]["UIMessageIn"][];
+      /**
+       * Trigger
+       * @default submit-message
+       * @enum {string}
+       */
+      trigger?: "submit-message" | "regenerate-message";
+      /**
+       * Messageid
+       * @description regenerate-message: the reply to replace; submit-message: the user message that was edited (absent for a new message).
+       */
+      messageId?: string | null;
+      [key: string]: unknown;
+    };
+    /** UIErrorPart */
+    UIErrorPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "error";
+      /** Errortext */
+      errorText: string;
+    };
+    /** UIFinishPart */
+    UIFinishPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "finish";
+    };
+    /** UIMessageIn */
+    UIMessageIn: {
+      /** Id */
+      id: string;
+      /**
+       * Role
+       * @enum {string}
+       */
+      role: "system" | "user" | "assistant";
+      /** Parts */
+      parts: components["schemas"]["UIMessagePartIn"][];
+      [key: string]: unknown;
+    };
+    /**
+     * UIMessageMetadataOut
+     * @description The reply's ``metadata`` on the client: how its turn ended and what answered it.
+     */
+    UIMessageMetadataOut: {
+      /**
+       * Outcome
+       * @enum {string}
+       */
+      outcome: "completed" | "failed" | "stopped" | "interrupted";
+      /**
+       * Mode
+       * @description The response action the graph chose, if it got there.
+       */
+      mode: string | null;
+      /** @default null */
+      timings?: components["schemas"]["TimingsOut"] | null;
+      /** @default null */
+      error?: components["schemas"]["TurnErrorOut"] | null;
+    };
+    /** UIMessagePartIn */
+    UIMessagePartIn: {
+      /**
+       * Type
+       * @description text, file, step-start, data-…: only text is read.
+       */
+      type: string;
+      /**
+       * Text
+       * @description Required on a text part.
+       */
+      text?: string | null;
+      [key: string]: unknown;
+    };
+    /**
+     * UIMessagePartOut
+     * @description One part of the UI message stream: start, data-route, text-start, the text-deltas,
+     * text-end, message-metadata, error (failed turns), then finish or abort.
+     */
+    UIMessagePartOut: components["schemas"]["UIStartPart"] | components["schemas"]["UIRoutePart"] | components["schemas"]["UITextStartPart"] | components["schemas"]["UITextDeltaPart"] | components["schemas"]["UITextEndPart"] | components["schemas"]["UIMetadataPart"] | components["schemas"]["UIErrorPart"] | components["schemas"]["UIFinishPart"] | components["schemas"]["UIAbortPart"];
+    /** UIMetadataPart */
+    UIMetadataPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "message-metadata";
+      messageMetadata: components["schemas"]["UIMessageMetadataOut"];
+    };
+    /** UIRouteData */
+    UIRouteData: {
+      /**
+       * Mode
+       * @description The response action the graph chose.
+       */
+      mode: string;
+    };
+    /** UIRoutePart */
+    UIRoutePart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "data-route";
+      /**
+       * Id
+       * @constant
+       */
+      id: "route";
+      data: components["schemas"]["UIRouteData"];
+    };
+    /** UIStartPart */
+    UIStartPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "start";
+      /**
+       * Messageid
+       * @description The reply's id.
+       */
+      messageId: string;
+    };
+    /** UITextDeltaPart */
+    UITextDeltaPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "text-delta";
+      /** Id */
+      id: string;
+      /** Delta */
+      delta: string;
+    };
+    /** UITextEndPart */
+    UITextEndPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "text-end";
+      /** Id */
+      id: string;
+    };
+    /** UITextStartPart */
+    UITextStartPart: {
+      /**
+       * Type
+       * @constant
+       */
+      type: "text-start";
+      /** Id */
+      id: string;
+    };
+    /** UsageOut */
+    UsageOut: {
+      /** Prompt Tokens */
+      prompt_tokens: number;
+      /** Completion Tokens */
+      completion_tokens: number;
+      /** Total Tokens */
+      total_tokens: number;
     };
   };
   responses: never;
@@ -810,6 +1342,382 @@ export interface operations {
       200: {
         content: {
           "application/json": components["schemas"]["InfoOut"];
+        };
+      };
+    };
+  };
+  /**
+   * List Models
+   * @description The one model: the whole Burr graph (classifier and responders).
+   */
+  list_models: {
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ModelListOut"];
+        };
+      };
+    };
+  };
+  /** Get Model */
+  get_model: {
+    parameters: {
+      path: {
+        model_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ModelOut"];
+        };
+      };
+      /** @description No such model (`model_not_found`). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+    };
+  };
+  /** Create a chat completion: one turn of the Burr graph */
+  chat_completions: {
+    parameters: {
+      header?: {
+        /** @description Continue this conversation (it is created if it does not exist). */
+        "X-Conversation-Id"?: string | null;
+        /** @description Open WebUI's chat id (ENABLE_FORWARD_USER_INFO_HEADERS=true). */
+        "X-OpenWebUI-Chat-Id"?: string | null;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ChatCompletionIn"];
+      };
+    };
+    responses: {
+      /** @description A chat.completion, or with `stream: true` a text/event-stream of chat.completion.chunk events ending with `data: [DONE]` (a failure mid-stream is one `data: {"error": ...}` event instead). */
+      200: {
+        headers: {
+          /** @description The conversation this request went to. */
+          "X-Conversation-Id": string;
+          /** @description The response action the graph chose. */
+          "X-Chatbot-Mode": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ChatCompletionOut"];
+          "text/event-stream": {
+            data: "[DONE]" | string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description Invalid or unsupported request; `param` names the field. */
+      400: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description No such model (`model_not_found`). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description A reply is already being written in this conversation. */
+      409: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description The prompt or the body is too large. */
+      413: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description The body is not JSON. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description Too many requests (see Retry-After), or the upstream's rate limit. */
+      429: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description An internal error before the reply started. */
+      500: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description The model behind this server failed before the reply started. */
+      502: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description Overloaded or shutting down (see Retry-After). */
+      503: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+      /** @description The model behind this server did not answer in time. */
+      504: {
+        content: {
+          "application/json": components["schemas"]["OpenAIErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+   * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
+   * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+   */
+  chat: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["UIChatRequestIn"];
+      };
+    };
+    responses: {
+      /** @description The UI message stream: each `data:` one part, then `data: [DONE]`. */
+      200: {
+        headers: {
+          "x-vercel-ai-ui-message-stream": "v1";
+        };
+        content: {
+          "text/event-stream": {
+            data: "[DONE]" | string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description The body is not valid JSON (code invalid_json). */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is already being written, or the turn to replace is not the last one. */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The prompt or the body is too large. */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is sent with a Content-Type other than application/json. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The chat id or the messages are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Overloaded, shutting down or the database is not answering. */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * useChat's resume: the reply being written, replayed from its start
+   * @description A finished reply answers 204 like no reply at all: the client already has it, or
+   * reads it from the history, and a replay would show it twice.
+   */
+  resume_chat: {
+    parameters: {
+      path: {
+        /** @description The chat (conversation) id. */
+        chat_id: string;
+      };
+    };
+    responses: {
+      /** @description The UI message stream: each `data:` one part, then `data: [DONE]`. */
+      200: {
+        headers: {
+          "x-vercel-ai-ui-message-stream": "v1";
+        };
+        content: {
+          "text/event-stream": {
+            data: "[DONE]" | string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description No reply is being written in this chat. */
+      204: {
+        content: never;
+      };
+      /** @description The request is invalid (code invalid_request); error.details says where and why. */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+   * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
+   * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+   */
+  chat_streaming_chatbot: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["UIChatRequestIn"];
+      };
+    };
+    responses: {
+      /** @description The UI message stream: each `data:` one part, then `data: [DONE]`. */
+      200: {
+        headers: {
+          "x-vercel-ai-ui-message-stream": "v1";
+        };
+        content: {
+          "text/event-stream": {
+            data: "[DONE]" | string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description The body is not valid JSON (code invalid_json). */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is already being written, or the turn to replace is not the last one. */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The prompt or the body is too large. */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is sent with a Content-Type other than application/json. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The chat id or the messages are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Overloaded, shutting down or the database is not answering. */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * useChat's resume: the reply being written, replayed from its start
+   * @description A finished reply answers 204 like no reply at all: the client already has it, or
+   * reads it from the history, and a replay would show it twice.
+   */
+  resume_chat_streaming_chatbot: {
+    parameters: {
+      path: {
+        /** @description The chat (conversation) id. */
+        chat_id: string;
+      };
+    };
+    responses: {
+      /** @description The UI message stream: each `data:` one part, then `data: [DONE]`. */
+      200: {
+        headers: {
+          "x-vercel-ai-ui-message-stream": "v1";
+        };
+        content: {
+          "text/event-stream": {
+            data: "[DONE]" | string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description No reply is being written in this chat. */
+      204: {
+        content: never;
+      };
+      /** @description The request is invalid (code invalid_request); error.details says where and why. */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
         };
       };
     };
