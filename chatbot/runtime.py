@@ -42,6 +42,7 @@ from chatbot.persistence import (
     TurnLease,
     open_store,
 )
+from chatbot.relay import Relay
 from chatbot.replies import Replies, Reply
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
@@ -95,6 +96,27 @@ class Chatbot:
             "Replies readable from memory: running, or finished within the retention window.",
             registry=self.metrics.registry,
         ).set_function(lambda: len(self.replies))
+        # Replies read or stopped across processes (see chatbot.relay).
+        self.relay = Relay(
+            store.relay,
+            self.replies,
+            stop_here=self._stop_here,
+            spawn=self.spawn,
+            poll_s=settings.relay_poll_ms / 1000,
+            # No reply runs longer than its deadline: rows older than that and the
+            # retention window were left by a process that died.
+            orphaned_after_s=settings.upstream_reply_deadline_s + settings.reply_retention_s + 60,
+        )
+        Gauge(
+            "chatbot_relay_mirrors",
+            "Replies of this process copied out for readers in other processes.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.relay.answerer.mirrors))
+        Gauge(
+            "chatbot_relay_followed",
+            "Replies of other processes this process is copying in for its readers.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.relay.remote.followed))
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -113,6 +135,7 @@ class Chatbot:
         await store.initialize()
         chatbot = cls(settings, client=build_openai_client(settings), store=store)
         chatbot._warm_up()
+        chatbot.relay.start()
         return chatbot
 
     def _warm_up(self) -> None:
@@ -125,6 +148,7 @@ class Chatbot:
     async def aclose(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.relay.aclose()
         await self.client.close()
         await self.store.close()
         if self.tracking_writer is not None:
@@ -165,7 +189,7 @@ class Chatbot:
         deleted with the rest); one running in another process makes this raise
         ``ConversationBusy``. False when there was nothing to delete.
         """
-        await self.stop(project_id, app_id, CONVERSATION_DELETED)
+        await self._stop_here(project_id, app_id, CONVERSATION_DELETED)
         lease = await self.store.acquire_turn(project_id, app_id)
         try:
             deleted = await self.store.delete(project_id, app_id)
@@ -177,14 +201,22 @@ class Chatbot:
             await lease.release()
         return deleted
 
-    async def stop(
-        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
-    ) -> TurnOutcome | None:
-        """Stop the reply being written in a conversation; its partial reply is kept.
+    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+        """Stop the reply being written in a conversation, in this process or another one;
+        its partial reply is kept.
 
-        Returns the stopped turn's outcome, or None when no reply is running here. Raises
+        Returns the stopped turn's outcome, or None when no reply is being written. Raises
         ``ConversationBusy`` if the turn does not end in time.
         """
+        reply = self.replies.get(project_id, app_id)
+        if reply is not None and reply.turn is not None:
+            return await self._stop_here(project_id, app_id)
+        return await self.relay.stop(project_id, app_id)
+
+    async def _stop_here(
+        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
+    ) -> TurnOutcome | None:
+        """Stop the conversation's reply if this process is writing it (None if not)."""
         reply = self.replies.get(project_id, app_id)
         turn = reply.turn if reply is not None else None
         if turn is None:
@@ -200,6 +232,14 @@ class Chatbot:
     def reply(self, project_id: str, app_id: str) -> Reply | None:
         """The conversation's running (or just finished) reply in this process, if any."""
         return self.replies.get(project_id, app_id)
+
+    async def find_reply(self, project_id: str, app_id: str) -> Reply | None:
+        """The conversation's current reply, running or just finished, wherever it is
+        written: this process's own if it is running here, else through the relay."""
+        reply = self.replies.get(project_id, app_id)
+        if reply is not None and not reply.done:
+            return reply
+        return await self.relay.watch(project_id, app_id, reply)
 
     async def start_reply(
         self, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False

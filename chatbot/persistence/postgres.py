@@ -39,6 +39,8 @@ from chatbot.persistence.postgres_leases import (
     PostgresLeaseTable,
     still_holds,
 )
+from chatbot.persistence.postgres_relay import CREATE_RELAY_TABLES, PostgresRelayTable
+from chatbot.persistence.relay import RelayTable
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class PostgresConversationStore(ConversationStore):
         # An asyncpg pool belongs to the event loop it is created on: made in initialize().
         self.pool: asyncpg.Pool | None = None
         self._leases: DatabaseLeases | None = None
+        self._relay: PostgresRelayTable | None = None
 
     def __repr__(self) -> str:
         return f"PostgresConversationStore({display_url(self.database_url)!r})"
@@ -150,6 +153,8 @@ class PostgresConversationStore(ConversationStore):
             PostgresLeaseTable(pool, process_holder()), ttl_s=self.lease_ttl_s
         )
         self._leases.start()
+        self._relay = PostgresRelayTable(pool, self.database_url)
+        await self._relay.listen()
 
     async def is_initialized(self) -> bool:
         if self.pool is None:
@@ -160,6 +165,9 @@ class PostgresConversationStore(ConversationStore):
         if self._leases is not None:
             await self._leases.stop()
             self._leases = None
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -360,6 +368,12 @@ class PostgresConversationStore(ConversationStore):
             digest,
         )
 
+    @property
+    def relay(self) -> RelayTable:
+        if self._relay is None:
+            raise StoreUnavailable(f"the store for {self.where} is closed")
+        return self._relay
+
 
 async def _create_schema(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
@@ -374,6 +388,7 @@ async def _create_schema(pool: asyncpg.Pool) -> None:
                     _CREATE_DIGESTS_TABLE,
                     _CREATE_DIGESTS_INDEX,
                     CREATE_LEASES_TABLE,
+                    *CREATE_RELAY_TABLES,
                 ):
                     await conn.execute(statement)
         finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import uuid
 from pathlib import Path
@@ -41,11 +40,14 @@ from chatbot.persistence.base import (
     TurnLeaseLost,
     decode_state,
     encode_state,
+    parse_timestamp,
     summarise,
     utcnow,
 )
 from chatbot.persistence.leases import DatabaseLeases, process_holder
+from chatbot.persistence.relay import RelayTable
 from chatbot.persistence.sqlite_leases import CREATE_LEASE_TABLES, SQLiteLeaseTable, held_tokens
+from chatbot.persistence.sqlite_relay import CREATE_RELAY_TABLES, SQLiteRelayTable
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +88,9 @@ _CREATE_TABLES = (
     f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
     f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)",
     *CREATE_LEASE_TABLES,
+    *CREATE_RELAY_TABLES,
 )
 _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
-
-
-def _ts(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 class _PendingSave:
@@ -121,10 +119,13 @@ class SQLiteConversationStore(ConversationStore):
     def __init__(self, path: Path, *, lease_ttl_s: float = DEFAULT_LEASE_TTL_S) -> None:
         self.path = path
         self.lease_ttl_s = float(lease_ttl_s)
-        # States and summaries (synchronous=FULL); leases have a connection of their own.
+        # States and summaries (synchronous=FULL); leases and the relay have a connection
+        # each, so neither waits behind the other's statements.
         self.connection: aiosqlite.Connection | None = None
         self._lease_connection: aiosqlite.Connection | None = None
+        self._relay_connection: aiosqlite.Connection | None = None
         self._lease_table: SQLiteLeaseTable | None = None
+        self._relay: SQLiteRelayTable | None = None
         self._leases: DatabaseLeases | None = None
         # One transaction at a time on ``connection`` (BEGIN … COMMIT spans awaits).
         self._write_lock = asyncio.Lock()
@@ -144,6 +145,7 @@ class SQLiteConversationStore(ConversationStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.connection = await _connect(self.path, synchronous="FULL")
             self._lease_connection = await _connect(self.path, synchronous="NORMAL")
+            self._relay_connection = await _connect(self.path, synchronous="NORMAL")
             await self._create_schema()
             table = SQLiteLeaseTable(self._lease_connection, process_holder(), self.lease_ttl_s)
             await table.register()
@@ -156,6 +158,7 @@ class SQLiteConversationStore(ConversationStore):
             await self.close()
             raise
         self._lease_table = table
+        self._relay = SQLiteRelayTable(self._relay_connection)
         self._leases = DatabaseLeases(table, ttl_s=self.lease_ttl_s)
         self._leases.start()
 
@@ -188,7 +191,8 @@ class SQLiteConversationStore(ConversationStore):
             with contextlib.suppress(aiosqlite.Error):
                 await self._lease_table.unregister()
             self._lease_table = None
-        for name in ("connection", "_lease_connection"):
+        self._relay = None
+        for name in ("connection", "_lease_connection", "_relay_connection"):
             conn = getattr(self, name)
             if conn is not None:
                 setattr(self, name, None)
@@ -400,7 +404,9 @@ class SQLiteConversationStore(ConversationStore):
             (project_id, limit, offset),
         )
         items = [
-            ConversationSummary(app_id, title, turns, _ts(created), _ts(updated))
+            ConversationSummary(
+                app_id, title, turns, parse_timestamp(created), parse_timestamp(updated)
+            )
             for app_id, title, turns, created, updated in rows
         ]
         return items, total
@@ -439,6 +445,12 @@ class SQLiteConversationStore(ConversationStore):
             (project_id, digest),
         )
         return rows[0][0] if rows else None
+
+    @property
+    def relay(self) -> RelayTable:
+        if self._relay is None:
+            raise StoreUnavailable(f"the SQLite database at {self.path} is closed")
+        return self._relay
 
 
 async def _connect(path: Path, *, synchronous: str) -> aiosqlite.Connection:

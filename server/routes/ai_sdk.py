@@ -12,7 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Response
 
 from chatbot.last_turn import prompts_in
+from chatbot.persistence import StoreUnavailable
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
+from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openapi import RETRY_AFTER, error, event_stream
@@ -86,13 +88,22 @@ async def chat(
     responses={
         200: _STREAM,
         204: {"description": "No reply is being written in this chat."},
+        503: error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER),
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )
 async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -> Response:
     """A finished reply answers 204 like no reply at all: the client already has it, or
     reads it from the history, and a replay would show it twice."""
-    reply = bot.reply(settings.ui_project_id, chat_id)
+    try:
+        reply = await bot.find_reply(settings.ui_project_id, chat_id)
+    except StoreUnavailable:
+        raise ApiError(
+            503,
+            "storage_unavailable",
+            "The database is not answering; try again in a moment.",
+            headers={"Retry-After": "2"},
+        ) from None
     if reply is None or reply.done:
         return Response(status_code=204)
     return EventStreamResponse(
