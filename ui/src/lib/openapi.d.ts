@@ -1225,6 +1225,16 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
     };
   };
   /** Stop the reply being written; what it wrote so far is kept as interrupted */
@@ -1264,6 +1274,16 @@ export interface operations {
       };
       /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The reply could not be confirmed stopped in time (stop_unconfirmed), or the database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
@@ -1599,6 +1619,16 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
     };
   };
   /**
@@ -1716,6 +1746,16 @@ export interface operations {
       };
       /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
