@@ -16,6 +16,7 @@ from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, moun
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
+from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session, websocket
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
@@ -24,6 +25,14 @@ from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
 
 logger = logging.getLogger(__name__)
+
+_DESCRIPTION = f"""\
+Every error is `{{"error": {{"code", "message"}}}}` with a stable `code`. Streams are
+Server-Sent Events whose every `data:` is one JSON frame; the schema given for a stream
+is that of one event, its `data` described by `contentSchema` (`ChatFrame`, `ResumeFrame`).
+A method a path does not answer gets 405 with an `Allow` header. This document describes
+this server as configured: the prompt's `maxLength`, and the API key (401) if one is set.
+The chat routes live under `{API_PREFIX}`."""
 
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
@@ -60,9 +69,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Burr streaming chatbot",
         summary="A chatbot proxy whose routing is a Burr state machine, streamed as SSE.",
+        description=_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app, settings)
     app.state.settings = settings
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -82,7 +94,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(openai.router, prefix=OPENAI_PREFIX)
     # useChat's default endpoint is /api/chat; the same routes also live under the prefix.
     app.include_router(ai_sdk.router, prefix="/api")
-    app.include_router(ai_sdk.router, prefix=API_PREFIX)
+    app.include_router(
+        ai_sdk.router,
+        prefix=API_PREFIX,
+        generate_unique_id_function=operation_id_with("streaming_chatbot"),
+    )
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
             app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX

@@ -83,10 +83,18 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return error_response(422, "invalid_request", message, details=details)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def wrong_method_message(method: str, path: str, allow: str) -> str:
+    return f"{method} is not allowed on {path}; it answers {allow}."
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
-    return error_response(exc.status_code, code, message, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405 and headers and "Allow" in headers:
+        message = wrong_method_message(request.method, request.url.path, headers["Allow"])
+    else:
+        message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    return error_response(exc.status_code, code, message, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

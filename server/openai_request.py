@@ -53,8 +53,7 @@ def _check_supported(body: ChatCompletionIn) -> None:
     if body.response_format is not None and body.response_format.type != "text":
         raise unsupported(
             "response_format",
-            f"Only text replies are supported, not response_format "
-            f"{body.response_format.type!r}.",
+            f"Only text replies are supported, not response_format {body.response_format.type!r}.",
             "unsupported_value",
         )
     if body.audio is not None:
@@ -183,12 +182,15 @@ def named_conversation(
     hint (its temporary chats have ids that are not ours to store), so an unusable one
     is passed over and the conversation is found from the messages instead.
     """
-    if header is not None:
-        return _valid(header, "X-Conversation-Id")
+    ours = _valid(header, "X-Conversation-Id") if header is not None else None
+    # Checked even when a header wins: an invalid id is refused wherever it is sent.
+    named = (body.metadata or {}).get("conversation_id")
+    in_body = _valid(named, "metadata.conversation_id") if named is not None else None
+    if ours is not None:
+        return ours
     if open_webui_header is not None and _ID.fullmatch(open_webui_header):
         return open_webui_header
-    named = (body.metadata or {}).get("conversation_id")
-    return _valid(named, "metadata.conversation_id") if named is not None else None
+    return in_body
 
 
 def _valid(value: str, param: str) -> str:

@@ -14,17 +14,61 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+
+from server.deps import ID_PATTERN
 
 FinishReason = Literal["stop", "length", "content_filter"]
+
+
+def _integral(value: object) -> object:
+    """A number with no fraction is an integer to JSON Schema (``232.0`` is ``232``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# After an integer's own constraints: an integer as JSON counts them, strict (no strings,
+# no booleans) but 232.0 is 232. (Put before them, it would hide them from the schema.)
+AS_JSON_INTEGER = BeforeValidator(_integral)
+
+
+def _accepted(low: int, high: int) -> WithJsonSchema:
+    """The documented range of a field validated wider, so that a value out of it gets
+    the 400 that names what is unsupported rather than a plain range error."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "integer", "minimum": low, "maximum": high}, {"type": "null"}]}
+    )
 
 
 # --- requests -------------------------------------------------------------------------
 class ContentPartIn(BaseModel):
     """One part of a message's content; only text parts are understood."""
 
-    model_config = ConfigDict(extra="allow")
+    # Documented: each kind of part needs its own field (server.openai_request refuses
+    # one without it with a 400 naming it).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "properties": {"type": {"const": kind}, kind: {"type": "string"}},
+                    "required": [kind],
+                }
+                for kind in ("text", "refusal")
+            ]
+        },
+    )
 
     type: StrictStr = Field(json_schema_extra={"enum": ["text", "refusal"]})
     text: StrictStr | None = None
@@ -63,13 +107,19 @@ class ChatCompletionIn(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
+            # stream_options only with stream: true (a 400 otherwise, as at OpenAI).
+            "if": {
+                "properties": {"stream_options": {"type": "object"}},
+                "required": ["stream_options"],
+            },
+            "then": {"properties": {"stream": {"const": True}}, "required": ["stream"]},
             "examples": [
                 {
                     "model": "burr-chatbot",
                     "messages": [{"role": "user", "content": "Write a poem about rivers"}],
                     "stream": True,
                 }
-            ]
+            ],
         },
     )
 
@@ -87,19 +137,21 @@ class ChatCompletionIn(BaseModel):
     # Forwarded to the upstream reply call.
     temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
     top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
-    max_tokens: StrictInt | None = Field(default=None, ge=1)
-    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_tokens: Annotated[StrictInt, Field(ge=1), AS_JSON_INTEGER] | None = None
+    max_completion_tokens: Annotated[StrictInt, Field(ge=1), AS_JSON_INTEGER] | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
     # Refused unless they ask for what a plain reply is anyway.
-    n: StrictInt | None = Field(default=None, ge=1, le=128, json_schema_extra={"maximum": 1})
+    n: Annotated[
+        Annotated[StrictInt, Field(ge=1, le=128), AS_JSON_INTEGER] | None, _accepted(1, 1)
+    ] = None
     response_format: ResponseFormatIn | None = None
     modalities: list[Annotated[StrictStr, Field(json_schema_extra={"enum": ["text"]})]] | None = (
         None
     )
-    logprobs: StrictBool | None = Field(default=None, json_schema_extra={"enum": [False, None]})
-    top_logprobs: StrictInt | None = Field(
-        default=None, ge=0, le=20, json_schema_extra={"maximum": 0}
-    )
+    logprobs: Annotated[StrictBool | None, WithJsonSchema({"enum": [False, None]})] = None
+    top_logprobs: Annotated[
+        Annotated[StrictInt, Field(ge=0, le=20), AS_JSON_INTEGER] | None, _accepted(0, 0)
+    ] = None
     # Refused whatever their value (none but "none" for the choices): no tools, no audio.
     tools: SkipJsonSchema[list[Any] | None] = None
     tool_choice: SkipJsonSchema[Any] = None
@@ -109,10 +161,13 @@ class ChatCompletionIn(BaseModel):
     # Accepted and ignored: they tune sampling or bookkeeping, not what a reply is.
     presence_penalty: StrictFloat | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: StrictFloat | None = Field(default=None, ge=-2, le=2)
-    seed: StrictInt | None = None
+    seed: Annotated[StrictInt, AS_JSON_INTEGER] | None = None
     user: StrictStr | None = None
     metadata: dict[str, StrictStr] | None = Field(
         default=None,
+        json_schema_extra={
+            "properties": {"conversation_id": {"type": "string", "pattern": ID_PATTERN}}
+        },
         description="metadata.conversation_id names the conversation to continue "
         "(after the X-Conversation-Id and X-OpenWebUI-Chat-Id headers).",
     )

@@ -7,19 +7,54 @@ the same models for their once-per-turn frames, so a shape is defined exactly on
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, model_validator
 
 from chatbot.errors import TurnError
 from chatbot.events import TurnCompleted, TurnOutcome
 from server.deps import ID_PATTERN
 
 
+def _whitespace_class() -> str:
+    """A regex class of exactly the characters ``str.isspace`` counts, spelled out.
+
+    Spelled out rather than written ``\\s`` because regex engines disagree on what ``\\s``
+    covers (Python's, ECMAScript's and Rust's differ on U+001C..U+001F, U+0085, U+FEFF);
+    a client validating against the document must refuse exactly what the server refuses.
+    """
+    spaces = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    ranges: list[tuple[int, int]] = []
+    for c in spaces:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+
+    def char(c: int) -> str:
+        return f"\\u{c:04x}"
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+
+
+# A prompt needs one character that is not whitespace (the server strips nothing, but a
+# prompt of only spaces says nothing and is refused with 422 ``empty_prompt``).
+NOT_BLANK_PATTERN = f"[^{_whitespace_class()}]"
+NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
+
+
 class PromptIn(BaseModel):
     # Strict: a number or a list is a client bug to report, not a string to coerce.
+    # The constraints are documented here and enforced by the routes, which answer them
+    # with codes of their own (``empty_prompt`` 422, ``prompt_too_long`` 413); the
+    # document's ``maxLength`` is the limit of the running server (CHATBOT_MAX_PROMPT_CHARS).
     prompt: StrictStr = Field(
-        description="The user's message.", examples=["Write a poem about rivers"]
+        description="The user's message: at least one character that is not whitespace, "
+        "at most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).",
+        examples=["Write a poem about rivers"],
+        json_schema_extra={"minLength": 1, "pattern": NOT_BLANK_PATTERN},
     )
 
 
@@ -92,9 +127,45 @@ class ErrorFrame(BaseModel):
     value: TurnErrorOut
 
 
-ChatFrame = Annotated[
-    ChatHistoryFrame | DeltaFrame | EndFrame | ErrorFrame, Field(discriminator="type")
-]
+class ChatFrame(
+    RootModel[
+        Annotated[
+            ChatHistoryFrame | DeltaFrame | EndFrame | ErrorFrame, Field(discriminator="type")
+        ]
+    ]
+):
+    """One frame of ``POST /response``: the JSON after one ``data: ``.
+
+    In order: ``chat_history`` (the history before this turn), ``delta``s as the text
+    arrives, then one ``end`` or one ``error``.
+    """
+
+
+# --- the extra frames of GET /stream, which a reattaching reader needs --------------------
+class PromptFrame(BaseModel):
+    """The running turn's prompt (the history frame is the history before it)."""
+
+    type: Literal["prompt"]
+    value: str
+
+
+class StepFrame(BaseModel):
+    """The response action that answers, once the graph has chosen it."""
+
+    type: Literal["step"]
+    value: str
+
+
+class ResumeFrame(
+    RootModel[
+        Annotated[
+            ChatHistoryFrame | PromptFrame | StepFrame | DeltaFrame | EndFrame | ErrorFrame,
+            Field(discriminator="type"),
+        ]
+    ]
+):
+    """One frame of ``GET /stream``: ``chat_history``, ``prompt``, ``step`` (once chosen),
+    the ``delta``s, then ``end`` or ``error``; all but the history carry an SSE ``id:``."""
 
 
 # --- the WebSocket channel: what a client sends, and the answer to a message refused ------
@@ -177,12 +248,30 @@ class InfoOut(BaseModel):
     classifier_model: str
 
 
-class ErrorDetail(BaseModel):
-    code: str
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
+
+
+class InvalidPart(BaseModel):
+    location: list[str] = Field(description='Where, e.g. ["body", "prompt"] or ["path", "app_id"].')
     message: str
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, for programs: e.g. conversation_busy.")
+    message: str = Field(description="A sentence for people.")
+    details: list[InvalidPart] | None = Field(
+        default=None, description="Only on 422 invalid_request: each invalid part and why."
+    )
+
+
 class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer of the API (``/v1`` has OpenAI's shape instead)."""
+
     error: ErrorDetail
 
 
@@ -190,7 +279,13 @@ class ErrorOut(BaseModel):
 # Bodies come from the AI SDK's chat transport, which adds the app's own `body` fields and
 # keeps UI-only fields on messages and parts: unknown keys are allowed and not read.
 class UIMessagePartIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={  # the validator below, documented
+            "if": {"properties": {"type": {"const": "text"}}, "required": ["type"]},
+            "then": {"properties": {"text": {"type": "string"}}, "required": ["text"]},
+        },
+    )
 
     type: StrictStr = Field(description="text, file, step-start, data-…: only text is read.")
     text: StrictStr | None = Field(default=None, description="Required on a text part.")
@@ -240,3 +335,74 @@ class UIMessageMetadataOut(BaseModel):
     mode: str | None = Field(description="The response action the graph chose, if it got there.")
     timings: TimingsOut | None = None
     error: TurnErrorOut | None = None
+
+
+# The parts of the UI message stream, as the server sends them (server.protocols.ai_sdk
+# writes them as bytes; these document each ``data:`` of the stream, ``[DONE]`` aside).
+class UIStartPart(BaseModel):
+    type: Literal["start"]
+    messageId: str = Field(description="The reply's id.")
+
+
+class UIRouteData(BaseModel):
+    mode: str = Field(description="The response action the graph chose.")
+
+
+class UIRoutePart(BaseModel):
+    type: Literal["data-route"]
+    id: Literal["route"]
+    data: UIRouteData
+
+
+class UITextStartPart(BaseModel):
+    type: Literal["text-start"]
+    id: str
+
+
+class UITextDeltaPart(BaseModel):
+    type: Literal["text-delta"]
+    id: str
+    delta: str
+
+
+class UITextEndPart(BaseModel):
+    type: Literal["text-end"]
+    id: str
+
+
+class UIMetadataPart(BaseModel):
+    type: Literal["message-metadata"]
+    messageMetadata: UIMessageMetadataOut
+
+
+class UIErrorPart(BaseModel):
+    type: Literal["error"]
+    errorText: str
+
+
+class UIFinishPart(BaseModel):
+    type: Literal["finish"]
+
+
+class UIAbortPart(BaseModel):
+    type: Literal["abort"]
+
+
+class UIMessagePartOut(
+    RootModel[
+        Annotated[
+            UIStartPart
+            | UIRoutePart
+            | UITextStartPart
+            | UITextDeltaPart
+            | UITextEndPart
+            | UIMetadataPart
+            | UIErrorPart
+            | UIFinishPart
+            | UIAbortPart,
+            Field(discriminator="type"),
+        ]
+    ]
+):
+    """One part of the UI message stream: start, data-route, text-start, the text-deltas,
+    text-end, message-metadata, error (failed turns), then finish or abort."""

@@ -6,9 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from starlette.responses import FileResponse, HTMLResponse
+from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
-from server.errors import ApiError
+from server.errors import ApiError, wrong_method_message
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.security import UI_HEADERS
 
@@ -29,6 +31,35 @@ _RESERVED = (
 )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_elsewhere(app: FastAPI, scope: Scope, fallbacks: tuple[object, ...]) -> set[str]:
+    """The methods the real routes answer at this request's path (none: no such path).
+
+    The fallbacks below match any path, so the router never sees that a path exists with
+    other methods. Asked here, only once a request has fallen through to them: each
+    method is tried against every route but the fallbacks, through the routes' own
+    matching (which also sees into included routers).
+    """
+    routes = [r for r in app.router.routes if getattr(r, "endpoint", None) not in fallbacks]
+    return {
+        method
+        for method in _METHODS
+        if any(route.matches({**scope, "method": method})[0] is Match.FULL for route in routes)
+    }
+
+
+def _wrong_method(request: Request, allowed: set[str]) -> ApiError:
+    allow = ", ".join(sorted(allowed))
+    return ApiError(
+        405,
+        "method_not_allowed",
+        wrong_method_message(request.method, request.url.path, allow),
+        headers={"Allow": allow},
+    )
+
+
 def mount_ui(app: FastAPI, dist: Path) -> None:
     index = dist / "index.html"
     assets = dist / "assets"
@@ -38,13 +69,23 @@ def mount_ui(app: FastAPI, dist: Path) -> None:
     top_level = {p.name: p for p in dist.iterdir() if p.is_file()} if dist.is_dir() else {}
     has_index = index.is_file()
 
-    @app.api_route(
-        "/api/{path:path}",
-        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
-        include_in_schema=False,
-    )
     async def unknown_api(request: Request, path: str):
-        raise ApiError(404, "not_found", f"No API route answers {request.method} /api/{path}.")
+        """404 for an unknown API path; 405 (with Allow) for a known one and a wrong method."""
+        allowed = _methods_elsewhere(app, request.scope, fallbacks)
+        if allowed:
+            raise _wrong_method(request, allowed)
+        raise ApiError(
+            404, "not_found", f"No API route answers {request.method} {request.url.path}."
+        )
+
+    # Both APIs (ours and the OpenAI-compatible one) answer JSON for any path under them.
+    for prefix in ("/api", OPENAI_PREFIX):
+        app.add_api_route(
+            f"{prefix}/{{path:path}}",
+            unknown_api,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            include_in_schema=False,
+        )
 
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str):
@@ -55,3 +96,5 @@ def mount_ui(app: FastAPI, dist: Path) -> None:
         if has_index:
             return FileResponse(index, headers={"Cache-Control": "no-cache", **UI_HEADERS})
         return HTMLResponse(_NOT_BUILT, headers=UI_HEADERS)
+
+    fallbacks = (unknown_api, spa)

@@ -17,25 +17,39 @@ from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
+from server.openapi import RETRY_AFTER, error, event_stream
 from server.protocols.ai_sdk import UI_MESSAGE_STREAM_HEADERS, ui_message_stream
 from server.protocols.ai_sdk_request import prompt_of, replaces_last_turn
 from server.routes.chat import check_prompt, on_close, start_reply
-from server.schemas import ErrorOut, UIChatRequestIn
+from server.schemas import UIChatRequestIn, UIMessagePartOut
 
 router = APIRouter(tags=["ai-sdk"])
 
-_STREAM = {"content": {"text/event-stream": {}}, "description": "The UI message stream."}
-_ERRORS = {
-    409: {
-        "model": ErrorOut,
-        "description": "A reply is already being written, or the turn to replace is not "
-        "the last one.",
+_STREAM = {
+    **event_stream(
+        UIMessagePartOut,
+        "The UI message stream: each `data:` one part, then `data: [DONE]`.",
+        sentinel="[DONE]",
+    ),
+    "headers": {
+        name: {"required": True, "schema": {"const": value}}
+        for name, value in UI_MESSAGE_STREAM_HEADERS.items()
     },
-    413: {"model": ErrorOut, "description": "The prompt or the body is too large."},
-    415: {"model": ErrorOut, "description": "The body is not JSON."},
-    422: {"model": ErrorOut, "description": "The chat id or the messages are invalid."},
-    429: {"model": ErrorOut, "description": "Too many prompts from this client."},
-    503: {"model": ErrorOut, "description": "Overloaded or shutting down; see Retry-After."},
+}
+_ERRORS = {
+    400: error("The body is not valid JSON (code invalid_json)."),
+    409: error("A reply is already being written, or the turn to replace is not the last one."),
+    413: error("The prompt or the body is too large."),
+    415: error("The body is sent with a Content-Type other than application/json."),
+    422: error(
+        "The chat id or the messages are invalid (invalid_request, with error.details), "
+        "or the prompt is only whitespace (empty_prompt)."
+    ),
+    429: error(
+        "Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set).",
+        headers=RETRY_AFTER,
+    ),
+    503: error("Overloaded, shutting down or the database is not answering.", headers=RETRY_AFTER),
 }
 ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversation) id.")]
 
@@ -74,6 +88,7 @@ async def chat(
     responses={
         200: _STREAM,
         204: {"description": "No reply is being written in this chat."},
+        503: error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER),
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )

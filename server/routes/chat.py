@@ -17,23 +17,42 @@ from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
+from server.openapi import RETRY_AFTER, error, event_stream
 from server.protocols.burr_ui import burr_ui_frames
-from server.schemas import ChatItemOut, ErrorOut, PromptIn, TurnEndOut
+from server.schemas import NOT_BLANK, ChatFrame, ChatItemOut, PromptIn, TurnEndOut
 
 router = APIRouter(tags=["chat"])
 
-_ERRORS = {
-    409: {"model": ErrorOut, "description": "A reply is already streaming for this conversation."},
-    413: {"model": ErrorOut, "description": "The prompt or the body is too large."},
-    429: {"model": ErrorOut, "description": "Too many prompts from this client."},
-    503: {"model": ErrorOut, "description": "Overloaded or shutting down; see Retry-After."},
-    422: {"model": ErrorOut, "description": "The IDs or the body are invalid."},
+# What a prompt route can answer besides its reply (401 and the body limit's 413 are
+# documented for every route by server.openapi).
+_PROMPT_ERRORS = {
+    400: error("The body is not valid JSON (code invalid_json)."),
+    409: error("A reply is already being written in this conversation (conversation_busy)."),
+    413: error(
+        "The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), "
+        "or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large)."
+    ),
+    415: error("The body is sent with a Content-Type other than application/json."),
+    422: error(
+        "The IDs or the body are invalid (invalid_request, with error.details), "
+        "or the prompt is only whitespace (empty_prompt)."
+    ),
+    429: error(
+        "Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set).",
+        headers=RETRY_AFTER,
+    ),
+    503: error(
+        "The server is streaming as many replies as it allows (overloaded), shutting "
+        "down (server_shutting_down), or its database is not answering (storage_unavailable).",
+        headers=RETRY_AFTER,
+    ),
 }
+_NOT_FOUND = error("There is no such conversation (conversation_not_found).")
 
 
 def check_prompt(prompt: str, max_chars: int) -> str:
     """The prompt, or a 4xx saying what is wrong with it."""
-    if not prompt.strip():
+    if not NOT_BLANK.search(prompt):
         raise ApiError(422, "empty_prompt", "The prompt is empty.")
     if len(prompt) > max_chars:
         raise ApiError(
@@ -92,7 +111,15 @@ async def start_reply(
     response_class=EventStreamResponse,
     status_code=200,
     dependencies=[RequireJson, Depends(rate_limit)],
-    responses={200: {"content": {"text/event-stream": {}}}, **_ERRORS},
+    responses={
+        200: event_stream(
+            ChatFrame,
+            "Server-Sent Events, each `data: <ChatFrame>`: chat_history, the deltas, "
+            "then end or error. No id:, event: or comment lines, no [DONE].",
+            ids=False,
+        ),
+        **_PROMPT_ERRORS,
+    },
     summary="Send a prompt; the reply streams back as Server-Sent Events",
 )
 async def chat_response(
@@ -127,7 +154,19 @@ def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
     response_model=TurnEndOut,
     response_model_exclude_unset=True,
     dependencies=[RequireJson, Depends(rate_limit)],
-    responses={502: {"model": ErrorOut, "description": "The model call failed."}, **_ERRORS},
+    responses={
+        **_PROMPT_ERRORS,
+        502: error(
+            "The reply did not complete; error.code says why: the upstream model failed "
+            "(e.g. upstream_timeout), or the reply was stopped (reply_stopped) or its "
+            "conversation deleted (conversation_deleted) meanwhile."
+        ),
+        503: error(
+            "The reply could not start (overloaded, server_shutting_down, "
+            "storage_unavailable; with Retry-After), could not be stored (storage_error) or "
+            "was cut short by a shutdown (server_shutting_down)."
+        ),
+    },
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
 )
 async def chat_reply(
@@ -144,18 +183,18 @@ async def chat_reply(
     outcome = reply.outcome
     if isinstance(outcome, TurnCompleted):
         return TurnEndOut.of(outcome)
-    error = outcome.error if isinstance(outcome, TurnFailed | TurnInterrupted) else None
-    if error is None:
+    failure = outcome.error if isinstance(outcome, TurnFailed | TurnInterrupted) else None
+    if failure is None:
         raise ApiError(500, "internal_error", "The reply ended without an outcome.")
-    status = 503 if error.code in ("storage_error", "server_shutting_down") else 502
-    raise ApiError(status, error.code, error.message)
+    status = 503 if failure.code in ("storage_error", "server_shutting_down") else 502
+    raise ApiError(status, failure.code, failure.message)
 
 
 @router.get(
     "/history/{project_id}/{app_id}",
     response_model=list[ChatItemOut],
     response_model_exclude_none=True,
-    responses={404: {"model": ErrorOut, "description": "No such conversation."}},
+    responses={404: _NOT_FOUND},
     summary="The conversation's chat history",
 )
 async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[ChatItem]:
@@ -170,7 +209,6 @@ async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) ->
 @router.post(
     "/create/{project_id}/{app_id}",
     response_model=str,
-    responses={422: _ERRORS[422]},
     summary="Create a conversation (idempotent); answers its ID",
 )
 async def create_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> str:

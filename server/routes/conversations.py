@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Response
 from chatbot.persistence import ConversationBusy
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
-from server.schemas import ConversationOut, ConversationPage, ErrorOut
+from server.openapi import error
+from server.schemas import ConversationOut, ConversationPage
 
 router = APIRouter(tags=["conversations"])
 
@@ -39,8 +40,8 @@ async def list_conversations(
     status_code=204,
     response_class=Response,
     responses={
-        404: {"model": ErrorOut, "description": "No such conversation."},
-        409: {"model": ErrorOut, "description": "A reply is streaming in it on another server."},
+        404: error("There is no such conversation (conversation_not_found)."),
+        409: error("A reply is being written in it on another server (conversation_busy)."),
     },
     summary="Delete a conversation, its stored states and its tracking log",
 )

@@ -8,8 +8,9 @@ from starlette.responses import PlainTextResponse
 
 from server.deps import ChatbotDep, SettingsDep
 from server.errors import ApiError
+from server.openapi import error
 from server.paths import BURR_PREFIX
-from server.schemas import InfoOut
+from server.schemas import HealthOut, InfoOut, ReadyOut
 
 health_router = APIRouter(tags=["health"])
 metrics_router = APIRouter(tags=["health"])
@@ -17,17 +18,21 @@ info_router = APIRouter(tags=["meta"])
 
 
 @health_router.get("/healthz", summary="Liveness: the process is serving requests")
-async def healthz() -> dict:
-    return {"status": "ok"}
+async def healthz() -> HealthOut:
+    return HealthOut(status="ok")
 
 
-@health_router.get("/readyz", summary="Readiness: the database answers")
-async def readyz(bot: ChatbotDep) -> dict:
+@health_router.get(
+    "/readyz",
+    responses={503: error("The database is not answering (not_ready).")},
+    summary="Readiness: the database answers",
+)
+async def readyz(bot: ChatbotDep) -> ReadyOut:
     try:
         await bot.ping()
     except Exception as exc:
         raise ApiError(503, "not_ready", f"The database is not answering: {exc}") from exc
-    return {"status": "ready"}
+    return ReadyOut(status="ready")
 
 
 @info_router.get("/info", response_model=InfoOut, summary="Settings the chat UI reads at start")

@@ -22,18 +22,20 @@ from fastapi import APIRouter, Body, Depends, Header, Response
 
 from chatbot.errors import INTERNAL_ERROR
 from chatbot.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
-from server.deps import ChatbotDep, RequireJson, SettingsDep
+from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openai_errors import OpenAIApiError, turn_error
 from server.openai_request import named_conversation, turn_request
 from server.openai_schemas import (
+    ChatCompletionChunkOut,
     ChatCompletionIn,
     ChatCompletionOut,
     ModelListOut,
     ModelOut,
     OpenAIErrorOut,
 )
+from server.openapi import event_stream
 from server.protocols.openai import ChunkFrames, chunk_frames, completion
 from server.routes.chat import on_close, reply_start_errors
 
@@ -99,17 +101,22 @@ async def get_model(model_id: str) -> ModelOut:
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={
         200: {
-            "description": "A chat.completion, or with `stream: true` a text/event-stream of "
-            "chat.completion.chunk events ending with `data: [DONE]` (a failure mid-stream "
-            "is one `data: {\"error\": ...}` event instead).",
-            "content": {"text/event-stream": {}},
+            **event_stream(
+                (ChatCompletionChunkOut, OpenAIErrorOut),
+                "A chat.completion, or with `stream: true` a text/event-stream of "
+                "chat.completion.chunk events ending with `data: [DONE]` (a failure "
+                'mid-stream is one `data: {"error": ...}` event instead).',
+                sentinel="[DONE]",
+            ),
             "headers": {
                 CONVERSATION_HEADER: {
                     "description": "The conversation this request went to.",
-                    "schema": {"type": "string"},
+                    "required": True,
+                    "schema": {"type": "string", "pattern": ID_PATTERN},
                 },
                 MODE_HEADER: {
                     "description": "The response action the graph chose.",
+                    "required": True,
                     "schema": {"type": "string"},
                 },
             },
@@ -128,6 +135,8 @@ async def chat_completions(
         Header(
             alias=CONVERSATION_HEADER,
             description="Continue this conversation (it is created if it does not exist).",
+            # Documented, checked by named_conversation (400 invalid_conversation_id).
+            json_schema_extra={"pattern": ID_PATTERN},
         ),
     ] = None,
     open_webui_chat_id: Annotated[

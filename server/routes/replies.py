@@ -14,8 +14,9 @@ from chatbot.persistence import ConversationBusy, StoreUnavailable
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
+from server.openapi import RETRY_AFTER, error, event_stream
 from server.protocols.burr_ui import resumable_frames
-from server.schemas import ErrorOut, StoppedOut
+from server.schemas import ResumeFrame, StoppedOut
 
 router = APIRouter(tags=["chat"])
 
@@ -27,9 +28,14 @@ router = APIRouter(tags=["chat"])
     # it fails to build /openapi.json at all.
     status_code=200,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "The reply's frames."},
+        200: event_stream(
+            ResumeFrame,
+            "Server-Sent Events, each `data: <ResumeFrame>`; every frame but the history "
+            "has an id: to resume after.",
+            ids=True,
+        ),
         204: {"description": "No reply is running (or just finished) in this conversation."},
-        503: {"model": ErrorOut, "description": "The database does not answer; try again."},
+        503: error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER),
     },
     summary="Reattach to the reply being written: its frames from where you left off",
 )
@@ -65,12 +71,13 @@ async def resume_reply(
     response_model=StoppedOut,
     response_model_exclude_none=True,
     responses={
-        404: {"model": ErrorOut, "description": "No such conversation."},
-        409: {"model": ErrorOut, "description": "No reply is being written in it."},
-        503: {
-            "model": ErrorOut,
-            "description": "The reply did not end in time, or the database does not answer.",
-        },
+        404: error("There is no such conversation (conversation_not_found)."),
+        409: error("No reply is being written in it (nothing_to_stop)."),
+        503: error(
+            "The reply could not be confirmed stopped in time (stop_unconfirmed), or the "
+            "database is not answering (storage_unavailable).",
+            headers=RETRY_AFTER,
+        ),
     },
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )

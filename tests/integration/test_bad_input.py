@@ -210,7 +210,21 @@ CASES = [
         "conversation_not_found",
     ),
     ("unknown route", "GET", "/nothing/here", None, None, 404, "not_found"),
-    ("wrong method", "GET", "/response/proj/existing", None, None, 404, "not_found"),
+    ("unknown route, other method", "PUT", "/nothing/here", None, None, 404, "not_found"),
+    ("wrong method", "GET", "/response/proj/existing", None, None, 405, "method_not_allowed"),
+]
+
+# A path that exists answers a method it does not take with 405 and the methods it does.
+WRONG_METHODS = [
+    ("PUT", "/api/v0/streaming_chatbot/info", "GET"),
+    ("DELETE", "/api/v0/streaming_chatbot/info", "GET"),
+    ("PUT", "/api/v0/streaming_chatbot/session", "DELETE, POST"),
+    ("GET", "/api/v0/streaming_chatbot/session", "DELETE, POST"),
+    ("GET", "/api/v0/streaming_chatbot/reply/proj/existing", "POST"),
+    ("PATCH", "/api/v0/streaming_chatbot/history/proj/existing", "GET"),
+    ("POST", "/api/v0/streaming_chatbot/conversations/proj/existing", "DELETE"),
+    ("PUT", "/healthz", "GET"),
+    ("POST", "/metrics", "GET"),
 ]
 
 
@@ -243,6 +257,18 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
     error = json.loads(payload)["error"]
     assert error["code"] == code
     assert isinstance(error["message"], str) and error["message"]
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), WRONG_METHODS)
+def test_a_wrong_method_gets_405_with_the_methods_that_work(
+    server: ServerProcess, unchanged: None, method: str, path: str, allow: str
+) -> None:
+    response = httpx.request(method, f"{server.base_url}{path}")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    error = response.json()["error"]
+    assert error["code"] == "method_not_allowed"
+    assert method in error["message"] and allow in error["message"]
 
 
 def test_chunked_body_over_the_limit_is_refused(server: ServerProcess, unchanged: None) -> None:

@@ -9,9 +9,21 @@
  * A key that works is also traded for the server's session cookie (POST …/session), because
  * Burr's tracking UI, on the same origin, cannot send our header but does send the cookie.
  */
-import type { ChatItem, ConversationPage, Info } from "./protocol";
+import type { paths } from "./openapi";
 
 export const API_PREFIX = "/api/v0/streaming_chatbot";
+
+type Api = typeof API_PREFIX;
+/**
+ * The JSON body a documented route answers with 200, read from the generated OpenAPI types: a
+ * call names its route's path template, so renaming a route or changing what it answers breaks
+ * the type check here rather than the page at run time.
+ */
+type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  responses: { 200: { content: { "application/json": infer Body } } };
+}
+  ? Body
+  : never;
 export const API_KEY_STORAGE_KEY = "chatbot.apiKey";
 const SESSION_PATH = `${API_PREFIX}/session`;
 
@@ -182,15 +194,20 @@ export function createApiClient(options: ApiClientOptions = {}) {
     startSession: async () => {
       await ok(SESSION_PATH, { method: "POST" });
     },
-    info: () => json<Info>(`${API_PREFIX}/info`),
+    info: () => json<Ok<`${Api}/info`, "get">>(`${API_PREFIX}/info`),
     conversations: (projectId: string, limit = 50, offset = 0) =>
-      json<ConversationPage>(
+      json<Ok<`${Api}/conversations/{project_id}`, "get">>(
         `${API_PREFIX}/conversations/${seg(projectId)}?limit=${limit}&offset=${offset}`,
       ),
     history: (projectId: string, appId: string) =>
-      json<ChatItem[]>(`${API_PREFIX}/history/${seg(projectId)}/${seg(appId)}`),
+      json<Ok<`${Api}/history/{project_id}/{app_id}`, "get">>(
+        `${API_PREFIX}/history/${seg(projectId)}/${seg(appId)}`,
+      ),
     create: (projectId: string, appId: string) =>
-      json<string>(`${API_PREFIX}/create/${seg(projectId)}/${seg(appId)}`, { method: "POST" }),
+      json<Ok<`${Api}/create/{project_id}/{app_id}`, "post">>(
+        `${API_PREFIX}/create/${seg(projectId)}/${seg(appId)}`,
+        { method: "POST" },
+      ),
     /** Asks the server to stop the reply being written; it keeps what was written so far. */
     stop: async (projectId: string, appId: string) => {
       await request(`${API_PREFIX}/stop/${seg(projectId)}/${seg(appId)}`, { method: "POST" });

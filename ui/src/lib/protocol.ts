@@ -1,70 +1,32 @@
 /**
- * Types of the server's HTTP contract (see shared DESIGN.md and the routes under
- * /api/v0/streaming_chatbot). Only shapes live here; parsing is in stream.ts.
+ * Types of the server's HTTP contract (the routes under /api/v0/streaming_chatbot), named for
+ * this UI. Every shape comes from openapi.d.ts, which is generated from the server's OpenAPI
+ * document (`npm run openapi:types`; a test in the Python suite fails when it is stale), so
+ * the UI cannot drift from the server. Only shapes live here; parsing is in stream.ts.
  */
+import type { components } from "./openapi";
 
-export type ChatRole = "user" | "assistant";
-export type ChatItemType = "text" | "code" | "error" | "image";
+type Schemas = components["schemas"];
 
-export interface ChatItem {
-  role: ChatRole;
-  content: string;
-  type: ChatItemType;
-  /** Present (true) only on a partial assistant reply kept after a stop or a disconnect. */
-  interrupted?: true;
-}
-
-export interface Timings {
-  first_delta_ms: number | null;
-  total_ms: number;
-}
-
-export interface EndValue {
-  item: ChatItem;
-  /** The Burr action that answered: generate_poem, generate_code, answer_question, ... */
-  mode: string;
-  timings: Timings;
-}
-
-export interface StreamErrorValue {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
-
-export type Frame =
-  | { type: "chat_history"; value: ChatItem[] }
-  /** Reattaching (GET …/stream) only: the running turn's prompt, after its history. */
-  | { type: "prompt"; value: string }
-  /** Reattaching only: the Burr action that is answering. */
-  | { type: "step"; value: string }
-  | { type: "delta"; value: string }
-  | { type: "end"; value: EndValue }
-  | { type: "error"; value: StreamErrorValue };
-
-export interface Info {
-  project_id: string;
-  /** null when the server runs without Burr's tracking UI. */
-  burr_ui_url: string | null;
-  burr_app_url_template: string | null;
-  auth_required: boolean;
-  offline_model: boolean;
-}
-
-export interface ConversationSummary {
-  app_id: string;
-  title: string;
-  turns: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ConversationPage {
-  items: ConversationSummary[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+export type ChatItem = Schemas["ChatItemOut"];
+export type ChatRole = ChatItem["role"];
+export type ChatItemType = ChatItem["type"];
+export type Timings = Schemas["TimingsOut"];
+/** How a turn ended well: the reply, the Burr action that answered (generate_poem…), timings. */
+export type EndValue = Schemas["TurnEndOut"];
+/** Why a turn did not complete: a stable code, a sentence, whether sending again may work. */
+export type StreamErrorValue = Schemas["TurnErrorOut"];
+/**
+ * One `data:` of a reply's stream: chat_history, the deltas, then end or error; reattaching
+ * (GET …/stream) adds the running turn's prompt and the step (the Burr action) answering.
+ */
+export type Frame = Schemas["ResumeFrame"];
+/** What the chat UI reads at start (null URLs: the server runs without Burr's tracking UI). */
+export type Info = Schemas["InfoOut"];
+export type ConversationSummary = Schemas["ConversationOut"];
+export type ConversationPage = Schemas["ConversationPage"];
+/** The body of every error answer of the API. */
+export type ErrorBody = Schemas["ErrorOut"];
 
 /** Identifiers accepted by the server for projects and conversations. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
