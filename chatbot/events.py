@@ -62,6 +62,8 @@ class TurnCompleted:
     mode: str
     timings: Timings
     usage: Usage | None = None
+    # "stop", or "length" when a client's token limit cut the reply short.
+    finish_reason: str = "stop"
     # The state to store; the runtime settles it before passing the event on.
     state: State | None = field(default=None, repr=False, compare=False)
 

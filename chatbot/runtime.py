@@ -13,8 +13,10 @@ import asyncio
 import logging
 import shutil
 import time
+import uuid
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -22,10 +24,12 @@ from burr.core import Application, ApplicationBuilder
 from prometheus_client import Gauge
 
 from chatbot.burr_logging import quiet_expected_action_errors
-from chatbot.chat_items import ChatHistory, ChatItem
+from chatbot.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.continuation import begin_continuation, history_digest
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
+from chatbot.last_turn import state_before_last_turn
 from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
@@ -38,12 +42,19 @@ from chatbot.persistence import (
     TurnLease,
     open_store,
 )
+from chatbot.relay import Relay
 from chatbot.replies import Replies, Reply
 from chatbot.settings import Settings
 from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
 from chatbot.turn import Turn
+from chatbot.turn_options import TurnOptions
 
 logger = logging.getLogger(__name__)
+
+
+def new_conversation_id() -> str:
+    """An id for a conversation the server starts on a client's behalf (valid as an app id)."""
+    return f"oai-{uuid.uuid4().hex}"
 
 
 class Overloaded(Exception):
@@ -85,6 +96,27 @@ class Chatbot:
             "Replies readable from memory: running, or finished within the retention window.",
             registry=self.metrics.registry,
         ).set_function(lambda: len(self.replies))
+        # Replies read or stopped across processes (see chatbot.relay).
+        self.relay = Relay(
+            store.relay,
+            self.replies,
+            stop_here=self._stop_here,
+            spawn=self.spawn,
+            poll_s=settings.relay_poll_ms / 1000,
+            # No reply runs longer than its deadline: rows older than that and the
+            # retention window were left by a process that died.
+            orphaned_after_s=settings.upstream_reply_deadline_s + settings.reply_retention_s + 60,
+        )
+        Gauge(
+            "chatbot_relay_mirrors",
+            "Replies of this process copied out for readers in other processes.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.relay.answerer.mirrors))
+        Gauge(
+            "chatbot_relay_followed",
+            "Replies of other processes this process is copying in for its readers.",
+            registry=self.metrics.registry,
+        ).set_function(lambda: len(self.relay.remote.followed))
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -103,6 +135,7 @@ class Chatbot:
         await store.initialize()
         chatbot = cls(settings, client=build_openai_client(settings), store=store)
         chatbot._warm_up()
+        chatbot.relay.start()
         return chatbot
 
     def _warm_up(self) -> None:
@@ -115,6 +148,7 @@ class Chatbot:
     async def aclose(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.relay.aclose()
         await self.client.close()
         await self.store.close()
         if self.tracking_writer is not None:
@@ -155,7 +189,7 @@ class Chatbot:
         deleted with the rest); one running in another process makes this raise
         ``ConversationBusy``. False when there was nothing to delete.
         """
-        await self.stop(project_id, app_id, CONVERSATION_DELETED)
+        await self._stop_here(project_id, app_id, CONVERSATION_DELETED)
         lease = await self.store.acquire_turn(project_id, app_id)
         try:
             deleted = await self.store.delete(project_id, app_id)
@@ -167,14 +201,22 @@ class Chatbot:
             await lease.release()
         return deleted
 
-    async def stop(
-        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
-    ) -> TurnOutcome | None:
-        """Stop the reply being written in a conversation; its partial reply is kept.
+    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+        """Stop the reply being written in a conversation, in this process or another one;
+        its partial reply is kept.
 
-        Returns the stopped turn's outcome, or None when no reply is running here. Raises
+        Returns the stopped turn's outcome, or None when no reply is being written. Raises
         ``ConversationBusy`` if the turn does not end in time.
         """
+        reply = self.replies.get(project_id, app_id)
+        if reply is not None and reply.turn is not None:
+            return await self._stop_here(project_id, app_id)
+        return await self.relay.stop(project_id, app_id)
+
+    async def _stop_here(
+        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
+    ) -> TurnOutcome | None:
+        """Stop the conversation's reply if this process is writing it (None if not)."""
         reply = self.replies.get(project_id, app_id)
         turn = reply.turn if reply is not None else None
         if turn is None:
@@ -191,12 +233,48 @@ class Chatbot:
         """The conversation's running (or just finished) reply in this process, if any."""
         return self.replies.get(project_id, app_id)
 
-    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+    async def find_reply(self, project_id: str, app_id: str) -> Reply | None:
+        """The conversation's current reply, running or just finished, wherever it is
+        written: this process's own if it is running here, else through the relay."""
+        reply = self.replies.get(project_id, app_id)
+        if reply is not None and not reply.done:
+            return reply
+        return await self.relay.watch(project_id, app_id, reply)
+
+    async def start_reply(
+        self, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
+    ) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        Raises what ``begin_turn`` raises.
+        With ``regenerate``, the turn replaces the conversation's last one (see
+        ``begin_turn``). Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt)
+        turn = await self.begin_turn(project_id, app_id, prompt, regenerate=regenerate)
+        return self.replies.start(turn, self.spawn)
+
+    async def continue_reply(
+        self,
+        project_id: str,
+        prompt: str,
+        earlier: Sequence[ChatItem],
+        *,
+        named: str | None = None,
+        options: TurnOptions | None = None,
+    ) -> Reply:
+        """A stateless client's reply: its conversation is found from what it sent.
+
+        ``earlier`` are the messages the client sent before its prompt, ``named`` the
+        conversation it names, if any; ``chatbot.continuation`` has the rules. The
+        reply's ``app_id`` says where it went (possibly a new conversation or a fork).
+        """
+        options = replace(options or TurnOptions(), seed=tuple(earlier))
+        turn = await begin_continuation(
+            earlier,
+            named,
+            begin=lambda app_id: self.begin_turn(project_id, app_id, prompt, options),
+            find=lambda items: self.store.find_by_history(project_id, history_digest(items)),
+            new_id=new_conversation_id,
+        )
         return self.replies.start(turn, self.spawn)
 
     def client_left(self, reply: Reply) -> None:
@@ -222,24 +300,43 @@ class Chatbot:
         return builder
 
     async def _load_app(
-        self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
+        self,
+        project_id: str,
+        app_id: str,
+        tracker: OffloopTrackingClient | None,
+        seed: ChatHistory | None = None,
     ) -> Application:
-        """The conversation's Burr application at its latest stored state (Burr's own loading)."""
+        """The conversation's Burr application at its latest stored state (Burr's own loading).
+
+        A conversation with nothing stored starts from ``seed`` (empty by default).
+        """
         return await (
             self._builder(project_id, app_id, tracker)
             .initialize_from(
                 self.store,
                 resume_at_next_action=False,
-                default_state={"chat_history": ChatHistory()},
+                default_state={"chat_history": seed if seed is not None else ChatHistory()},
                 default_entrypoint=ENTRYPOINT,
             )
             .abuild()
         )
 
-    async def begin_turn(self, project_id: str, app_id: str, prompt: str) -> LiveTurn:
+    async def begin_turn(
+        self,
+        project_id: str,
+        app_id: str,
+        prompt: str,
+        options: TurnOptions | None = None,
+        *,
+        regenerate: bool = False,
+    ) -> LiveTurn:
         """Take the conversation's lease and prepare its Burr application for one prompt.
 
-        Raises ``ConversationBusy`` when another turn of it is in progress anywhere.
+        ``options`` carry a stateless client's context (see ``TurnOptions``). With
+        ``regenerate``, the turn starts from the stored state minus its last turn, so
+        the reply it replaces is no longer history the model sees (older stored states
+        and the tracking log still have it). Raises ``ConversationBusy`` when another
+        turn of it is in progress anywhere.
         """
         started = time.perf_counter()
         if self.draining:
@@ -252,7 +349,10 @@ class Chatbot:
         tracker = None
         try:
             tracker = self._tracker(project_id)
-            app = await self._load_app(project_id, app_id, tracker)
+            seed = as_history(options.seed) if options is not None and options.seed else None
+            app = await self._load_app(project_id, app_id, tracker, seed)
+            if regenerate:
+                app.update_state(state_before_last_turn(app.state))
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
                 await self.store.create(project_id, app_id)
         except BaseException:
@@ -261,7 +361,7 @@ class Chatbot:
             await lease.release()
             raise
         turn = LiveTurn(
-            Turn(app, prompt, started=started),
+            Turn(app, prompt, started=started, inputs=options.inputs() if options else None),
             project_id=project_id,
             app_id=app_id,
             store=self.store,

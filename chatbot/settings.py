@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     on_disconnect: Literal["continue", "cancel"] = "continue"
     # How long a finished reply can still be replayed from memory to a reconnecting client.
     reply_retention_s: float = Field(default=30.0, ge=0, le=3600)
+    # With several processes on one database: how often a process holding replies looks
+    # for requests about them from the others, and how often a mirrored reply is copied
+    # out for a reader elsewhere (that reader's lag). PostgreSQL's notifications wake the
+    # first at once.
+    relay_poll_ms: float = Field(default=100.0, ge=5, le=5000)
 
     @field_validator("data_dir", "tracking_dir", mode="after")
     @classmethod

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 from burr.core import Application, State
 from burr.core.application import PRIOR_STEP
@@ -52,9 +53,18 @@ _HALT_AFTER = list(RESPONSE_ACTIONS)
 class Turn:
     """Iterate ``events()`` once; if iteration ends early, ``interrupted()`` tells the outcome."""
 
-    def __init__(self, app: Application, prompt: str, *, started: float | None = None) -> None:
+    def __init__(
+        self,
+        app: Application,
+        prompt: str,
+        *,
+        started: float | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> None:
         self.app = app
         self.prompt = prompt
+        # Burr inputs besides the prompt (a client's instructions, sampling options).
+        self._inputs = {**(inputs or {}), "prompt": prompt}
         self.history: ChatHistory = as_history(app.state.get("chat_history"))
         self.mode: str | None = None
         self._parts: list[str] = []
@@ -66,7 +76,7 @@ class Turn:
         first_delta_at: float | None = None
         try:
             action, container = await self.app.astream_result(
-                halt_after=_HALT_AFTER, inputs={"prompt": self.prompt}
+                halt_after=_HALT_AFTER, inputs=self._inputs
             )
             self.mode = action.name
             yield StepStarted(action.name)
@@ -100,6 +110,7 @@ class Turn:
                 total_ms=_ms(finished_at - self._started),
             ),
             usage=result.get("usage"),
+            finish_reason=result.get("finish_reason") or "stop",
             state=_restartable(state),
         )
 

@@ -12,11 +12,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.runtime import Chatbot
 from server.access_log import AccessLogMiddleware
-from server.burr_ui import burr_ui_lifespan, instrument_openai, mount_burr_ui
+from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.errors import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
-from server.paths import API_PREFIX
-from server.routes import chat, conversations, meta, replies, session
+from server.openai_errors import install_openai_error_handlers
+from server.paths import API_PREFIX, OPENAI_PREFIX
+from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session, websocket
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = settings or ServerSettings()
 
-    burr_app: FastAPI | None = None
+    burr_app: LazyBurrUI | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,13 +70,19 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         else None
     )
     install_error_handlers(app)
+    install_openai_error_handlers(app)
     app.include_router(meta.health_router)
     app.include_router(meta.metrics_router)
     app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(replies.router, prefix=API_PREFIX)
+    app.include_router(websocket.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)
+    app.include_router(openai.router, prefix=OPENAI_PREFIX)
+    # useChat's default endpoint is /api/chat; the same routes also live under the prefix.
+    app.include_router(ai_sdk.router, prefix="/api")
+    app.include_router(ai_sdk.router, prefix=API_PREFIX)
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
             app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX
@@ -93,7 +100,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                openai.CONVERSATION_HEADER,
+                openai.OPEN_WEBUI_CHAT_HEADER,
+            ],
+            expose_headers=[openai.CONVERSATION_HEADER, openai.MODE_HEADER],
             allow_credentials=False,
             max_age=600,
         )

@@ -1,28 +1,40 @@
 """Burr's own tracking UI, mounted under ``/burr`` on the chatbot's port.
 
-Three things make this more than ``app.mount``:
+Four things make this more than Burr's ``mount_burr_ui`` helper:
 
-* Burr's UI server imports its bundled example apps, and four of them call
-  ``OpenAIInstrumentor().instrument()`` at import time, patching the ``openai`` SDK for
-  the whole process (it raised context errors while streaming and added CPU to every
-  call). Global instrumentation is suppressed during that import; a user who wants
-  OpenTelemetry turns it on (``CHATBOT_OTEL_INSTRUMENT_OPENAI=true``).
+* Loading Burr's UI server costs about as much as the rest of start-up together: it
+  imports its five bundled example apps (with their SDKs) and builds its app twice. Burr's
+  helper does that when it mounts, that is before the server can answer anything. Here
+  ``/burr`` is a small ASGI app that builds Burr's (with Burr's own factory,
+  ``create_burr_ui_app``) on the first request under it, on a worker thread, and runs
+  Burr's lifespan then. Chat requests never wait for it.
+* Four of those example apps call ``OpenAIInstrumentor().instrument()`` at import time,
+  patching the ``openai`` SDK for the whole process (it raised context errors while
+  streaming and added CPU to every call). Global instrumentation is suppressed during
+  that import; a user who wants OpenTelemetry turns it on
+  (``CHATBOT_OTEL_INSTRUMENT_OPENAI=true``).
 * Its demo page calls ``/burr/api/v0/streaming_chatbot/…``; the bundled example router
   lives at that path inside Burr's app, so our router is registered in front of the
   mount and wins.
-* A mounted app's lifespan does not run by itself; ``burr_ui_lifespan`` runs it inside
-  ours (Burr indexes and readies its backend there).
+* ``/burr`` without the slash redirects to the UI instead of falling through to the
+  chat UI's 404.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import RedirectResponse
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +67,8 @@ def instrument_openai() -> None:
     OpenAIInstrumentor().instrument()
 
 
-def mount_burr_ui(
-    app: FastAPI, tracking_dir: Path, chat_router: APIRouter, api_prefix: str
-) -> FastAPI:
-    """Mount Burr's UI at ``/burr``, reading ``tracking_dir``; returns the mounted app."""
+def build_burr_ui_app(tracking_dir: Path) -> FastAPI:
+    """Import Burr's UI server and build its app, reading ``tracking_dir`` (blocking: slow)."""
     with _no_global_instrumentation():
         from burr.tracking.server import run as burr_server
         from burr.tracking.server.backend import LocalBackend
@@ -67,17 +77,82 @@ def mount_burr_ui(
         burr_server.backend.path = str(tracking_dir)
     else:
         logger.info("Burr UI uses its configured backend %s", type(burr_server.backend).__name__)
-    ui_app = burr_server.create_burr_ui_app(serve_static=True)
+    return burr_server.create_burr_ui_app(serve_static=True)
+
+
+class LazyBurrUI:
+    """The ASGI app at ``/burr``: Burr's UI app, built and started on first use.
+
+    Concurrent first requests share one build. Burr's lifespan (its backend's start-up)
+    runs once the app is built and is closed by ``aclose`` at shutdown.
+    """
+
+    def __init__(self, tracking_dir: Path) -> None:
+        self.tracking_dir = tracking_dir
+        self._app: FastAPI | None = None
+        self._loading: asyncio.Task[FastAPI] | None = None
+        self._lifespans = contextlib.AsyncExitStack()
+
+    @property
+    def loaded(self) -> bool:
+        return self._app is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app: ASGIApp = self._app if self._app is not None else await self.load()
+        await app(scope, receive, send)
+
+    async def load(self) -> FastAPI:
+        """Burr's UI app, building and starting it if this is the first call."""
+        if self._app is not None:
+            return self._app
+        if self._loading is None:
+            self._loading = asyncio.get_running_loop().create_task(self._build())
+        loading = self._loading
+        try:
+            # Shielded: a client that goes away must not cancel the build others wait for.
+            return await asyncio.shield(loading)
+        except Exception:
+            if self._loading is loading:
+                self._loading = None  # a later request tries again
+            raise
+
+    async def _build(self) -> FastAPI:
+        logger.info("loading Burr's UI (first request under %s)", BURR_PREFIX)
+        ui_app = await asyncio.to_thread(build_burr_ui_app, self.tracking_dir)
+        await self._lifespans.enter_async_context(ui_app.router.lifespan_context(ui_app))
+        self._app = ui_app
+        return ui_app
+
+    async def aclose(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            with contextlib.suppress(Exception):
+                await self._loading
+        await self._lifespans.aclose()
+
+
+def mount_burr_ui(
+    app: FastAPI, tracking_dir: Path, chat_router: APIRouter, api_prefix: str
+) -> LazyBurrUI:
+    """Mount Burr's UI at ``/burr``, reading ``tracking_dir``, and our router where its demo
+    page calls; the UI itself is loaded on its first request."""
+    ui = LazyBurrUI(tracking_dir)
+
+    @app.get(BURR_PREFIX, include_in_schema=False)
+    async def burr_without_slash(request: Request) -> RedirectResponse:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{BURR_PREFIX}/{query}")
+
     # In front of the mount: the Burr demo page's calls reach this chatbot.
     app.include_router(chat_router, prefix=BURR_PREFIX + api_prefix, include_in_schema=False)
-    app.mount(BURR_PREFIX, ui_app, name="burr-ui")
-    return ui_app
+    app.mount(BURR_PREFIX, ui, name="burr-ui")
+    return ui
 
 
 @contextlib.asynccontextmanager
-async def burr_ui_lifespan(ui_app: FastAPI | None) -> AsyncIterator[None]:
-    if ui_app is None:
+async def burr_ui_lifespan(ui: LazyBurrUI | None) -> AsyncIterator[None]:
+    """Close Burr's UI (its lifespan, if it was ever loaded) when the server stops."""
+    try:
         yield
-        return
-    async with ui_app.router.lifespan_context(ui_app):
-        yield
+    finally:
+        if ui is not None:
+            await ui.aclose()

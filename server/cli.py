@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         timeout_worker_healthcheck=30,
         log_level=args.log_level,
         access_log=False,
+        # A WebSocket message is a request body too: the same limit, or uvicorn's 16 MiB.
+        ws_max_size=settings.max_body_bytes,
         log_config=_worker_log_config(args.log_level) if args.workers > 1 else None,
         # uvicorn's own backstop; our drain ends replies with an error frame before it.
         timeout_graceful_shutdown=settings.shutdown_grace_s + 15,

@@ -9,7 +9,8 @@ from collections import OrderedDict
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import ApiError, send_error
+from server.errors import ApiError
+from server.openai_errors import send_error_for
 
 
 class BodyLimitMiddleware:
@@ -35,7 +36,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = -1
                 if declared < 0 or declared > self.max_bytes:
-                    await self._refuse(send)
+                    await self._refuse(scope, send)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -46,7 +47,7 @@ class BodyLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -62,8 +63,9 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        await send_error(
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await send_error_for(
+            scope,
             send,
             413,
             "payload_too_large",

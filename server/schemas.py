@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from chatbot.errors import TurnError
 from chatbot.events import TurnCompleted, TurnOutcome
+from server.deps import ID_PATTERN
 
 
 class PromptIn(BaseModel):
@@ -96,6 +97,42 @@ ChatFrame = Annotated[
 ]
 
 
+# --- the WebSocket channel: what a client sends, and the answer to a message refused ------
+class SocketPromptIn(BaseModel):
+    type: Literal["prompt"]
+    prompt: StrictStr = Field(description="The user's message.")
+
+
+class SocketStopIn(BaseModel):
+    """Stop the reply being written in the socket's conversation (as ``POST /stop``)."""
+
+    type: Literal["stop"]
+
+
+class SocketAuthIn(BaseModel):
+    """The API key, for clients that cannot set a header (browsers); the first message."""
+
+    type: Literal["auth"]
+    key: StrictStr
+
+
+SocketMessageIn = Annotated[
+    SocketPromptIn | SocketStopIn | SocketAuthIn, Field(discriminator="type")
+]
+
+
+class SocketErrorFrame(BaseModel):
+    """A client message the server did not act on. Unlike a turn's own ``error`` frame it
+    ends nothing: a reply that is streaming goes on to its ``end``."""
+
+    type: Literal["error"] = "error"
+    value: TurnErrorOut
+    reply_to: str | None = Field(
+        description="The type of the message refused (prompt, stop, auth); "
+        "null when it could not be read."
+    )
+
+
 class StoppedOut(BaseModel):
     """What ``POST /stop`` stopped: the reply as kept (marked interrupted), if it had text."""
 
@@ -147,3 +184,59 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+# --- the Vercel AI SDK's UI message stream (POST /api/chat) --------------------------------
+# Bodies come from the AI SDK's chat transport, which adds the app's own `body` fields and
+# keeps UI-only fields on messages and parts: unknown keys are allowed and not read.
+class UIMessagePartIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: StrictStr = Field(description="text, file, step-start, data-…: only text is read.")
+    text: StrictStr | None = Field(default=None, description="Required on a text part.")
+
+    @model_validator(mode="after")
+    def _text_parts_have_text(self) -> UIMessagePartIn:
+        if self.type == "text" and self.text is None:
+            raise ValueError("a text part needs a 'text' string")
+        return self
+
+
+class UIMessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: StrictStr = Field(max_length=256)
+    role: Literal["system", "user", "assistant"]
+    parts: list[UIMessagePartIn]
+
+
+class UIChatRequestIn(BaseModel):
+    """What ``useChat`` (its ``DefaultChatTransport``) posts for a message or a regenerate."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: StrictStr = Field(
+        pattern=ID_PATTERN,
+        description="The chat id, used as the conversation's app id: 1-64 of A-Z a-z 0-9 _ -.",
+    )
+    messages: list[UIMessageIn] = Field(
+        min_length=1,
+        description="The chat's messages; the last user message is the prompt. The server "
+        "keeps the conversation itself, so the earlier ones are only counted.",
+    )
+    trigger: Literal["submit-message", "regenerate-message"] = "submit-message"
+    messageId: StrictStr | None = Field(  # the AI SDK's spelling
+        default=None,
+        max_length=256,
+        description="regenerate-message: the reply to replace; submit-message: the user "
+        "message that was edited (absent for a new message).",
+    )
+
+
+class UIMessageMetadataOut(BaseModel):
+    """The reply's ``metadata`` on the client: how its turn ended and what answered it."""
+
+    outcome: Literal["completed", "failed", "stopped", "interrupted"]
+    mode: str | None = Field(description="The response action the graph chose, if it got there.")
+    timings: TimingsOut | None = None
+    error: TurnErrorOut | None = None

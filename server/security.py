@@ -16,17 +16,25 @@ from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import send_error
-from server.paths import API_PREFIX, BURR_PREFIX
+from server.openai_errors import is_openai_path, send_error_for
+from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX
 
 SESSION_COOKIE = "chatbot_session"
-_PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics")
+# Browsers cannot set headers on a WebSocket: the chat socket also takes the key as its first
+# message, so its handshake passes without one, marked in the scope under this name.
+SOCKET_AUTHORIZED = "chatbot.authorized"
+_KEY_MESSAGE_PATHS = f"{API_PREFIX}/ws/"
+_PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics", OPENAI_PREFIX)
 _OPEN_PATHS = frozenset({f"{API_PREFIX}/info"})
 
 
 def session_token(api_key: str) -> str:
     """A cookie value derived from the key: it proves knowledge of it without being it."""
     return hmac.new(api_key.encode(), b"chatbot-session-v1", hashlib.sha256).hexdigest()
+
+
+def key_matches(api_key: str, presented: str) -> bool:
+    return hmac.compare_digest(presented.encode(), api_key.encode())
 
 
 def is_protected(path: str) -> bool:
@@ -55,6 +63,15 @@ class ApiKeyMiddleware:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and is_protected(scope["path"]):
+            authorized = self._authorized(scope)
+            if not authorized and not scope["path"].startswith(_KEY_MESSAGE_PATHS):
+                await receive()  # the connect message; a close before accept answers 403
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            scope[SOCKET_AUTHORIZED] = authorized
+            await self.app(scope, receive, send)
+            return
         if (
             scope["type"] != "http"
             or scope["method"] == "OPTIONS"  # CORS preflight carries no credentials
@@ -63,10 +80,12 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        await send_error(
+        # OpenAI's clients read OpenAI's code for a bad key (and raise AuthenticationError).
+        await send_error_for(
+            scope,
             send,
             401,
-            "unauthorized",
+            "invalid_api_key" if is_openai_path(scope["path"]) else "unauthorized",
             "This server needs an API key: send 'Authorization: Bearer <key>'.",
             headers=[(b"www-authenticate", b"Bearer")],
         )

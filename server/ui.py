@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from server.errors import ApiError
-from server.paths import API_PREFIX
+from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.security import UI_HEADERS
 
 _NOT_BUILT = f"""<!doctype html><meta charset="utf-8"><title>Chatbot</title>
@@ -17,7 +17,16 @@ _NOT_BUILT = f"""<!doctype html><meta charset="utf-8"><title>Chatbot</title>
 use the API under <code>{API_PREFIX}</code>; <a href="/docs">/docs</a> lists it.</p>"""
 
 # Paths the SPA fallback must never swallow: an unknown API path is a 404, not the UI.
-_RESERVED = ("api/", "burr", "docs", "redoc", "openapi.json", "healthz", "readyz")
+_RESERVED = (
+    "api/",
+    "burr",
+    "docs",
+    "redoc",
+    "openapi.json",
+    "healthz",
+    "readyz",
+    OPENAI_PREFIX.lstrip("/"),
+)
 
 
 def mount_ui(app: FastAPI, dist: Path) -> None:

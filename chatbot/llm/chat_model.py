@@ -20,18 +20,20 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 import orjson
 
 from chatbot.errors import TurnError
+from chatbot.events import Usage
 from chatbot.llm.errors import UPSTREAM_ERRORS, from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.retry import RetryBudget, RetryPolicy
 from chatbot.llm.sse import iter_text_deltas
+from chatbot.llm.usage import StreamReport, parse_usage
 
 if TYPE_CHECKING:
     from chatbot.metrics import Metrics
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _PATH = "/chat/completions"
+_WITH_USAGE = {"include_usage": True}
 # The SDK would draw a uuid4 per request for its idempotency header; a counter is as
 # unique for our purposes (requests are never retried by the SDK: max_retries=0). Our
 # retries pass the options of the attempt they repeat, as the SDK's own would.
@@ -58,12 +61,17 @@ def _options() -> dict[str, str]:
     return {"idempotency_key": f"{_KEY_PREFIX}{next(_request_ids)}"}
 
 
-def _first_message(body: bytes) -> str:
+def _first_message(body: bytes, on_usage: Callable[[Usage], None] | None = None) -> str:
     """``choices[0].message.content`` of a chat completion, or a malformed-reply error."""
     try:
         completion = orjson.loads(body)
         choices = completion.get("choices") or []
-        return (choices[0]["message"].get("content") or "") if choices else ""
+        content = (choices[0]["message"].get("content") or "") if choices else ""
+        if on_usage is not None:
+            usage = parse_usage(completion.get("usage"))
+            if usage is not None:
+                on_usage(usage)
+        return content
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError):
         raise TurnError(
             "upstream_malformed", "The language model sent a malformed reply (classification)."
@@ -108,11 +116,17 @@ class ChatModel:
             metrics=metrics,
         )
 
-    async def complete(self, messages: list[dict[str, str]]) -> str:
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_usage: Callable[[Usage], None] | None = None,
+    ) -> str:
         """One non-streaming completion with the classifier model, retried on failure.
 
         Retrying is always safe here: nothing has reached the client yet. This call opens
-        the turn's retry budget, which the reply stream then shares.
+        the turn's retry budget, which the reply stream then shares. ``on_usage`` hears
+        the tokens of the call that succeeded, when the upstream says.
         """
         budget = self.retry.budget()
         _turn_budget.set(budget)
@@ -124,37 +138,54 @@ class ChatModel:
                 response = await self.client.post(
                     _PATH, body=body, cast_to=httpx.Response, options=options
                 )
-                return _first_message(response.content)
+                return _first_message(response.content, on_usage)
             except _UPSTREAM_FAILURES as exc:
                 error = from_exception(exc)
                 if not await self._before_retry("classifier", error, attempt, budget):
                     _raise(error, exc)
             attempt += 1
 
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        report: StreamReport | None = None,
+    ) -> AsyncIterator[str]:
         """Stream the chat model's reply as text deltas, retried until its first text.
 
         A failure before the first delta (an HTTP error, a reset, a reply that ends, breaks,
         stalls or sends a malformed event before any content) starts the reply over; the
         caller only sees a later first delta. After it, the failure is raised.
+
+        ``options`` are sampling parameters a client asked for (temperature, max_tokens,
+        stop...), sent as they are. The upstream is always asked for usage; ``report``
+        receives it and the finish reason when the stream ends.
         """
         budget = _turn_budget.get()
         if budget is None:
             budget = self.retry.budget()
         else:
             _turn_budget.set(None)  # spent by this reply; the next turn opens its own
-        body = {"model": self.chat_model, "messages": messages, "stream": True}
-        options = _options()
+        body = {
+            **(options or {}),
+            "model": self.chat_model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": _WITH_USAGE,
+        }
+        request_options = _options()
         attempt = 0
         while True:
             forwarded = False
             try:
                 response = await self.client.post(
-                    _PATH, body=body, cast_to=httpx.Response, stream=True, options=options
+                    _PATH, body=body, cast_to=httpx.Response, stream=True, options=request_options
                 )
                 try:
                     deadline = time.monotonic() + self.reply_deadline_s
-                    async for text in iter_text_deltas(response.aiter_bytes(), deadline):
+                    deltas = iter_text_deltas(response.aiter_bytes(), deadline, report)
+                    async for text in deltas:
                         forwarded = True
                         yield text
                 finally:

@@ -18,6 +18,7 @@ from time import monotonic
 import orjson
 
 from chatbot.errors import TurnError
+from chatbot.llm.usage import StreamReport, parse_usage
 
 
 def _malformed(detail: str) -> TurnError:
@@ -33,13 +34,18 @@ def _overdue() -> TurnError:
 
 
 async def iter_text_deltas(
-    chunks: AsyncIterable[bytes], deadline: float = float("inf")
+    chunks: AsyncIterable[bytes],
+    deadline: float = float("inf"),
+    report: StreamReport | None = None,
 ) -> AsyncIterator[str]:
     """Yield the ``choices[0].delta.content`` text of an SSE byte stream.
 
     Raises ``TurnError`` for an ``error`` event, an undecodable event, a stream that
     ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way), or bytes
     still arriving after ``deadline`` (``time.monotonic()``'s clock) with no end seen.
+    ``report``, when given, receives the stream's usage (its usage-only last event, or a
+    ``usage`` on the finishing event) and finish reason; both are read only on those rare
+    events, never per token.
     """
     pending = b""
     data_lines: list[bytes] = []
@@ -86,6 +92,8 @@ async def iter_text_deltas(
                     )
                 choices = event.get("choices")
                 if not choices:
+                    if report is not None and "usage" in event:
+                        report.usage = parse_usage(event["usage"]) or report.usage
                     continue  # usage-only and keep-alive events
                 try:
                     choice = choices[0]
@@ -102,6 +110,9 @@ async def iter_text_deltas(
                     pieces.append(content)
                 if finish_reason:
                     finished = True
+                    if report is not None:
+                        report.finished(finish_reason)
+                        report.usage = parse_usage(event.get("usage")) or report.usage
             except TurnError as exc:
                 failure = exc
                 break

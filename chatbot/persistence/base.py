@@ -18,7 +18,12 @@ follows it):
   to write for a turn whose lease another process has taken over.
 
 Turn leases (one turn at a time per conversation, across every process sharing the
-database) are part of the store because they live in the same database.
+database) are part of the store because they live in the same database; so is the relay
+table, through which a process reads or stops a reply that another one is writing.
+
+Each conversation's history digest (``chatbot.continuation``) is kept beside its summary,
+written in the same transaction, so a stateless client's resent messages find their
+conversation from any process.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import abc
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from burr.core import State
@@ -35,9 +40,14 @@ from burr.core.persistence import AsyncBaseStateLoader, AsyncBaseStateSaver, Per
 
 from chatbot.chat_items import ChatItem
 
+if TYPE_CHECKING:
+    from chatbot.persistence.relay import RelayTable
+
 TITLE_MAX_CHARS = 80
 STATE_TABLE = "burr_state"
 CONVERSATIONS_TABLE = "chatbot_conversations"
+# One row per conversation: the digest of its latest stored history.
+HISTORY_DIGESTS_TABLE = "chatbot_history_digests"
 LEASES_TABLE = "chatbot_turn_leases"
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
@@ -90,6 +100,12 @@ def summarise(history: Sequence[ChatItem]) -> tuple[str, int]:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def parse_timestamp(value: str) -> dt.datetime:
+    """A time SQLite stored as ISO text (``utcnow().isoformat()``), as an aware datetime."""
+    parsed = dt.datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def encode_state(state: State) -> str:
@@ -204,3 +220,18 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
+
+    @abc.abstractmethod
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        """The conversation whose latest stored history has ``digest`` (the most recently
+        written one if several have), or None."""
+
+    # --- replies across processes -------------------------------------------------------
+    @property
+    @abc.abstractmethod
+    def relay(self) -> RelayTable:
+        """The signal and mirror rows of ``chatbot.relay``, in this database (once open).
+
+        One object rather than a dozen store methods: its statements are one concept of
+        their own, which the conversation methods above never use.
+        """

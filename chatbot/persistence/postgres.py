@@ -16,9 +16,11 @@ import asyncpg
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.continuation import history_digest
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
+    HISTORY_DIGESTS_TABLE,
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
@@ -37,6 +39,8 @@ from chatbot.persistence.postgres_leases import (
     PostgresLeaseTable,
     still_holds,
 )
+from chatbot.persistence.postgres_relay import CREATE_RELAY_TABLES, PostgresRelayTable
+from chatbot.persistence.relay import RelayTable
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +78,17 @@ _CREATE_CONVERSATIONS_INDEX = (
     f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
     f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC, app_id)"
 )
+_CREATE_DIGESTS_TABLE = f"""CREATE TABLE IF NOT EXISTS {HISTORY_DIGESTS_TABLE} (
+    project_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (project_id, app_id)
+)"""
+_CREATE_DIGESTS_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
+    f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)"
+)
 _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
 
 
@@ -102,6 +117,7 @@ class PostgresConversationStore(ConversationStore):
         # An asyncpg pool belongs to the event loop it is created on: made in initialize().
         self.pool: asyncpg.Pool | None = None
         self._leases: DatabaseLeases | None = None
+        self._relay: PostgresRelayTable | None = None
 
     def __repr__(self) -> str:
         return f"PostgresConversationStore({display_url(self.database_url)!r})"
@@ -137,6 +153,8 @@ class PostgresConversationStore(ConversationStore):
             PostgresLeaseTable(pool, process_holder()), ttl_s=self.lease_ttl_s
         )
         self._leases.start()
+        self._relay = PostgresRelayTable(pool, self.database_url)
+        await self._relay.listen()
 
     async def is_initialized(self) -> bool:
         if self.pool is None:
@@ -147,6 +165,9 @@ class PostgresConversationStore(ConversationStore):
         if self._leases is not None:
             await self._leases.stop()
             self._leases = None
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -217,7 +238,9 @@ class PostgresConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> None:
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        title, turns = summarise(state.get("chat_history", []))
+        history = state.get("chat_history", [])
+        title, turns = summarise(history)
+        digest = history_digest(history)
         payload = encode_state(state)
         token = self._leases.fencing_token(project_id, app_id)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -247,6 +270,14 @@ class PostgresConversationStore(ConversationStore):
                 app_id,
                 title,
                 turns,
+            )
+            await conn.execute(
+                f"INSERT INTO {HISTORY_DIGESTS_TABLE} (project_id, app_id, digest) "
+                "VALUES ($1, $2, $3) ON CONFLICT (project_id, app_id) DO UPDATE SET "
+                "digest = excluded.digest, updated_at = now()",
+                project_id,
+                app_id,
+                digest,
             )
             # Keep the newest SNAPSHOTS_KEPT states of this conversation.
             await conn.execute(
@@ -319,10 +350,29 @@ class PostgresConversationStore(ConversationStore):
                 project_id,
                 app_id,
             )
+            await conn.execute(
+                f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = $1 AND app_id = $2",
+                project_id,
+                app_id,
+            )
         return status != "DELETE 0"
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         return await self._leases.acquire(project_id, app_id)
+
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        return await self.pool.fetchval(
+            f"SELECT app_id FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = $1 AND digest = $2 "
+            "ORDER BY updated_at DESC LIMIT 1",
+            project_id,
+            digest,
+        )
+
+    @property
+    def relay(self) -> RelayTable:
+        if self._relay is None:
+            raise StoreUnavailable(f"the store for {self.where} is closed")
+        return self._relay
 
 
 async def _create_schema(pool: asyncpg.Pool) -> None:
@@ -335,7 +385,10 @@ async def _create_schema(pool: asyncpg.Pool) -> None:
                     _CREATE_STATE_INDEX,
                     _CREATE_CONVERSATIONS_TABLE,
                     _CREATE_CONVERSATIONS_INDEX,
+                    _CREATE_DIGESTS_TABLE,
+                    _CREATE_DIGESTS_INDEX,
                     CREATE_LEASES_TABLE,
+                    *CREATE_RELAY_TABLES,
                 ):
                     await conn.execute(statement)
         finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import uuid
 from pathlib import Path
@@ -26,9 +25,11 @@ import aiosqlite
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.continuation import history_digest
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
+    HISTORY_DIGESTS_TABLE,
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
@@ -39,11 +40,14 @@ from chatbot.persistence.base import (
     TurnLeaseLost,
     decode_state,
     encode_state,
+    parse_timestamp,
     summarise,
     utcnow,
 )
 from chatbot.persistence.leases import DatabaseLeases, process_holder
+from chatbot.persistence.relay import RelayTable
 from chatbot.persistence.sqlite_leases import CREATE_LEASE_TABLES, SQLiteLeaseTable, held_tokens
+from chatbot.persistence.sqlite_relay import CREATE_RELAY_TABLES, SQLiteRelayTable
 
 logger = logging.getLogger(__name__)
 
@@ -74,27 +78,39 @@ _CREATE_TABLES = (
     )""",
     f"CREATE INDEX IF NOT EXISTS {CONVERSATIONS_TABLE}_recent "
     f"ON {CONVERSATIONS_TABLE} (project_id, updated_at DESC)",
+    f"""CREATE TABLE IF NOT EXISTS {HISTORY_DIGESTS_TABLE} (
+        project_id TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (project_id, app_id)
+    )""",
+    f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
+    f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)",
     *CREATE_LEASE_TABLES,
+    *CREATE_RELAY_TABLES,
 )
 _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
-
-
-def _ts(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 class _PendingSave:
     """One turn waiting for the next group commit."""
 
-    __slots__ = ("done", "row", "title", "token", "turns")
+    __slots__ = ("digest", "done", "row", "title", "token", "turns")
 
     def __init__(
-        self, row: tuple, title: str, turns: int, token: uuid.UUID | None, done: asyncio.Future
+        self,
+        row: tuple,
+        title: str,
+        turns: int,
+        digest: str,
+        token: uuid.UUID | None,
+        done: asyncio.Future,
     ) -> None:
         self.row = row  # (partition_key, app_id, sequence_id, position, state, status)
         self.title = title
         self.turns = turns
+        self.digest = digest
         self.token = token
         self.done = done
 
@@ -103,10 +119,13 @@ class SQLiteConversationStore(ConversationStore):
     def __init__(self, path: Path, *, lease_ttl_s: float = DEFAULT_LEASE_TTL_S) -> None:
         self.path = path
         self.lease_ttl_s = float(lease_ttl_s)
-        # States and summaries (synchronous=FULL); leases have a connection of their own.
+        # States and summaries (synchronous=FULL); leases and the relay have a connection
+        # each, so neither waits behind the other's statements.
         self.connection: aiosqlite.Connection | None = None
         self._lease_connection: aiosqlite.Connection | None = None
+        self._relay_connection: aiosqlite.Connection | None = None
         self._lease_table: SQLiteLeaseTable | None = None
+        self._relay: SQLiteRelayTable | None = None
         self._leases: DatabaseLeases | None = None
         # One transaction at a time on ``connection`` (BEGIN … COMMIT spans awaits).
         self._write_lock = asyncio.Lock()
@@ -126,6 +145,7 @@ class SQLiteConversationStore(ConversationStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.connection = await _connect(self.path, synchronous="FULL")
             self._lease_connection = await _connect(self.path, synchronous="NORMAL")
+            self._relay_connection = await _connect(self.path, synchronous="NORMAL")
             await self._create_schema()
             table = SQLiteLeaseTable(self._lease_connection, process_holder(), self.lease_ttl_s)
             await table.register()
@@ -138,6 +158,7 @@ class SQLiteConversationStore(ConversationStore):
             await self.close()
             raise
         self._lease_table = table
+        self._relay = SQLiteRelayTable(self._relay_connection)
         self._leases = DatabaseLeases(table, ttl_s=self.lease_ttl_s)
         self._leases.start()
 
@@ -170,7 +191,8 @@ class SQLiteConversationStore(ConversationStore):
             with contextlib.suppress(aiosqlite.Error):
                 await self._lease_table.unregister()
             self._lease_table = None
-        for name in ("connection", "_lease_connection"):
+        self._relay = None
+        for name in ("connection", "_lease_connection", "_relay_connection"):
             conn = getattr(self, name)
             if conn is not None:
                 setattr(self, name, None)
@@ -252,10 +274,13 @@ class SQLiteConversationStore(ConversationStore):
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, app_id)
-        title, turns = summarise(state.get("chat_history", []))
+        history = state.get("chat_history", [])
+        title, turns = summarise(history)
         row = (project_id, app_id, sequence_id, position, encode_state(state), status)
         done = asyncio.get_running_loop().create_future()
-        self._pending.append(_PendingSave(row, title, turns, token, done))
+        self._pending.append(
+            _PendingSave(row, title, turns, history_digest(history), token, done)
+        )
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(done)
@@ -302,6 +327,9 @@ class SQLiteConversationStore(ConversationStore):
                     (e.row[0], e.row[1]): (e.row[0], e.row[1], e.title, e.turns, now, now)
                     for e in written
                 }
+                digests = {
+                    (e.row[0], e.row[1]): (e.row[0], e.row[1], e.digest, now) for e in written
+                }
                 await conn.executemany(
                     f"INSERT OR REPLACE INTO {STATE_TABLE} "
                     "(partition_key, app_id, sequence_id, position, state, status) "
@@ -316,6 +344,11 @@ class SQLiteConversationStore(ConversationStore):
                     "title = excluded.title, turns = excluded.turns, "
                     "updated_at = excluded.updated_at",
                     list(summaries.values()),
+                )
+                await conn.executemany(
+                    f"INSERT OR REPLACE INTO {HISTORY_DIGESTS_TABLE} "
+                    "(project_id, app_id, digest, updated_at) VALUES (?, ?, ?, ?)",
+                    list(digests.values()),
                 )
                 await conn.executemany(
                     f"DELETE FROM {STATE_TABLE} WHERE partition_key = ? AND app_id = ? "
@@ -371,7 +404,9 @@ class SQLiteConversationStore(ConversationStore):
             (project_id, limit, offset),
         )
         items = [
-            ConversationSummary(app_id, title, turns, _ts(created), _ts(updated))
+            ConversationSummary(
+                app_id, title, turns, parse_timestamp(created), parse_timestamp(updated)
+            )
             for app_id, title, turns, created, updated in rows
         ]
         return items, total
@@ -390,6 +425,10 @@ class SQLiteConversationStore(ConversationStore):
                     f"DELETE FROM {STATE_TABLE} WHERE partition_key = ? AND app_id = ?",
                     (project_id, app_id),
                 )
+                await conn.execute(
+                    f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = ? AND app_id = ?",
+                    (project_id, app_id),
+                )
                 await conn.commit()
             except BaseException:
                 await conn.rollback()
@@ -398,6 +437,20 @@ class SQLiteConversationStore(ConversationStore):
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         return await self._leases.acquire(project_id, app_id)
+
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        rows = await self.connection.execute_fetchall(
+            f"SELECT app_id FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = ? AND digest = ? "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (project_id, digest),
+        )
+        return rows[0][0] if rows else None
+
+    @property
+    def relay(self) -> RelayTable:
+        if self._relay is None:
+            raise StoreUnavailable(f"the SQLite database at {self.path} is closed")
+        return self._relay
 
 
 async def _connect(path: Path, *, synchronous: str) -> aiosqlite.Connection:

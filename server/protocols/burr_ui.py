@@ -5,6 +5,9 @@ page ``JSON.parse``s everything after each ``data: ``. A delta frame is built as
 (a constant prefix, the ``orjson``-encoded text, a constant suffix): it is the one frame
 per token, so no dict is built for it. The once-per-turn frames are shaped by the
 response models in ``server.schemas``.
+
+The JSON of each frame (``payload``, ``event_payload``) is also what the WebSocket channel
+sends as its messages, so a frame is shaped here once for both transports.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from chatbot.events import (
 from chatbot.replies import Reply
 from server.schemas import TurnEndOut, TurnErrorOut
 
-_DELTA_HEAD = b'data: {"type":"delta","value":'
+_DELTA_JSON_HEAD = b'{"type":"delta","value":'
+_DELTA_HEAD = b"data: " + _DELTA_JSON_HEAD
 _FRAME_TAIL = b"}\n\n"
 
 # Burr's demo page splits each network chunk on "data: " before parsing JSON, so that
@@ -34,43 +38,64 @@ _MARKER = b"data: "
 _ESCAPED = b"data:\\u0020"
 
 
+def payload(frame_type: str, value: Any) -> bytes:
+    """The JSON of one frame, ``{"type": …, "value": …}``."""
+    data = orjson.dumps({"type": frame_type, "value": value})
+    if _MARKER in data:
+        data = data.replace(_MARKER, _ESCAPED)
+    return data
+
+
 def frame(frame_type: str, value: Any) -> bytes:
-    payload = orjson.dumps({"type": frame_type, "value": value})
-    if _MARKER in payload:
-        payload = payload.replace(_MARKER, _ESCAPED)
-    return b"data: " + payload + b"\n\n"
+    return b"data: " + payload(frame_type, value) + b"\n\n"
 
 
-def delta_frame(text: str) -> bytes:
+def _delta_text(text: str) -> bytes:
     encoded = orjson.dumps(text)
     if _MARKER in encoded:
         encoded = encoded.replace(_MARKER, _ESCAPED)
-    return _DELTA_HEAD + encoded + _FRAME_TAIL
+    return encoded
 
 
-def event_frame(event: TurnEvent) -> bytes | None:
-    """The frame for one event, or None for an event this dialect does not carry."""
+def delta_payload(text: str) -> bytes:
+    return _DELTA_JSON_HEAD + _delta_text(text) + b"}"
+
+
+def delta_frame(text: str) -> bytes:
+    return _DELTA_HEAD + _delta_text(text) + _FRAME_TAIL
+
+
+def event_payload(event: TurnEvent) -> bytes | None:
+    """The JSON of the frame for one event, or None for an event this dialect does not carry."""
     if type(event) is str:
-        return delta_frame(event)
+        return delta_payload(event)
     match event:
         case TurnStarted():
             # Stored items are already the wire shape of ChatItemOut.
-            return frame("chat_history", event.history)
+            return payload("chat_history", event.history)
         case StepStarted():
             return None  # the page knows no such frame; the mode comes with `end`
         case TurnCompleted():
-            return frame("end", TurnEndOut.of(event).model_dump(exclude_unset=True))
+            return payload("end", TurnEndOut.of(event).model_dump(exclude_unset=True))
         case TurnFailed():
-            return frame("error", TurnErrorOut.of(event.error).model_dump())
+            return payload("error", TurnErrorOut.of(event.error).model_dump())
         case TurnInterrupted():
             # A client that went away hears nothing; a stopped turn says why it ended.
             if event.error is None:
                 return None
-            return frame("error", TurnErrorOut.of(event.error).model_dump())
+            return payload("error", TurnErrorOut.of(event.error).model_dump())
         case str():
-            return delta_frame(event)
+            return delta_payload(event)
         case _:
             assert_never(event)
+
+
+def event_frame(event: TurnEvent) -> bytes | None:
+    """The SSE frame for one event, or None for an event this dialect does not carry."""
+    if type(event) is str:
+        return delta_frame(event)
+    data = event_payload(event)
+    return None if data is None else b"data: " + data + b"\n\n"
 
 
 async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:

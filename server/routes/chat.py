@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
@@ -43,10 +44,11 @@ def check_prompt(prompt: str, max_chars: int) -> str:
     return prompt
 
 
-async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
-    """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
+@contextmanager
+def reply_start_errors() -> Iterator[None]:
+    """Why a reply cannot start, as the HTTP error that says so (every protocol's route)."""
     try:
-        return await bot.start_reply(project_id, app_id, prompt)
+        yield
     except Overloaded:
         raise ApiError(
             503,
@@ -75,6 +77,14 @@ async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str
             "A reply is already being written in this conversation; wait for it to finish "
             "or stop it, then send again.",
         ) from None
+
+
+async def start_reply(
+    bot: ChatbotDep, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
+) -> Reply:
+    """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
+    with reply_start_errors():
+        return await bot.start_reply(project_id, app_id, prompt, regenerate=regenerate)
 
 
 @router.post(

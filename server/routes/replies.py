@@ -1,4 +1,8 @@
-"""A reply as a resource of its conversation: reattach to it from any point, or stop it."""
+"""A reply as a resource of its conversation: reattach to it from any point, or stop it.
+
+Either works whichever process of the deployment the request reaches: the runtime asks
+the one writing the reply when it is not this one (``chatbot.relay``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from chatbot.persistence import ConversationBusy, StoreUnavailable
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
@@ -18,9 +23,13 @@ router = APIRouter(tags=["chat"])
 @router.get(
     "/stream/{project_id}/{app_id}",
     response_class=EventStreamResponse,
+    # Explicit: FastAPI cannot read a default from EventStreamResponse, and without one
+    # it fails to build /openapi.json at all.
+    status_code=200,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The reply's frames."},
         204: {"description": "No reply is running (or just finished) in this conversation."},
+        503: {"model": ErrorOut, "description": "The database does not answer; try again."},
     },
     summary="Reattach to the reply being written: its frames from where you left off",
 )
@@ -41,7 +50,10 @@ async def resume_reply(
     """The same frames as ``POST /response``, each with an ``id:``. Without an id: the
     history, every delta so far, then live ones to the end; with the id of the last
     frame you got: only what came after it."""
-    reply = bot.reply(project_id, app_id)
+    try:
+        reply = await bot.find_reply(project_id, app_id)
+    except StoreUnavailable:
+        raise _storage_unavailable() from None
     if reply is None:
         return Response(status_code=204)
     start = reply.resume_index(last_event_id_header or last_event_id)
@@ -55,11 +67,25 @@ async def resume_reply(
     responses={
         404: {"model": ErrorOut, "description": "No such conversation."},
         409: {"model": ErrorOut, "description": "No reply is being written in it."},
+        503: {
+            "model": ErrorOut,
+            "description": "The reply did not end in time, or the database does not answer.",
+        },
     },
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )
 async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> StoppedOut:
-    outcome = await bot.stop(project_id, app_id)
+    try:
+        outcome = await bot.stop(project_id, app_id)
+    except ConversationBusy:
+        raise ApiError(
+            503,
+            "stop_unconfirmed",
+            "The reply could not be confirmed stopped in time; try again in a moment.",
+            headers={"Retry-After": "1"},
+        ) from None
+    except StoreUnavailable:
+        raise _storage_unavailable() from None
     if outcome is not None:
         return StoppedOut.of(app_id, outcome)
     if await bot.history(project_id, app_id) is None:
@@ -67,3 +93,12 @@ async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> S
             404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
         )
     raise ApiError(409, "nothing_to_stop", "No reply is being written in this conversation.")
+
+
+def _storage_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "storage_unavailable",
+        "The database is not answering; try again in a moment.",
+        headers={"Retry-After": "2"},
+    )

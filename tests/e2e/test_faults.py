@@ -133,13 +133,16 @@ def test_a_busy_conversation_shows_the_servers_http_error(
     gate: threading.Event,
     e2e_upstream_server: ServerProcess,
 ) -> None:
+    chat.ask("Is anyone here?")
+    # A second tab has the conversation open (a tab that opens it while a reply is written
+    # shows that reply, and waits for it; this one opened before).
+    other = page.context.new_page()
+    second = ChatPage(other, e2e_upstream_server.base_url).open(f"/c/{chat.app_id}")
+    expect(second.replies).to_have_count(1)
     fake_openai.on_stream(held_stream(gate))
     reply = chat.send("What is busy?")
     expect(reply.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
-    # A second tab sends to the same conversation while the first reply still streams.
-    other = page.context.new_page()
-    second = ChatPage(other, e2e_upstream_server.base_url).open(f"/c/{chat.app_id}")
-    expect(second.replies).to_have_count(0)  # history holds no finished turn yet
+    # The second tab sends to the same conversation while the first reply still streams.
     failed = second.send("Me too?")
     second.wait_done(failed, "failed")
     error = failed.get_by_test_id("turn-error")
@@ -150,7 +153,7 @@ def test_a_busy_conversation_shows_the_servers_http_error(
     # Once the first reply is done, Retry in the second tab goes through.
     error.get_by_role("button", name="Retry").click()
     second.wait_done(second.replies.last)
-    expect(second.user_messages).to_have_text(["What is busy?", "Me too?"])
+    expect(second.user_messages).to_have_text(["Is anyone here?", "What is busy?", "Me too?"])
     other.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +37,25 @@ def test_burr_ui_pages_are_served_under_burr(burr_server: ServerProcess, client:
     page = client.get(f"{burr_server.base_url}/burr/demos/streaming-chatbot")
     assert page.status_code == 200
     assert "window.__BURR_BASE_PATH__='/burr'" in page.text
-    assert 'src="/burr/static/js/' in page.text
+    # The page's own script, at its mounted path (Burr's Vite build: /assets/index-<hash>.js).
+    script = re.search(r'src="(/burr/assets/[^"]+\.js)"', page.text)
+    assert script, page.text
+    served = client.get(f"{burr_server.base_url}{script.group(1)}")
+    assert served.status_code == 200
+    assert "javascript" in served.headers["content-type"]
+    assert "__BURR_BASE_PATH__" in served.text
+
+
+def test_burr_without_a_slash_redirects_to_the_ui(burr_server: ServerProcess, client: httpx.Client):
+    redirect = client.get(f"{burr_server.base_url}/burr?from=chat")
+    assert redirect.is_redirect
+    assert redirect.headers["location"] == "/burr/?from=chat"
+    landed = client.get(f"{burr_server.base_url}/burr", follow_redirects=True)
+    assert landed.status_code == 200
+    assert str(landed.url) == f"{burr_server.base_url}/burr/"
+    assert "window.__BURR_BASE_PATH__='/burr'" in landed.text
+    # Only /burr itself: a path that merely starts with it is still the chat UI's 404.
+    assert client.get(f"{burr_server.base_url}/burrow").status_code == 404
 
 
 def test_demo_page_routes_reach_this_chatbot(burr_server: ServerProcess, client: httpx.Client):
@@ -81,8 +100,22 @@ def test_tracking_api_shows_each_step_in_order_with_stream_timings(
         ended = datetime.fromisoformat(events["end_stream"]["end_time"])
         assert began <= first <= ended
         assert events["end_stream"]["items_streamed"] > 1
-    final_state = steps[3]["step_end_log"]["state"]
-    assert [item["role"] for item in final_state["chat_history"]] == ["user", "assistant"]
+    # Each step's state shows the messages it added and the history's length after it.
+    states = [step["step_end_log"]["state"] for step in steps]
+    added = [[(i["role"], i["content"][:14]) for i in s["chat_history_added"]] for s in states]
+    assert added == [
+        [("user", "What is a ligh")],
+        [],
+        [],
+        [("assistant", states[3]["response"]["content"][:14])],
+        [("user", "this is unsafe")],
+        [],
+        [("assistant", states[6]["response"]["content"][:14])],
+    ]
+    assert [s["chat_history_length"] for s in states] == [1, 1, 1, 2, 3, 3, 4]
+    assert "offline model" in states[3]["chat_history_added"][0]["content"]
+    # The next turn's steps point to that reply instead of logging it again.
+    assert states[4]["response"] == {"chat_history_item": 1}
 
 
 def test_openai_path_with_burr_ui_mounted_logs_no_error(

@@ -7,13 +7,15 @@ only the model's two calls and the store's write are replaced.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from burr.core import State
 
 from chatbot.errors import TurnError
+from chatbot.events import Usage
+from chatbot.llm.usage import StreamReport
 
 
 @dataclass
@@ -31,12 +33,33 @@ class FakeModel:
     hold_after: int | None = None
     released: asyncio.Event = field(default_factory=asyncio.Event)
     streamed_messages: list[list[dict[str, str]]] = field(default_factory=list)
+    classified_messages: list[list[dict[str, str]]] = field(default_factory=list)
+    stream_options: list[Mapping[str, Any] | None] = field(default_factory=list)
+    # What the upstream reports spending on each call, and why a reply ended.
+    classifier_usage: Usage | None = None
+    reply_usage: Usage | None = None
+    finish_reason: str = "stop"
 
-    async def complete(self, messages: list[dict[str, str]]) -> str:
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        on_usage: Callable[[Usage], None] | None = None,
+    ) -> str:
+        self.classified_messages.append(messages)
+        if on_usage is not None and self.classifier_usage is not None:
+            on_usage(self.classifier_usage)
         return self.mode
 
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        options: Mapping[str, Any] | None = None,
+        report: StreamReport | None = None,
+    ) -> AsyncIterator[str]:
         self.streamed_messages.append(messages)
+        self.stream_options.append(options)
         for index, token in enumerate(self.tokens):
             if index == self.fail_after:
                 raise self.error
@@ -45,6 +68,9 @@ class FakeModel:
             yield token
         if self.fail_after is not None and self.fail_after >= len(self.tokens):
             raise self.error
+        if report is not None:
+            report.usage = self.reply_usage
+            report.finished(self.finish_reason)
 
 
 class MemoryLease:

@@ -164,13 +164,14 @@ class FakeOpenAI:
         if not body.get("stream"):
             answer = script.answer if script.answer is not None else self.classifier_answer
             return JSONResponse(_completion(model, answer), headers=script.headers)
+        options = body.get("stream_options") or {}
         return StreamingResponse(
-            self._stream(model, script),
+            self._stream(model, script, include_usage=options.get("include_usage") is True),
             media_type="text/event-stream",
             headers=script.headers,
         )
 
-    async def _stream(self, model: str, script: Script):
+    async def _stream(self, model: str, script: Script, include_usage: bool = False):
         tokens = script.tokens if script.tokens is not None else self.tokens
         delay = script.token_delay if script.token_delay is not None else self.token_delay
         with self._lock:
@@ -194,6 +195,8 @@ class FakeOpenAI:
                     await asyncio.sleep(delay)
                 yield _chunk(model, {"content": token}, None)
             yield _chunk(model, {}, "stop")
+            if include_usage:  # as OpenAI: a last chunk with no choices, before [DONE]
+                yield _usage_chunk(model, STREAM_PROMPT_TOKENS, len(tokens))
             yield b"data: [DONE]\n\n"
             completed = True
         except _Cut:
@@ -345,6 +348,27 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None) -> bytes:
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+# What the fake reports for a streamed reply with stream_options.include_usage: a fixed
+# prompt and one token per streamed piece. The classifier's completion reports 1 and 1.
+STREAM_PROMPT_TOKENS = 11
+
+
+def _usage_chunk(model: str, prompt_tokens: int, completion_tokens: int) -> bytes:
+    payload = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 

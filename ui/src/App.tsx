@@ -14,7 +14,7 @@ import { ApiError, createApiClient, type KeyPromptReason } from "./lib/api";
 import type { ConversationState, Failure } from "./lib/conversation";
 import { burrRunUrl, type ConversationSummary } from "./lib/protocol";
 import { conversationPath, navigate, parseRoute, usePathname } from "./lib/router";
-import { describeFailure } from "./lib/turn";
+import { describeFailure } from "./lib/outcome";
 
 interface KeyPrompt {
   reason: KeyPromptReason;

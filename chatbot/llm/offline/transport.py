@@ -5,6 +5,10 @@ error path above it run unchanged, so the offline default exercises production c
 Why not httpx's ``ASGITransport``: it buffers the whole response, and this must stream.
 Chunks are produced lazily, one per ``pace_s``, so the first reaches the client while
 the rest do not exist yet.
+
+Like a real server it honours ``max_tokens`` / ``max_completion_tokens``, ``stop`` and
+``stream_options.include_usage``, and reports usage in both modes; its tokens are
+whitespace-separated words, an honest count for a model that has no tokenizer.
 """
 
 from __future__ import annotations
@@ -43,22 +47,67 @@ _JSON = {"content-type": "application/json"}
 _SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 
 
+def _count(text: str) -> int:
+    return len(text.split())
+
+
+def _usage(messages: list, reply: str) -> dict[str, int]:
+    prompt = sum(_count(str(m.get("content") or "")) for m in messages if isinstance(m, dict))
+    completion = _count(reply)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _limited(text: str, body: dict) -> tuple[str, str]:
+    """``text`` cut at the first ``stop`` sequence and to ``max_tokens`` words; and why it ended."""
+    stop = body.get("stop")
+    for sequence in [stop] if isinstance(stop, str) else stop or ():
+        if isinstance(sequence, str) and sequence and sequence in text:
+            text = text[: text.index(sequence)]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and limit > 0:
+        words = split_tokens(text)
+        if len(words) > limit:
+            return "".join(words[:limit]), "length"
+    return text, "stop"
+
+
 class _ChunkStream(httpx.AsyncByteStream):
-    def __init__(self, model: str, tokens: list[str], pace_s: float, stats: OfflineStats):
+    def __init__(
+        self,
+        model: str,
+        tokens: list[str],
+        pace_s: float,
+        stats: OfflineStats,
+        *,
+        finish_reason: str = "stop",
+        usage: dict[str, int] | None = None,
+    ):
         self._model = model
         self._tokens = tokens
         self._pace_s = pace_s
         self._stats = stats
+        self._finish_reason = finish_reason
+        self._usage = usage  # sent as a last, choice-less chunk when the client asked for it
         self._closed = False
 
-    def _chunk(self, completion_id: str, created: int, delta: dict, finish: str | None) -> bytes:
-        payload = {
+    def _chunk(
+        self, completion_id: str, created: int, delta: dict | None, finish: str | None
+    ) -> bytes:
+        payload: dict = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": [] if delta is None else [
+                {"index": 0, "delta": delta, "finish_reason": finish}
+            ],
         }
+        if self._usage is not None:
+            payload["usage"] = self._usage if delta is None else None
         return b"data: " + orjson.dumps(payload) + b"\n\n"
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -73,7 +122,9 @@ class _ChunkStream(httpx.AsyncByteStream):
                     await asyncio.sleep(self._pace_s)
                 self._stats.chunks_produced += 1
                 yield self._chunk(completion_id, created, {"content": token}, None)
-            yield self._chunk(completion_id, created, {}, "stop")
+            yield self._chunk(completion_id, created, {}, self._finish_reason)
+            if self._usage is not None:
+                yield self._chunk(completion_id, created, None, None)
             yield b"data: [DONE]\n\n"
             finished = True
         finally:
@@ -115,10 +166,19 @@ class OfflineModelTransport(httpx.AsyncBaseTransport):
         chat = [
             m for m in messages if isinstance(m, dict) and m.get("role") in ("user", "assistant")
         ]
-        text = writer.reply(system, chat)
+        text, finish_reason = _limited(writer.reply(system, chat), body)
+        usage = _usage(messages, text)
         if body.get("stream"):
-            tokens = split_tokens(text, self.words_per_chunk)
-            stream = _ChunkStream(model, tokens, self.pace_s, self.stats)
+            options = body.get("stream_options")
+            wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+            stream = _ChunkStream(
+                model,
+                split_tokens(text, self.words_per_chunk),
+                self.pace_s,
+                self.stats,
+                finish_reason=finish_reason,
+                usage=usage if wants_usage else None,
+            )
             return httpx.Response(200, headers=_SSE, stream=stream)
         completion = {
             "id": f"chatcmpl-offline-{next(_ids)}",
@@ -129,9 +189,9 @@ class OfflineModelTransport(httpx.AsyncBaseTransport):
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": usage,
         }
         return httpx.Response(200, content=orjson.dumps(completion), headers=_JSON)

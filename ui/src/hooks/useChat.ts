@@ -1,14 +1,17 @@
 /**
- * Connects the pure pieces (chatReducer, runTurn, the API client) to React. Holds one
- * AbortController per conversation with a turn in flight; a reply keeps streaming into its own
- * conversation while the user looks at another one.
+ * Connects the pure pieces (chatReducer, runTurn, followReply, the API client) to React. Holds
+ * one AbortController per conversation with a turn in flight; a reply keeps streaming into its
+ * own conversation while the user looks at another one. A conversation opened while the server
+ * is writing a reply in it (a reload mid-reply, another tab) shows that reply still growing.
  */
 import { useCallback, useReducer, useRef } from "react";
 
 import { ApiError, type ApiClient } from "../lib/api";
 import { type ChatAction, chatReducer, type ConversationAction } from "../lib/conversation";
 import { newId } from "../lib/ids";
-import { describeFailure, runTurn } from "../lib/turn";
+import { describeFailure } from "../lib/outcome";
+import { followReply, type FollowResult } from "../lib/resume";
+import { runTurn } from "../lib/turn";
 
 /**
  * Coalesces the deltas that arrive within one animation frame into one state update, so a fast
@@ -50,6 +53,55 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
   storeRef.current = store;
   const controllers = useRef(new Map<string, AbortController>());
 
+  /**
+   * The reply could not be followed to its end (the server no longer has it: it finished a
+   * while ago, or the server restarted): the stored history has what became of it.
+   */
+  const settleFromHistory = useCallback(
+    async (appId: string, turnId: string, result: FollowResult) => {
+      if (result !== "gone" || !projectId) return;
+      const conversation = (action: ConversationAction) => dispatch({ ...action, appId });
+      try {
+        const items = await api.history(projectId, appId);
+        conversation({ type: "turnResynced", turnId, items });
+      } catch (error) {
+        conversation({ type: "turnFailed", turnId, error: describeFailure(error) });
+      }
+    },
+    [api, projectId],
+  );
+
+  /** Shows the reply the server is writing in a conversation as a turn, and follows it. */
+  const follow = useCallback(
+    async (appId: string, first: Response) => {
+      if (!projectId || controllers.current.has(appId)) {
+        void first.body?.cancel().catch(() => undefined);
+        return;
+      }
+      const controller = new AbortController();
+      controllers.current.set(appId, controller);
+      const turnId = newId();
+      let result: FollowResult = "none";
+      try {
+        result = await followReply({
+          api,
+          projectId,
+          appId,
+          turnId,
+          userId: newId(),
+          signal: controller.signal,
+          dispatch: batchedDispatch(appId, dispatch),
+          first,
+        });
+        await settleFromHistory(appId, turnId, result);
+      } finally {
+        controllers.current.delete(appId);
+        if (result !== "none") onSettled();
+      }
+    },
+    [api, projectId, onSettled, settleFromHistory],
+  );
+
   const startTurn = useCallback(
     async (appId: string, prompt: string, replaces?: string) => {
       if (!projectId || controllers.current.has(appId)) return;
@@ -58,24 +110,27 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
       const controller = new AbortController();
       controllers.current.set(appId, controller);
       const turnId = newId();
-      dispatch({ appId, type: "turnStarted", turnId, userId: newId(), prompt, replaces });
+      const userId = newId();
+      dispatch({ appId, type: "turnStarted", turnId, userId, prompt, replaces });
       try {
-        await runTurn({
+        const result = await runTurn({
           api,
           projectId,
           appId,
           prompt,
           turnId,
+          userId,
           create: !state?.created,
           signal: controller.signal,
           dispatch: batchedDispatch(appId, dispatch),
         });
+        await settleFromHistory(appId, turnId, result);
       } finally {
         controllers.current.delete(appId);
         onSettled();
       }
     },
-    [api, projectId, onSettled],
+    [api, projectId, onSettled, settleFromHistory],
   );
 
   /** Starts a conversation from the home page: a new id, then the first turn creates it. */
@@ -117,7 +172,10 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
       dispatch({ appId, type: "historyRequested" });
       try {
         const items = await api.history(projectId, appId);
+        // Asked before the conversation is shown, so a reply being written appears with it.
+        const running = await api.attach(projectId, appId, null).catch(() => null);
         dispatch({ appId, type: "historyLoaded", items });
+        if (running) void follow(appId, running);
       } catch (error) {
         dispatch({
           appId,
@@ -127,7 +185,7 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
         });
       }
     },
-    [api, projectId],
+    [api, projectId, follow],
   );
 
   const forget = useCallback((appId: string) => {

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { ApiClient } from "../lib/api";
 import type { Failure } from "../lib/conversation";
 import type { ConversationSummary } from "../lib/protocol";
-import { describeFailure } from "../lib/turn";
+import { describeFailure } from "../lib/outcome";
 
 const PAGE = 50;
 

@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from "react";
 import type { ApiClient } from "../lib/api";
 import type { Failure } from "../lib/conversation";
 import type { Info } from "../lib/protocol";
-import { describeFailure } from "../lib/turn";
+import { describeFailure } from "../lib/outcome";
 
 export function useInfo(api: ApiClient) {
   const [info, setInfo] = useState<Info | null>(null);

@@ -198,6 +198,24 @@ export function createApiClient(options: ApiClientOptions = {}) {
     remove: async (projectId: string, appId: string) => {
       await ok(`${API_PREFIX}/conversations/${seg(projectId)}/${seg(appId)}`, { method: "DELETE" });
     },
+    /**
+     * Reattaches to the reply being written in a conversation: null when none is (204), else
+     * the event stream of its frames, from after `lastEventId` when given (only what was missed).
+     */
+    attach: async (
+      projectId: string,
+      appId: string,
+      lastEventId: string | null,
+      signal?: AbortSignal,
+    ): Promise<Response | null> => {
+      const headers: Record<string, string> = { Accept: "text/event-stream" };
+      if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+      const response = await ok(`${API_PREFIX}/stream/${seg(projectId)}/${seg(appId)}`, {
+        headers,
+        signal,
+      });
+      return response.status === 204 ? null : response;
+    },
     /** Starts a streamed reply; resolves once the answer's headers are in (body still streaming). */
     respond: (projectId: string, appId: string, prompt: string, signal?: AbortSignal) =>
       ok(`${API_PREFIX}/response/${seg(projectId)}/${seg(appId)}`, {

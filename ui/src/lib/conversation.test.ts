@@ -208,6 +208,121 @@ describe("conversationReducer", () => {
     expect(state.history).toBe("loaded");
   });
 
+  it("shows a reply found on the server after its history, growing", () => {
+    const earlier = [
+      { role: "user" as const, content: "first?", type: "text" as const },
+      { role: "assistant" as const, content: "first.", type: "text" as const },
+    ];
+    const state = run([
+      { type: "historyRequested" },
+      { type: "historyLoaded", items: earlier },
+      { type: "turnAttached", turnId: "r1", userId: "u-r1", history: earlier, prompt: "second?" },
+      { type: "delta", turnId: "r1", text: "sec" },
+      { type: "delta", turnId: "r1", text: "ond" },
+    ]);
+    expect(state.activeTurn).toBe("r1");
+    expect(state.messages.map((m) => [m.role, m.content, m.status])).toEqual([
+      ["user", "first?", "complete"],
+      ["assistant", "first.", "complete"],
+      ["user", "second?", "complete"],
+      ["assistant", "second", "streaming"],
+    ]);
+    // Retry and the stored-turn rules treat it as a turn the server started.
+    expect(state.messages[3]).toMatchObject({ prompt: "second?", serverStarted: true });
+    const done = conversationReducer(state, { type: "turnFinished", turnId: "r1", end: end("second") });
+    expect(done.activeTurn).toBeNull();
+    expect(done.messages[3]?.status).toBe("complete");
+  });
+
+  it("rebuilds a reattached turn replayed from its start, so nothing is doubled", () => {
+    const history = [{ role: "user" as const, content: "q", type: "text" as const }];
+    const attached: ConversationAction = {
+      type: "turnAttached",
+      turnId: "r1",
+      userId: "u-r1",
+      history: [],
+      prompt: "again?",
+    };
+    let state = run([{ type: "started" }, attached, { type: "delta", turnId: "r1", text: "par" }]);
+    const ids = state.messages.map((m) => m.id);
+    state = run(
+      [
+        { ...attached, userId: "another", history },
+        { type: "delta", turnId: "r1", text: "partial" },
+      ],
+      state,
+    );
+    expect(state.messages.map((m) => m.content)).toEqual(["q", "again?", "partial"]);
+    expect(state.messages.slice(1).map((m) => m.id)).toEqual(ids);
+  });
+
+  it("reattaches this tab's own turn in place when its stream dropped", () => {
+    let state = run([{ type: "started" }, start("a1", "mine?"), { type: "historySynced", turnId: "a1", items: [] }]);
+    state = run(
+      [
+        { type: "delta", turnId: "a1", text: "half" },
+        { type: "turnAttached", turnId: "a1", userId: "ignored", history: [], prompt: "mine?" },
+        { type: "delta", turnId: "a1", text: "half and whole" },
+      ],
+      state,
+    );
+    expect(state.messages.map((m) => [m.id, m.content])).toEqual([
+      ["u-a1", "mine?"],
+      ["a1", "half and whole"],
+    ]);
+  });
+
+  it("shows a reply that finished just before the page loaded once, as stored", () => {
+    const items = [
+      { role: "user" as const, content: "q?", type: "text" as const },
+      { role: "assistant" as const, content: "done.", type: "text" as const },
+    ];
+    const loaded = run([{ type: "historyLoaded", items }]);
+    const replayed = run(
+      [
+        { type: "turnAttached", turnId: "r1", userId: "u-r1", history: [], prompt: "q?" },
+        { type: "delta", turnId: "r1", text: "done." },
+        { type: "turnFinished", turnId: "r1", end: end("done.") },
+      ],
+      loaded,
+    );
+    expect(replayed).toBe(loaded);
+  });
+
+  it("does not let a reply found on the server replace this tab's own turn", () => {
+    const state = run([{ type: "started" }, start("a1", "mine?")]);
+    const after = conversationReducer(state, {
+      type: "turnAttached",
+      turnId: "r9",
+      userId: "u-r9",
+      history: [],
+      prompt: "theirs?",
+    });
+    expect(after).toBe(state);
+  });
+
+  it("replaces a reply it could not follow to the end with the stored history", () => {
+    let state = run([
+      { type: "started" },
+      { type: "turnAttached", turnId: "r1", userId: "u-r1", history: [], prompt: "q?" },
+      { type: "delta", turnId: "r1", text: "the whole reply" },
+    ]);
+    state = conversationReducer(state, {
+      type: "turnResynced",
+      turnId: "r1",
+      items: [
+        { role: "user", content: "q?", type: "text" },
+        { role: "assistant", content: "the whole reply", type: "text" },
+      ],
+    });
+    expect(state.activeTurn).toBeNull();
+    expect(state.messages.map((m) => [m.content, m.status])).toEqual([
+      ["q?", "complete"],
+      ["the whole reply", "complete"],
+    ]);
+    expect(state.messages[0]?.id).toBe("u-r1");
+  });
+
   it("ignores empty deltas without making a new state", () => {
     const state = run([start("a1")]);
     expect(conversationReducer(state, { type: "delta", turnId: "a1", text: "" })).toBe(state);

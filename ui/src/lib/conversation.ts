@@ -70,6 +70,14 @@ export type ConversationAction =
   | { type: "turnStarted"; turnId: string; userId: string; prompt: string; replaces?: string }
   /** The chat_history frame: the server's history before this turn. */
   | { type: "historySynced"; turnId: string; items: ChatItem[] }
+  /**
+   * A reply the server is writing, reattached to (after a reload, or this tab's own turn after
+   * its connection dropped): its history and prompt, and a reply the following deltas fill.
+   * Sent again when the server replays the turn from its start; the reply then starts over.
+   */
+  | { type: "turnAttached"; turnId: string; userId: string; history: ChatItem[]; prompt: string }
+  /** The reply is no longer on the server to follow: the stored history replaces the turn. */
+  | { type: "turnResynced"; turnId: string; items: ChatItem[] }
   | { type: "delta"; turnId: string; text: string }
   | { type: "turnFinished"; turnId: string; end: EndValue }
   | { type: "turnFailed"; turnId: string; error: Failure }
@@ -116,7 +124,8 @@ export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
       merged.length === i &&
       mine.role === item.role &&
       mine.content === item.content &&
-      mine.status !== "failed";
+      mine.status !== "failed" &&
+      mine.status !== "streaming";
     if (same) {
       merged.push(
         item.interrupted && !mine.interrupted ? { ...mine, interrupted: true } : mine,
@@ -128,6 +137,22 @@ export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
     }
   }
   return merged;
+}
+
+/**
+ * Whether `messages` already end with a stored turn that followed `history` with `prompt`: a
+ * reply that finished just before the page loaded is both in the history and, for a short
+ * while, on the server to reattach to. Shown once, as stored.
+ */
+function holdsTurn(messages: Message[], history: ChatItem[], prompt: string): boolean {
+  if (messages.length !== history.length + 2) return false;
+  const asked = messages[history.length];
+  return (
+    asked?.role === "user" &&
+    asked.content === prompt &&
+    messages.at(-1)?.role === "assistant" &&
+    history.every((item, i) => messages[i]?.role === item.role && messages[i]?.content === item.content)
+  );
 }
 
 function updateTurn(
@@ -231,6 +256,48 @@ export function conversationReducer(
         ],
       };
     }
+    case "turnAttached": {
+      // This tab's own turn wins over one found on the server (it will be refused as busy).
+      if (state.activeTurn && state.activeTurn !== action.turnId) return state;
+      let before = state.messages;
+      let userId = action.userId;
+      if (!state.activeTurn && holdsTurn(before, action.history, action.prompt)) return state;
+      if (state.activeTurn === action.turnId) {
+        // Shown already: rebuild it (same keys), its reply from the start.
+        const index = state.messages.findIndex((m) => m.id === action.turnId);
+        const prompt = state.messages[index - 1];
+        before = state.messages.slice(0, Math.max(index - 1, 0));
+        if (prompt?.role === "user") userId = prompt.id;
+      }
+      return {
+        ...state,
+        history: "loaded",
+        historyError: undefined,
+        created: true,
+        activeTurn: action.turnId,
+        messages: [
+          ...mergeHistory(before, action.history),
+          { id: userId, role: "user", content: action.prompt, type: "text", status: "complete" },
+          {
+            id: action.turnId,
+            role: "assistant",
+            content: "",
+            type: "text",
+            status: "streaming",
+            prompt: action.prompt,
+            serverStarted: true,
+          },
+        ],
+      };
+    }
+    case "turnResynced":
+      if (state.activeTurn !== action.turnId) return state;
+      return {
+        ...state,
+        activeTurn: null,
+        created: true,
+        messages: mergeHistory(state.messages, action.items),
+      };
     case "delta":
       if (!action.text) return state;
       return updateTurn(state, action.turnId, (m) => ({ ...m, content: m.content + action.text }), false);

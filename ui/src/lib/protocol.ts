@@ -34,6 +34,10 @@ export interface StreamErrorValue {
 
 export type Frame =
   | { type: "chat_history"; value: ChatItem[] }
+  /** Reattaching (GET …/stream) only: the running turn's prompt, after its history. */
+  | { type: "prompt"; value: string }
+  /** Reattaching only: the Burr action that is answering. */
+  | { type: "step"; value: string }
   | { type: "delta"; value: string }
   | { type: "end"; value: EndValue }
   | { type: "error"; value: StreamErrorValue };

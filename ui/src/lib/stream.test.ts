@@ -48,6 +48,12 @@ describe("parseFrame", () => {
     });
   });
 
+  it("parses the frames of a reattached stream: the prompt and the step", () => {
+    expect(parseFrame('{"type":"prompt","value":"Again?"}')).toEqual({ type: "prompt", value: "Again?" });
+    expect(parseFrame('{"type":"step","value":"generate_poem"}')).toEqual({ type: "step", value: "generate_poem" });
+    expect(() => parseFrame('{"type":"prompt","value":null}')).toThrow(StreamProtocolError);
+  });
+
   it("ignores unknown frame types", () => {
     expect(parseFrame('{"type":"usage","value":{"tokens":3}}')).toBeNull();
   });
@@ -96,6 +102,24 @@ describe("createFrameDecoder", () => {
     const bytes = enc.encode(frame({ type: "delta", value: "naïve — ok" }));
     const chunks = Array.from(bytes, (b) => Uint8Array.of(b));
     expect(decodeChunks(chunks)).toEqual([{ type: "delta", value: "naïve — ok" }]);
+  });
+
+  it("passes each frame's SSE id, and none for a frame without one", () => {
+    const seen: [string, string | undefined][] = [];
+    const decoder = createFrameDecoder((f, id) => seen.push([f.type, id]));
+    decoder.push(
+      enc.encode(
+        frame({ type: "chat_history", value: [] }) +
+          "id: r1.0\n" + frame({ type: "prompt", value: "q" }) +
+          "id: r1.2\r\n" + frame({ type: "delta", value: "a" }, "\r\n"),
+      ),
+    );
+    decoder.end();
+    expect(seen).toEqual([
+      ["chat_history", undefined],
+      ["prompt", "r1.0"],
+      ["delta", "r1.2"],
+    ]);
   });
 
   it("skips comment and keep-alive lines", () => {

@@ -18,7 +18,7 @@ export class StreamProtocolError extends Error {
   override name = "StreamProtocolError";
 }
 
-const KNOWN_TYPES = new Set(["chat_history", "delta", "end", "error"]);
+const KNOWN_TYPES = new Set(["chat_history", "prompt", "step", "delta", "end", "error"]);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -65,8 +65,10 @@ export function parseFrame(data: string): Frame | null {
       if (!Array.isArray(value) || !value.every(isChatItem)) break;
       return { type: "chat_history", value: value.map(normaliseItem) };
     case "delta":
+    case "prompt":
+    case "step":
       if (typeof value !== "string") break;
-      return { type: "delta", value };
+      return { type: raw.type, value };
     case "end": {
       if (!isObject(value) || !isChatItem(value.item)) break;
       const timings = isObject(value.timings) ? value.timings : {};
@@ -96,6 +98,12 @@ export function parseFrame(data: string): Frame | null {
   throw new StreamProtocolError(`The server sent a malformed "${raw.type}" frame.`);
 }
 
+/**
+ * Receives each frame, with the SSE `id:` it came with (GET …/stream sends one per frame after
+ * the history; a reader that reconnects passes the last one back to get only what it missed).
+ */
+export type FrameHandler = (frame: Frame, id: string | undefined) => void;
+
 export interface FrameDecoder {
   /** Feeds the next chunk of response bytes; calls onFrame for every frame it completes. */
   push(chunk: Uint8Array): void;
@@ -107,7 +115,7 @@ export interface FrameDecoder {
  * Incremental decoder: bytes in, frames out. Throws StreamProtocolError from push/end when a
  * completed frame is invalid (and stops delivering frames after that).
  */
-export function createFrameDecoder(onFrame: (frame: Frame) => void): FrameDecoder {
+export function createFrameDecoder(onFrame: FrameHandler): FrameDecoder {
   const text = new TextDecoder("utf-8");
   let failure: StreamProtocolError | null = null;
   const parser = createParser({
@@ -117,7 +125,7 @@ export function createFrameDecoder(onFrame: (frame: Frame) => void): FrameDecode
       if (message.event !== undefined && message.event !== "message") return;
       try {
         const frame = parseFrame(message.data);
-        if (frame) onFrame(frame);
+        if (frame) onFrame(frame, message.id);
       } catch (error) {
         if (error instanceof StreamProtocolError) failure = error;
         else throw error;
@@ -148,7 +156,7 @@ export function createFrameDecoder(onFrame: (frame: Frame) => void): FrameDecode
  */
 export async function readFrames(
   body: ReadableStream<Uint8Array>,
-  onFrame: (frame: Frame) => void,
+  onFrame: FrameHandler,
   signal?: AbortSignal,
 ): Promise<void> {
   const reader = body.getReader();

@@ -27,22 +27,28 @@ function controllableStream() {
   };
 }
 
-function setup(respond: TurnOptions["api"]["respond"], extra: Partial<TurnOptions> = {}) {
+function setup(
+  respond: TurnOptions["api"]["respond"],
+  extra: Partial<TurnOptions> = {},
+  attach: TurnOptions["api"]["attach"] = async () => null,
+) {
   const actions: ConversationAction[] = [];
   const controller = new AbortController();
   const create = vi.fn(async () => "app");
+  const attachSpy = vi.fn(attach);
   const options: TurnOptions = {
-    api: { respond, create },
+    api: { respond, create, attach: attachSpy },
     projectId: "proj",
     appId: "app",
     prompt: "hi",
     turnId: "t1",
+    userId: "u1",
     create: false,
     signal: controller.signal,
     dispatch: (a) => actions.push(a),
     ...extra,
   };
-  return { actions, controller, create, run: () => runTurn(options) };
+  return { actions, controller, create, attach: attachSpy, run: () => runTurn(options) };
 }
 
 const types = (actions: ConversationAction[]) => actions.map((a) => a.type);
@@ -123,6 +129,43 @@ describe("runTurn", () => {
     stream.close();
     await run();
     expect(actions[1]).toMatchObject({ type: "turnFailed", error: { code: "stream_incomplete" } });
+  });
+
+  it("a stop from elsewhere ends the turn as stopped, not failed", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    stream.push(sse({ type: "chat_history", value: [] }) + sse({ type: "delta", value: "pa" }));
+    stream.push(sse({ type: "error", value: { code: "reply_stopped", message: "Stopped.", retryable: true } }));
+    stream.close();
+    expect(await run()).toBe("ended");
+    expect(types(actions)).toEqual(["historySynced", "delta", "turnStopped"]);
+  });
+
+  it("follows the reply through the resume route when the stream drops after it began", async () => {
+    const stream = controllableStream();
+    const replay = controllableStream();
+    const { actions, attach, run } = setup(async () => stream.response, {}, async () => replay.response);
+    const done = run();
+    stream.push(sse({ type: "chat_history", value: [] }) + sse({ type: "delta", value: "Hel" }));
+    await vi.waitFor(() => expect(actions).toHaveLength(2));
+    stream.fail(new TypeError("network error"));
+    // No id came with the POST's frames: the server replays the turn, which is rebuilt.
+    replay.push(sse({ type: "chat_history", value: [] }) + sse({ type: "prompt", value: "hi" }));
+    replay.push(sse({ type: "delta", value: "Hello!" }) + endFrame);
+    replay.close();
+    expect(await done).toBe("ended");
+    expect(attach).toHaveBeenCalledWith("proj", "app", null, expect.any(AbortSignal));
+    expect(types(actions)).toEqual(["historySynced", "delta", "turnAttached", "delta", "turnFinished"]);
+    expect(actions[2]).toMatchObject({ turnId: "t1", prompt: "hi" });
+  });
+
+  it("says the reply is gone when the server no longer has it to follow", async () => {
+    const stream = controllableStream();
+    const { actions, run } = setup(async () => stream.response);
+    stream.push(sse({ type: "chat_history", value: [] }) + sse({ type: "delta", value: "pa" }));
+    stream.close();
+    expect(await run()).toBe("gone");
+    expect(types(actions)).toEqual(["historySynced", "delta"]);
   });
 
   it("reports a response that is not an event stream", async () => {

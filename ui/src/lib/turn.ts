@@ -5,52 +5,61 @@
  * Whatever the server or the network does, the turn ends with exactly one of turnFinished,
  * turnFailed or turnStopped (the reducer ignores anything for a turn that already ended).
  */
-import { ApiError, type ApiClient } from "./api";
+import type { ApiClient } from "./api";
 import type { ConversationAction, Failure } from "./conversation";
+import { describeFailure, outcomeAction } from "./outcome";
+import { followReply, type FollowResult } from "./resume";
 import { readFrames, StreamProtocolError } from "./stream";
 
 export interface TurnOptions {
-  api: Pick<ApiClient, "respond" | "create">;
+  api: Pick<ApiClient, "respond" | "create" | "attach">;
   projectId: string;
   appId: string;
   prompt: string;
+  /** Ids of the turn's messages (the reply, and its prompt). */
   turnId: string;
+  userId: string;
   /** Call the create route first (a conversation started in this tab). */
   create: boolean;
   signal: AbortSignal;
   dispatch: (action: ConversationAction) => void;
 }
 
-export function describeFailure(error: unknown): Failure {
-  if (error instanceof ApiError) {
-    return {
-      kind: "http",
-      code: error.code,
-      message: error.message,
-      retryable: error.retryable,
-      status: error.status,
-    };
-  }
-  if (error instanceof StreamProtocolError) {
-    return { kind: "protocol", code: "bad_frame", message: error.message, retryable: true };
-  }
-  const detail = error instanceof Error && error.message ? ` (${error.message})` : "";
-  return {
-    kind: "network",
-    code: "network_error",
-    message: `Could not reach the server${detail}. Check your connection and retry.`,
-    retryable: true,
-  };
-}
+const INCOMPLETE: Failure = {
+  kind: "network",
+  code: "stream_incomplete",
+  message: "The connection closed before the reply finished.",
+  retryable: true,
+};
 
-export async function runTurn(options: TurnOptions): Promise<void> {
+/**
+ * Resolves "ended" once the turn has ended on screen, or "gone" when its stream dropped and the
+ * reply could not be followed any more (see followReply): the caller then loads the history.
+ */
+export async function runTurn(options: TurnOptions): Promise<FollowResult> {
   const { api, projectId, appId, prompt, turnId, signal, dispatch } = options;
   let ended = false;
-  const finish = (action: ConversationAction) => {
-    if (ended) return;
-    ended = true;
-    dispatch(action);
+  // The server began the turn (chat_history came): it writes the reply even if we drop.
+  let started = false;
+  const finish = (action: ConversationAction): FollowResult => {
+    if (!ended) {
+      ended = true;
+      dispatch(action);
+    }
+    return "ended";
   };
+  /** The connection dropped mid-reply: follow the reply through GET …/stream instead. */
+  const reattach = () =>
+    followReply({
+      api,
+      projectId,
+      appId,
+      turnId,
+      userId: options.userId,
+      signal,
+      dispatch,
+      shown: true,
+    });
   try {
     if (options.create) {
       await api.create(projectId, appId);
@@ -70,38 +79,26 @@ export async function runTurn(options: TurnOptions): Promise<void> {
         if (ended) return;
         switch (frame.type) {
           case "chat_history":
+            started = true;
             dispatch({ type: "historySynced", turnId, items: frame.value });
             break;
           case "delta":
             dispatch({ type: "delta", turnId, text: frame.value });
             break;
           case "end":
-            finish({ type: "turnFinished", turnId, end: frame.value });
-            break;
           case "error":
-            finish({
-              type: "turnFailed",
-              turnId,
-              error: { kind: "stream", ...frame.value },
-            });
+            finish(outcomeAction(turnId, frame));
             break;
         }
       },
       signal,
     );
+    if (ended) return "ended";
     if (signal.aborted) return finish({ type: "turnStopped", turnId });
-    finish({
-      type: "turnFailed",
-      turnId,
-      error: {
-        kind: "network",
-        code: "stream_incomplete",
-        message: "The connection closed before the reply finished.",
-        retryable: true,
-      },
-    });
+    return started ? await reattach() : finish({ type: "turnFailed", turnId, error: INCOMPLETE });
   } catch (error) {
     if (signal.aborted) return finish({ type: "turnStopped", turnId });
-    finish({ type: "turnFailed", turnId, error: describeFailure(error) });
+    if (started && !ended && !(error instanceof StreamProtocolError)) return await reattach();
+    return finish({ type: "turnFailed", turnId, error: describeFailure(error) });
   }
 }

@@ -1,0 +1,263 @@
+"""The WebSocket channel: several turns of one conversation on one long-lived connection.
+
+Each prompt starts a reply exactly as ``POST /response`` does (the same checks, the same
+frames). The reply runs in a task of its own and a second task forwards its frames, so
+the socket keeps reading while it streams: a ``stop`` acts at once, and a prompt sent
+meanwhile is refused, not queued behind it. Closing the socket is a disconnect, not a
+stop: the reply is written and stored all the same (unless CHATBOT_ON_DISCONNECT=cancel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
+
+from chatbot.events import OUTCOMES
+from chatbot.persistence import ConversationBusy
+from chatbot.replies import Reply
+from chatbot.runtime import Chatbot
+from server.deps import ID_PATTERN
+from server.errors import ApiError
+from server.limits import RateLimiter
+from server.protocols.burr_ui import delta_payload
+from server.protocols.websocket import (
+    MessageRefused,
+    event_message,
+    parse_message,
+    refusal_message,
+)
+from server.routes.chat import check_prompt, start_reply
+from server.schemas import SocketAuthIn, SocketPromptIn, SocketStopIn
+from server.security import SOCKET_AUTHORIZED, key_matches
+from server.settings import ServerSettings
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["chat"])
+
+_VALID_ID = re.compile(ID_PATTERN)
+# The close code for a socket refused for what it is (bad IDs, no key), not for a message.
+POLICY_VIOLATION = 1008
+# How long a socket that needs a key may stay open without sending one.
+AUTH_TIMEOUT_S = 30.0
+
+
+@router.websocket("/ws/{project_id}/{app_id}")
+async def chat_socket(websocket: WebSocket, project_id: str, app_id: str) -> None:
+    settings: ServerSettings = websocket.app.state.settings
+    if not origin_allowed(websocket, settings.cors_origins):
+        await websocket.close(POLICY_VIOLATION)  # before accept: the handshake gets a 403
+        return
+    await websocket.accept()
+    socket = ChatSocket(
+        websocket,
+        websocket.app.state.chatbot,
+        settings,
+        websocket.app.state.rate_limiter,
+        project_id,
+        app_id,
+    )
+    await socket.run()
+
+
+def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
+    """Whether a browser page may open this socket: the UI's own origin or a CORS one.
+
+    A WebSocket is not subject to CORS, so without this any web page could drive the
+    chatbot through a visitor's browser (and, for its origin, their session cookie).
+    Clients that are not browsers send no Origin and have nothing to forge.
+    """
+    origin = websocket.headers.get("origin")
+    if origin is None or origin in allowed or "*" in allowed:
+        return True
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower()
+
+
+class ChatSocket:
+    """One accepted socket: authentication, then client messages until it closes."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        bot: Chatbot,
+        settings: ServerSettings,
+        limiter: RateLimiter | None,
+        project_id: str,
+        app_id: str,
+    ) -> None:
+        self.websocket = websocket
+        self.bot = bot
+        self.settings = settings
+        self.limiter = limiter
+        self.project_id = project_id
+        self.app_id = app_id
+        # The reply whose frames this socket is sending, until its outcome goes out.
+        self._reply: Reply | None = None
+        self._forwarder: asyncio.Task[None] | None = None
+        # Frames (the forwarder) and refusals (the reading loop) come from two tasks.
+        self._sending = asyncio.Lock()
+
+    async def run(self) -> None:
+        if not (_VALID_ID.fullmatch(self.project_id) and _VALID_ID.fullmatch(self.app_id)):
+            await self._close(
+                MessageRefused(
+                    "invalid_id",
+                    "Project and conversation IDs are 1-64 of A-Z a-z 0-9 _ -.",
+                    reply_to=None,
+                )
+            )
+            return
+        try:
+            if not await self._authenticate():
+                return
+            while (data := await self._receive()) is not None:
+                try:
+                    await self._handle(data)
+                except MessageRefused as refused:
+                    await self._send(refusal_message(refused))
+        except WebSocketDisconnect:
+            pass  # the client left while we were answering it
+        finally:
+            await self._detach()
+
+    async def _receive(self) -> str | bytes | None:
+        """The next client message, or None once the client has gone."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        return message.get("text") or message.get("bytes") or ""
+
+    async def _authenticate(self) -> bool:
+        """True when the socket may be used: no key needed, a header or cookie had it, or
+        the first message is ``{"type": "auth", "key": <the key>}``. Else closes it."""
+        if not self.settings.auth_required or self.websocket.scope.get(SOCKET_AUTHORIZED):
+            return True
+        assert self.settings.api_key is not None
+        try:
+            data = await asyncio.wait_for(self._receive(), AUTH_TIMEOUT_S)
+        except TimeoutError:
+            data = b""
+        if data is None:
+            return False
+        try:
+            message = parse_message(data)
+        except MessageRefused:
+            message = None
+        if isinstance(message, SocketAuthIn) and key_matches(
+            self.settings.api_key.get_secret_value(), message.key
+        ):
+            return True
+        await self._close(
+            MessageRefused(
+                "unauthorized",
+                'This server needs an API key: send {"type": "auth", "key": "<key>"} first '
+                "(or the Authorization header, or the session cookie).",
+                reply_to=message.type if message is not None else None,
+            )
+        )
+        return False
+
+    async def _handle(self, data: str | bytes) -> None:
+        message = parse_message(data)
+        if isinstance(message, SocketPromptIn):
+            await self._prompt(message.prompt)
+        elif isinstance(message, SocketStopIn):
+            await self._stop()
+        # An auth message on a socket already allowed changes nothing.
+
+    async def _prompt(self, prompt: str) -> None:
+        if self._reply is not None:
+            raise MessageRefused(
+                "reply_in_progress",
+                "A reply is streaming on this socket; send the next prompt after its end "
+                "(or stop it first).",
+                reply_to="prompt",
+                retryable=True,
+            )
+        try:
+            self._take_rate_token()
+            prompt = check_prompt(prompt, self.settings.max_prompt_chars)
+            reply = await start_reply(self.bot, self.project_id, self.app_id, prompt)
+        except ApiError as error:
+            raise MessageRefused(
+                error.code,
+                error.message,
+                reply_to="prompt",
+                retryable=error.status >= 500 or error.status in (409, 429),
+            ) from None
+        self._reply = reply
+        self._forwarder = asyncio.create_task(self._forward(reply))
+
+    def _take_rate_token(self) -> None:
+        if self.limiter is None:
+            return
+        client = self.websocket.client
+        if self.limiter.check(client.host if client else "unknown") > 0:
+            raise ApiError(429, "rate_limited", "Too many prompts from this client; wait a moment.")
+
+    async def _stop(self) -> None:
+        """Stop the reply being written in this conversation, whoever started it (as
+        ``POST /stop``). The socket streaming it hears its ``error`` frame."""
+        try:
+            outcome = await self.bot.stop(self.project_id, self.app_id)
+        except ConversationBusy:
+            raise MessageRefused(
+                "conversation_busy",
+                "The reply did not stop in time; try again.",
+                reply_to="stop",
+                retryable=True,
+            ) from None
+        if outcome is not None:
+            return
+        if await self.bot.history(self.project_id, self.app_id) is None:
+            raise MessageRefused(
+                "conversation_not_found",
+                f"There is no conversation {self.app_id!r} in {self.project_id!r}.",
+                reply_to="stop",
+            )
+        raise MessageRefused(
+            "nothing_to_stop", "No reply is being written in this conversation.", reply_to="stop"
+        )
+
+    async def _forward(self, reply: Reply) -> None:
+        try:
+            async for event in reply.log.read():
+                if type(event) is str:  # the hot path: one delta, one message
+                    await self._send(delta_payload(event).decode())
+                    continue
+                if isinstance(event, OUTCOMES):
+                    # Free before the last frame goes out: a prompt sent in answer to it
+                    # is a new turn, not one "while a reply streams".
+                    self._reply = None
+                text = event_message(event)
+                if text is not None:
+                    await self._send(text)
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass  # the reading loop sees the client go
+
+    async def _send(self, text: str) -> None:
+        async with self._sending:
+            await self.websocket.send_text(text)
+
+    async def _close(self, refused: MessageRefused) -> None:
+        with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected):
+            await self._send(refusal_message(refused))
+            await self.websocket.close(POLICY_VIOLATION, refused.code)
+
+    async def _detach(self) -> None:
+        """The socket is done: stop forwarding; a reply still running is a client gone."""
+        forwarder, self._forwarder = self._forwarder, None
+        if forwarder is not None:
+            forwarder.cancel()
+            await asyncio.wait([forwarder])
+            if not forwarder.cancelled() and (error := forwarder.exception()) is not None:
+                logger.error("sending a reply on a WebSocket failed", exc_info=error)
+        reply, self._reply = self._reply, None
+        if reply is not None and not reply.done:
+            self.bot.client_left(reply)

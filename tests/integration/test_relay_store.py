@@ -1,0 +1,251 @@
+"""The relay's rows on a real SQLite file and a real PostgreSQL server: signals and their
+answers, mirrored batches, what the database says about a conversation, the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from burr.core import State
+
+from chatbot.persistence import ConversationStore, open_store
+from chatbot.persistence.relay import (
+    EVENTS_TABLE,
+    SIGNALS_TABLE,
+    MirroredBatch,
+    RelayTable,
+    WatchAnswer,
+)
+from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'relay.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+async def _opened(database_url: str) -> ConversationStore:
+    store = open_store(database_url, lease_ttl_s=30)
+    await store.initialize()
+    return store
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[ConversationStore]:
+    opened = await _opened(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def other(database_url: str) -> AsyncIterator[ConversationStore]:
+    """The same database as another server process opens it."""
+    opened = await _opened(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _count(store: ConversationStore, table: str) -> int:
+    if hasattr(store, "pool"):
+        return await store.pool.fetchval(f"SELECT count(*) FROM {table}")
+    rows = await store.connection.execute_fetchall(f"SELECT count(*) FROM {table}")
+    return rows[0][0]
+
+
+def _batch(reply: str, first: int, end: int, done: bool = False, app: str = "a") -> MirroredBatch:
+    payload = "[" + ",".join(f'"e{i}"' for i in range(first, end)) + "]"
+    return MirroredBatch("p", app, reply, first, end, done, payload)
+
+
+async def test_a_watch_keeps_the_best_answer_and_is_pending_until_a_running_one(
+    store: ConversationStore, other: ConversationStore
+) -> None:
+    asker, holder = store.relay, other.relay
+    signal = await asker.add_signal("p", "a", "watch")
+    assert await asker.watch_answer(signal) is None
+    [pending] = await holder.pending_signals(60)
+    assert (pending.id, pending.project_id, pending.app_id, pending.kind) == (
+        signal,
+        "p",
+        "a",
+        "watch",
+    )
+
+    await holder.answer_watch(signal, WatchAnswer("older", running=False, rank=4))
+    assert await asker.watch_answer(signal) == WatchAnswer("older", False, 4)
+    # A finished reply's answer leaves the signal open for the one being written.
+    assert [s.id for s in await holder.pending_signals(60)] == [signal]
+    await holder.answer_watch(signal, WatchAnswer("oldest", running=False, rank=2))
+    assert await asker.watch_answer(signal) == WatchAnswer("older", False, 4)
+    await holder.answer_watch(signal, WatchAnswer("live", running=True, rank=7))
+    assert await asker.watch_answer(signal) == WatchAnswer("live", True, 7)
+    assert await holder.pending_signals(60) == []
+    await holder.answer_watch(signal, WatchAnswer("older", running=False, rank=4))
+    assert await asker.watch_answer(signal) == WatchAnswer("live", True, 7)
+
+    await asker.drop_signal(signal)
+    assert await _count(store, SIGNALS_TABLE) == 0
+
+
+async def test_a_stop_is_answered_once(store: ConversationStore, other: ConversationStore) -> None:
+    asker, holder = store.relay, other.relay
+    signal = await asker.add_signal("p", "a", "stop")
+    watch = await asker.add_signal("p", "b", "watch")
+    assert {(s.id, s.kind) for s in await holder.pending_signals(60)} == {
+        (signal, "stop"),
+        (watch, "watch"),
+    }
+    assert await asker.stop_answer(signal) is None
+    await holder.answer_stop(signal, '{"type": "interrupted"}')
+    await holder.answer_stop(signal, "null")
+    assert await asker.stop_answer(signal) == '{"type": "interrupted"}'
+    assert [s.id for s in await holder.pending_signals(60)] == [watch]
+    # Nothing is pending from before the window asked about.
+    assert await holder.pending_signals(0) == []
+
+
+async def test_batches_are_read_from_any_index_in_order_with_the_last_one(
+    store: ConversationStore, other: ConversationStore
+) -> None:
+    holder, reader = store.relay, other.relay
+    # An empty backlog, then batches of two replies written together.
+    await holder.write_batches([_batch("r1", 0, 0)])
+    assert await reader.mirror_exists("p", "a", "r1")
+    [empty] = await reader.read_batches("p", "a", "r1", 0)
+    assert (empty.first_index, empty.next_index, empty.done, empty.payload) == (0, 0, False, "[]")
+    await holder.write_batches([_batch("r1", 0, 3), _batch("r2", 0, 2, app="b")])
+    await holder.write_batches([_batch("r1", 3, 5), _batch("r2", 2, 4, done=True, app="b")])
+    await holder.write_batches([_batch("r1", 5, 5, done=True)])
+
+    def ranges(batches: list[MirroredBatch]) -> list[tuple[int, int, bool]]:
+        return [(b.first_index, b.next_index, b.done) for b in batches]
+
+    # The empty first batch was replaced by the one starting at the same index.
+    assert ranges(await reader.read_batches("p", "a", "r1", 0)) == [
+        (0, 3, False),
+        (3, 5, False),
+        (5, 5, True),
+    ]
+    assert ranges(await reader.read_batches("p", "a", "r1", 3)) == [(3, 5, False), (5, 5, True)]
+    assert ranges(await reader.read_batches("p", "a", "r1", 4)) == [(3, 5, False), (5, 5, True)]
+    # A reader that has everything still learns that the reply ended.
+    assert ranges(await reader.read_batches("p", "a", "r1", 5)) == [(5, 5, True)]
+    [batch] = await reader.read_batches("p", "b", "r2", 3)
+    assert batch.payload == '["e2","e3"]' and batch.reply_id == "r2"
+    assert await reader.read_batches("p", "a", "r2", 0) == []  # ids are per conversation
+
+    await holder.drop_mirrors([("p", "a", "r1")])
+    assert not await reader.mirror_exists("p", "a", "r1")
+    assert await reader.mirror_exists("p", "b", "r2")
+
+
+async def test_activity_says_whether_a_turn_runs_or_was_stored_lately(
+    store: ConversationStore, other: ConversationStore
+) -> None:
+    relay = other.relay
+    nothing = await relay.activity("p", "a", 60)
+    assert (nothing.turn_running, nothing.stored_turns, nothing.recently_stored) == (0, 0, 0)
+    await store.create("p", "a")
+    created = await relay.activity("p", "a", 60)
+    assert (created.turn_running, created.stored_turns, created.recently_stored) == (0, 0, 0)
+
+    lease = await store.acquire_turn("p", "a")
+    running = await relay.activity("p", "a", 60)
+    assert running.turn_running and running.stored_turns == 0
+    history = [
+        {"role": "user", "content": "Hi?", "type": "text"},
+        {"role": "assistant", "content": "Hello.", "type": "text"},
+    ]
+    await store.save_state(
+        "p", "a", 1, "answer_question", State({"chat_history": history}), "completed"
+    )
+    await lease.release()
+    stored = await relay.activity("p", "a", 60)
+    assert (stored.turn_running, stored.stored_turns, stored.recently_stored) == (0, 1, 1)
+    assert not (await relay.activity("p", "a", 0)).recently_stored
+    assert not (await relay.activity("p", "other", 60)).recently_stored
+
+
+async def test_the_sweep_drops_only_rows_past_their_age(
+    store: ConversationStore, other: ConversationStore
+) -> None:
+    relay: RelayTable = store.relay
+    await relay.add_signal("p", "a", "watch")
+    await relay.write_batches([_batch("r1", 0, 2), _batch("r2", 0, 1, app="b")])
+    await other.relay.sweep(3600, 3600)
+    assert await _count(store, SIGNALS_TABLE) == 1
+    assert await _count(store, EVENTS_TABLE) == 2
+    await asyncio.sleep(0.01)  # so that "older than 0 s" is true of every row
+    await other.relay.sweep(0, 0)
+    assert await _count(store, SIGNALS_TABLE) == 0
+    assert await _count(store, EVENTS_TABLE) == 0
+
+
+@pytest.mark.postgres
+async def test_postgres_notifications_wake_the_waiting_side(
+    postgres_url: str,  # noqa: F811
+) -> None:
+    holder, asker = await _opened(postgres_url), await _opened(postgres_url)
+    try:
+        # Far longer than the test may take: only a notification ends these waits.
+        signals = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
+        await asyncio.sleep(0.1)  # waiting before the signal is sent
+        signal = await asker.relay.add_signal("p", "a", "watch")
+        await asyncio.wait_for(signals, 60)
+
+        replies = asyncio.create_task(asker.relay.wait_for_change("replies", 3600))
+        await asyncio.sleep(0.1)
+        await holder.relay.answer_watch(signal, WatchAnswer("r", True, 3))
+        await asyncio.wait_for(replies, 60)
+
+        replies = asyncio.create_task(asker.relay.wait_for_change("replies", 3600))
+        await asyncio.sleep(0.1)
+        await holder.relay.write_batches([_batch("r", 0, 1)])
+        await asyncio.wait_for(replies, 60)
+    finally:
+        await holder.close()
+        await asker.close()
+
+
+@pytest.mark.postgres
+async def test_a_lost_listening_connection_comes_back(
+    postgres_url: str,  # noqa: F811
+) -> None:
+    holder, asker = await _opened(postgres_url), await _opened(postgres_url)
+    try:
+        listening = await asker.pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        )
+        assert listening == 2  # one per store
+        await asker.pool.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        )
+
+        async def woken() -> bool:
+            """Whether a signal sent now wakes the holder (within a generous bound)."""
+            waiting = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
+            await asyncio.sleep(0.1)
+            await asker.relay.add_signal("p", "a", "watch")
+            try:
+                await asyncio.wait_for(waiting, 2)
+            except TimeoutError:
+                return False
+            return True
+
+        # Meanwhile the relay polls; the listener is opened again within a few tries.
+        for _ in range(30):
+            if await woken():
+                break
+        else:
+            pytest.fail("the listening connection never came back")
+    finally:
+        await holder.close()
+        await asker.close()
