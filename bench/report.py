@@ -43,12 +43,13 @@ def machine() -> str:
         pass
     versions = []
     for pkg in (
-        "burr",
+        "apache-burr",
         "fastapi",
         "starlette",
         "uvicorn",
         "openai",
         "httpx",
+        "aiohttp",
         "uvloop",
         "httptools",
         "orjson",
