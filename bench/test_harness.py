@@ -298,3 +298,22 @@ def test_capacity_reports_the_curve_per_worker_count(two_workers: int, verdict: 
     ratio = f"{two_workers / 100:.2f}"
     assert f"| 2 | {two_workers} | {ratio} | ≥ 1.70× | {verdict} |" in md
     assert "| this server, 2 workers |" in md
+
+
+def test_the_workers_goal_needs_both_ramps_to_reach_their_limit() -> None:
+    from bench import report
+
+    passing_to_the_end = [
+        _run("ours", 0, 300.0, 50.0, workers=2, level=n, pace_kept=0.95) for n in (100, 150)
+    ]
+    result = {
+        "runs": _ramp(1, [50, 100], 150) + passing_to_the_end,
+        "targets": ["ours"],
+        "workers": [1, 2],
+        "levels": [50, 100, 150],
+        "gap_limit_ms": 250.0,
+        "scenario": {"turns": 3, "deltas": 100, "pace": 1 / 30},
+        "pin": True,
+    }
+    md = report.capacity_markdown(result, "make bench", None)
+    assert "| 2 | 150 | 1.50 | ≥ 1.70× | ramp too short to tell |" in md
