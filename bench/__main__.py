@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import report, runner
 from bench.procs import ROOT
-from bench.targets import BASELINES, TARGETS
+from bench.targets import BASELINES, OURS, TARGETS
 
 
 def _args(argv: list[str] | None):
@@ -51,7 +51,7 @@ def _args(argv: list[str] | None):
     p.add_argument(
         "--targets",
         default=None,
-        help="comma-separated from floor,lean,naive,burr,ours (default: all available)",
+        help="comma-separated from floor,lean,naive,burr,ours,ours-v1 (default: all available)",
     )
     g = p.add_argument_group("budget scenario")
     g.add_argument("--repeats", type=int, default=5)
@@ -105,7 +105,7 @@ def _args(argv: list[str] | None):
 
 
 def _targets(arg: str | None, log) -> list[str]:
-    names = arg.split(",") if arg else [*BASELINES, "ours"]
+    names = arg.split(",") if arg else [*BASELINES, *OURS]
     out = []
     for n in names:
         if n not in TARGETS:

@@ -1,14 +1,23 @@
 """The load generator: N concurrent conversations x T turns against one server.
 
 Each conversation holds one keep-alive HTTP/1.1 connection (a new one after an
-error) and runs its turns back to back: ``POST {prefix}/create/{project}/{app}``
-once, then per turn ``POST {prefix}/response/{project}/{app}`` with
-``{"prompt": ...}``, reading the Server-Sent Events as they arrive.
+error) and runs its turns back to back, reading the Server-Sent Events as they
+arrive. It speaks one of two protocols (``--protocol``):
 
-Per turn it checks the contract (the first frame is ``chat_history``; the
-concatenated non-empty ``delta`` values equal the fake upstream's reply) and
-records the time to the first non-empty delta and every gap between non-empty
-deltas. A turn that breaks the contract counts as an error, never as a sample.
+- ``burr-ui`` (default): ``POST {prefix}/create/{project}/{app}`` once, then per
+  turn ``POST {prefix}/response/{project}/{app}`` with ``{"prompt": ...}``. The
+  contract: the first frame is ``chat_history``; the non-empty ``delta`` values,
+  concatenated, are the fake upstream's reply.
+- ``v1``: per turn ``POST /v1/chat/completions`` with ``stream: true``, the
+  conversation named by ``X-Conversation-Id`` so only the new user message is
+  sent (the server holds the history; the first turn creates the conversation).
+  The contract: the first chunk is the assistant's role chunk; the non-empty
+  ``delta.content`` values are the reply; a chunk carries a ``finish_reason``;
+  ``data: [DONE]`` ends the reply.
+
+Per turn it records the time to the first non-empty delta and every gap between
+non-empty deltas. A turn that breaks the contract counts as an error, never as a
+sample.
 
 It is a raw asyncio protocol on uvloop with httptools decoding the chunked
 body, so it costs a few microseconds per frame. Its own CPU time and event-loop
@@ -38,6 +47,12 @@ import orjson
 from bench import wire
 
 PREFIX = "/api/v0/streaming_chatbot"
+V1_PATH = "/v1/chat/completions"
+V1_MODEL = "burr-chatbot"
+V1_CONVERSATION_HEADER = "x-conversation-id"
+PROTOCOLS = ("burr-ui", "v1")
+_DONE = b"[DONE]"
+_CHUNK = "chat.completion.chunk"
 PROMPTS = (
     "What is the capital of France?",
     "How does a streaming proxy keep latency low?",
@@ -60,7 +75,8 @@ class LoadConfig:
     stagger: float = 0.0  # conversation i starts at i * stagger / N seconds
     think: float = 0.0  # pause between a conversation's turns
     turn_timeout: float = 120.0
-    create: bool = True
+    create: bool = True  # burr-ui only: /v1 creates a named conversation on its first turn
+    protocol: str = "burr-ui"  # one of PROTOCOLS
 
 
 @dataclass
@@ -126,10 +142,10 @@ class TurnError(Exception):
 
 
 class Exchange:
-    """One request and its response, parsed as it arrives."""
+    """One request and its response; this one keeps a plain body (``create``)."""
 
+    sse = False
     __slots__ = (
-        "sse",
         "t_send",
         "status",
         "future",
@@ -148,8 +164,7 @@ class Exchange:
         "t_done",
     )
 
-    def __init__(self, sse: bool, future: asyncio.Future):
-        self.sse = sse
+    def __init__(self, future: asyncio.Future):
         self.future = future
         self.t_send = 0.0
         self.status = 0
@@ -168,40 +183,127 @@ class Exchange:
         self.t_done = 0.0
 
     def feed(self, chunk: bytes, now: float) -> None:
-        if not self.sse:
-            self.body.append(chunk)
-            return
+        self.body.append(chunk)
+
+    def contract_error(self) -> str | None:
+        """What this reply broke of its protocol's contract (the text is checked apart)."""
+        return None
+
+
+class EventExchange(Exchange):
+    """A Server-Sent Events response, cut into events however the bytes arrive."""
+
+    sse = True
+    __slots__ = ()
+
+    def feed(self, chunk: bytes, now: float) -> None:
         parts = (self.buf + chunk).split(b"\n\n")
         self.buf = parts.pop()
         for event in parts:
             data = [line[5:] for line in event.split(b"\n") if line.startswith(b"data:")]
-            if not data:
-                continue
-            self.frames += 1
-            try:
-                frame = orjson.loads(b"\n".join(data))
-                kind = frame["type"]
-            except (orjson.JSONDecodeError, TypeError, KeyError):
-                self.error_frames += 1
-                continue
-            if self.first_type is None:
-                self.first_type = kind
-            if kind == "delta":
-                value = frame.get("value")
-                if not value:
-                    self.empty += 1
-                    continue
-                if self.first:
-                    self.first = False
-                    self.ttfd = now - self.t_send
-                else:
-                    self.gaps.append(now - self.last)
-                self.last = now
-                self.text.append(value)
-            elif kind == "end":
-                self.end = True
-            elif kind == "error":
-                self.error_frames += 1
+            if data:
+                self.frames += 1
+                self.on_data(b"\n".join(data), now)
+
+    def on_data(self, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def on_text(self, value: str, now: float) -> None:
+        """A non-empty delta: the time to the first one, or the gap since the last."""
+        if self.first:
+            self.first = False
+            self.ttfd = now - self.t_send
+        else:
+            self.gaps.append(now - self.last)
+        self.last = now
+        self.text.append(value)
+
+
+class BurrUiExchange(EventExchange):
+    """The Burr demo page's frames: ``chat_history``, ``delta``s, ``end`` or ``error``."""
+
+    __slots__ = ()
+
+    def on_data(self, data: bytes, now: float) -> None:
+        try:
+            frame = orjson.loads(data)
+            kind = frame["type"]
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            self.error_frames += 1
+            return
+        if self.first_type is None:
+            self.first_type = kind
+        if kind == "delta":
+            value = frame.get("value")
+            if value:
+                self.on_text(value, now)
+            else:
+                self.empty += 1
+        elif kind == "end":
+            self.end = True
+        elif kind == "error":
+            self.error_frames += 1
+
+    def contract_error(self) -> str | None:
+        if self.first_type != "chat_history":
+            return "first_frame_not_chat_history"
+        if self.error_frames:
+            return "error_frame"
+        return None
+
+
+class ChunkExchange(EventExchange):
+    """OpenAI's ``chat.completion.chunk`` events, ended by ``data: [DONE]``.
+
+    The role chunk (``content: ""``) counts as an empty delta, as the SDK's role chunk
+    does on the Burr-UI route; the usage chunk (``choices: []``) is not a delta. A
+    mid-stream ``{"error": ...}`` event, or anything else that is not a chunk, is an
+    error frame.
+    """
+
+    __slots__ = ("finish",)
+
+    def __init__(self, future: asyncio.Future):
+        super().__init__(future)
+        self.finish: str | None = None
+
+    def on_data(self, data: bytes, now: float) -> None:
+        if data.strip() == _DONE:
+            self.end = True
+            return
+        try:
+            frame = orjson.loads(data)
+            if frame["object"] != _CHUNK:
+                raise KeyError("object")
+            choices = frame["choices"]
+            choice = choices[0] if choices else None
+            delta = choice["delta"] if choice is not None else None
+        except (orjson.JSONDecodeError, TypeError, KeyError, IndexError):
+            self.error_frames += 1
+            return
+        if choice is None:
+            return  # the usage chunk
+        if self.first_type is None:
+            self.first_type = "role" if delta.get("role") == "assistant" else "content"
+        content = delta.get("content")
+        if content:
+            self.on_text(content, now)
+        elif content is not None:
+            self.empty += 1
+        reason = choice.get("finish_reason")
+        if reason:
+            self.finish = reason
+
+    def contract_error(self) -> str | None:
+        if self.first_type != "role":
+            return "first_chunk_not_role"
+        if self.error_frames:
+            return "error_frame"
+        if self.finish is None:
+            return "no_finish_reason"
+        if not self.end:
+            return "no_done"
+        return None
 
 
 class Connection(asyncio.Protocol):
@@ -258,7 +360,9 @@ class Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def request(self, ex: Exchange, method: str, path: str, body: bytes, host: str) -> None:
+    def request(
+        self, ex: Exchange, method: str, path: str, body: bytes, host: str, headers: bytes = b""
+    ) -> None:
         self.exchange = ex
         self.parser = httptools.HttpResponseParser(self)
         accept = b"accept: text/event-stream\r\n" if ex.sse else b""
@@ -268,6 +372,7 @@ class Connection(asyncio.Protocol):
                 f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
             ).encode()
             + accept
+            + headers
             + b"\r\n"
         )
         ex.t_send = time.perf_counter()
@@ -296,10 +401,12 @@ class Conversation:
             self.conn = conn
         return self.conn
 
-    async def _exchange(self, path: str, body: bytes, sse: bool) -> Exchange:
+    async def _exchange(
+        self, path: str, body: bytes, kind: type[Exchange], headers: bytes = b""
+    ) -> Exchange:
         conn = await self._connection()
-        ex = Exchange(sse, self.loop.create_future())
-        conn.request(ex, "POST", path, body, self.hostport)
+        ex = kind(self.loop.create_future())
+        conn.request(ex, "POST", path, body, self.hostport, headers)
         try:
             await asyncio.wait_for(ex.future, self.cfg.turn_timeout)
         except TimeoutError:
@@ -317,9 +424,15 @@ class Conversation:
         if cfg.stagger > 0 and cfg.conversations > 1:
             await asyncio.sleep(cfg.stagger * self.index / cfg.conversations)
         where = f"{cfg.project}/{self.app_id}"
-        if cfg.create:
+        v1 = cfg.protocol == "v1"
+        if v1:
+            path, kind = V1_PATH, ChunkExchange
+            headers = f"{V1_CONVERSATION_HEADER}: {self.app_id}\r\n".encode()
+        else:
+            path, kind, headers = f"{cfg.prefix}/response/{where}", BurrUiExchange, b""
+        if cfg.create and not v1:
             try:
-                ex = await self._exchange(f"{cfg.prefix}/create/{where}", b"", sse=False)
+                ex = await self._exchange(f"{cfg.prefix}/create/{where}", b"", Exchange)
                 if ex.status >= 300:
                     rec.errors[f"create_http_{ex.status}"] += 1
             except (TimeoutError, TurnError, OSError) as e:
@@ -328,12 +441,12 @@ class Conversation:
             if turn and cfg.think > 0:
                 await asyncio.sleep(cfg.think)
             prompt = f"{PROMPTS[(self.index + turn) % len(PROMPTS)]} (turn {turn + 1})"
-            body = orjson.dumps({"prompt": prompt})
+            body = self._body(prompt)
             rec.open_streams += 1
             rec.max_open_streams = max(rec.max_open_streams, rec.open_streams)
             t_turn = time.perf_counter()
             try:
-                ex = await self._exchange(f"{cfg.prefix}/response/{where}", body, sse=True)
+                ex = await self._exchange(path, body, kind, headers)
             except TurnError as e:
                 rec.errors[e.kind] += 1
                 continue
@@ -345,6 +458,14 @@ class Conversation:
                 rec.busy_seconds += time.perf_counter() - t_turn
             self._account(ex)
 
+    def _body(self, prompt: str) -> bytes:
+        if self.cfg.protocol != "v1":
+            return orjson.dumps({"prompt": prompt})
+        # The server holds the history of the conversation the header names: a client
+        # that keeps the id sends only the new message.
+        message = {"role": "user", "content": prompt}
+        return orjson.dumps({"model": V1_MODEL, "stream": True, "messages": [message]})
+
     def _account(self, ex: Exchange) -> None:
         rec = self.rec
         rec.frames += ex.frames
@@ -352,10 +473,8 @@ class Conversation:
         rec.end_frames += ex.end
         if ex.status != 200:
             rec.errors[f"http_{ex.status}"] += 1
-        elif ex.first_type != "chat_history":
-            rec.errors["first_frame_not_chat_history"] += 1
-        elif ex.error_frames:
-            rec.errors["error_frame"] += 1
+        elif broken := ex.contract_error():
+            rec.errors[broken] += 1
         elif "".join(ex.text) != self.expected:
             rec.errors["content_mismatch"] += 1
         else:
@@ -437,6 +556,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, str | None]:
     p.add_argument("--think", type=float, default=d.think)
     p.add_argument("--turn-timeout", type=float, default=d.turn_timeout)
     p.add_argument("--no-create", action="store_true")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=d.protocol)
     p.add_argument("--out", default=None, help="write the JSON summary here (default stdout)")
     a = p.parse_args(argv)
     cfg = LoadConfig(
@@ -452,6 +572,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadConfig, str | None]:
         think=a.think,
         turn_timeout=a.turn_timeout,
         create=not a.no_create,
+        protocol=a.protocol,
     )
     return cfg, a.out
 

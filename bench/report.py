@@ -155,9 +155,11 @@ def budget_summary(result: dict) -> dict:
         ("ours", "lean"),
         ("ours", "naive"),
         ("burr", "ours"),
+        ("ours-v1", "ours"),
         ("lean", "floor"),
         ("naive", "floor"),
         ("burr", "floor"),
+        ("ours-v1", "floor"),
     ]
     for a, b in pairs:
         if a in by and b in by:
@@ -181,8 +183,16 @@ BUDGETS = (
         False,
     ),
     ("Median TTFD vs the naive relay", "≤ 1.0×", "ours/naive", "ttfd_p50_ms", 1.0, True),
+    (
+        "CPU per delta: the /v1 route vs the Burr-UI route (within 10 %)",
+        "≤ 1.1×",
+        "ours-v1/ours",
+        "cpu_per_delta_us",
+        1.1,
+        True,
+    ),
 )
-"""The budgets this server is held to on the budget load (issue 12)."""
+"""The budgets this server is held to on the budget load (issues 12, and 11 for /v1)."""
 
 
 def _budget_checks(ratios: dict) -> list[tuple[str, str, str, bool | None]]:
@@ -240,7 +250,7 @@ def budget_markdown(result: dict, command: str) -> str:
     if s["checks"]:
         lines += [
             "",
-            "Budgets for this server (issue 12):",
+            "Budgets for this server (issue 12; the /v1 route's, issue 11):",
             "",
             "| budget | target | measured | |",
             "| --- | --- | --- | --- |",
@@ -427,6 +437,7 @@ def plot_capacity(result: dict, path: Path) -> Path:
         "naive": "tab:blue",
         "burr": "tab:red",
         "ours": "tab:purple",
+        "ours-v1": "tab:cyan",
     }
     for t, rs in _by(result["runs"]).items():
         xs = [r["level"] for r in rs]

@@ -188,6 +188,10 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
+    @property
+    def protocol(self) -> str:
+        return self.target.protocol
+
 
 def run_loadgen(
     opts: Options,
@@ -196,6 +200,7 @@ def run_loadgen(
     app_prefix: str,
     conversations: int | None = None,
     turns: int | None = None,
+    protocol: str = "burr-ui",
 ) -> dict:
     out = opts.run_dir / f"load-{app_prefix}.json"
     n = scenario.conversations if conversations is None else conversations
@@ -222,6 +227,8 @@ def run_loadgen(
         str(scenario.think),
         "--turn-timeout",
         str(scenario.turn_timeout),
+        "--protocol",
+        protocol,
         "--out",
         str(out),
     ]
@@ -318,7 +325,9 @@ def measure(
     cpu0 = procs.cpu_seconds(server.pid)
     t0 = time.perf_counter()
     try:
-        load = run_loadgen(opts, server.port, scenario, app_prefix, conversations=n)
+        load = run_loadgen(
+            opts, server.port, scenario, app_prefix, conversations=n, protocol=server.protocol
+        )
     finally:
         wall = time.perf_counter() - t0
         cpu1 = procs.cpu_seconds(server.pid)
@@ -405,7 +414,15 @@ def disturbed(r: dict, gap_limit_ms: float) -> bool:
 
 def warm(opts: Options, server: Server, scenario: Scenario, tag: str) -> None:
     if opts.warmup > 0:
-        run_loadgen(opts, server.port, scenario, f"warm-{tag}", conversations=opts.warmup, turns=1)
+        run_loadgen(
+            opts,
+            server.port,
+            scenario,
+            f"warm-{tag}",
+            conversations=opts.warmup,
+            turns=1,
+            protocol=server.protocol,
+        )
 
 
 def budget(opts: Options, scenario: Scenario, targets: list[str], repeats: int) -> dict:
@@ -428,7 +445,7 @@ def budget(opts: Options, scenario: Scenario, targets: list[str], repeats: int) 
                 r["rep"] = rep
                 runs.append(r)
                 opts.log(
-                    f"  {name:6} ttfd p50 {r['ttfd_p50_ms']:7.1f} ms  gap p99 "
+                    f"  {name:7} ttfd p50 {r['ttfd_p50_ms']:7.1f} ms  gap p99 "
                     f"{r['gap_p99_ms']:6.1f} ms  cpu/delta {r['cpu_per_delta_us'] or 0:7.1f} us  "
                     f"errors {r['errors']}  others {r['other_cores']:.2f} cores  "
                     f"(startup {r['startup_s']:.1f}s)"

@@ -3,6 +3,8 @@
 All of them serve ``POST /api/v0/streaming_chatbot/response/{project}/{app}`` and
 are pointed at the same fake upstream through ``OPENAI_API_KEY`` and
 ``OPENAI_BASE_URL``, with ``HOME`` set to a fresh temporary directory per start.
+A target is driven through that route unless its ``protocol`` says otherwise:
+``ours-v1`` is this same server driven through its OpenAI-compatible route.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class Target:
     create_path: str = "/api/v0/streaming_chatbot/create/bench/ready"
     # Accepts ``--workers N`` (several processes sharing the port).
     has_workers: bool = False
+    # How the load generator talks to it (``bench.loadgen.PROTOCOLS``).
+    protocol: str = "burr-ui"
 
     def command(self, port: int, workers: int = 1) -> list[str]:
         if workers == 1:
@@ -106,7 +110,17 @@ TARGETS: dict[str, Target] = {
             available=_ours_available,
             has_workers=True,
         ),
+        Target(
+            "ours-v1",
+            "this server (/v1 route)",
+            _ours,
+            "`chatbot serve` as `ours`, driven through POST /v1/chat/completions (stream: true)",
+            available=_ours_available,
+            protocol="v1",
+        ),
     )
 }
 
 BASELINES = ("floor", "lean", "naive", "burr")
+OURS = ("ours", "ours-v1")
+"""This server, through each route the budgets hold it to."""
