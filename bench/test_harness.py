@@ -29,6 +29,7 @@ from chatbot.chat_items import assistant_item
 from chatbot.errors import TurnError
 from chatbot.events import StepStarted, Timings, TurnCompleted, TurnFailed, Usage
 from server.protocols.openai import ChunkFrames, event_frames
+from server.settings import ServerSettings
 
 DELTAS = 7
 
@@ -326,8 +327,10 @@ async def test_ours_v1_continues_each_named_conversation(upstream: int, tmp_path
                 protocol=target.protocol,
             )
         )
+        # /v1 conversations belong to the chat UI's project.
+        project = ServerSettings.model_fields["ui_project_id"].default
         status, history = procs.http_call(
-            port, "GET", "/api/v0/streaming_chatbot/history/demo_streaming_chatbot/v1-1"
+            port, "GET", f"/api/v0/streaming_chatbot/history/{project}/v1-1"
         )
     finally:
         procs.stop(proc)
