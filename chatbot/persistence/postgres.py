@@ -24,6 +24,8 @@ from chatbot.persistence.base import (
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
+    Boundary,
+    BranchRecord,
     ConversationStore,
     ConversationSummary,
     StoreUnavailable,
@@ -367,6 +369,24 @@ class PostgresConversationStore(ConversationStore):
             project_id,
             digest,
         )
+
+    # --- branches (first cut: the interface; the implementation follows) ----------------
+    async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
+        raise NotImplementedError
+
+    async def shown_branch(self, project_id: str, conversation_id: str) -> str:
+        raise NotImplementedError
+
+    async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
+        raise NotImplementedError
+
+    async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
+        raise NotImplementedError
+
+    async def find_boundary(
+        self, project_id: str, conversation_id: str, digest: str
+    ) -> Boundary | None:
+        raise NotImplementedError
 
     @property
     def relay(self) -> RelayTable:
