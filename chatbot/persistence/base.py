@@ -94,6 +94,8 @@ class BranchRecord:
     created: int  # creation order in the conversation (0 = original)
     shown: int  # the conversation shows its greatest
     items: int  # length of its latest stored history
+    # When the branch was made (the original: when its conversation was); None if unknown.
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
