@@ -49,7 +49,7 @@ from chatbot.persistence.base import (
     summarise,
     utcnow,
 )
-from chatbot.persistence.branch_rows import TurnRows
+from chatbot.persistence.branch_rows import START_SEQUENCE_ID, TurnRows
 from chatbot.persistence.leases import DatabaseLeases, process_holder
 from chatbot.persistence.relay import RelayTable
 from chatbot.persistence.sqlite_leases import CREATE_LEASE_TABLES, SQLiteLeaseTable, held_tokens
@@ -228,7 +228,7 @@ class SQLiteConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> PersistedStateData | None:
         partition_key = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        if app_id is not None and sequence_id == sqlite_branches.START_SEQUENCE_ID:
+        if app_id is not None and sequence_id == START_SEQUENCE_ID:
             return await sqlite_branches.load_boundary(
                 self.connection, partition_key, app_id, sequence_id
             )
