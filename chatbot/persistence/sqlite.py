@@ -287,7 +287,7 @@ class SQLiteConversationStore(ConversationStore):
         Every statement goes through aiosqlite's one thread, and each await is a round trip
         through the event loop; under load, saving turn by turn queued up seconds of
         ``end`` frames. Turns that finish together are written together instead: one
-        transaction, one fsync, six round trips, however many turns are in it.
+        transaction, one fsync, a fixed handful of round trips, however many turns are in it.
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
