@@ -208,6 +208,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
         position: str,
         state: State,
         status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
         """Store a turn's final state and the conversation's summary in one transaction.
