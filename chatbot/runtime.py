@@ -42,7 +42,7 @@ from chatbot.branches import (
 )
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
-from chatbot.continuation import begin_continuation, history_digest
+from chatbot.continuation import ChatbotConversations, begin_continuation
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
@@ -449,15 +449,13 @@ class Chatbot:
 
         ``earlier`` are the messages the client sent before its prompt, ``named`` the
         conversation it names, if any; ``chatbot.continuation`` has the rules. The
-        reply's ``app_id`` says where it went (possibly a new conversation or a fork).
+        reply's ``app_id`` says where it went (possibly a new conversation; its turn may
+        be a new branch's).
         """
         options = replace(options or TurnOptions(), seed=tuple(earlier))
+        conversations = ChatbotConversations(self, project_id, prompt, options)
         turn = await begin_continuation(
-            earlier,
-            named,
-            begin=lambda app_id: self.begin_turn(project_id, app_id, prompt, options),
-            find=lambda items: self.store.find_by_history(project_id, history_digest(items)),
-            new_id=new_conversation_id,
+            prompt, earlier, named, conversations, new_id=new_conversation_id
         )
         return self.replies.start(turn, self.spawn)
 
