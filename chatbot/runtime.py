@@ -416,15 +416,12 @@ class Chatbot:
             return reply
         return await self.relay.watch(project_id, app_id, reply)
 
-    async def start_reply(
-        self, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
-    ) -> Reply:
+    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        With ``regenerate``, the turn replaces the conversation's last one: a branch forked
-        before its prompt (see ``begin_turn``). Raises what ``begin_turn`` raises.
+        Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt, regenerate=regenerate)
+        turn = await self.begin_turn(project_id, app_id, prompt)
         return self.replies.start(turn, self.spawn)
 
     async def start_branch(
@@ -509,24 +506,13 @@ class Chatbot:
         app_id: str,
         prompt: str,
         options: TurnOptions | None = None,
-        *,
-        regenerate: bool = False,
     ) -> LiveTurn:
         """Take the conversation's lease and prepare its shown branch's Burr application
         for one prompt.
 
-        ``options`` carry a stateless client's context (see ``TurnOptions``). With
-        ``regenerate``, the turn replaces the shown branch's last one: a new branch
-        regenerates its reply (the same prompt) or edits its prompt (another one). Raises
+        ``options`` carry a stateless client's context (see ``TurnOptions``). Raises
         ``ConversationBusy`` when another turn of it is in progress anywhere.
         """
-        if regenerate:
-            return await self._begin_fork(
-                project_id,
-                app_id,
-                lambda history: _replace_last_turn(history, prompt),
-                options,
-            )
         started = time.perf_counter()
         self._check_capacity()
         lease = await self._acquire(project_id, app_id)
@@ -769,13 +755,3 @@ class Chatbot:
         task.add_done_callback(self._tasks.discard)
         return task
 
-
-def _replace_last_turn(history: Sequence[ChatItem], prompt: str) -> ForkPlan:
-    """The fork that replaces the last turn: its reply regenerated when ``prompt`` is the
-    turn's own, else its prompt edited."""
-    last = next((i for i in range(len(history) - 1, -1, -1) if history[i]["role"] == "user"), None)
-    if last is None:
-        raise BranchInputError("invalid_request", "The conversation has no turn to replace.", INDEX)
-    if history[last]["content"] == prompt and last + 1 < len(history):
-        return plan_regenerate(history, last + 1)
-    return plan_edit(history, last, prompt)
