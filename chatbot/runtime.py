@@ -86,6 +86,9 @@ class ShuttingDown(Exception):
 class ConversationNotFound(Exception):
     """The conversation named does not exist (nothing stored, never created)."""
 
+    def __init__(self, project_id: str, app_id: str) -> None:
+        super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
+
 
 # One item of ``/history``: a chat item, plus ``branch`` (``BranchMark``) where the item
 # has more than one version.
@@ -249,7 +252,7 @@ class Chatbot:
         length = len(tree.owners(shown))
         if not 0 <= index < length:
             if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound()
+                raise ConversationNotFound(project_id, app_id)
             raise BranchInputError(
                 "invalid_request",
                 f"There is no item {index}: the conversation has {length} item(s).",
@@ -293,7 +296,7 @@ class Chatbot:
         try:
             tree = await self._tree(project_id, app_id)
             if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound()
+                raise ConversationNotFound(project_id, app_id)
             shown = tree.shown
             if branch is not None:
                 if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
@@ -535,6 +538,7 @@ class Chatbot:
             app_id,
             lease,
             tracker,
+            branch=branch,
         )
 
     async def begin_branch_turn(
@@ -581,7 +585,7 @@ class Chatbot:
             viewed = tree.shown
             state = await self.store.load_state(project_id, viewed)
             if state is None and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound()
+                raise ConversationNotFound(project_id, app_id)
             history = as_history(state.get("chat_history") if state is not None else None)
             plan = plan_for(history)
             parent = await self._fork_point(project_id, tree, viewed, plan.boundary)

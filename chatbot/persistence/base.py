@@ -24,6 +24,12 @@ table, through which a process reads or stops a reply that another one is writin
 Each conversation's history digest (``chatbot.continuation``) is kept beside its summary,
 written in the same transaction, so a stateless client's resent messages find their
 conversation from any process.
+
+A conversation is a tree of branches (``chatbot.branch_ids``), each a Burr application
+forked with Burr's own ``fork_from_app_id``/``fork_from_sequence_id``. The summary and the
+turn lease stay the conversation's; states, digests and *boundaries* (one small row per
+stored turn, never pruned, so every earlier point between turns stays loadable: see
+``branch_rows``) are the branch's.
 """
 
 from __future__ import annotations
@@ -262,7 +268,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, project_id: str, app_id: str) -> bool:
-        """Remove a conversation and its states; False if there was nothing to delete."""
+        """Remove a conversation and every branch's states; False if there was nothing to
+        delete."""
 
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:

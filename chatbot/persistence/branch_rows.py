@@ -71,10 +71,18 @@ class TurnRows:
             len(history),
             digest,
             encode_rest(values),
-            branch_number(app_id),
+            _creation_order(app_id),
             new_branch,
             fork_digest,
         )
+
+
+def _creation_order(app_id: str) -> int:
+    """The n of ``c~n``; 0 for any other id (Burr applications the chatbot did not name)."""
+    try:
+        return branch_number(app_id)
+    except ValueError:
+        return 0
 
 
 def encode_rest(values: dict) -> str:

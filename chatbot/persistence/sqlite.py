@@ -49,7 +49,7 @@ from chatbot.persistence.base import (
     summarise,
     utcnow,
 )
-from chatbot.persistence.branch_rows import TurnRows
+from chatbot.persistence.branch_rows import START_SEQUENCE_ID, TurnRows
 from chatbot.persistence.leases import DatabaseLeases, process_holder
 from chatbot.persistence.relay import RelayTable
 from chatbot.persistence.sqlite_leases import CREATE_LEASE_TABLES, SQLiteLeaseTable, held_tokens
@@ -228,7 +228,7 @@ class SQLiteConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> PersistedStateData | None:
         partition_key = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        if app_id is not None and sequence_id == sqlite_branches.START_SEQUENCE_ID:
+        if app_id is not None and sequence_id == START_SEQUENCE_ID:
             return await sqlite_branches.load_boundary(
                 self.connection, partition_key, app_id, sequence_id
             )
@@ -287,7 +287,7 @@ class SQLiteConversationStore(ConversationStore):
         Every statement goes through aiosqlite's one thread, and each await is a round trip
         through the event loop; under load, saving turn by turn queued up seconds of
         ``end`` frames. Turns that finish together are written together instead: one
-        transaction, one fsync, six round trips, however many turns are in it.
+        transaction, one fsync, a fixed handful of round trips, however many turns are in it.
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
