@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Path, Response
 from chatbot.branches import BranchInputError
 from chatbot.persistence import StoreUnavailable
 from chatbot.replies import Reply
-from chatbot.runtime import Chatbot, ConversationNotFound
+from chatbot.runtime import Chatbot
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
@@ -130,10 +130,8 @@ async def _start_branch(
     """Start the branch's reply, or answer why it cannot start. The item was read from
     the history before the lease was taken: a conversation that changed or went away
     meanwhile no longer has the turn the client meant."""
-    try:
-        with reply_start_errors():
+    with reply_start_errors():
+        try:
             return await bot.start_branch(project_id, chat_id, index=index, prompt=prompt)
-    except BranchInputError as exc:
-        raise ApiError(409, "turn_not_found", exc.message) from None
-    except ConversationNotFound:
-        raise ApiError(404, "conversation_not_found", "There is no such conversation.") from None
+        except BranchInputError as exc:
+            raise ApiError(409, "turn_not_found", exc.message) from None

@@ -200,6 +200,19 @@ async def test_re_asking_a_turn_of_a_branch_that_is_not_shown_branches_that_one(
     assert (turn.branch, turn.point, turn.history) == ("c1~2", BranchPoint(3, None), [U1, A1])
 
 
+async def test_a_turn_the_shown_branch_shares_with_others_is_branched_from_the_shown_one() -> None:
+    conversations = Conversations(
+        stored={"c1": [U1, A1, U2, A2], "c1~1": [U1, A1, U2, assistant_item("Violets.")]},
+        shown={"c1": "c1~1"},
+    )
+    turn = await conversations.run([U1, A1], "c1", prompt="Else?")
+    assert (turn.branch, turn.point, conversations.switched) == (
+        "c1~2",
+        BranchPoint(2, "Else?"),
+        [],
+    )
+
+
 async def test_a_found_branch_that_is_not_shown_is_shown_and_continued() -> None:
     branch = [U1, assistant_item("Hi!")]
     conversations = Conversations(stored={"c1": [U1, A1], "c1~1": branch})
