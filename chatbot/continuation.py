@@ -19,6 +19,10 @@ conversations too, so each request has to be matched to one. What a client holds
    branch that is not shown is shown.
 4. Otherwise a new conversation, seeded with the client's earlier messages.
 
+A branch starts where the server stored a turn's end: the part of a conversation a
+client gave whole (its seed) has no such point inside, and a client without earlier
+messages continues (1), so neither is re-asked by (2).
+
 A client that names a conversation but sends earlier messages that the conversation
 never held (an assistant message edited on the client, say) therefore goes on in a new
 conversation that starts from the client's own messages, and the named one stays as it
