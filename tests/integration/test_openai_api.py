@@ -381,6 +381,31 @@ def test_re_asking_a_turn_of_a_named_conversation_branches_it(
     assert conversation_ids(upstream_server) == {"v1-branches"}
 
 
+def test_a_turn_inside_the_messages_a_conversation_started_from_goes_on_elsewhere(
+    server: ServerProcess,
+) -> None:
+    """No state was stored inside a conversation's seed: re-asking a turn there cannot
+    branch, and goes on by the other rules (a new conversation), not in an error."""
+    client = sdk(server)
+    seed = [user("What is a delta?"), assistant("Where a river meets the sea.")]
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[*seed, user("And an estuary?")]
+    )
+    seeded = raw.headers["X-Conversation-Id"]
+    stored = history(server, seeded)
+    again = client.chat.completions.with_raw_response.create(
+        model=MODEL,
+        messages=[*seed, user("And a lagoon?")],  # an edit of the first stored turn
+        extra_headers={"X-Conversation-Id": seeded},
+    )
+    assert again.headers["X-Conversation-Id"] not in (seeded, "")
+    assert history(server, seeded) == stored
+    assert contents(history(server, again.headers["X-Conversation-Id"]))[:3] == [
+        *contents(seed),
+        "And a lagoon?",
+    ]
+
+
 def test_a_conversation_started_here_is_in_the_ui_project_and_in_burrs_ui(
     home: Path, client: httpx.Client
 ) -> None:
