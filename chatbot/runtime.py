@@ -42,7 +42,7 @@ from chatbot.branches import (
 )
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
-from chatbot.continuation import begin_continuation, history_digest
+from chatbot.continuation import ChatbotConversations, begin_continuation
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
@@ -419,15 +419,12 @@ class Chatbot:
             return reply
         return await self.relay.watch(project_id, app_id, reply)
 
-    async def start_reply(
-        self, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
-    ) -> Reply:
+    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        With ``regenerate``, the turn replaces the conversation's last one: a branch forked
-        before its prompt (see ``begin_turn``). Raises what ``begin_turn`` raises.
+        Raises what ``begin_turn`` raises.
         """
-        turn = await self.begin_turn(project_id, app_id, prompt, regenerate=regenerate)
+        turn = await self.begin_turn(project_id, app_id, prompt)
         return self.replies.start(turn, self.spawn)
 
     async def start_branch(
@@ -452,15 +449,13 @@ class Chatbot:
 
         ``earlier`` are the messages the client sent before its prompt, ``named`` the
         conversation it names, if any; ``chatbot.continuation`` has the rules. The
-        reply's ``app_id`` says where it went (possibly a new conversation or a fork).
+        reply's ``app_id`` says where it went (possibly a new conversation; its turn may
+        be a new branch's).
         """
         options = replace(options or TurnOptions(), seed=tuple(earlier))
+        conversations = ChatbotConversations(self, project_id, prompt, options)
         turn = await begin_continuation(
-            earlier,
-            named,
-            begin=lambda app_id: self.begin_turn(project_id, app_id, prompt, options),
-            find=lambda items: self.store.find_by_history(project_id, history_digest(items)),
-            new_id=new_conversation_id,
+            prompt, earlier, named, conversations, new_id=new_conversation_id
         )
         return self.replies.start(turn, self.spawn)
 
@@ -514,24 +509,13 @@ class Chatbot:
         app_id: str,
         prompt: str,
         options: TurnOptions | None = None,
-        *,
-        regenerate: bool = False,
     ) -> LiveTurn:
         """Take the conversation's lease and prepare its shown branch's Burr application
         for one prompt.
 
-        ``options`` carry a stateless client's context (see ``TurnOptions``). With
-        ``regenerate``, the turn replaces the shown branch's last one: a new branch
-        regenerates its reply (the same prompt) or edits its prompt (another one). Raises
+        ``options`` carry a stateless client's context (see ``TurnOptions``). Raises
         ``ConversationBusy`` when another turn of it is in progress anywhere.
         """
-        if regenerate:
-            return await self._begin_fork(
-                project_id,
-                app_id,
-                lambda history: _replace_last_turn(history, prompt),
-                options,
-            )
         started = time.perf_counter()
         self._check_capacity()
         lease = await self._acquire(project_id, app_id)
@@ -775,13 +759,3 @@ class Chatbot:
         task.add_done_callback(self._tasks.discard)
         return task
 
-
-def _replace_last_turn(history: Sequence[ChatItem], prompt: str) -> ForkPlan:
-    """The fork that replaces the last turn: its reply regenerated when ``prompt`` is the
-    turn's own, else its prompt edited."""
-    last = next((i for i in range(len(history) - 1, -1, -1) if history[i]["role"] == "user"), None)
-    if last is None:
-        raise BranchInputError("invalid_request", "The conversation has no turn to replace.", INDEX)
-    if history[last]["content"] == prompt and last + 1 < len(history):
-        return plan_regenerate(history, last + 1)
-    return plan_edit(history, last, prompt)

@@ -11,16 +11,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
-from chatbot.last_turn import prompts_in
+from chatbot.branches import BranchInputError
 from chatbot.persistence import StoreUnavailable
+from chatbot.replies import Reply
+from chatbot.runtime import Chatbot
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openapi import RETRY_AFTER, error, event_stream
 from server.protocols.ai_sdk import UI_MESSAGE_STREAM_HEADERS, ui_message_stream
-from server.protocols.ai_sdk_request import prompt_of, replaces_last_turn
-from server.routes.chat import check_prompt, on_close, start_reply
+from server.protocols.ai_sdk_request import branch_point, prompt_of
+from server.routes.chat import check_prompt, on_close, reply_start_errors, start_reply
 from server.schemas import UIChatRequestIn, UIMessagePartOut
 
 router = APIRouter(tags=["ai-sdk"])
@@ -38,7 +40,11 @@ _STREAM = {
 }
 _ERRORS = {
     400: error("The body is not valid JSON (code invalid_json)."),
-    409: error("A reply is already being written, or the turn to replace is not the last one."),
+    404: error("The conversation was deleted meanwhile (conversation_not_found)."),
+    409: error(
+        "A reply is already being written (conversation_busy), or the regenerated or "
+        "edited turn is not one the conversation has (turn_not_found)."
+    ),
     413: error("The prompt or the body is too large."),
     415: error("The body is sent with a Content-Type other than application/json."),
     422: error(
@@ -60,20 +66,27 @@ ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversa
     status_code=200,
     dependencies=[RequireJson, Depends(rate_limit)],
     responses={200: _STREAM, **_ERRORS},
-    summary="useChat's endpoint: send a message (or regenerate the last reply) and stream it",
+    summary="useChat's endpoint: send a message, regenerate a reply or edit a message",
 )
 async def chat(
     body: Annotated[UIChatRequestIn, Body()], bot: ChatbotDep, settings: SettingsDep
 ) -> EventStreamResponse:
     """The reply streams as the AI SDK's UI message stream. Like every reply, it is written
-    to its end even if the client goes away (a fetch abort is a disconnect, not a stop)."""
+    to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+
+    A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
+    conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
+    same): the turns after it stay in the branch it leaves, one switch away."""
     project_id = settings.ui_project_id
     prompt = check_prompt(prompt_of(body.messages), settings.max_prompt_chars)
-    regenerate = False
+    point = None
     if body.trigger == "regenerate-message" or body.messageId is not None:
         stored = await bot.history(project_id, body.id) or []
-        regenerate = replaces_last_turn(body, prompts_in(stored))
-    reply = await start_reply(bot, project_id, body.id, prompt, regenerate=regenerate)
+        point = branch_point(body, stored, prompt)
+    if point is None:
+        reply = await start_reply(bot, project_id, body.id, prompt)
+    else:
+        reply = await _start_branch(bot, project_id, body.id, point.index, point.prompt)
     return EventStreamResponse(
         ui_message_stream(reply.log.read(), reply.id),
         headers=UI_MESSAGE_STREAM_HEADERS,
@@ -109,3 +122,16 @@ async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -
     return EventStreamResponse(
         ui_message_stream(reply.log.read(), reply.id), headers=UI_MESSAGE_STREAM_HEADERS
     )
+
+
+async def _start_branch(
+    bot: Chatbot, project_id: str, chat_id: str, index: int, prompt: str | None
+) -> Reply:
+    """Start the branch's reply, or answer why it cannot start. The item was read from
+    the history before the lease was taken: a conversation that changed or went away
+    meanwhile no longer has the turn the client meant."""
+    with reply_start_errors():
+        try:
+            return await bot.start_branch(project_id, chat_id, index=index, prompt=prompt)
+        except BranchInputError as exc:
+            raise ApiError(409, "turn_not_found", exc.message) from None

@@ -108,12 +108,10 @@ def reply_start_errors() -> Iterator[None]:
         ) from None
 
 
-async def start_reply(
-    bot: ChatbotDep, project_id: str, app_id: str, prompt: str, *, regenerate: bool = False
-) -> Reply:
+async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
     """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
     with reply_start_errors():
-        return await bot.start_reply(project_id, app_id, prompt, regenerate=regenerate)
+        return await bot.start_reply(project_id, app_id, prompt)
 
 
 @router.post(

@@ -5,14 +5,15 @@
 //
 //   node chat_client.mjs <scenario> <json options>
 //
-// The script talks to the server only through the `ai` package (DefaultChatTransport's
-// sendMessages and reconnectToStream, readUIMessageStream), asserts what the SDK made of
-// the stream, prints `RESULT <json>` for pytest to compare with the server's history, and
-// exits non-zero when an assertion fails. `READY <step>` lines tell pytest when to act.
+// The script talks to the server only through the `ai` package (its chat, the one
+// `useChat` wraps, over DefaultChatTransport; or the transport's sendMessages and
+// reconnectToStream with readUIMessageStream), asserts what the SDK made of the stream,
+// prints `RESULT <json>` for pytest to compare with the server's history, and exits
+// non-zero when an assertion fails. `READY <step>` lines tell pytest when to act.
 
 import assert from 'node:assert/strict';
 import { createInterface } from 'node:readline';
-import { DefaultChatTransport, readUIMessageStream } from 'ai';
+import { AbstractChat, DefaultChatTransport, readUIMessageStream } from 'ai';
 
 const [scenario, rawOptions] = process.argv.slice(2);
 const options = JSON.parse(rawOptions);
@@ -24,6 +25,37 @@ async function handOver(step) {
   console.log(`READY ${step}`);
   const { value } = await stdinLines.next();
   assert.equal(value, 'GO', `pytest answered ${value} at ${step}`);
+}
+
+/** The chat state React's, Vue's and Svelte's chats keep, as plain arrays. */
+class PlainChatState {
+  status = 'ready';
+  error = undefined;
+  messages = [];
+  pushMessage = message => {
+    this.messages = [...this.messages, message];
+  };
+  popMessage = () => {
+    this.messages = this.messages.slice(0, -1);
+  };
+  replaceMessage = (index, message) => {
+    this.messages = this.messages.map((old, i) => (i === index ? this.snapshot(message) : old));
+  };
+  snapshot = thing => structuredClone(thing);
+}
+
+/** `useChat`'s chat without a UI framework: sendMessage, regenerate and edits as it does. */
+class Chat extends AbstractChat {
+  constructor() {
+    super({ id: options.chatId, transport, state: new PlainChatState() });
+  }
+
+  /** Run one of the chat's actions and return the reply it ended with. */
+  async reply(action) {
+    await action;
+    assert.equal(this.status, 'ready', `the chat ended in ${this.status}: ${this.error}`);
+    return this.lastMessage;
+  }
 }
 
 function userMessage(id, text) {
@@ -39,18 +71,6 @@ function textOf(message) {
 
 function routeOf(message) {
   return message.parts.find(part => part.type === 'data-route')?.data;
-}
-
-/** Send the chat and read the reply to its end, as the UI message the SDK assembled. */
-async function send(messages, { trigger = 'submit-message', messageId } = {}) {
-  const stream = await transport.sendMessages({
-    chatId: options.chatId,
-    messages,
-    trigger,
-    messageId,
-    abortSignal: undefined,
-  });
-  return lastSnapshot(readUIMessageStream({ stream, terminateOnError: true }));
 }
 
 async function lastSnapshot(snapshots) {
@@ -70,27 +90,43 @@ function assertCompleted(message, expected) {
 }
 
 const scenarios = {
-  // Three turns of one chat: a reply, a second message that continues the conversation,
-  // then regenerate-message replacing the second reply.
+  // Two turns of one chat, then useChat's regenerate() of the last reply.
   async conversation() {
     const [first, second, regenerated] = options.replies;
-    const messages = [userMessage('u1', options.prompts[0])];
-    const reply1 = await send(messages);
+    const chat = new Chat();
+    const reply1 = await chat.reply(chat.sendMessage({ text: options.prompts[0] }));
     assertCompleted(reply1, first);
-
-    messages.push(reply1, userMessage('u2', options.prompts[1]));
-    const reply2 = await send(messages);
+    const reply2 = await chat.reply(chat.sendMessage({ text: options.prompts[1] }));
     assertCompleted(reply2, second);
     assert.notEqual(reply2.id, reply1.id);
 
-    // What useChat's regenerate() sends: the chat without the reply being replaced.
-    const reply3 = await send(messages, {
-      trigger: 'regenerate-message',
-      messageId: reply2.id,
-    });
+    const reply3 = await chat.reply(chat.regenerate());
     assertCompleted(reply3, regenerated);
     assert.notEqual(reply3.id, reply2.id);
-    return { replies: [reply1, reply2, reply3].map(textOf), ids: [reply1.id, reply3.id] };
+    assert.equal(chat.messages.length, 4);
+    return { replies: [reply1, reply2, reply3].map(textOf), messages: chat.messages.map(textOf) };
+  },
+
+  // Regenerating an earlier reply, then editing the first message, by their ids.
+  async branches() {
+    const [first, second, regenerated, edited] = options.replies;
+    const chat = new Chat();
+    const reply1 = await chat.reply(chat.sendMessage({ text: options.prompts[0] }));
+    assertCompleted(reply1, first);
+    assertCompleted(await chat.reply(chat.sendMessage({ text: options.prompts[1] })), second);
+
+    const again = await chat.reply(chat.regenerate({ messageId: reply1.id }));
+    assertCompleted(again, regenerated);
+    assert.deepEqual(chat.messages.map(textOf), [options.prompts[0], regenerated.text]);
+    await handOver('regenerated');
+
+    const firstPrompt = chat.messages[0];
+    const afterEdit = await chat.reply(
+      chat.sendMessage({ text: options.editedPrompt, messageId: firstPrompt.id }),
+    );
+    assertCompleted(afterEdit, edited);
+    assert.equal(chat.messages[0].id, firstPrompt.id, 'an edit keeps the message id');
+    return { messages: chat.messages.map(textOf) };
   },
 
   // A connection dropped mid-reply (a fetch abort, as on a reload), then the SDK's resume:

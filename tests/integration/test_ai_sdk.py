@@ -92,18 +92,29 @@ def test_the_installed_ai_package_is_the_pinned_major_and_its_node_runs_it() -> 
     assert int(node.stdout.strip().lstrip("v").split(".")[0]) >= needed
 
 
-def test_a_conversation_then_regenerating_its_last_reply(
+def script_replies(fake_openai: FakeOpenAI, replies: list[dict]) -> list[dict]:
+    """Have the fake upstream answer ``replies`` in order; what the client should see."""
+    fake_openai.on_classify(*(Script(answer=reply["mode"]) for reply in replies))
+    fake_openai.on_stream(*(Script(tokens=reply["tokens"]) for reply in replies))
+    return [{"mode": r["mode"], "text": "".join(r["tokens"])} for r in replies]
+
+
+def item(role: str, content: str, **extra: object) -> dict:
+    return {"role": role, "content": content, "type": "text", **extra}
+
+
+def test_a_conversation_then_regenerating_its_last_reply_branches_it(
     server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
 ) -> None:
     prompts = ["What is a river?", "And a lake?"]
-    replies = [
-        {"mode": "answer_question", "tokens": ["Water", " that", " flows."]},
-        {"mode": "generate_poem", "tokens": ["Still", " water", " sleeps."]},
-        {"mode": "answer_question", "tokens": ["Water", " that", " rests."]},
-    ]
-    fake_openai.on_classify(*(Script(answer=reply["mode"]) for reply in replies))
-    fake_openai.on_stream(*(Script(tokens=reply["tokens"]) for reply in replies))
-    expected = [{"mode": r["mode"], "text": "".join(r["tokens"])} for r in replies]
+    expected = script_replies(
+        fake_openai,
+        [
+            {"mode": "answer_question", "tokens": ["Water", " that", " flows."]},
+            {"mode": "generate_poem", "tokens": ["Still", " water", " sleeps."]},
+            {"mode": "answer_question", "tokens": ["Water", " that", " rests."]},
+        ],
+    )
 
     result = run_client(
         "conversation",
@@ -117,11 +128,17 @@ def test_a_conversation_then_regenerating_its_last_reply(
 
     first, second, regenerated = (r["text"] for r in expected)
     assert result["replies"] == [first, second, regenerated]
-    assert history(client, server, "sdk-chat") == [
-        {"role": "user", "content": prompts[0], "type": "text"},
-        {"role": "assistant", "content": first, "type": "text"},
-        {"role": "user", "content": prompts[1], "type": "text"},
-        {"role": "assistant", "content": regenerated, "type": "text"},
+    assert result["messages"] == [prompts[0], first, prompts[1], regenerated]
+    shown = history(client, server, "sdk-chat")
+    # The regenerated reply is a second version of item 3, written by a new branch.
+    mark = shown[3].pop("branch")
+    assert (mark["version"], mark["versions"]) == (1, 2)
+    assert mark["app_id"] == "sdk-chat~1"
+    assert shown == [
+        item("user", prompts[0]),
+        item("assistant", first),
+        item("user", prompts[1]),
+        item("assistant", regenerated),
     ]
     # The second message was answered with the first turn as context…
     asked = [r.body["messages"] for r in fake_openai.streamed_requests()]
@@ -129,6 +146,67 @@ def test_a_conversation_then_regenerating_its_last_reply(
     # …and the regenerated reply was written without the reply it replaced.
     assert [m["content"] for m in asked[2][1:]] == [prompts[0], first, prompts[1]]
     assert all(second not in m["content"] for m in asked[2])
+
+    # The replaced reply is still there: version 0 of item 3.
+    back = client.post(f"{server.api}/branches/{PROJECT}/sdk-chat", json={"index": 3, "version": 0})
+    assert back.status_code == 200, back.text
+    assert back.json()[3] == item(
+        "assistant", second, branch={"version": 0, "versions": 2, "app_id": "sdk-chat"}
+    )
+    assert history(client, server, "sdk-chat") == back.json()
+
+
+def test_regenerating_an_earlier_reply_and_editing_the_first_message_branch_there(
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+) -> None:
+    prompts = ["What is a river?", "And a lake?"]
+    edited_prompt = "What is a stream?"
+    expected = script_replies(
+        fake_openai,
+        [
+            {"mode": "answer_question", "tokens": ["Water", " that", " flows."]},
+            {"mode": "answer_question", "tokens": ["Water", " that", " waits."]},
+            {"mode": "answer_question", "tokens": ["A", " long", " water."]},
+            {"mode": "answer_question", "tokens": ["A", " small", " river."]},
+        ],
+    )
+    first, second, regenerated, edited = (r["text"] for r in expected)
+    seen_after_regenerate: list[dict] = []
+
+    def check(step: str) -> None:
+        assert step == "regenerated"
+        seen_after_regenerate.extend(history(client, server, "sdk-branches"))
+
+    result = run_client(
+        "branches",
+        {
+            "api": f"{server.base_url}/api/chat",
+            "chatId": "sdk-branches",
+            "prompts": prompts,
+            "editedPrompt": edited_prompt,
+            "replies": expected,
+        },
+        check,
+    )
+
+    # Regenerating the first reply left the second turn behind, in the branch it left.
+    assert [(i["content"], i.get("branch", {}).get("versions")) for i in seen_after_regenerate] == [
+        (prompts[0], None),
+        (regenerated, 2),
+    ]
+    assert result["messages"] == [edited_prompt, edited]
+    shown = history(client, server, "sdk-branches")
+    assert [i["content"] for i in shown] == result["messages"]
+    assert (shown[0]["branch"]["version"], shown[0]["branch"]["versions"]) == (1, 2)
+    asked = [r.body["messages"] for r in fake_openai.streamed_requests()]
+    assert [m["content"] for m in asked[3][1:]] == [edited_prompt]
+    # Every version is still there: the first prompt's, then its two replies' and the turn
+    # after the first one.
+    url = f"{server.api}/branches/{PROJECT}/sdk-branches"
+    original = client.post(url, json={"index": 0, "version": 0}).json()
+    assert [i["content"] for i in original] == [prompts[0], regenerated]
+    original = client.post(url, json={"index": 1, "version": 0}).json()
+    assert [i["content"] for i in original] == [prompts[0], first, prompts[1], second]
 
 
 def test_a_reconnect_mid_reply_yields_the_rest_of_it(

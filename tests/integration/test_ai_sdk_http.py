@@ -1,4 +1,4 @@
-"""``POST /api/chat`` on the wire: exact parts and headers, bad bodies, stop, busy, regenerate.
+"""``POST /api/chat`` on the wire: exact parts and headers, bad bodies, stop, busy, branches.
 
 What the AI SDK's client makes of the stream is tested with the client itself
 (test_ai_sdk.py); this module pins what the server sends and refuses.
@@ -156,7 +156,7 @@ BAD_BODIES = [
             "bad", user("A?"), assistant("B."), user("C?", "u2"), trigger="regenerate-message"
         ),
         409,
-        "not_the_last_turn",
+        "turn_not_found",
     ),
 ]
 
@@ -259,44 +259,76 @@ def test_a_second_message_while_a_reply_runs_is_409_and_resume_reattaches(
     assert client.get(f"{url}/a.b/stream").status_code == 422
 
 
-def test_regenerating_or_editing_replaces_only_the_last_turn(
+def contents(items: list[dict]) -> list[str]:
+    return [item["content"] for item in items]
+
+
+def versions(items: list[dict]) -> dict[int, tuple[int, int]]:
+    """The items that have versions: index -> (shown version, number of versions)."""
+    return {
+        index: (item["branch"]["version"], item["branch"]["versions"])
+        for index, item in enumerate(items)
+        if "branch" in item
+    }
+
+
+def test_regenerating_or_editing_any_turn_branches_the_conversation(
     server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
 ) -> None:
     url = f"{server.api}/chat"
-    first = chat_body("regen", user("First?"))
-    assert post_chat(client, url, first)[0].status_code == 200
-    turn_two = [user("First?"), assistant("".join(TOKENS)), user("Second?", "u2")]
+    replies = ["One.", "Two.", "Two, again.", "One, again."]
+    fake_openai.on_stream(*(Script(tokens=[reply]) for reply in replies))
+    assert post_chat(client, url, chat_body("regen", user("First?")))[0].status_code == 200
+    turn_two = [user("First?"), assistant("One."), user("Second?", "u2")]
     assert post_chat(client, url, chat_body("regen", *turn_two))[0].status_code == 200
     before = history(client, server, "regen").json()
-    assert len(before) == 4
+    assert contents(before) == ["First?", "One.", "Second?", "Two."]
 
-    # Regenerating the first reply would need a fork: refused, nothing changes.
-    refused = client.post(
-        url, json=chat_body("regen", user("First?"), trigger="regenerate-message", messageId="a1")
-    )
-    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "not_the_last_turn")
-    assert history(client, server, "regen").json() == before
-
-    # Editing the last prompt replaces the last turn with the edited one.
+    # Editing the last prompt branches at it; the model never sees the prompt it replaces.
     edited = [*turn_two[:2], user("Second, edited?", "u2")]
     response, parts = post_chat(client, url, chat_body("regen", *edited, messageId="u2"))
     assert response.status_code == 200 and types(parts)[-2] == "finish"
-    after = history(client, server, "regen").json()
-    assert [item["content"] for item in after[:3]] == [
-        "First?",
-        before[1]["content"],
-        "Second, edited?",
-    ]
-    assert len(after) == 4
+    after_edit = history(client, server, "regen").json()
+    assert contents(after_edit) == ["First?", "One.", "Second, edited?", "Two, again."]
+    assert versions(after_edit) == {2: (1, 2)}
     asked = fake_openai.streamed_requests()[-1].body["messages"]
-    assert "Second?" not in [m["content"] for m in asked]
+    assert [m["content"] for m in asked[1:]] == ["First?", "One.", "Second, edited?"]
+
+    # Regenerating the first reply (an earlier turn) branches there: the turn after it
+    # stays in the branch it leaves, and the model sees only the first prompt.
+    response, parts = post_chat(
+        client,
+        url,
+        chat_body("regen", user("First?"), trigger="regenerate-message", messageId="a1"),
+    )
+    assert response.status_code == 200 and types(parts)[-2] == "finish"
+    regenerated = history(client, server, "regen").json()
+    assert contents(regenerated) == ["First?", "One, again."]
+    assert versions(regenerated) == {1: (1, 2)}
+    asked = fake_openai.streamed_requests()[-1].body["messages"]
+    assert [m["content"] for m in asked[1:]] == ["First?"]
+
+    # The versions before are intact: back to the first reply shows the edited branch
+    # (the one last shown there), and from it the original second turn.
+    listed = client.get(f"{server.api}/branches/{PROJECT}/regen", params={"index": 1}).json()
+    assert [v["preview"] for v in listed["versions"]] == ["One.", "One, again."]
+    assert listed["shown"] == 1
+    back = client.post(f"{server.api}/branches/{PROJECT}/regen", json={"index": 1, "version": 0})
+    assert back.status_code == 200, back.text
+    assert contents(back.json()) == contents(after_edit)
+    first = client.post(f"{server.api}/branches/{PROJECT}/regen", json={"index": 2, "version": 0})
+    assert [
+        {key: value for key, value in item.items() if key != "branch"} for item in first.json()
+    ] == before
+    assert history(client, server, "regen").json() == first.json()
 
     # A regenerate whose prompt was never stored (its first request failed) just runs.
     response, _ = post_chat(
         client, url, chat_body("fresh", user("Lost?"), trigger="regenerate-message")
     )
     assert response.status_code == 200
-    assert [item["content"] for item in history(client, server, "fresh").json()][0] == "Lost?"
+    assert contents(history(client, server, "fresh").json())[0] == "Lost?"
+    assert "branch" not in history(client, server, "fresh").json()[0]
 
 
 def test_the_chat_routes_need_the_api_key_when_one_is_set(

@@ -123,3 +123,62 @@ def test_resent_messages_continue_a_conversation_on_another_process(
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.postgres
+def test_a_turn_re_asked_on_another_process_branches_the_same_conversation(
+    tmp_path: Path,
+    postgres_url: str,  # noqa: F811
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Turns on one process, the client's regenerate on another, its walk back on the first:
+    every step finds the conversation's branches and boundaries in the shared database."""
+    servers = []
+    for name in "ab":
+        home = tmp_path / name
+        home.mkdir()
+        env = server_env(
+            home,
+            CHATBOT_DATABASE_URL=postgres_url,
+            OPENAI_API_KEY="test-key",
+            OPENAI_BASE_URL=fake_openai.base_url,
+        )
+        servers.append(start_server(home, env=env))
+    replies = ["Water that moves.", "Water that waits.", "Water at rest.", "Salt water."]
+    fake_openai.on_stream(*(Script(tokens=[reply]) for reply in replies))
+    named = {"X-Conversation-Id": "pg-branches"}
+
+    def ask(server_index: int, messages: list[dict]) -> str:
+        client = openai.OpenAI(
+            base_url=f"{servers[server_index].base_url}/v1", api_key="unused", max_retries=0
+        )
+        raw = client.chat.completions.with_raw_response.create(
+            model="burr-chatbot", messages=messages, extra_headers=named
+        )
+        assert raw.headers["X-Conversation-Id"] == "pg-branches"
+        return raw.parse().choices[0].message.content
+
+    def contents(server_index: int) -> list[str]:
+        url = f"{servers[server_index].api}/history/demo_streaming_chatbot/pg-branches"
+        return [item["content"] for item in httpx.get(url).json()]
+
+    try:
+        original = [{"role": "user", "content": "What is a river?"}]
+        original.append({"role": "assistant", "content": ask(0, original)})
+        original.append({"role": "user", "content": "And a lake?"})
+        original.append({"role": "assistant", "content": ask(0, original)})
+
+        assert ask(1, original[:3]) == "Water at rest."  # the second reply regenerated
+        assert contents(0) == [*(m["content"] for m in original[:3]), "Water at rest."]
+        listed = httpx.get(
+            f"{servers[0].api}/branches/demo_streaming_chatbot/pg-branches", params={"index": 3}
+        ).json()
+        assert [v["preview"] for v in listed["versions"]] == [replies[1], "Water at rest."]
+
+        # The client that still holds the first version goes on in it, on the other process.
+        follow = [*original, {"role": "user", "content": "And the sea?"}]
+        assert ask(0, follow) == "Salt water."
+        assert contents(1) == [*(m["content"] for m in follow), "Salt water."]
+    finally:
+        for server in servers:
+            server.stop()

@@ -284,7 +284,9 @@ def test_the_conversation_id_can_come_in_the_body_or_from_open_webui(server: Ser
     assert len(history(server, "6d3f1c8e-2b9a-4a57-9f0e-3c2d1b0a9e8f")) == 2
 
 
-def test_a_contradicting_history_forks_into_a_new_conversation(server: ServerProcess) -> None:
+def test_a_history_the_named_conversation_never_held_goes_on_in_a_new_one(
+    server: ServerProcess,
+) -> None:
     client = sdk(server)
     named = {"X-Conversation-Id": "to-be-forked"}
     first = client.chat.completions.create(
@@ -316,6 +318,92 @@ def test_a_contradicting_history_forks_into_a_new_conversation(server: ServerPro
     )
     assert again.headers["X-Conversation-Id"] == fork_id
     assert len(history(server, fork_id)) == 6
+
+
+def contents(items: list[dict]) -> list[str]:
+    return [item["content"] for item in items]
+
+
+def versions_at(server: ServerProcess, app_id: str, index: int) -> list[str]:
+    """``GET /branches``: the previews of the versions of item ``index``, oldest first."""
+    response = httpx.get(f"{server.api}/branches/{PROJECT}/{app_id}", params={"index": index})
+    assert response.status_code == 200, response.text
+    return [version["preview"] for version in response.json()["versions"]]
+
+
+def test_re_asking_a_turn_of_a_named_conversation_branches_it(
+    upstream_server: ServerProcess, fake_openai: FakeOpenAI
+) -> None:
+    replies = ["A tool.", "Water.", "Water, again.", "Still water.", "Big water."]
+    fake_openai.on_stream(*(Script(tokens=[reply]) for reply in replies))
+    client = sdk(upstream_server)
+    named = {"X-Conversation-Id": "v1-branches"}
+
+    def ask(messages: list[dict]) -> str:
+        raw = client.chat.completions.with_raw_response.create(
+            model=MODEL, messages=messages, extra_headers=named
+        )
+        assert raw.headers["X-Conversation-Id"] == "v1-branches"  # never a new conversation
+        return raw.parse().choices[0].message.content
+
+    original = [user("What is a fork?")]
+    original.append(assistant(ask(original)))
+    original.append(user("What is a river?"))
+    original.append(assistant(ask(original)))
+    assert contents(original) == contents(history(upstream_server, "v1-branches"))
+
+    # Regenerating the last reply, as chat front ends do: the messages up to its prompt.
+    assert ask(original[:3]) == "Water, again."
+    shown = history(upstream_server, "v1-branches")
+    assert contents(shown) == [*contents(original[:3]), "Water, again."]
+    assert (shown[3]["branch"]["version"], shown[3]["branch"]["versions"]) == (1, 2)
+    assert versions_at(upstream_server, "v1-branches", 3) == ["Water.", "Water, again."]
+    asked = [m["content"] for m in fake_openai.streamed_requests()[-1].body["messages"]]
+    assert "Water." not in asked
+
+    # Editing the second prompt: the same earlier messages, another prompt.
+    assert ask([*original[:2], user("What is a lake?")]) == "Still water."
+    assert contents(history(upstream_server, "v1-branches")) == [
+        "What is a fork?",
+        "A tool.",
+        "What is a lake?",
+        "Still water.",
+    ]
+    assert versions_at(upstream_server, "v1-branches", 2) == ["What is a river?", "What is a lake?"]
+
+    # A client that still holds the original version goes on in it: it is shown again.
+    assert ask([*original, user("And a sea?")]) == "Big water."
+    assert contents(history(upstream_server, "v1-branches")) == [
+        *contents(original),
+        "And a sea?",
+        "Big water.",
+    ]
+    assert conversation_ids(upstream_server) == {"v1-branches"}
+
+
+def test_a_turn_inside_the_messages_a_conversation_started_from_goes_on_elsewhere(
+    server: ServerProcess,
+) -> None:
+    """No state was stored inside a conversation's seed: re-asking a turn there cannot
+    branch, and goes on by the other rules (a new conversation), not in an error."""
+    client = sdk(server)
+    seed = [user("What is a delta?"), assistant("Where a river meets the sea.")]
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[*seed, user("And an estuary?")]
+    )
+    seeded = raw.headers["X-Conversation-Id"]
+    stored = history(server, seeded)
+    again = client.chat.completions.with_raw_response.create(
+        model=MODEL,
+        messages=[*seed, user("And a lagoon?")],  # an edit of the first stored turn
+        extra_headers={"X-Conversation-Id": seeded},
+    )
+    assert again.headers["X-Conversation-Id"] not in (seeded, "")
+    assert history(server, seeded) == stored
+    assert contents(history(server, again.headers["X-Conversation-Id"]))[:3] == [
+        *contents(seed),
+        "And a lagoon?",
+    ]
 
 
 def test_a_conversation_started_here_is_in_the_ui_project_and_in_burrs_ui(

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
+from chatbot.branch_points import BranchPoint
+from chatbot.chat_items import ChatItem, assistant_item, error_item, user_item
 from chatbot.errors import REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import (
     StepStarted,
@@ -17,10 +19,9 @@ from chatbot.events import (
     TurnInterrupted,
     TurnStarted,
 )
-from chatbot.last_turn import history_before_last_turn, prompts_in
 from server.errors import ApiError
 from server.protocols.ai_sdk import delta_part, ui_message_stream
-from server.protocols.ai_sdk_request import prompt_of, replaces_last_turn
+from server.protocols.ai_sdk_request import branch_point, prompt_of
 from server.schemas import UIChatRequestIn
 
 REPLY = {"role": "assistant", "content": "Hi.", "type": "text"}
@@ -151,38 +152,48 @@ def test_the_prompt_is_the_text_of_the_last_user_message() -> None:
     assert refused.value.code == "last_message_not_from_user"
 
 
+def stored_turns(count: int) -> list[ChatItem]:
+    """``count`` stored turns: prompts q1, q2, ... each with its reply."""
+    return [item for i in range(count) for item in (user_item(f"q{i + 1}"), assistant_item("ok"))]
+
+
+def client_messages(prompts: list[str]) -> list[dict]:
+    """What the client sends: its prompts with a reply between each two, the last one bare."""
+    return [m for text in prompts for m in (user(text), ASSISTANT)][:-1]
+
+
 @pytest.mark.parametrize(
-    ("fields", "client_prompts", "stored", "replaces"),
+    ("fields", "prompts", "stored", "point"),
     [
-        ({}, 3, 0, False),  # a new message never replaces, whatever the counts
-        ({"trigger": "regenerate-message"}, 2, 2, True),
-        ({"trigger": "regenerate-message", "messageId": "a"}, 2, 1, False),  # never stored
-        ({"messageId": "q2"}, 2, 2, True),  # the last prompt, edited
+        ({}, ["q1", "q2", "q3"], 1, None),  # a new message never branches, whatever the counts
+        ({}, ["q1"], 2, None),
+        ({"trigger": "regenerate-message"}, ["q1", "q2"], 2, BranchPoint(3, None)),
+        ({"trigger": "regenerate-message", "messageId": "a"}, ["q1"], 2, BranchPoint(1, None)),
+        ({"trigger": "regenerate-message"}, ["q1", "q2"], 1, None),  # never stored: it runs
+        ({"messageId": "q2"}, ["q1", "q2 edited"], 2, BranchPoint(2, "q2 edited")),
+        ({"messageId": "q1"}, ["q1 edited"], 3, BranchPoint(0, "q1 edited")),
+        ({"messageId": "q1"}, ["q1"], 1, BranchPoint(1, None)),  # saved unchanged: regenerate
+        ({"messageId": "q3"}, ["q1", "q2", "q3"], 2, None),  # never stored: it runs
     ],
 )
-def test_which_requests_replace_the_last_turn(
-    fields: dict, client_prompts: int, stored: int, replaces: bool
+def test_which_requests_branch_and_where(
+    fields: dict, prompts: list[str], stored: int, point: BranchPoint | None
 ) -> None:
-    messages = [m for i in range(client_prompts) for m in (user(f"q{i + 1}"), ASSISTANT)][:-1]
-    assert replaces_last_turn(request(*messages, **fields), stored) is replaces
+    body = request(*client_messages(prompts), **fields)
+    assert branch_point(body, stored_turns(stored), prompt_of(body.messages)) == point
 
 
-@pytest.mark.parametrize(("client_prompts", "stored"), [(1, 2), (3, 1), (2, 0)])
-def test_only_the_last_turn_can_be_replaced(client_prompts: int, stored: int) -> None:
-    messages = [m for i in range(client_prompts) for m in (user(f"q{i}"), ASSISTANT)][:-1]
-    with pytest.raises(ApiError) as refused:
-        replaces_last_turn(request(*messages, trigger="regenerate-message"), stored)
-    assert (refused.value.status, refused.value.code) == (409, "not_the_last_turn")
+def test_a_turn_the_conversation_does_not_have_is_a_conflict() -> None:
+    body = request(*client_messages(["q1", "q2", "q3"]), trigger="regenerate-message")
+    for stored in (0, 1):
+        with pytest.raises(ApiError) as refused:
+            branch_point(body, stored_turns(stored), "q3")
+        assert (refused.value.status, refused.value.code) == (409, "turn_not_found")
 
 
-def test_the_history_before_the_last_turn_drops_its_prompt_and_everything_after() -> None:
-    history = [
-        {"role": "user", "content": "a", "type": "text"},
-        {"role": "assistant", "content": "b", "type": "text"},
-        {"role": "user", "content": "c", "type": "text"},
-        {"role": "assistant", "content": "d", "type": "text", "interrupted": True},
-        {"role": "assistant", "content": "failed", "type": "error"},
-    ]
-    assert history_before_last_turn(history) == history[:2]
-    assert prompts_in(history) == 2
-    assert history_before_last_turn([]) == []
+def test_failed_turns_count_as_turns() -> None:
+    stored = [user_item("q1"), error_item("The model failed."), *stored_turns(1)]
+    body = request(*client_messages(["q1", "q1"]), trigger="regenerate-message")
+    assert branch_point(body, stored, "q1") == BranchPoint(3, None)
+    body = request(user("q1"), trigger="regenerate-message", messageId="a")
+    assert branch_point(body, stored, "q1") == BranchPoint(1, None)

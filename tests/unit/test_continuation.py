@@ -1,4 +1,4 @@
-"""Which conversation a stateless client's messages continue: the rules, with fake storage."""
+"""Where a stateless client's messages go on (conversation, branch): the rules, faked storage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from chatbot.branch_ids import conversation_of
+from chatbot.branch_points import BranchPoint, turn_starts
 from chatbot.chat_items import ChatItem, assistant_item, error_item, interrupted_item, user_item
 from chatbot.continuation import begin_continuation, client_view, continues, history_digest
 from chatbot.persistence import ConversationBusy
@@ -18,7 +20,10 @@ U2, A2 = user_item("A poem?"), assistant_item("Roses.", "code")
 def test_the_client_view_leaves_out_errors_and_unanswered_prompts() -> None:
     history = [U1, A1, U2, error_item("The model failed."), U2, A2]
     assert client_view(history) == [
-        ("user", "Hi?"), ("assistant", "Hello."), ("user", "A poem?"), ("assistant", "Roses.")
+        ("user", "Hi?"),
+        ("assistant", "Hello."),
+        ("user", "A poem?"),
+        ("assistant", "Roses."),
     ]
     # A reply cut short is what the user saw: it stays, without its marker.
     assert client_view([U1, interrupted_item("Hel")]) == [("user", "Hi?"), ("assistant", "Hel")]
@@ -41,8 +46,10 @@ def test_a_client_continues_a_history_it_holds_or_when_it_sends_nothing_earlier(
 
 @dataclass
 class FakeTurn:
-    app_id: str
+    app_id: str  # the conversation
+    branch: str  # the Burr app id it writes
     history: list[ChatItem]
+    point: BranchPoint | None = None
     closed: bool = False
 
     async def aclose(self) -> None:
@@ -51,33 +58,64 @@ class FakeTurn:
 
 @dataclass
 class Conversations:
-    """Stored histories by id, and what the continuation did with them."""
+    """Stored branches (Burr app id: latest history), which one each conversation shows,
+    and what the continuation did with them."""
 
     stored: dict[str, list[ChatItem]] = field(default_factory=dict)
+    shown: dict[str, str] = field(default_factory=dict)
     busy: set[str] = field(default_factory=set)
+    seed: Sequence[ChatItem] = ()
     begun: list[FakeTurn] = field(default_factory=list)
+    switched: list[str] = field(default_factory=list)
     looked_up: int = 0
 
-    async def begin(self, app_id: str, seed: Sequence[ChatItem]) -> FakeTurn:
-        if app_id in self.busy:
+    def shown_branch(self, conversation_id: str) -> str:
+        return self.shown.get(conversation_id, conversation_id)
+
+    async def begin(self, conversation_id: str) -> FakeTurn:
+        if conversation_id in self.busy:
             raise ConversationBusy()
-        turn = FakeTurn(app_id, self.stored.get(app_id) or list(seed))
+        branch = self.shown_branch(conversation_id)
+        turn = FakeTurn(conversation_id, branch, self.stored.get(branch) or list(self.seed))
         self.begun.append(turn)
         return turn
+
+    async def begin_branch(self, conversation_id: str, point: BranchPoint) -> FakeTurn | None:
+        if conversation_id in self.busy:
+            raise ConversationBusy()
+        parent = self.stored[self.shown_branch(conversation_id)]
+        start = point.index if point.prompt is not None else point.index - 1
+        number = sum(1 for app_id in self.stored if conversation_of(app_id) == conversation_id)
+        turn = FakeTurn(conversation_id, f"{conversation_id}~{number}", parent[:start], point)
+        self.begun.append(turn)
+        return turn
+
+    async def branch_history(self, app_id: str) -> list[ChatItem]:
+        return self.stored[app_id]
+
+    async def show(self, app_id: str) -> None:
+        self.shown[conversation_of(app_id)] = app_id
+        self.switched.append(app_id)
 
     async def find(self, earlier: Sequence[ChatItem]) -> str | None:
         self.looked_up += 1
         digest = history_digest(earlier)
         return next((k for k, v in self.stored.items() if history_digest(v) == digest), None)
 
-    async def run(self, earlier: Sequence[ChatItem], named: str | None) -> FakeTurn:
-        return await begin_continuation(  # type: ignore[return-value]
-            earlier,
-            named,
-            begin=lambda app_id: self.begin(app_id, earlier),
-            find=self.find,
-            new_id=lambda: "new",
-        )
+    async def find_branch(self, conversation_id: str, earlier: Sequence[ChatItem]) -> str | None:
+        """Like the stores: a boundary (before a turn, or the end) with that digest."""
+        digest = history_digest(earlier)
+        for app_id, history in self.stored.items():
+            if conversation_of(app_id) != conversation_id:
+                continue
+            boundaries = [*turn_starts(history), len(history)]
+            if any(history_digest(history[:items]) == digest for items in boundaries):
+                return app_id
+        return None
+
+    async def run(self, earlier: Sequence[ChatItem], named: str | None, prompt: str = "Q?"):
+        self.seed = earlier
+        return await begin_continuation(prompt, earlier, named, self, lambda: "new")
 
 
 async def test_a_first_message_starts_a_new_conversation_without_a_look_up() -> None:
@@ -109,19 +147,96 @@ async def test_a_named_conversation_that_does_not_exist_starts_from_the_clients_
     assert (turn.app_id, turn.history) == ("mine", [U1, A1])
 
 
-async def test_contradicting_a_named_conversation_forks_and_leaves_it_alone() -> None:
+async def test_resending_a_turns_prompt_in_a_named_conversation_regenerates_it_as_a_branch() -> (
+    None
+):
+    conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
+    turn = await conversations.run([U1, A1], "c1", prompt="A poem?")
+    assert (turn.app_id, turn.branch, turn.point) == ("c1", "c1~1", BranchPoint(3, None))
+    assert turn.history == [U1, A1]
+    shown = conversations.begun[0]
+    assert shown.branch == "c1" and shown.closed  # lease given back, nothing stored
+    assert conversations.looked_up == 0
+
+
+async def test_another_prompt_after_a_turns_history_edits_that_turn_as_a_branch() -> None:
+    conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
+    turn = await conversations.run([], "c1", prompt="Hey?")  # no earlier messages: goes on
+    assert turn.branch == "c1" and turn.point is None
+    turn = await conversations.run([U1, A1], "c1", prompt="A song?")
+    assert (turn.branch, turn.point, turn.history) == ("c1~1", BranchPoint(2, "A song?"), [U1, A1])
+
+
+async def test_a_history_the_conversation_never_held_goes_on_in_a_new_conversation() -> None:
     conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
     edited = [U1, assistant_item("Edited.")]
     turn = await conversations.run(edited, "c1")
     assert (turn.app_id, turn.history) == ("new", edited)
-    original = conversations.begun[0]
-    assert original.app_id == "c1" and original.closed  # lease given back, nothing stored
+    assert all(t.point is None for t in conversations.begun) and conversations.switched == []
 
 
-async def test_a_fork_is_found_again_when_the_client_names_the_original_next_time() -> None:
-    fork = [U1, assistant_item("Edited."), U2, A2]
-    conversations = Conversations(stored={"c1": [U1, A1], "fork": fork})
-    assert (await conversations.run(fork, "c1")).app_id == "fork"
+async def test_a_new_conversation_is_found_again_when_the_client_names_the_original() -> None:
+    elsewhere = [U1, assistant_item("Edited."), U2, A2]
+    conversations = Conversations(stored={"c1": [U1, A1], "new": elsewhere})
+    assert (await conversations.run(elsewhere, "c1")).app_id == "new"
+
+
+async def test_a_client_holding_a_branch_that_is_not_shown_walks_back_to_it() -> None:
+    original = [U1, A1, U2, A2]
+    conversations = Conversations(
+        stored={"c1": original, "c1~1": [U1, assistant_item("Hi!")]}, shown={"c1": "c1~1"}
+    )
+    turn = await conversations.run(original, "c1")
+    assert (turn.branch, turn.point, conversations.switched) == ("c1", None, ["c1"])
+
+
+async def test_re_asking_a_turn_of_a_branch_that_is_not_shown_branches_that_one() -> None:
+    original = [U1, A1, U2, A2]
+    conversations = Conversations(
+        stored={"c1": original, "c1~1": [U1, assistant_item("Hi!")]}, shown={"c1": "c1~1"}
+    )
+    turn = await conversations.run([U1, A1], "c1", prompt="A poem?")
+    assert conversations.switched == ["c1"]
+    assert (turn.branch, turn.point, turn.history) == ("c1~2", BranchPoint(3, None), [U1, A1])
+
+
+async def test_a_turn_the_shown_branch_shares_with_others_is_branched_from_the_shown_one() -> None:
+    conversations = Conversations(
+        stored={"c1": [U1, A1, U2, A2], "c1~1": [U1, A1, U2, assistant_item("Violets.")]},
+        shown={"c1": "c1~1"},
+    )
+    turn = await conversations.run([U1, A1], "c1", prompt="Else?")
+    assert (turn.branch, turn.point, conversations.switched) == (
+        "c1~2",
+        BranchPoint(2, "Else?"),
+        [],
+    )
+
+
+async def test_a_found_branch_that_is_not_shown_is_shown_and_continued() -> None:
+    branch = [U1, assistant_item("Hi!")]
+    conversations = Conversations(stored={"c1": [U1, A1], "c1~1": branch})
+    turn = await conversations.run(branch, None)
+    assert (turn.app_id, turn.branch, conversations.switched) == ("c1", "c1~1", ["c1~1"])
+    # Shown already: no switch.
+    await conversations.run(branch, None)
+    assert conversations.switched == ["c1~1"]
+
+
+async def test_a_branch_whose_history_moved_under_the_lease_is_given_up() -> None:
+    conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
+
+    async def moved(conversation_id: str, point: BranchPoint) -> FakeTurn:
+        turn = FakeTurn(conversation_id, "c1~1", [U2, A2], point)
+        conversations.begun.append(turn)
+        return turn
+
+    conversations.begin_branch = moved  # type: ignore[method-assign]
+    turn = await conversations.run([U1, A1], "c1", prompt="A poem?")
+    assert turn.app_id == "new"
+    *given_up, last = conversations.begun
+    assert given_up and all(t.closed for t in given_up) and "c1~1" in [t.branch for t in given_up]
+    assert last.branch == "new" and not last.closed
 
 
 async def test_a_busy_named_conversation_is_refused_not_forked() -> None:

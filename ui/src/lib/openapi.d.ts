@@ -130,9 +130,13 @@ export interface paths {
   };
   "/api/chat": {
     /**
-     * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+     * useChat's endpoint: send a message, regenerate a reply or edit a message
      * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
      * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+     *
+     * A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
+     * conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
+     * same): the turns after it stay in the branch it leaves, one switch away.
      */
     post: operations["chat"];
   };
@@ -146,9 +150,13 @@ export interface paths {
   };
   "/api/v0/streaming_chatbot/chat": {
     /**
-     * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+     * useChat's endpoint: send a message, regenerate a reply or edit a message
      * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
      * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+     *
+     * A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
+     * conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
+     * same): the turns after it stay in the branch it leaves, one switch away.
      */
     post: operations["chat_streaming_chatbot"];
   };
@@ -1952,9 +1960,13 @@ export interface operations {
     };
   };
   /**
-   * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+   * useChat's endpoint: send a message, regenerate a reply or edit a message
    * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
    * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+   *
+   * A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
+   * conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
+   * same): the turns after it stay in the branch it leaves, one switch away.
    */
   chat: {
     requestBody: {
@@ -1985,7 +1997,13 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is already being written, or the turn to replace is not the last one. */
+      /** @description The conversation was deleted meanwhile (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is already being written (conversation_busy), or the regenerated or edited turn is not one the conversation has (turn_not_found). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
@@ -2083,9 +2101,13 @@ export interface operations {
     };
   };
   /**
-   * useChat's endpoint: send a message (or regenerate the last reply) and stream it
+   * useChat's endpoint: send a message, regenerate a reply or edit a message
    * @description The reply streams as the AI SDK's UI message stream. Like every reply, it is written
    * to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
+   *
+   * A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
+   * conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
+   * same): the turns after it stay in the branch it leaves, one switch away.
    */
   chat_streaming_chatbot: {
     requestBody: {
@@ -2116,7 +2138,13 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is already being written, or the turn to replace is not the last one. */
+      /** @description The conversation was deleted meanwhile (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is already being written (conversation_busy), or the regenerated or edited turn is not one the conversation has (turn_not_found). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
