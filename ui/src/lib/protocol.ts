@@ -28,6 +28,40 @@ export type ConversationPage = Schemas["ConversationPage"];
 /** The body of every error answer of the API. */
 export type ErrorBody = Schemas["ErrorOut"];
 
+/**
+ * On a /history item where versions meet (an edit or a regeneration made a branch there):
+ * which version is shown (0-based, in creation order), how many there are, and the Burr app id
+ * of the branch that wrote the shown one.
+ */
+export interface BranchMark {
+  version: number;
+  versions: number;
+  app_id: string;
+}
+
+/** The branch mark of a history item, if it carries a well-formed one. */
+export function branchMark(item: ChatItem): BranchMark | undefined {
+  const mark = item.branch;
+  if (typeof mark !== "object" || mark === null) return undefined;
+  const { version, versions, app_id } = mark as Record<string, unknown>;
+  if (
+    !Number.isInteger(version) ||
+    !Number.isInteger(versions) ||
+    typeof app_id !== "string" ||
+    (version as number) < 0 ||
+    (version as number) >= (versions as number)
+  ) {
+    return undefined;
+  }
+  return { version: version as number, versions: versions as number, app_id };
+}
+
+export function sameMark(a: BranchMark | undefined, b: BranchMark | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.version === b.version && a.versions === b.versions && a.app_id === b.app_id;
+}
+
 /** Identifiers accepted by the server for projects and conversations. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
