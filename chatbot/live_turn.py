@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from chatbot.chat_items import ChatHistory
 from chatbot.errors import STORAGE_ERROR, TurnError
 from chatbot.events import OUTCOMES, TurnCompleted, TurnEvent, TurnFailed, TurnOutcome
-from chatbot.persistence import ConversationStore, TurnLease
+from chatbot.persistence import ConversationStore, NewBranch, TurnLease
 from chatbot.tracking import OffloopTrackingClient
 from chatbot.turn import Turn, forget_frames
 
@@ -33,7 +33,13 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 class LiveTurn:
-    """Created by ``Chatbot.begin_turn`` holding the lease; iterate ``events()`` once."""
+    """Created by ``Chatbot.begin_turn`` holding the lease; iterate ``events()`` once.
+
+    ``app_id`` is the conversation (what clients, replies, leases and metrics know);
+    ``branch_app_id`` the Burr application the turn runs and is stored under, one of the
+    conversation's branches (``chatbot.branch_ids``). A branch's first turn carries
+    ``new_branch``, so that storing it also records the branch, in one transaction.
+    """
 
     def __init__(
         self,
@@ -47,12 +53,18 @@ class LiveTurn:
         metrics: Metrics,
         spawn: Spawn,
         on_settled: Callable[[LiveTurn], None],
+        branch_app_id: str | None = None,
+        new_branch: NewBranch | None = None,
     ) -> None:
         self.project_id = project_id
         self.app_id = app_id
+        self.branch_app_id = branch_app_id or app_id
+        self.new_branch = new_branch
         self.outcome: TurnOutcome | None = None
         self.settled = asyncio.Event()
         self._turn = turn
+        # The sequence id the turn's application was loaded at (None: nothing stored).
+        self._loaded_sequence_id = turn.app.sequence_id
         self._store = store
         self._lease = lease
         self._tracker = tracker
@@ -158,19 +170,32 @@ class LiveTurn:
             return False  # already logged by the task
         return True
 
+    def _stored_sequence_id(self) -> int:
+        """The sequence id the turn is stored at: its last step's, and in any case one past
+        the state it started from. A turn ended before its first step ran still adds a
+        state (its prompt), which must not take the id of the state it started from: each
+        stored turn is a boundary of its branch of its own (a fork's first turn may start
+        at -1, the state before any step)."""
+        current = self._turn.app.sequence_id
+        loaded = self._loaded_sequence_id
+        if loaded is None:
+            return current if current is not None else 0
+        return current if current is not None and current > loaded else loaded + 1
+
     async def _store_and_release(self, outcome: TurnOutcome | None) -> None:
         try:
             if outcome is not None and outcome.state is not None:
                 await self._store.save_state(
                     self.project_id,
-                    self.app_id,
-                    self._turn.app.sequence_id or 0,
+                    self.branch_app_id,
+                    self._stored_sequence_id(),
                     self._turn.mode or "decide_mode",
                     outcome.state,
                     "completed" if isinstance(outcome, TurnCompleted) else "failed",
+                    new_branch=self.new_branch,
                 )
         except Exception:
-            logger.exception("could not store turn of %s/%s", self.project_id, self.app_id)
+            logger.exception("could not store turn of %s/%s", self.project_id, self.branch_app_id)
             raise
         finally:
             try:

@@ -5,39 +5,57 @@ only way into conversations: routes create, read, list, delete and run turns thr
 it, never through the store. Every turn loads the conversation's latest stored state
 through Burr's own ``initialize_from`` (the store is a Burr persister), so any process
 sharing the database can serve any turn; nothing conversation-specific is cached.
+
+A conversation is a tree of branches, each a Burr application (``chatbot.branch_ids``);
+turns, ``/history`` and the Burr page work on the branch it shows. Editing a prompt or
+regenerating a reply forks a new branch with Burr's own ``fork_from_app_id`` /
+``fork_from_sequence_id``, so Burr's tracking records each branch's parent; what the
+tree means (who wrote an item, its versions) is ``chatbot.branches``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import shutil
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import openai
 from burr.core import Application, ApplicationBuilder
 from prometheus_client import Gauge
 
+from chatbot.branch_ids import BRANCH_SEPARATOR, branch_app_id, conversation_of
+from chatbot.branches import (
+    INDEX,
+    BranchInputError,
+    BranchTree,
+    ForkPlan,
+    plan_edit,
+    plan_regenerate,
+)
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.continuation import begin_continuation, history_digest
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
 from chatbot.graph import ENTRYPOINT, build_graph
-from chatbot.last_turn import state_before_last_turn
 from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.metrics import Metrics
 from chatbot.persistence import (
+    Boundary,
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
+    NewBranch,
     StoreUnavailable,
     TurnLease,
     open_store,
@@ -63,6 +81,38 @@ class Overloaded(Exception):
 
 class ShuttingDown(Exception):
     """The server is draining before it stops; no new turn may start."""
+
+
+class ConversationNotFound(Exception):
+    """The conversation named does not exist (nothing stored, never created)."""
+
+    def __init__(self, project_id: str, app_id: str) -> None:
+        super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
+
+
+# One item of ``/history``: a chat item, plus ``branch`` (``BranchMark``) where the item
+# has more than one version.
+HistoryItem = dict[str, Any]
+
+PREVIEW_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of an item: the branch that wrote it, when, and how it begins."""
+
+    app_id: str
+    created_at: dt.datetime | None
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The versions of item ``index`` of the shown branch, and which one it shows."""
+
+    index: int
+    shown: int
+    versions: list[Version]
 
 
 class Chatbot:
@@ -156,13 +206,122 @@ class Chatbot:
 
     # --- conversations ------------------------------------------------------------------
     async def history(self, project_id: str, app_id: str) -> list[ChatItem] | None:
-        """The stored chat history, or None when the conversation does not exist."""
-        state = await self.store.load_state(project_id, app_id)
+        """The shown branch's chat history, or None when the conversation does not exist."""
+        branch = await self.store.shown_branch(project_id, app_id)
+        state = await self.store.load_state(project_id, branch)
         if state is not None:
             return list(state.get("chat_history", []))
         if await self.store.exists(project_id, app_id):
             return []
         return None
+
+    async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
+        """The shown branch's items, each item with versions marked (``branch``), or None
+        when the conversation does not exist."""
+        tree = await self._tree(project_id, app_id)
+        return await self._view(project_id, tree, tree.shown)
+
+    async def _tree(self, project_id: str, app_id: str) -> BranchTree:
+        return BranchTree(app_id, await self.store.branches(project_id, app_id))
+
+    async def _view(
+        self, project_id: str, tree: BranchTree, branch: str
+    ) -> list[HistoryItem] | None:
+        state = await self.store.load_state(project_id, branch)
+        if state is None:
+            return [] if await self.store.exists(project_id, tree.conversation_id) else None
+        items: list[HistoryItem] = list(state.get("chat_history", []))
+        for index, mark in tree.marks(branch, len(items)).items():
+            items[index] = {
+                **items[index],
+                "branch": {
+                    "version": mark.version,
+                    "versions": mark.versions,
+                    "app_id": mark.app_id,
+                },
+            }
+        return items
+
+    async def versions(self, project_id: str, app_id: str, index: int) -> Versions:
+        """The versions of item ``index`` of the shown branch (a single one is an answer).
+
+        Raises ``ConversationNotFound``, or ``BranchInputError`` for an index the shown
+        branch does not have."""
+        tree = await self._tree(project_id, app_id)
+        shown = tree.shown
+        length = len(tree.owners(shown))
+        if not 0 <= index < length:
+            if not tree.records and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            raise BranchInputError(
+                "invalid_request",
+                f"There is no item {index}: the conversation has {length} item(s).",
+                ("query", "index"),
+            )
+        owners = tree.versions(shown, index)
+        states = await asyncio.gather(
+            *(self.store.load_state(project_id, owner) for owner in owners)
+        )
+        versions = []
+        for owner, state in zip(owners, states, strict=True):
+            history = state.get("chat_history", []) if state is not None else []
+            item = history[index] if index < len(history) else None
+            record = tree.record(owner)
+            versions.append(
+                Version(
+                    app_id=owner,
+                    created_at=record.created_at if record is not None else None,
+                    preview=item["content"][:PREVIEW_CHARS] if item is not None else "",
+                )
+            )
+        return Versions(index=index, shown=tree.version_of(shown, index), versions=versions)
+
+    async def switch_branch(
+        self,
+        project_id: str,
+        app_id: str,
+        *,
+        index: int | None = None,
+        version: int | None = None,
+        branch: str | None = None,
+    ) -> list[HistoryItem]:
+        """Show version ``version`` of item ``index`` (or the branch whose Burr app id is
+        ``branch``) and answer the history now shown, as ``history_view`` would.
+
+        Holds the conversation's lease meanwhile, so it raises ``ConversationBusy`` while
+        a reply is written (a switch must not move the ground under a running turn); also
+        ``ConversationNotFound`` and ``BranchInputError``. Nothing changes when it raises.
+        """
+        lease = await self._acquire(project_id, app_id)
+        try:
+            tree = await self._tree(project_id, app_id)
+            if not tree.records and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            shown = tree.shown
+            if branch is not None:
+                if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
+                    raise BranchInputError(
+                        "invalid_request",
+                        f"{branch!r} is not a branch of the conversation {app_id!r}.",
+                        ("body", "app_id"),
+                    )
+                target = branch
+            else:
+                if index is None or version is None:
+                    raise BranchInputError(
+                        "invalid_request", "Name an item and a version, or a branch.", INDEX
+                    )
+                target = tree.switch_target(shown, index, version)
+            if target != shown and not await self.store.show_branch(project_id, app_id, target):
+                raise BranchInputError(
+                    "invalid_request",
+                    f"{target!r} is not a branch of the conversation {app_id!r}.",
+                    ("body", "app_id"),
+                )
+            view = await self._view(project_id, tree, target)
+        finally:
+            await lease.release()
+        return view if view is not None else []
 
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; with tracking on, it also appears in Burr's UI at once."""
@@ -194,12 +353,31 @@ class Chatbot:
         try:
             deleted = await self.store.delete(project_id, app_id)
             if self.tracking_writer is not None:
-                app_dir = self.settings.resolved_tracking_dir / project_id / app_id
-                await asyncio.to_thread(self.tracking_writer.flush, 5.0)
-                await asyncio.to_thread(shutil.rmtree, app_dir, True)
+                await asyncio.to_thread(self._delete_tracking, project_id, app_id)
         finally:
             await lease.release()
         return deleted
+
+    def _delete_tracking(self, project_id: str, app_id: str) -> None:
+        """Remove the tracking directories of a conversation's branches (blocking: a thread).
+
+        By name rather than from the branch rows: a branch whose first turn was never
+        stored has a directory but no row."""
+        assert self.tracking_writer is not None
+        self.tracking_writer.flush(5.0)
+        project_dir = self.settings.resolved_tracking_dir / project_id
+        for app_dir in [project_dir / app_id, *project_dir.glob(f"{app_id}{BRANCH_SEPARATOR}*")]:
+            shutil.rmtree(app_dir, True)
+
+    def _clear_tracking(self, project_id: str, app_id: str) -> None:
+        """Remove what an earlier, never stored attempt at a branch left in its tracking
+        directory (blocking: a thread): Burr writes a branch's metadata (its parent) only
+        when the directory has none, and this attempt may fork from another parent."""
+        assert self.tracking_writer is not None
+        app_dir: Path = self.settings.resolved_tracking_dir / project_id / app_id
+        if app_dir.exists():
+            self.tracking_writer.flush(5.0)
+            shutil.rmtree(app_dir, True)
 
     async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
         """Stop the reply being written in a conversation, in this process or another one;
@@ -246,10 +424,19 @@ class Chatbot:
     ) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        With ``regenerate``, the turn replaces the conversation's last one (see
-        ``begin_turn``). Raises what ``begin_turn`` raises.
+        With ``regenerate``, the turn replaces the conversation's last one: a branch forked
+        before its prompt (see ``begin_turn``). Raises what ``begin_turn`` raises.
         """
         turn = await self.begin_turn(project_id, app_id, prompt, regenerate=regenerate)
+        return self.replies.start(turn, self.spawn)
+
+    async def start_branch(
+        self, project_id: str, app_id: str, *, index: int, prompt: str | None
+    ) -> Reply:
+        """Fork a branch at item ``index`` and run its first turn, as ``start_reply`` runs a
+        turn: ``prompt`` None regenerates the reply at ``index``, else edits the prompt
+        there. Raises what ``begin_branch_turn`` raises."""
+        turn = await self.begin_branch_turn(project_id, app_id, index=index, prompt=prompt)
         return self.replies.start(turn, self.spawn)
 
     async def continue_reply(
@@ -330,29 +517,30 @@ class Chatbot:
         *,
         regenerate: bool = False,
     ) -> LiveTurn:
-        """Take the conversation's lease and prepare its Burr application for one prompt.
+        """Take the conversation's lease and prepare its shown branch's Burr application
+        for one prompt.
 
         ``options`` carry a stateless client's context (see ``TurnOptions``). With
-        ``regenerate``, the turn starts from the stored state minus its last turn, so
-        the reply it replaces is no longer history the model sees (older stored states
-        and the tracking log still have it). Raises ``ConversationBusy`` when another
-        turn of it is in progress anywhere.
+        ``regenerate``, the turn replaces the shown branch's last one: a new branch
+        regenerates its reply (the same prompt) or edits its prompt (another one). Raises
+        ``ConversationBusy`` when another turn of it is in progress anywhere.
         """
+        if regenerate:
+            return await self._begin_fork(
+                project_id,
+                app_id,
+                lambda history: _replace_last_turn(history, prompt),
+                options,
+            )
         started = time.perf_counter()
-        if self.draining:
-            self.metrics.rejected.labels("shutting_down").inc()
-            raise ShuttingDown()
-        if len(self.active_turns) >= self.settings.max_concurrent_streams:
-            self.metrics.rejected.labels("overloaded").inc()
-            raise Overloaded()
+        self._check_capacity()
         lease = await self._acquire(project_id, app_id)
         tracker = None
         try:
+            branch = await self.store.shown_branch(project_id, app_id)
             tracker = self._tracker(project_id)
             seed = as_history(options.seed) if options is not None and options.seed else None
-            app = await self._load_app(project_id, app_id, tracker, seed)
-            if regenerate:
-                app.update_state(state_before_last_turn(app.state))
+            app = await self._load_app(project_id, branch, tracker, seed)
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
                 await self.store.create(project_id, app_id)
         except BaseException:
@@ -360,8 +548,156 @@ class Chatbot:
                 tracker.close()
             await lease.release()
             raise
-        turn = LiveTurn(
+        return self._live_turn(
             Turn(app, prompt, started=started, inputs=options.inputs() if options else None),
+            project_id,
+            app_id,
+            lease,
+            tracker,
+            branch=branch,
+        )
+
+    async def begin_branch_turn(
+        self,
+        project_id: str,
+        app_id: str,
+        *,
+        index: int,
+        prompt: str | None,
+        options: TurnOptions | None = None,
+    ) -> LiveTurn:
+        """``begin_turn`` for a new branch: fork the shown branch at item ``index`` (see
+        ``chatbot.branches``) and prepare its first turn; ``prompt`` None regenerates the
+        reply at ``index``, a prompt replaces the one at ``index``.
+
+        Branching is a turn like any other: the same lease, limits and outcomes. The
+        branch exists once its first turn is stored, and is then the one shown. Raises
+        ``ConversationBusy``, ``ConversationNotFound``, ``BranchInputError`` (an index out
+        of range or of the wrong role), and what ``begin_turn`` raises; nothing changes
+        when it raises.
+        """
+        if prompt is None:
+            return await self._begin_fork(
+                project_id, app_id, lambda history: plan_regenerate(history, index), options
+            )
+        edited = prompt
+        return await self._begin_fork(
+            project_id, app_id, lambda history: plan_edit(history, index, edited), options
+        )
+
+    async def _begin_fork(
+        self,
+        project_id: str,
+        app_id: str,
+        plan_for: Callable[[Sequence[ChatItem]], ForkPlan],
+        options: TurnOptions | None,
+    ) -> LiveTurn:
+        started = time.perf_counter()
+        self._check_capacity()
+        lease = await self._acquire(project_id, app_id)
+        tracker = None
+        try:
+            tree = await self._tree(project_id, app_id)
+            viewed = tree.shown
+            state = await self.store.load_state(project_id, viewed)
+            if state is None and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            history = as_history(state.get("chat_history") if state is not None else None)
+            plan = plan_for(history)
+            parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
+            branch = branch_app_id(app_id, tree.next_number())
+            if self.tracking_writer is not None:
+                await asyncio.to_thread(self._clear_tracking, project_id, branch)
+            tracker = self._tracker(project_id)
+            app = await self._fork_app(project_id, branch, tracker, parent)
+            forked = as_history(app.state.get("chat_history"))
+            if forked != history[: plan.boundary]:
+                raise RuntimeError(
+                    f"forking {parent.app_id} at {parent.sequence_id} gave {len(forked)} "
+                    f"items, not the {plan.boundary} of {viewed}"
+                )
+        except BaseException:
+            if tracker is not None:
+                tracker.close()
+            await lease.release()
+            raise
+        return self._live_turn(
+            Turn(app, plan.prompt, started=started, inputs=options.inputs() if options else None),
+            project_id,
+            app_id,
+            lease,
+            tracker,
+            branch=branch,
+            new_branch=NewBranch(
+                parent_app_id=parent.app_id,
+                fork_sequence_id=parent.sequence_id,
+                fork_items=plan.boundary,
+                diverges_at=plan.diverges_at,
+            ),
+        )
+
+    async def _fork_point(
+        self, project_id: str, tree: BranchTree, viewed: str, items: int
+    ) -> Boundary:
+        """Where a fork of ``viewed`` keeping its first ``items`` items starts: the stored
+        boundary of that size of the nearest branch, ``viewed`` first, then its ancestors
+        (the one that wrote those items, or a fork of it that kept them)."""
+        for candidate in tree.lineage(viewed):
+            boundary = await self.store.boundary(project_id, candidate, items)
+            if boundary is not None:
+                return boundary
+        raise BranchInputError(
+            "invalid_request",
+            f"The conversation cannot be branched at item {items}: no state of it ending "
+            "there is stored (it was stored before branching existed, or given whole by a "
+            "client).",
+            INDEX,
+        )
+
+    async def _fork_app(
+        self,
+        project_id: str,
+        app_id: str,
+        tracker: OffloopTrackingClient | None,
+        parent: Boundary,
+    ) -> Application:
+        """A new branch's Burr application, forked by Burr from ``parent``'s state (Burr
+        loads it through the store, and its tracker records the parent pointer)."""
+        return await (
+            self._builder(project_id, app_id, tracker)
+            .initialize_from(
+                self.store,
+                resume_at_next_action=False,
+                default_state={"chat_history": ChatHistory()},
+                default_entrypoint=ENTRYPOINT,
+                fork_from_app_id=parent.app_id,
+                fork_from_partition_key=project_id,
+                fork_from_sequence_id=parent.sequence_id,
+            )
+            .abuild()
+        )
+
+    def _check_capacity(self) -> None:
+        if self.draining:
+            self.metrics.rejected.labels("shutting_down").inc()
+            raise ShuttingDown()
+        if len(self.active_turns) >= self.settings.max_concurrent_streams:
+            self.metrics.rejected.labels("overloaded").inc()
+            raise Overloaded()
+
+    def _live_turn(
+        self,
+        turn: Turn,
+        project_id: str,
+        app_id: str,
+        lease: TurnLease,
+        tracker: OffloopTrackingClient | None,
+        *,
+        branch: str | None = None,
+        new_branch: NewBranch | None = None,
+    ) -> LiveTurn:
+        live = LiveTurn(
+            turn,
             project_id=project_id,
             app_id=app_id,
             store=self.store,
@@ -370,12 +706,14 @@ class Chatbot:
             metrics=self.metrics,
             spawn=self.spawn,
             on_settled=self._turn_settled,
+            branch_app_id=branch,
+            new_branch=new_branch,
         )
-        self.active_turns[(project_id, app_id)] = turn
-        self.live_turns.add(turn)
+        self.active_turns[(project_id, app_id)] = live
+        self.live_turns.add(live)
         self.metrics.active_turns.set(len(self.active_turns))
         self._idle.clear()
-        return turn
+        return live
 
     async def _acquire(self, project_id: str, app_id: str) -> TurnLease:
         """The conversation's lease; a database that cannot grant it is unavailable, not a bug."""
@@ -436,3 +774,14 @@ class Chatbot:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+
+def _replace_last_turn(history: Sequence[ChatItem], prompt: str) -> ForkPlan:
+    """The fork that replaces the last turn: its reply regenerated when ``prompt`` is the
+    turn's own, else its prompt edited."""
+    last = next((i for i in range(len(history) - 1, -1, -1) if history[i]["role"] == "user"), None)
+    if last is None:
+        raise BranchInputError("invalid_request", "The conversation has no turn to replace.", INDEX)
+    if history[last]["content"] == prompt and last + 1 < len(history):
+        return plan_regenerate(history, last + 1)
+    return plan_edit(history, last, prompt)

@@ -18,7 +18,17 @@ from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openai_errors import install_openai_error_handlers
 from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
-from server.routes import ai_sdk, chat, conversations, meta, openai, replies, session, websocket
+from server.routes import (
+    ai_sdk,
+    branches,
+    chat,
+    conversations,
+    meta,
+    openai,
+    replies,
+    session,
+    websocket,
+)
 from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
@@ -88,6 +98,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(session.router, prefix=API_PREFIX)
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(replies.router, prefix=API_PREFIX)
+    app.include_router(branches.router, prefix=API_PREFIX)
     app.include_router(websocket.router, prefix=API_PREFIX)
     app.include_router(conversations.router, prefix=API_PREFIX)
     app.include_router(meta.info_router, prefix=API_PREFIX)

@@ -7,7 +7,7 @@ documented here, once, from the same settings that configure them:
 * 401 and the security schemes, on the paths the API key protects, when a key is set;
 * 413 on every method with a body, from the body-size limit;
 * 422 in the API's own error shape, where FastAPI would document its default one;
-* the prompt's ``maxLength``, which is this server's ``CHATBOT_MAX_PROMPT_CHARS``.
+* the prompts' ``maxLength``, which is this server's ``CHATBOT_MAX_PROMPT_CHARS``.
 
 So ``/openapi.json`` describes the server that serves it; ``server.openapi_dump``
 prints the document of a server with the default settings (the one the UI's types are
@@ -148,7 +148,8 @@ def build_document(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     _add_referenced_models(schemas)
-    schemas["PromptIn"]["properties"]["prompt"]["maxLength"] = settings.max_prompt_chars
+    for prompt_body in ("PromptIn", "EditIn"):
+        schemas[prompt_body]["properties"]["prompt"]["maxLength"] = settings.max_prompt_chars
     for path, method, operation in _operations(document):
         responses = operation["responses"]
         if path.startswith(OPENAI_PREFIX):

@@ -11,7 +11,7 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, StrictStr, model_validator
 
 from chatbot.errors import TurnError
 from chatbot.events import TurnCompleted, TurnOutcome
@@ -58,6 +58,17 @@ class PromptIn(BaseModel):
     )
 
 
+class BranchMarkOut(BaseModel):
+    """An item that has several versions (an edited prompt, a regenerated reply)."""
+
+    version: int = Field(ge=0, description="The version shown, from 0 (the oldest).")
+    versions: int = Field(ge=2, description="How many versions the item has.")
+    app_id: str = Field(
+        description="The Burr app id of the branch that wrote the version shown (its run "
+        "in Burr's UI)."
+    )
+
+
 class ChatItemOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -68,6 +79,73 @@ class ChatItemOut(BaseModel):
         default=None,
         description="Present and true on a reply cut short (disconnect, stop, failure).",
     )
+    branch: BranchMarkOut | None = Field(
+        default=None,
+        description="Only in the history (GET /history, POST /branches), and only on an "
+        "item with two versions or more.",
+    )
+
+
+# --- branches: edit a prompt, regenerate a reply, switch between versions -----------------
+# A Burr app id of a branch: its conversation's id, then ``~n`` for the n-th fork.
+BRANCH_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}(~[0-9]{1,9})?$"
+_INDEX_DESCRIPTION = "The 0-based index of the item in GET /history."
+
+
+class RegenerateIn(BaseModel):
+    index: StrictInt = Field(
+        ge=0, description=f"{_INDEX_DESCRIPTION} It must be a reply (an assistant item)."
+    )
+
+
+class EditIn(BaseModel):
+    index: StrictInt = Field(
+        ge=0, description=f"{_INDEX_DESCRIPTION} It must be a prompt (a user item)."
+    )
+    # As PromptIn's: maxLength is the running server's CHATBOT_MAX_PROMPT_CHARS.
+    prompt: StrictStr = Field(
+        description="The new prompt: at least one character that is not whitespace, at "
+        "most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).",
+        json_schema_extra={"minLength": 1, "pattern": NOT_BLANK_PATTERN},
+    )
+
+
+class SwitchToVersionIn(BaseModel):
+    """Show version ``version`` of item ``index`` (as GET /branches numbers them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: StrictInt = Field(ge=0, description=_INDEX_DESCRIPTION)
+    version: StrictInt = Field(ge=0, description="The version, from 0 (the oldest).")
+
+
+class SwitchToBranchIn(BaseModel):
+    """Show the branch with this Burr app id (``branch.app_id`` of a history item)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: StrictStr = Field(
+        pattern=BRANCH_ID_PATTERN,
+        description="A branch of this conversation: its id, or its id, ~ and a number.",
+    )
+
+
+SwitchBranchIn = SwitchToVersionIn | SwitchToBranchIn
+
+
+class VersionOut(BaseModel):
+    version: int = Field(ge=0)
+    app_id: str = Field(description="The Burr app id of the branch that wrote it.")
+    created_at: dt.datetime | None = Field(description="When that branch was made.")
+    preview: str = Field(description="The item's first 80 characters.")
+
+
+class VersionsOut(BaseModel):
+    """The versions of one item, oldest first, and the one the conversation shows."""
+
+    index: int = Field(ge=0)
+    shown: int = Field(ge=0, description="The version shown.")
+    versions: list[VersionOut] = Field(min_length=1)
 
 
 class TimingsOut(BaseModel):

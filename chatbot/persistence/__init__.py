@@ -6,18 +6,24 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from chatbot.persistence.base import (
+    Boundary,
+    BranchRecord,
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
+    NewBranch,
     StoreUnavailable,
     TurnLease,
     TurnLeaseLost,
 )
 
 __all__ = [
+    "Boundary",
+    "BranchRecord",
     "ConversationBusy",
     "ConversationStore",
     "ConversationSummary",
+    "NewBranch",
     "StoreUnavailable",
     "TurnLease",
     "TurnLeaseLost",

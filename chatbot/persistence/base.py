@@ -24,6 +24,12 @@ table, through which a process reads or stops a reply that another one is writin
 Each conversation's history digest (``chatbot.continuation``) is kept beside its summary,
 written in the same transaction, so a stateless client's resent messages find their
 conversation from any process.
+
+A conversation is a tree of branches (``chatbot.branch_ids``), each a Burr application
+forked with Burr's own ``fork_from_app_id``/``fork_from_sequence_id``. The summary and the
+turn lease stay the conversation's; states, digests and *boundaries* (one small row per
+stored turn, never pruned, so every earlier point between turns stays loadable: see
+``branch_rows``) are the branch's.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ CONVERSATIONS_TABLE = "chatbot_conversations"
 # One row per conversation: the digest of its latest stored history.
 HISTORY_DIGESTS_TABLE = "chatbot_history_digests"
 LEASES_TABLE = "chatbot_turn_leases"
+# One row per branch of a conversation (``chatbot.branch_ids``): its parent and which is shown.
+BRANCHES_TABLE = "chatbot_branches"
+# One row per stored turn of a branch (and its fork point): what a pruned snapshot held.
+BOUNDARIES_TABLE = "chatbot_turn_boundaries"
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
 # Burr's persisters store a missing partition key as the empty string; so do we.
@@ -77,6 +87,40 @@ class ConversationSummary:
     turns: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BranchRecord:
+    """One branch of a conversation: a Burr application forked from another one."""
+
+    app_id: str  # Burr app id; the conversation id for the original
+    parent_app_id: str | None
+    fork_sequence_id: int | None  # the parent's sequence id it was forked from
+    diverges_at: int  # first item it owns (0 for the original)
+    created: int  # creation order in the conversation (0 = original)
+    shown: int  # the conversation shows its greatest
+    items: int  # length of its latest stored history
+    # When the branch was made (the original: when its conversation was); None if unknown.
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """A point between turns of a branch: its state after ``sequence_id`` holds ``items``."""
+
+    app_id: str
+    sequence_id: int
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewBranch:
+    """What ``save`` needs to record a branch on its first turn."""
+
+    parent_app_id: str
+    fork_sequence_id: int
+    fork_items: int  # j: items in the state it was forked from
+    diverges_at: int
 
 
 class TurnLease(abc.ABC):
@@ -170,11 +214,16 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
         position: str,
         state: State,
         status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
         """Store a turn's final state and the conversation's summary in one transaction.
 
-        Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more.
+        ``app_id`` is a branch's Burr app id; the summary and the lease are its
+        conversation's. Also writes the turn's boundary and the branch's row, and with
+        ``new_branch=NewBranch(...)`` (a branch's first turn) records the branch and the
+        state it was forked from. Raises ``TurnLeaseLost`` when this process holds the
+        conversation's lease no more.
         """
 
     @abc.abstractmethod
@@ -195,9 +244,13 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
         position: str,
         state: State,
         status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
     ) -> None:
-        """``save`` with the project as Burr's partition key."""
-        await self.save(project_id, app_id, sequence_id, position, state, status)
+        """``save`` with the project as Burr's partition key (``new_branch`` on a branch's
+        first turn records the branch in the same transaction)."""
+        await self.save(
+            project_id, app_id, sequence_id, position, state, status, new_branch=new_branch
+        )
 
     # --- conversations --------------------------------------------------------------------
     @abc.abstractmethod
@@ -215,7 +268,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, project_id: str, app_id: str) -> bool:
-        """Remove a conversation and its states; False if there was nothing to delete."""
+        """Remove a conversation and every branch's states; False if there was nothing to
+        delete."""
 
     @abc.abstractmethod
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
@@ -225,6 +279,39 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver, abc.ABC):
     async def find_by_history(self, project_id: str, digest: str) -> str | None:
         """The conversation whose latest stored history has ``digest`` (the most recently
         written one if several have), or None."""
+
+    # --- branches (``chatbot.branch_ids``) ---------------------------------------------------
+    @abc.abstractmethod
+    async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
+        """Every branch of a conversation, by creation order; empty if nothing is stored.
+
+        A conversation stored before branching existed answers its original alone,
+        synthesised from its latest state.
+        """
+
+    @abc.abstractmethod
+    async def shown_branch(self, project_id: str, conversation_id: str) -> str:
+        """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
+        conversation id itself (one cheap query: it runs once per turn)."""
+
+    @abc.abstractmethod
+    async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
+        """Make ``app_id`` the shown branch; False if it is no branch of that conversation."""
+
+    @abc.abstractmethod
+    async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
+        """The branch's stored boundary holding exactly ``items`` items, or None.
+
+        ``items == 0`` is the state before the branch's first step (sequence id -1) when
+        the branch has stored turns and no boundary of its own with no items.
+        """
+
+    @abc.abstractmethod
+    async def find_boundary(
+        self, project_id: str, conversation_id: str, digest: str
+    ) -> Boundary | None:
+        """The most recently written boundary of any branch of the conversation whose
+        history digest (``chatbot.continuation.history_digest``) is ``digest``."""
 
     # --- replies across processes -------------------------------------------------------
     @property

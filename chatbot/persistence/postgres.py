@@ -16,7 +16,9 @@ import asyncpg
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.branch_ids import conversation_of
 from chatbot.continuation import history_digest
+from chatbot.persistence import postgres_branches
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
@@ -24,8 +26,11 @@ from chatbot.persistence.base import (
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
+    Boundary,
+    BranchRecord,
     ConversationStore,
     ConversationSummary,
+    NewBranch,
     StoreUnavailable,
     TurnLease,
     TurnLeaseLost,
@@ -33,6 +38,7 @@ from chatbot.persistence.base import (
     encode_state,
     summarise,
 )
+from chatbot.persistence.branch_rows import START_SEQUENCE_ID, TurnRows
 from chatbot.persistence.leases import DatabaseLeases, process_holder
 from chatbot.persistence.postgres_leases import (
     CREATE_LEASES_TABLE,
@@ -192,6 +198,10 @@ class PostgresConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> PersistedStateData | None:
         partition_key = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        if app_id is not None and sequence_id == START_SEQUENCE_ID:
+            return await postgres_branches.load_boundary(
+                self.pool, partition_key, app_id, sequence_id
+            )
         if app_id is None:
             row = await self.pool.fetchrow(
                 f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE} WHERE partition_key = $1 "
@@ -216,7 +226,12 @@ class PostgresConversationStore(ConversationStore):
                 sequence_id,
             )
         if row is None:
-            return None
+            if app_id is None or sequence_id is None:
+                return None
+            # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
+            return await postgres_branches.load_boundary(
+                self.pool, partition_key, app_id, sequence_id
+            )
         return {
             "partition_key": partition_key,
             "app_id": row["app_id"],
@@ -235,17 +250,24 @@ class PostgresConversationStore(ConversationStore):
         position: str,
         state: State,
         status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        history = state.get("chat_history", [])
+        conversation_id = conversation_of(app_id)
+        values = state.get_all()
+        history = values.get("chat_history", [])
         title, turns = summarise(history)
         digest = history_digest(history)
         payload = encode_state(state)
-        token = self._leases.fencing_token(project_id, app_id)
+        branch = TurnRows.of(
+            project_id, app_id, sequence_id, position, status, values, digest, new_branch
+        )
+        token = self._leases.fencing_token(project_id, conversation_id)
         async with self.pool.acquire() as conn, conn.transaction():
-            if token is not None and not await still_holds(conn, (project_id, app_id), token):
-                raise TurnLeaseLost(f"{project_id}/{app_id}")
+            lease = (project_id, conversation_id)
+            if token is not None and not await still_holds(conn, lease, token):
+                raise TurnLeaseLost(f"{project_id}/{conversation_id}")
             # Burr's row; a retried save of one step replaces it, as on SQLite.
             await conn.execute(
                 f"INSERT INTO {STATE_TABLE} "
@@ -261,13 +283,15 @@ class PostgresConversationStore(ConversationStore):
                 payload,
                 status,
             )
+            await postgres_branches.write_turn(conn, branch)
+            # One summary per conversation (not per branch).
             await conn.execute(
                 f"INSERT INTO {CONVERSATIONS_TABLE} AS c (project_id, app_id, title, turns) "
                 "VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (project_id, app_id) DO UPDATE SET "
                 "title = excluded.title, turns = excluded.turns, updated_at = now()",
                 project_id,
-                app_id,
+                conversation_id,
                 title,
                 turns,
             )
@@ -279,7 +303,7 @@ class PostgresConversationStore(ConversationStore):
                 app_id,
                 digest,
             )
-            # Keep the newest SNAPSHOTS_KEPT states of this conversation.
+            # Keep the newest SNAPSHOTS_KEPT states of this branch.
             await conn.execute(
                 f"DELETE FROM {STATE_TABLE} WHERE partition_key = $1 AND app_id = $2 "
                 f"AND sequence_id < (SELECT min(sequence_id) FROM (SELECT sequence_id "
@@ -339,22 +363,14 @@ class PostgresConversationStore(ConversationStore):
         return items, total
 
     async def delete(self, project_id: str, app_id: str) -> bool:
+        """The conversation ``app_id`` and every one of its branches."""
         async with self.pool.acquire() as conn, conn.transaction():
             status = await conn.execute(
                 f"DELETE FROM {CONVERSATIONS_TABLE} WHERE project_id = $1 AND app_id = $2",
                 project_id,
                 app_id,
             )
-            await conn.execute(
-                f"DELETE FROM {STATE_TABLE} WHERE partition_key = $1 AND app_id = $2",
-                project_id,
-                app_id,
-            )
-            await conn.execute(
-                f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = $1 AND app_id = $2",
-                project_id,
-                app_id,
-            )
+            await postgres_branches.delete_conversation(conn, project_id, app_id)
         return status != "DELETE 0"
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
@@ -366,6 +382,28 @@ class PostgresConversationStore(ConversationStore):
             "ORDER BY updated_at DESC LIMIT 1",
             project_id,
             digest,
+        )
+
+    # --- branches (``postgres_branches``) -------------------------------------------------
+    async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
+        return await postgres_branches.branches(self.pool, project_id, conversation_id)
+
+    async def shown_branch(self, project_id: str, conversation_id: str) -> str:
+        return await postgres_branches.shown_branch(self.pool, project_id, conversation_id)
+
+    async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
+        return await postgres_branches.show_branch(
+            self.pool, project_id, conversation_id, app_id
+        )
+
+    async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
+        return await postgres_branches.boundary(self.pool, project_id, app_id, items)
+
+    async def find_boundary(
+        self, project_id: str, conversation_id: str, digest: str
+    ) -> Boundary | None:
+        return await postgres_branches.find_boundary(
+            self.pool, project_id, conversation_id, digest
         )
 
     @property
@@ -387,6 +425,7 @@ async def _create_schema(pool: asyncpg.Pool) -> None:
                     _CREATE_CONVERSATIONS_INDEX,
                     _CREATE_DIGESTS_TABLE,
                     _CREATE_DIGESTS_INDEX,
+                    *postgres_branches.CREATE_BRANCH_TABLES,
                     CREATE_LEASES_TABLE,
                     *CREATE_RELAY_TABLES,
                 ):

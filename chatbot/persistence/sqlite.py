@@ -25,7 +25,9 @@ import aiosqlite
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
+from chatbot.branch_ids import conversation_of
 from chatbot.continuation import history_digest
+from chatbot.persistence import sqlite_branches
 from chatbot.persistence.base import (
     CONVERSATIONS_TABLE,
     DEFAULT_LEASE_TTL_S,
@@ -33,8 +35,11 @@ from chatbot.persistence.base import (
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     STATE_TABLE,
+    Boundary,
+    BranchRecord,
     ConversationStore,
     ConversationSummary,
+    NewBranch,
     StoreUnavailable,
     TurnLease,
     TurnLeaseLost,
@@ -44,6 +49,7 @@ from chatbot.persistence.base import (
     summarise,
     utcnow,
 )
+from chatbot.persistence.branch_rows import START_SEQUENCE_ID, TurnRows
 from chatbot.persistence.leases import DatabaseLeases, process_holder
 from chatbot.persistence.relay import RelayTable
 from chatbot.persistence.sqlite_leases import CREATE_LEASE_TABLES, SQLiteLeaseTable, held_tokens
@@ -87,6 +93,7 @@ _CREATE_TABLES = (
     )""",
     f"CREATE INDEX IF NOT EXISTS {HISTORY_DIGESTS_TABLE}_digest "
     f"ON {HISTORY_DIGESTS_TABLE} (project_id, digest, updated_at DESC)",
+    *sqlite_branches.CREATE_BRANCH_TABLES,
     *CREATE_LEASE_TABLES,
     *CREATE_RELAY_TABLES,
 )
@@ -96,21 +103,21 @@ _STATE_COLUMNS = "position, state, sequence_id, app_id, created_at, status"
 class _PendingSave:
     """One turn waiting for the next group commit."""
 
-    __slots__ = ("digest", "done", "row", "title", "token", "turns")
+    __slots__ = ("branch", "done", "row", "title", "token", "turns")
 
     def __init__(
         self,
         row: tuple,
         title: str,
         turns: int,
-        digest: str,
+        branch: TurnRows,
         token: uuid.UUID | None,
         done: asyncio.Future,
     ) -> None:
         self.row = row  # (partition_key, app_id, sequence_id, position, state, status)
         self.title = title
         self.turns = turns
-        self.digest = digest
+        self.branch = branch  # its boundary and branch rows (and the digest)
         self.token = token
         self.done = done
 
@@ -221,6 +228,10 @@ class SQLiteConversationStore(ConversationStore):
         **kwargs: Any,
     ) -> PersistedStateData | None:
         partition_key = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        if app_id is not None and sequence_id == START_SEQUENCE_ID:
+            return await sqlite_branches.load_boundary(
+                self.connection, partition_key, app_id, sequence_id
+            )
         if app_id is None:
             query = (
                 f"SELECT {_STATE_COLUMNS} FROM {STATE_TABLE} WHERE partition_key = ? "
@@ -243,7 +254,12 @@ class SQLiteConversationStore(ConversationStore):
         async with self.connection.execute(query, params) as cursor:
             row = await cursor.fetchone()
         if row is None:
-            return None
+            if app_id is None or sequence_id is None:
+                return None
+            # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
+            return await sqlite_branches.load_boundary(
+                self.connection, partition_key, app_id, sequence_id
+            )
         position, payload, found_sequence_id, found_app_id, created_at, status = row
         return {
             "partition_key": partition_key,
@@ -263,6 +279,7 @@ class SQLiteConversationStore(ConversationStore):
         position: str,
         state: State,
         status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
         """Queue the turn for the next group commit and wait until it is on disk.
@@ -270,17 +287,26 @@ class SQLiteConversationStore(ConversationStore):
         Every statement goes through aiosqlite's one thread, and each await is a round trip
         through the event loop; under load, saving turn by turn queued up seconds of
         ``end`` frames. Turns that finish together are written together instead: one
-        transaction, one fsync, six round trips, however many turns are in it.
+        transaction, one fsync, a fixed handful of round trips, however many turns are in it.
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        token = self._leases.fencing_token(project_id, app_id)
-        history = state.get("chat_history", [])
+        token = self._leases.fencing_token(project_id, conversation_of(app_id))
+        values = state.get_all()
+        history = values.get("chat_history", [])
         title, turns = summarise(history)
         row = (project_id, app_id, sequence_id, position, encode_state(state), status)
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append(
-            _PendingSave(row, title, turns, history_digest(history), token, done)
+        branch = TurnRows.of(
+            project_id,
+            app_id,
+            sequence_id,
+            position,
+            status,
+            values,
+            history_digest(history),
+            new_branch,
         )
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingSave(row, title, turns, branch, token, done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await asyncio.shield(done)
@@ -322,20 +348,25 @@ class SQLiteConversationStore(ConversationStore):
             lost = [e for e in batch if e.token is not None and e.token not in held]
             if written:
                 now = utcnow().isoformat()
-                # One row per conversation: the latest turn of it in this batch wins.
+                # One row per conversation (not per branch): its latest turn in the batch wins.
                 summaries = {
-                    (e.row[0], e.row[1]): (e.row[0], e.row[1], e.title, e.turns, now, now)
+                    (e.row[0], e.branch.conversation_id): (
+                        e.row[0], e.branch.conversation_id, e.title, e.turns, now, now
+                    )
                     for e in written
                 }
                 digests = {
-                    (e.row[0], e.row[1]): (e.row[0], e.row[1], e.digest, now) for e in written
+                    (e.row[0], e.row[1]): (e.row[0], e.row[1], e.branch.digest, now)
+                    for e in written
                 }
+                snapshots = {(e.row[0], e.row[1]) for e in written}
                 await conn.executemany(
                     f"INSERT OR REPLACE INTO {STATE_TABLE} "
                     "(partition_key, app_id, sequence_id, position, state, status) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [e.row for e in written],
                 )
+                await sqlite_branches.write_turns(conn, [e.branch for e in written], now)
                 await conn.executemany(
                     f"INSERT INTO {CONVERSATIONS_TABLE} "
                     "(project_id, app_id, title, turns, created_at, updated_at) "
@@ -355,7 +386,7 @@ class SQLiteConversationStore(ConversationStore):
                     f"AND sequence_id NOT IN (SELECT sequence_id FROM {STATE_TABLE} "
                     "WHERE partition_key = ? AND app_id = ? "
                     "ORDER BY sequence_id DESC LIMIT ?)",
-                    [(p, a, p, a, SNAPSHOTS_KEPT) for p, a in summaries],
+                    [(p, a, p, a, SNAPSHOTS_KEPT) for p, a in snapshots],
                 )
             await conn.commit()
         except BaseException:
@@ -412,6 +443,7 @@ class SQLiteConversationStore(ConversationStore):
         return items, total
 
     async def delete(self, project_id: str, app_id: str) -> bool:
+        """The conversation ``app_id`` and every one of its branches."""
         conn = self.connection
         async with self._write_lock:
             await conn.execute("BEGIN IMMEDIATE")
@@ -421,14 +453,7 @@ class SQLiteConversationStore(ConversationStore):
                     (project_id, app_id),
                 ) as cursor:
                     deleted = cursor.rowcount > 0
-                await conn.execute(
-                    f"DELETE FROM {STATE_TABLE} WHERE partition_key = ? AND app_id = ?",
-                    (project_id, app_id),
-                )
-                await conn.execute(
-                    f"DELETE FROM {HISTORY_DIGESTS_TABLE} WHERE project_id = ? AND app_id = ?",
-                    (project_id, app_id),
-                )
+                await sqlite_branches.delete_conversation(conn, project_id, app_id)
                 await conn.commit()
             except BaseException:
                 await conn.rollback()
@@ -445,6 +470,29 @@ class SQLiteConversationStore(ConversationStore):
             (project_id, digest),
         )
         return rows[0][0] if rows else None
+
+    # --- branches (``sqlite_branches``) ---------------------------------------------------
+    async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
+        return await sqlite_branches.branches(self.connection, project_id, conversation_id)
+
+    async def shown_branch(self, project_id: str, conversation_id: str) -> str:
+        return await sqlite_branches.shown_branch(self.connection, project_id, conversation_id)
+
+    async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
+        async with self._write_lock:  # never inside a group commit's open transaction
+            return await sqlite_branches.show_branch(
+                self.connection, project_id, conversation_id, app_id
+            )
+
+    async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
+        return await sqlite_branches.boundary(self.connection, project_id, app_id, items)
+
+    async def find_boundary(
+        self, project_id: str, conversation_id: str, digest: str
+    ) -> Boundary | None:
+        return await sqlite_branches.find_boundary(
+            self.connection, project_id, conversation_id, digest
+        )
 
     @property
     def relay(self) -> RelayTable:

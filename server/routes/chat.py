@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
-from chatbot.chat_items import ChatItem
+from chatbot.branches import BranchInputError
 from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
 from chatbot.persistence import ConversationBusy, StoreUnavailable
 from chatbot.replies import Reply
-from chatbot.runtime import Chatbot, Overloaded, ShuttingDown
+from chatbot.runtime import Chatbot, ConversationNotFound, HistoryItem, Overloaded, ShuttingDown
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
@@ -63,11 +63,21 @@ def check_prompt(prompt: str, max_chars: int) -> str:
     return prompt
 
 
+def branch_input_error(exc: BranchInputError) -> ApiError:
+    """A branch request naming what does not apply (422, saying where, as validation does)."""
+    details = [{"location": list(exc.location), "message": exc.message}]
+    return ApiError(422, exc.code, exc.message, details=details)
+
+
 @contextmanager
 def reply_start_errors() -> Iterator[None]:
     """Why a reply cannot start, as the HTTP error that says so (every protocol's route)."""
     try:
         yield
+    except ConversationNotFound as exc:
+        raise ApiError(404, "conversation_not_found", str(exc)) from None
+    except BranchInputError as exc:
+        raise branch_input_error(exc) from None
     except Overloaded:
         raise ApiError(
             503,
@@ -197,8 +207,10 @@ async def chat_reply(
     responses={404: _NOT_FOUND},
     summary="The conversation's chat history",
 )
-async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[ChatItem]:
-    history = await bot.history(project_id, app_id)
+async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[HistoryItem]:
+    """The items of the branch the conversation shows; an item with several versions
+    (edited, regenerated) says which one is shown, and how many there are, in ``branch``."""
+    history = await bot.history_view(project_id, app_id)
     if history is None:
         raise ApiError(
             404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."

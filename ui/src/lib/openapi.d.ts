@@ -43,7 +43,11 @@ export interface paths {
     post: operations["chat_reply"];
   };
   "/api/v0/streaming_chatbot/history/{project_id}/{app_id}": {
-    /** The conversation's chat history */
+    /**
+     * The conversation's chat history
+     * @description The items of the branch the conversation shows; an item with several versions
+     * (edited, regenerated) says which one is shown, and how many there are, in ``branch``.
+     */
     get: operations["chat_history"];
   };
   "/api/v0/streaming_chatbot/create/{project_id}/{app_id}": {
@@ -62,6 +66,37 @@ export interface paths {
   "/api/v0/streaming_chatbot/stop/{project_id}/{app_id}": {
     /** Stop the reply being written; what it wrote so far is kept as interrupted */
     post: operations["stop_reply"];
+  };
+  "/api/v0/streaming_chatbot/regenerate/{project_id}/{app_id}": {
+    /**
+     * Regenerate a reply: a new branch answers its prompt again, streamed
+     * @description The new branch keeps the items before the reply's prompt, sends that prompt again,
+     * and becomes the branch shown; the reply it replaces stays, as version of its item.
+     */
+    post: operations["regenerate_reply"];
+  };
+  "/api/v0/streaming_chatbot/edit/{project_id}/{app_id}": {
+    /**
+     * Edit a prompt: a new branch sends the new prompt in its place, streamed
+     * @description The new branch keeps the items before the prompt, sends the new one, and becomes
+     * the branch shown; the old prompt and what followed it stay, as the other version.
+     */
+    post: operations["edit_prompt"];
+  };
+  "/api/v0/streaming_chatbot/branches/{project_id}/{app_id}": {
+    /**
+     * The versions of an item of the history, and the one shown
+     * @description Versions are numbered from 0 in the order they were made (the original is 0); an
+     * item never edited or regenerated has one.
+     */
+    get: operations["list_versions"];
+    /**
+     * Show another version of an item; answers the history now shown
+     * @description Switching to a version shows, of the branches holding it, the one shown last, so
+     * switching back restores what was there. The choice is stored: a reload, another
+     * process, the next prompt all see it. The answer is what GET /history answers next.
+     */
+    post: operations["switch_branch"];
   };
   "/api/v0/streaming_chatbot/conversations/{project_id}": {
     /** A project's conversations, most recently active first */
@@ -143,6 +178,27 @@ export interface components {
       content: string;
       /** Refusal */
       refusal?: null;
+    };
+    /**
+     * BranchMarkOut
+     * @description An item that has several versions (an edited prompt, a regenerated reply).
+     */
+    BranchMarkOut: {
+      /**
+       * Version
+       * @description The version shown, from 0 (the oldest).
+       */
+      version: number;
+      /**
+       * Versions
+       * @description How many versions the item has.
+       */
+      versions: number;
+      /**
+       * App Id
+       * @description The Burr app id of the branch that wrote the version shown (its run in Burr's UI).
+       */
+      app_id: string;
     };
     /**
      * ChatCompletionChunkOut
@@ -293,6 +349,8 @@ export interface components {
        * @description Present and true on a reply cut short (disconnect, stop, failure).
        */
       interrupted?: boolean | null;
+      /** @description Only in the history (GET /history, POST /branches), and only on an item with two versions or more. */
+      branch?: components["schemas"]["BranchMarkOut"] | null;
       [key: string]: unknown;
     };
     /**
@@ -422,6 +480,19 @@ export interface components {
        * @default null
        */
       content?: string | null;
+    };
+    /** EditIn */
+    EditIn: {
+      /**
+       * Index
+       * @description The 0-based index of the item in GET /history. It must be a prompt (a user item).
+       */
+      index: number;
+      /**
+       * Prompt
+       * @description The new prompt: at least one character that is not whitespace, at most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).
+       */
+      prompt: string;
     };
     /** EndFrame */
     EndFrame: {
@@ -591,6 +662,14 @@ export interface components {
        */
       status: "ready";
     };
+    /** RegenerateIn */
+    RegenerateIn: {
+      /**
+       * Index
+       * @description The 0-based index of the item in GET /history. It must be a reply (an assistant item).
+       */
+      index: number;
+    };
     /** ResponseFormatIn */
     ResponseFormatIn: {
       /**
@@ -638,6 +717,33 @@ export interface components {
       /** Include Usage */
       include_usage?: boolean | null;
       [key: string]: unknown;
+    };
+    /**
+     * SwitchToBranchIn
+     * @description Show the branch with this Burr app id (``branch.app_id`` of a history item).
+     */
+    SwitchToBranchIn: {
+      /**
+       * App Id
+       * @description A branch of this conversation: its id, or its id, ~ and a number.
+       */
+      app_id: string;
+    };
+    /**
+     * SwitchToVersionIn
+     * @description Show version ``version`` of item ``index`` (as GET /branches numbers them).
+     */
+    SwitchToVersionIn: {
+      /**
+       * Index
+       * @description The 0-based index of the item in GET /history.
+       */
+      index: number;
+      /**
+       * Version
+       * @description The version, from 0 (the oldest).
+       */
+      version: number;
     };
     /** TimingsOut */
     TimingsOut: {
@@ -874,6 +980,41 @@ export interface components {
       completion_tokens: number;
       /** Total Tokens */
       total_tokens: number;
+    };
+    /** VersionOut */
+    VersionOut: {
+      /** Version */
+      version: number;
+      /**
+       * App Id
+       * @description The Burr app id of the branch that wrote it.
+       */
+      app_id: string;
+      /**
+       * Created At
+       * @description When that branch was made.
+       */
+      created_at: string | null;
+      /**
+       * Preview
+       * @description The item's first 80 characters.
+       */
+      preview: string;
+    };
+    /**
+     * VersionsOut
+     * @description The versions of one item, oldest first, and the one the conversation shows.
+     */
+    VersionsOut: {
+      /** Index */
+      index: number;
+      /**
+       * Shown
+       * @description The version shown.
+       */
+      shown: number;
+      /** Versions */
+      versions: components["schemas"]["VersionOut"][];
     };
   };
   responses: never;
@@ -1115,7 +1256,11 @@ export interface operations {
       };
     };
   };
-  /** The conversation's chat history */
+  /**
+   * The conversation's chat history
+   * @description The items of the branch the conversation shows; an item with several versions
+   * (edited, regenerated) says which one is shown, and how many there are, in ``branch``.
+   */
   chat_history: {
     parameters: {
       path: {
@@ -1279,6 +1424,312 @@ export interface operations {
         };
       };
       /** @description The reply could not be confirmed stopped in time (stop_unconfirmed), or the database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Regenerate a reply: a new branch answers its prompt again, streamed
+   * @description The new branch keeps the items before the reply's prompt, sends that prompt again,
+   * and becomes the branch shown; the reply it replaces stays, as version of its item.
+   */
+  regenerate_reply: {
+    parameters: {
+      path: {
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
+        /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
+        app_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["RegenerateIn"];
+      };
+    };
+    responses: {
+      /** @description Server-Sent Events, as POST /response: chat_history (the new branch's history before its turn), the deltas, then end or error. */
+      200: {
+        content: {
+          "text/event-stream": {
+            data: string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description The body is not valid JSON (code invalid_json). */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description There is no such conversation (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is being written in this conversation (conversation_busy). */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is sent with a Content-Type other than application/json. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The IDs or the body are invalid, the index is out of range, or the item there is a prompt, not a reply (invalid_request, with error.details). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The server is streaming as many replies as it allows (overloaded), shutting down (server_shutting_down), or its database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Edit a prompt: a new branch sends the new prompt in its place, streamed
+   * @description The new branch keeps the items before the prompt, sends the new one, and becomes
+   * the branch shown; the old prompt and what followed it stay, as the other version.
+   */
+  edit_prompt: {
+    parameters: {
+      path: {
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
+        /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
+        app_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["EditIn"];
+      };
+    };
+    responses: {
+      /** @description Server-Sent Events, as POST /response: chat_history (the new branch's history before its turn), the deltas, then end or error. */
+      200: {
+        content: {
+          "text/event-stream": {
+            data: string;
+            /**
+             * @description No event: lines; every frame is a default message event.
+             * @constant
+             */
+            event?: "message";
+          };
+        };
+      };
+      /** @description The body is not valid JSON (code invalid_json). */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description There is no such conversation (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is being written in this conversation (conversation_busy). */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large). */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is sent with a Content-Type other than application/json. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The IDs or the body are invalid, the index is out of range, or the item there is a reply, not a prompt (invalid_request, with error.details); or the prompt is only whitespace (empty_prompt). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The server is streaming as many replies as it allows (overloaded), shutting down (server_shutting_down), or its database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * The versions of an item of the history, and the one shown
+   * @description Versions are numbered from 0 in the order they were made (the original is 0); an
+   * item never edited or regenerated has one.
+   */
+  list_versions: {
+    parameters: {
+      query: {
+        /** @description The item's index. */
+        index: number;
+      };
+      path: {
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
+        /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
+        app_id: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["VersionsOut"];
+        };
+      };
+      /** @description There is no such conversation (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The IDs or the index are invalid, or the index is out of range (invalid_request, with error.details). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+    };
+  };
+  /**
+   * Show another version of an item; answers the history now shown
+   * @description Switching to a version shows, of the branches holding it, the one shown last, so
+   * switching back restores what was there. The choice is stored: a reload, another
+   * process, the next prompt all see it. The answer is what GET /history answers next.
+   */
+  switch_branch: {
+    parameters: {
+      path: {
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
+        /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
+        app_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SwitchToVersionIn"] | components["schemas"]["SwitchToBranchIn"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["ChatItemOut"][];
+        };
+      };
+      /** @description The body is not valid JSON (code invalid_json). */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description There is no such conversation (conversation_not_found). */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description A reply is being written in this conversation (conversation_busy). */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The body is sent with a Content-Type other than application/json. */
+      415: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The IDs or the body are invalid, the index or the version is out of range, or app_id is no branch of this conversation (invalid_request, with error.details). */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The database is not answering (storage_unavailable). */
       503: {
         headers: {
           /** @description Seconds to wait before trying again. */
