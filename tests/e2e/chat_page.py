@@ -53,6 +53,11 @@ class ChatPage:
         return self.page.get_by_test_id("message-user")
 
     @property
+    def prompts(self) -> Locator:
+        """The text of each user message (without its buttons and version switcher)."""
+        return self.page.get_by_test_id("user-text")
+
+    @property
     def replies(self) -> Locator:
         return self.page.get_by_test_id("message-assistant")
 
@@ -107,13 +112,18 @@ class ChatPage:
     def edit(self, prompt_message: Locator, prompt: str) -> Locator:
         """Edits a sent prompt inline and saves it with Enter; returns the reply it starts
         (the transcript's last: an edit replaces everything after the prompt)."""
-        prompt_message.get_by_role("button", name="Edit message").click()
-        editor = prompt_message.get_by_role("textbox", name="Edited message")
-        expect(editor).to_be_focused()
+        editor = self.open_editor(prompt_message)
         editor.fill(prompt)
         editor.press("Enter")
         expect(prompt_message.get_by_role("textbox")).to_have_count(0)
         return self.replies.last
+
+    def open_editor(self, prompt_message: Locator) -> Locator:
+        """Opens a sent prompt's inline editor; returns its text box (focused)."""
+        prompt_message.get_by_role("button", name="Edit message").click()
+        editor = prompt_message.get_by_role("textbox", name="Edited message")
+        expect(editor).to_be_focused()
+        return editor
 
     def regenerate(self, reply: Locator) -> None:
         reply.get_by_role("button", name="Regenerate reply").click()

@@ -67,7 +67,7 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     assert_streamed(chat)
     new_reply = reply.get_by_test_id("assistant-text").inner_text()
     assert new_reply != old_reply
-    expect(chat.user_messages).to_have_text([EDITED])
+    expect(chat.prompts).to_have_text([EDITED])
     expect(chat.replies).to_have_count(1)
     expect(chat.version(prompt)).to_have_text("2 / 2")
     expect(chat.previous_version(prompt)).to_be_enabled()
@@ -77,7 +77,7 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     requests = api_requests(page)
     chat.previous_version(prompt).click()
     expect(chat.version(prompt)).to_have_text("1 / 2")
-    expect(chat.user_messages).to_have_text([FIRST])
+    expect(chat.prompts).to_have_text([FIRST])
     expect(chat.replies).to_have_count(1)
     assert chat.replies.first.get_by_test_id("assistant-text").inner_text() == old_reply
     # The switched message is the same element: the button pressed keeps the focus.
@@ -87,7 +87,7 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     chat.next_version(prompt).focus()
     page.keyboard.press("Enter")
     expect(chat.version(prompt)).to_have_text("2 / 2")
-    expect(chat.user_messages).to_have_text([EDITED])
+    expect(chat.prompts).to_have_text([EDITED])
     assert chat.replies.first.get_by_test_id("assistant-text").inner_text() == new_reply
     # Two switches, two requests: no history reload, no conversation list reload.
     switch = f"POST {API}/branches/{PROJECT}/{app_id}"
@@ -96,7 +96,7 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     # The shown version is the server's: a reload shows it again.
     page.reload()
     expect(chat.version(prompt)).to_have_text("2 / 2")
-    expect(chat.user_messages).to_have_text([EDITED])
+    expect(chat.prompts).to_have_text([EDITED])
     assert chat.replies.first.get_by_test_id("assistant-text").inner_text() == new_reply
 
     # Regenerate the reply: it streams, then its own switcher appears.
@@ -107,10 +107,12 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     expect(chat.stop_button).to_be_visible()
     chat.wait_done(chat.replies.first)
     assert_streamed(chat)
-    expect(chat.user_messages).to_have_text([EDITED])
+    expect(chat.prompts).to_have_text([EDITED])
     expect(chat.replies).to_have_count(1)
     expect(chat.version(chat.replies.first)).to_have_text("2 / 2")
     expect(chat.version(prompt)).to_have_text("2 / 2")
+    page.mouse.move(0, 0)
+    save_screenshot(page, "branches")  # the README's picture of the switcher comes from here
 
     # The regenerated reply's first version is the edit's reply.
     chat.previous_version(chat.replies.first).click()
@@ -118,8 +120,6 @@ def test_edit_walk_the_versions_reload_and_regenerate(chat: ChatPage, page: Page
     assert chat.replies.first.get_by_test_id("assistant-text").inner_text() == new_reply
     chat.next_version(chat.replies.first).click()
     expect(chat.version(chat.replies.first)).to_have_text("2 / 2")
-    page.mouse.move(0, 0)
-    save_screenshot(page, "branches")  # the README's picture of the switcher comes from here
 
 
 def test_view_in_burr_opens_the_branch_run_where_its_parent_is_shown(
@@ -128,6 +128,15 @@ def test_view_in_burr_opens_the_branch_run_where_its_parent_is_shown(
     chat.ask(FIRST)
     app_id = chat.app_id
     prompt = chat.items.nth(0)
+    # Escape closes the editor and changes nothing.
+    editor = chat.open_editor(prompt)
+    expect(editor).to_have_value(FIRST)
+    save_screenshot(page, "edit-prompt")
+    editor.press("Escape")
+    expect(prompt.get_by_role("textbox")).to_have_count(0)
+    expect(chat.prompts).to_have_text([FIRST])
+    expect(prompt.get_by_role("button", name="Edit message")).to_be_focused()
+
     chat.wait_done(chat.edit(prompt, EDITED))
     expect(chat.version(prompt)).to_have_text("2 / 2")
 

@@ -116,7 +116,9 @@ function UserMessage(props: Props) {
       ) : (
         <>
           {/* Plain text: user input is never parsed as Markdown or HTML. */}
-          <div className="user-bubble">{message.content}</div>
+          <div className="user-bubble" data-testid="user-text">
+            {message.content}
+          </div>
           {(canEdit || message.branch) && (
             <div className="message-actions">
               <Versions {...props} />
@@ -126,11 +128,12 @@ function UserMessage(props: Props) {
                   ref={editButton}
                   className="meta-button"
                   aria-label="Edit message"
+                  title="Edit"
                   onClick={() => setEditing(true)}
                   data-testid="edit-prompt"
                 >
+                  {/* Icon only: the prompt's text stays the message's only text. */}
                   <EditIcon />
-                  <span>Edit</span>
                 </button>
               )}
             </div>

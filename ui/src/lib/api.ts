@@ -24,6 +24,12 @@ type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
 }
   ? Body
   : never;
+/** The JSON body a documented route takes, read from the generated OpenAPI types likewise. */
+type In<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody: { content: { "application/json": infer Body } };
+}
+  ? Body
+  : never;
 export const API_KEY_STORAGE_KEY = "chatbot.apiKey";
 const SESSION_PATH = `${API_PREFIX}/session`;
 
@@ -184,7 +190,13 @@ export function createApiClient(options: ApiClientOptions = {}) {
     signal,
   });
   /** A POST answered by a turn's event stream (a prompt, an edit, a regeneration). */
-  const streamed = (route: string, projectId: string, appId: string, body: unknown, signal?: AbortSignal) =>
+  const streamed = <R extends "response" | "edit" | "regenerate">(
+    route: R,
+    projectId: string,
+    appId: string,
+    body: In<`${Api}/${R}/{project_id}/{app_id}`, "post">,
+    signal?: AbortSignal,
+  ) =>
     ok(`${API_PREFIX}/${route}/${seg(projectId)}/${seg(appId)}`, {
       ...postJson(body, signal),
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
@@ -253,10 +265,12 @@ export function createApiClient(options: ApiClientOptions = {}) {
      * Shows version `version` at item `index`; answers the history now shown (the body of
      * GET …/history), so the page switches without another request.
      */
-    switchVersion: (projectId: string, appId: string, index: number, version: number) =>
-      json<Ok<`${Api}/history/{project_id}/{app_id}`, "get">>(
+    switchVersion: (projectId: string, appId: string, index: number, version: number) => {
+      const body: In<`${Api}/branches/{project_id}/{app_id}`, "post"> = { index, version };
+      return json<Ok<`${Api}/branches/{project_id}/{app_id}`, "post">>(
         `${API_PREFIX}/branches/${seg(projectId)}/${seg(appId)}`,
-        postJson({ index, version }),
-      ),
+        postJson(body),
+      );
+    },
   };
 }

@@ -362,13 +362,6 @@ describe("branches in the conversation state", () => {
     expect(state.messages.filter((m) => m.branch)).toHaveLength(1);
   });
 
-  it("ignores a malformed mark", () => {
-    const state = run([
-      { type: "historyLoaded", items: [item("user", "q", { branch: { version: 3, versions: 2, app_id: "c" } }), item("assistant", "r", { branch: "2/2" })] },
-    ]);
-    expect(state.messages.map((m) => m.branch)).toEqual([undefined, undefined]);
-  });
-
   it("learns a turn's indices from its frames: the prompt after the history, the reply after it", () => {
     let state = run([{ type: "started" }, start("a1", "q1"), { type: "historySynced", turnId: "a1", items: [] }]);
     expect(state.messages.map((m) => m.index)).toEqual([0, undefined]);

@@ -33,27 +33,11 @@ export type ErrorBody = Schemas["ErrorOut"];
  * which version is shown (0-based, in creation order), how many there are, and the Burr app id
  * of the branch that wrote the shown one.
  */
-export interface BranchMark {
-  version: number;
-  versions: number;
-  app_id: string;
-}
+export type BranchMark = Schemas["BranchMarkOut"];
 
-/** The branch mark of a history item, if it carries a well-formed one. */
+/** The branch mark of a history item; none on an item with a single version. */
 export function branchMark(item: ChatItem): BranchMark | undefined {
-  const mark = item.branch;
-  if (typeof mark !== "object" || mark === null) return undefined;
-  const { version, versions, app_id } = mark as Record<string, unknown>;
-  if (
-    !Number.isInteger(version) ||
-    !Number.isInteger(versions) ||
-    typeof app_id !== "string" ||
-    (version as number) < 0 ||
-    (version as number) >= (versions as number)
-  ) {
-    return undefined;
-  }
-  return { version: version as number, versions: versions as number, app_id };
+  return item.branch ?? undefined;
 }
 
 export function sameMark(a: BranchMark | undefined, b: BranchMark | undefined): boolean {
