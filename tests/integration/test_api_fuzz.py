@@ -41,6 +41,10 @@ CONTRACT = {
     ("POST", "/create/{project_id}/{app_id}"),
     ("GET", "/stream/{project_id}/{app_id}"),
     ("POST", "/stop/{project_id}/{app_id}"),
+    ("POST", "/regenerate/{project_id}/{app_id}"),
+    ("POST", "/edit/{project_id}/{app_id}"),
+    ("GET", "/branches/{project_id}/{app_id}"),
+    ("POST", "/branches/{project_id}/{app_id}"),
     ("GET", "/conversations/{project_id}"),
     ("DELETE", "/conversations/{project_id}/{app_id}"),
     ("POST", "/session"),
@@ -160,4 +164,13 @@ def test_invalid_requests_get_4xx_json_and_store_nothing(fuzz_server: ServerProc
         except Unsatisfiable:
             continue  # an operation with no inputs has no invalid form (e.g. /healthz)
         fuzzed.add([part for part in operation.path.split("/") if part[:1] not in ("", "{")][-1])
-    assert {"response", "reply", "history", "create", "conversations"} <= fuzzed, fuzzed
+    assert {
+        "response",
+        "reply",
+        "history",
+        "create",
+        "conversations",
+        "regenerate",
+        "edit",
+        "branches",
+    } <= fuzzed, fuzzed
