@@ -8,27 +8,11 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.chat_page import ChatPage
+from tests.e2e.chat_page import RECORD_STREAMING_TEXTS, ChatPage
 from tests.e2e.conftest import PHONE, PageProblems, save_screenshot
 from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-# Records every distinct text of the newest reply while it is still streaming, from the DOM.
-RECORD_STREAMING_TEXTS = """
-() => {
-  window.__seen = [];
-  const observer = new MutationObserver(() => {
-    const replies = document.querySelectorAll('[data-testid="message-assistant"]');
-    const last = replies[replies.length - 1];
-    if (!last || last.dataset.status !== 'streaming') return;
-    const text = last.querySelector('[data-testid="assistant-text"]')?.textContent ?? '';
-    if (text && window.__seen[window.__seen.length - 1] !== text) window.__seen.push(text);
-  });
-  observer.observe(document.body,
-    { subtree: true, childList: true, characterData: true, attributes: true });
-}
-"""
 
 
 @pytest.fixture

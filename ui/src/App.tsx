@@ -5,7 +5,7 @@ import { Composer } from "./components/Composer";
 import { EmptyState } from "./components/EmptyState";
 import { ExternalIcon, MenuIcon } from "./components/icons";
 import { MessageList } from "./components/MessageList";
-import { FailureNotice } from "./components/MessageView";
+import { type BranchHandlers, FailureNotice } from "./components/MessageView";
 import { Sidebar } from "./components/Sidebar";
 import { useChat } from "./hooks/useChat";
 import { useConversationList } from "./hooks/useConversationList";
@@ -64,6 +64,8 @@ export function App() {
   const currentId = route.name === "conversation" ? route.appId : null;
   const current = currentId ? chat.store[currentId] : undefined;
   const busy = Boolean(current?.activeTurn);
+  // A version switch on its way: nothing else may change the conversation meanwhile.
+  const switching = Boolean(current?.switching);
   const [drawerOpen, setDrawerOpen] = useState(false);
   const [notice, setNotice] = useState<Failure | null>(null);
   const [startedHere, setStartedHere] = useState<string[]>([]);
@@ -104,7 +106,7 @@ export function App() {
     return () => window.removeEventListener("keydown", onKey);
   }, [busy, currentId, keyPrompt, stop]);
 
-  const { startConversation, startTurn } = chat;
+  const { startConversation, startTurn, startBranch, switchVersion, retry } = chat;
   const send = useCallback(
     (prompt: string) => {
       if (currentId) {
@@ -117,6 +119,27 @@ export function App() {
     },
     [currentId, startConversation, startTurn],
   );
+
+  const onRetry = useCallback(
+    (turnId: string) => {
+      if (currentId) retry(currentId, turnId);
+    },
+    [currentId, retry],
+  );
+
+  // Stable while the conversation is the same, so messages that did not change do not re-render.
+  const template = info?.burr_app_url_template ?? null;
+  const branches = useMemo<BranchHandlers | undefined>(() => {
+    if (!currentId || !projectId) return undefined;
+    return {
+      onEdit: (index, prompt) => void startBranch(currentId, { kind: "edit", index, prompt }),
+      onRegenerate: (index) => void startBranch(currentId, { kind: "regenerate", index }),
+      onSwitch: (index, version) => {
+        switchVersion(currentId, index, version).catch((error: unknown) => setNotice(describeFailure(error)));
+      },
+      burrUrl: (branchAppId) => (template ? burrRunUrl(template, projectId, branchAppId) : null),
+    };
+  }, [currentId, projectId, template, startBranch, switchVersion]);
 
   const menuButton = useRef<HTMLButtonElement>(null);
   const closeDrawer = useCallback(() => {
@@ -232,7 +255,9 @@ export function App() {
       <MessageList
         conversationKey={currentId ?? "home"}
         messages={current?.messages ?? []}
-        onRetry={(turnId) => currentId && chat.retry(currentId, turnId)}
+        onRetry={onRetry}
+        locked={busy || switching}
+        branches={branches}
         empty={<EmptyState onPick={send} disabled={busy} />}
       />
     );
@@ -311,7 +336,7 @@ export function App() {
             <Composer
               key={currentId ?? "home"}
               busy={busy}
-              disabled={!ready || (currentId !== null && current?.history !== "loaded")}
+              disabled={!ready || switching || (currentId !== null && current?.history !== "loaded")}
               onSend={send}
               onStop={() => currentId && stop(currentId)}
             />

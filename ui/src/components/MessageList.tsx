@@ -3,11 +3,12 @@
  * they scroll up it stays put and offers a "jump to latest" button. A new prompt, or switching
  * conversation, always goes back to the bottom.
  */
-import { type ReactNode, useLayoutEffect, useRef, useState } from "react";
+import { type ReactNode, useLayoutEffect, useMemo, useRef, useState } from "react";
 
+import { branchTargets } from "../lib/branching";
 import type { Message } from "../lib/conversation";
 import { ArrowDownIcon } from "./icons";
-import { MessageView } from "./MessageView";
+import { type BranchHandlers, MessageView } from "./MessageView";
 
 const STICKY_PX = 64;
 
@@ -15,10 +16,16 @@ interface Props {
   conversationKey: string;
   messages: Message[];
   onRetry: (turnId: string) => void;
+  /** A reply streams or a version switch is on its way: no edit, regenerate or switch. */
+  locked?: boolean;
+  branches?: BranchHandlers;
   empty?: ReactNode;
 }
 
-export function MessageList({ conversationKey, messages, onRetry, empty }: Props) {
+const NO_TARGETS: ReturnType<typeof branchTargets> = new Map();
+
+export function MessageList({ conversationKey, messages, onRetry, locked = false, branches, empty }: Props) {
+  const targets = useMemo(() => (locked ? NO_TARGETS : branchTargets(messages)), [locked, messages]);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
@@ -71,7 +78,16 @@ export function MessageList({ conversationKey, messages, onRetry, empty }: Props
         <div className="transcript-inner">
           {messages.length === 0
             ? empty
-            : messages.map((m) => <MessageView key={m.id} message={m} onRetry={onRetry} />)}
+            : messages.map((m) => (
+                <MessageView
+                  key={m.id}
+                  message={m}
+                  onRetry={onRetry}
+                  action={targets.get(m.id)}
+                  locked={locked}
+                  branches={branches}
+                />
+              ))}
         </div>
       </div>
       {away && messages.length > 0 && (

@@ -3,7 +3,7 @@ import { cleanup, render, screen, fireEvent } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import type { Message } from "../lib/conversation";
-import { MessageView } from "./MessageView";
+import { type BranchHandlers, MessageView } from "./MessageView";
 
 afterEach(cleanup);
 
@@ -96,5 +96,102 @@ describe("MessageView", () => {
   it("shows a typing indicator before the first delta", () => {
     render(<MessageView message={assistant("", { status: "streaming" })} />);
     expect(screen.getByRole("status", { name: "Assistant is writing" })).toBeTruthy();
+  });
+});
+
+function handlers() {
+  return {
+    onEdit: vi.fn<BranchHandlers["onEdit"]>(),
+    onRegenerate: vi.fn<BranchHandlers["onRegenerate"]>(),
+    onSwitch: vi.fn<BranchHandlers["onSwitch"]>(),
+    burrUrl: vi.fn<BranchHandlers["burrUrl"]>((appId) => `/burr/project/p/p/${appId}`),
+  };
+}
+
+function user(content: string, extra: Partial<Message> = {}): Message {
+  return { id: "u", role: "user", content, type: "text", status: "complete", index: 2, ...extra };
+}
+
+describe("MessageView branches", () => {
+  it("edits a prompt inline and sends the new text for its index", () => {
+    const branches = handlers();
+    render(<MessageView message={user("old")} action="edit" branches={branches} />);
+    fireEvent.click(screen.getByRole("button", { name: "Edit message" }));
+    const input = screen.getByRole("textbox", { name: "Edited message" });
+    expect(screen.queryByText("old", { selector: ".user-bubble" })).toBeNull();
+    fireEvent.change(input, { target: { value: "new" } });
+    fireEvent.keyDown(input, { key: "Enter" });
+    expect(branches.onEdit).toHaveBeenCalledWith(2, "new");
+    expect(screen.queryByRole("textbox")).toBeNull();
+  });
+
+  it("gives the focus back to Edit when the editor is cancelled", () => {
+    render(<MessageView message={user("old")} action="edit" branches={handlers()} />);
+    fireEvent.click(screen.getByRole("button", { name: "Edit message" }));
+    fireEvent.keyDown(screen.getByRole("textbox", { name: "Edited message" }), { key: "Escape" });
+    expect(screen.getByText("old")).toBeTruthy();
+    expect(document.activeElement).toBe(screen.getByRole("button", { name: "Edit message" }));
+  });
+
+  it("offers no edit or regenerate while locked, or where the message is not addressable", () => {
+    const branches = handlers();
+    const { rerender } = render(<MessageView message={user("q")} action="edit" locked branches={branches} />);
+    expect(screen.queryByRole("button", { name: "Edit message" })).toBeNull();
+    rerender(<MessageView message={user("q")} branches={branches} />);
+    expect(screen.queryByRole("button", { name: "Edit message" })).toBeNull();
+    rerender(<MessageView message={assistant("r", { index: 3 })} action="regenerate" locked branches={branches} />);
+    expect(screen.queryByRole("button", { name: "Regenerate reply" })).toBeNull();
+  });
+
+  it("regenerates a reply at its index", () => {
+    const branches = handlers();
+    render(<MessageView message={assistant("r", { index: 3 })} action="regenerate" branches={branches} />);
+    fireEvent.click(screen.getByRole("button", { name: "Regenerate reply" }));
+    expect(branches.onRegenerate).toHaveBeenCalledWith(3);
+  });
+
+  it("regenerates a stored error item too", () => {
+    const branches = handlers();
+    render(<MessageView message={assistant("Upstream failed", { index: 1, type: "error" })} action="regenerate" branches={branches} />);
+    fireEvent.click(screen.getByRole("button", { name: "Regenerate reply" }));
+    expect(branches.onRegenerate).toHaveBeenCalledWith(1);
+    expect(screen.queryByRole("button", { name: "Copy reply" })).toBeNull();
+  });
+
+  it("a stopped reply the server stored is regenerated as a branch, not sent again", () => {
+    const branches = handlers();
+    const onRetry = vi.fn();
+    const stopped = assistant("par", { index: 3, status: "stopped", interrupted: true, prompt: "q" });
+    const { rerender } = render(<MessageView message={stopped} action="regenerate" onRetry={onRetry} branches={branches} />);
+    expect(screen.getAllByRole("button", { name: /regenerate/i })).toHaveLength(1);
+    fireEvent.click(screen.getByRole("button", { name: /regenerate/i }));
+    expect(branches.onRegenerate).toHaveBeenCalledWith(3);
+    expect(onRetry).not.toHaveBeenCalled();
+    // Nothing of it stored (no index, so no branch action): its prompt is sent again.
+    rerender(<MessageView message={{ ...stopped, index: undefined }} onRetry={onRetry} branches={branches} />);
+    fireEvent.click(screen.getByRole("button", { name: /regenerate/i }));
+    expect(onRetry).toHaveBeenCalledWith("a");
+  });
+
+  it("shows the switcher and the branch's Burr link on a versioned prompt and reply", () => {
+    const branches = handlers();
+    const versioned = user("q", { branch: { version: 1, versions: 2, app_id: "c~1" } });
+    const { rerender } = render(<MessageView message={versioned} branches={branches} />);
+    expect(screen.getByTestId("branch-position").textContent).toBe("2 / 2");
+    fireEvent.click(screen.getByRole("button", { name: "Previous version" }));
+    expect(branches.onSwitch).toHaveBeenCalledWith(2, 0);
+    expect(screen.getByRole("link", { name: /View in Burr/ }).getAttribute("href")).toBe("/burr/project/p/p/c~1");
+    expect(branches.burrUrl).toHaveBeenCalledWith("c~1");
+
+    const reply = assistant("r", { index: 5, branch: { version: 0, versions: 3, app_id: "c" } });
+    rerender(<MessageView message={reply} branches={branches} />);
+    expect(screen.getByTestId("branch-position").textContent).toBe("1 / 3");
+    fireEvent.click(screen.getByRole("button", { name: "Next version" }));
+    expect(branches.onSwitch).toHaveBeenLastCalledWith(5, 1);
+  });
+
+  it("shows no switcher on a message with one version", () => {
+    render(<MessageView message={user("q")} action="edit" branches={handlers()} />);
+    expect(screen.queryByTestId("branch-switcher")).toBeNull();
   });
 });

@@ -77,3 +77,18 @@ export const RetryIcon = () => (
     <path d="M5.5 15a7 7 0 0 0 12.2 2.2M18.5 9A7 7 0 0 0 6.3 6.8" />
   </Svg>
 );
+export const EditIcon = () => (
+  <Svg size={15}>
+    <path d="M4 20h4L19 9l-4-4L4 16v4zM13.5 6.5l4 4" />
+  </Svg>
+);
+export const ChevronLeftIcon = () => (
+  <Svg size={16}>
+    <path d="M15 6l-6 6 6 6" />
+  </Svg>
+);
+export const ChevronRightIcon = () => (
+  <Svg size={16}>
+    <path d="M9 6l6 6-6 6" />
+  </Svg>
+);

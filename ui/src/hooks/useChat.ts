@@ -3,10 +3,15 @@
  * one AbortController per conversation with a turn in flight; a reply keeps streaming into its
  * own conversation while the user looks at another one. A conversation opened while the server
  * is writing a reply in it (a reload mid-reply, another tab) shows that reply still growing.
+ *
+ * Branches: an edit or a regeneration is a turn like a prompt (same engine, same stop and
+ * retry); once it ends, /history is read once for the new version marks. Switching versions is
+ * one request, whose answer is the history shown from then on.
  */
 import { useCallback, useReducer, useRef } from "react";
 
 import { ApiError, type ApiClient } from "../lib/api";
+import { type BranchRequest, planBranch, type TurnRequest } from "../lib/branching";
 import { type ChatAction, chatReducer, type ConversationAction } from "../lib/conversation";
 import { newId } from "../lib/ids";
 import { describeFailure } from "../lib/outcome";
@@ -52,6 +57,24 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
   const storeRef = useRef(store);
   storeRef.current = store;
   const controllers = useRef(new Map<string, AbortController>());
+  const switching = useRef(new Set<string>());
+
+  /**
+   * Reads the history again for its version marks (after a branch turn, which adds a version
+   * somewhere). Best effort: without it the marks show at the next load.
+   */
+  const refreshVersions = useCallback(
+    async (appId: string) => {
+      if (!projectId) return;
+      try {
+        const items = await api.history(projectId, appId);
+        dispatch({ appId, type: "historyRefreshed", items });
+      } catch {
+        // The transcript is right as it is; only the switchers wait for the next load.
+      }
+    },
+    [api, projectId],
+  );
 
   /**
    * The reply could not be followed to its end (the server no longer has it: it finished a
@@ -83,6 +106,7 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
       const turnId = newId();
       let result: FollowResult = "none";
       try {
+        // The reply may be a branch's (an edit made in another tab): its marks come after it.
         result = await followReply({
           api,
           projectId,
@@ -98,39 +122,100 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
         controllers.current.delete(appId);
         if (result !== "none") onSettled();
       }
+      if (result === "ended") void refreshVersions(appId);
     },
-    [api, projectId, onSettled, settleFromHistory],
+    [api, projectId, onSettled, settleFromHistory, refreshVersions],
   );
 
-  const startTurn = useCallback(
-    async (appId: string, prompt: string, replaces?: string) => {
-      if (!projectId || controllers.current.has(appId)) return;
-      const state = storeRef.current[appId];
-      if (state?.activeTurn) return;
+  /** Whether a turn may start in a conversation now (none in flight, no switch on its way). */
+  const idle = useCallback(
+    (appId: string) =>
+      Boolean(projectId) &&
+      !controllers.current.has(appId) &&
+      !switching.current.has(appId) &&
+      !storeRef.current[appId]?.activeTurn,
+    [projectId],
+  );
+
+  /** Runs one turn, a prompt's or a branch's, through the one engine (runTurn). */
+  const drive = useCallback(
+    async (appId: string, request: TurnRequest, begin: ConversationAction & { turnId: string; userId: string }) => {
+      if (!projectId) return;
       const controller = new AbortController();
       controllers.current.set(appId, controller);
-      const turnId = newId();
-      const userId = newId();
-      dispatch({ appId, type: "turnStarted", turnId, userId, prompt, replaces });
+      const { turnId, userId } = begin;
+      const created = Boolean(storeRef.current[appId]?.created);
+      dispatch({ ...begin, appId });
+      const batched = batchedDispatch(appId, dispatch);
+      // The server began the turn (its chat_history frame came): a branch now exists.
+      let serverStarted = false;
+      let result: FollowResult = "none";
       try {
-        const result = await runTurn({
+        result = await runTurn({
           api,
           projectId,
           appId,
-          prompt,
+          request,
           turnId,
           userId,
-          create: !state?.created,
+          create: !created,
           signal: controller.signal,
-          dispatch: batchedDispatch(appId, dispatch),
+          dispatch: (action) => {
+            if (action.type === "historySynced" || action.type === "turnAttached") serverStarted = true;
+            batched(action);
+          },
         });
         await settleFromHistory(appId, turnId, result);
       } finally {
         controllers.current.delete(appId);
         onSettled();
       }
+      // "gone" was settled from the history, marks included.
+      if (request.kind !== "respond" && serverStarted && result === "ended") void refreshVersions(appId);
     },
-    [api, projectId, onSettled, settleFromHistory],
+    [api, projectId, onSettled, settleFromHistory, refreshVersions],
+  );
+
+  const startTurn = useCallback(
+    async (appId: string, prompt: string, replaces?: string) => {
+      if (!idle(appId)) return;
+      const begin = { type: "turnStarted", turnId: newId(), userId: newId(), prompt, replaces } as const;
+      await drive(appId, { kind: "respond", prompt }, begin);
+    },
+    [drive, idle],
+  );
+
+  /** Edits a prompt or regenerates a reply: a new branch, streamed like a prompt's turn. */
+  const startBranch = useCallback(
+    async (appId: string, request: BranchRequest) => {
+      const state = storeRef.current[appId];
+      if (!idle(appId) || !state?.created || !planBranch(state.messages, request)) return;
+      const begin = { type: "branchStarted", turnId: newId(), userId: newId(), request } as const;
+      await drive(appId, request, begin);
+    },
+    [drive, idle],
+  );
+
+  /**
+   * Shows another version at item `index`. The answer is the history shown from then on, so
+   * nothing else is fetched. Rejects with the failure (the caller shows it).
+   */
+  const switchVersion = useCallback(
+    async (appId: string, index: number, version: number) => {
+      if (!projectId || !idle(appId)) return;
+      switching.current.add(appId);
+      dispatch({ appId, type: "switchRequested" });
+      try {
+        const items = await api.switchVersion(projectId, appId, index, version);
+        dispatch({ appId, type: "versionSwitched", index, items });
+      } catch (error) {
+        dispatch({ appId, type: "switchFailed" });
+        throw error;
+      } finally {
+        switching.current.delete(appId);
+      }
+    },
+    [api, projectId, idle],
   );
 
   /** Starts a conversation from the home page: a new id, then the first turn creates it. */
@@ -161,9 +246,12 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
   const retry = useCallback(
     (appId: string, turnId: string) => {
       const message = storeRef.current[appId]?.messages.find((m) => m.id === turnId);
-      if (message?.prompt) void startTurn(appId, message.prompt, turnId);
+      // A branch the server never began is asked for again; once begun, the branch exists
+      // and is shown, so its prompt is sent again like any failed turn's.
+      if (message?.request && !message.serverStarted) void startBranch(appId, message.request);
+      else if (message?.prompt) void startTurn(appId, message.prompt, turnId);
     },
-    [startTurn],
+    [startTurn, startBranch],
   );
 
   const loadHistory = useCallback(
@@ -193,5 +281,5 @@ export function useChat(api: ApiClient, projectId: string | undefined, onSettled
     dispatch({ appId, type: "deleted" });
   }, []);
 
-  return { store, startTurn, startConversation, stop, retry, loadHistory, forget };
+  return { store, startTurn, startConversation, startBranch, switchVersion, stop, retry, loadHistory, forget };
 }

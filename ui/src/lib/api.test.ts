@@ -164,6 +164,45 @@ describe("createApiClient routes", () => {
     expect(new Headers(init.headers).get("Content-Type")).toBe("application/json");
   });
 
+  it("posts an edit and a regeneration like a prompt: JSON in, an event stream out", async () => {
+    const fetch = vi.fn(async () => new Response("", { status: 200, headers: { "Content-Type": "text/event-stream" } }));
+    const api = createApiClient({ fetch, keys: memoryKeys() });
+    const signal = new AbortController().signal;
+    await api.edit("proj", "app-1", 2, "better", signal);
+    await api.regenerate("proj", "app-1", 3, signal);
+    const calls = fetch.mock.calls as unknown as [string, RequestInit][];
+    expect(calls.map(([url, init]) => [url, init.method, JSON.parse(String(init.body))])).toEqual([
+      [`${API_PREFIX}/edit/proj/app-1`, "POST", { index: 2, prompt: "better" }],
+      [`${API_PREFIX}/regenerate/proj/app-1`, "POST", { index: 3 }],
+    ]);
+    for (const [, init] of calls) {
+      expect(new Headers(init.headers).get("Accept")).toBe("text/event-stream");
+      expect(new Headers(init.headers).get("Content-Type")).toBe("application/json");
+      expect(init.signal).toBe(signal);
+    }
+  });
+
+  it("switches a version and answers the history shown from then on", async () => {
+    const history = [{ role: "user", content: "q", type: "text", branch: { version: 0, versions: 2, app_id: "app-1" } }];
+    const fetch = vi.fn(async () => json(history));
+    const api = createApiClient({ fetch, keys: memoryKeys() });
+    expect(await api.switchVersion("proj", "app-1", 0, 0)).toEqual(history);
+    const [url, init] = fetch.mock.calls[0] as unknown as [string, RequestInit];
+    expect([url, init.method, JSON.parse(String(init.body))]).toEqual([
+      `${API_PREFIX}/branches/proj/app-1`,
+      "POST",
+      { index: 0, version: 0 },
+    ]);
+  });
+
+  it("turns a refused switch into an ApiError", async () => {
+    const fetch = vi.fn(async () =>
+      json({ error: { code: "conversation_busy", message: "A reply is being written." } }, 409),
+    );
+    const api = createApiClient({ fetch, keys: memoryKeys() });
+    await expect(api.switchVersion("proj", "app-1", 0, 1)).rejects.toMatchObject({ status: 409, code: "conversation_busy" });
+  });
+
   it("lists, creates and deletes conversations", async () => {
     const fetch = vi.fn(async (_url: RequestInfo | URL, init?: RequestInit) =>
       init?.method === "DELETE" ? new Response(null, { status: 204 }) : json("x"),

@@ -24,6 +24,12 @@ type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
 }
   ? Body
   : never;
+/** The JSON body a documented route takes, read from the generated OpenAPI types likewise. */
+type In<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody: { content: { "application/json": infer Body } };
+}
+  ? Body
+  : never;
 export const API_KEY_STORAGE_KEY = "chatbot.apiKey";
 const SESSION_PATH = `${API_PREFIX}/session`;
 
@@ -177,11 +183,24 @@ export function createApiClient(options: ApiClientOptions = {}) {
   }
 
   const seg = encodeURIComponent;
-  const promptBody = (prompt: string): RequestInit => ({
+  const postJson = (body: unknown, signal?: AbortSignal): RequestInit => ({
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ prompt }),
+    body: JSON.stringify(body),
+    signal,
   });
+  /** A POST answered by a turn's event stream (a prompt, an edit, a regeneration). */
+  const streamed = <R extends "response" | "edit" | "regenerate">(
+    route: R,
+    projectId: string,
+    appId: string,
+    body: In<`${Api}/${R}/{project_id}/{app_id}`, "post">,
+    signal?: AbortSignal,
+  ) =>
+    ok(`${API_PREFIX}/${route}/${seg(projectId)}/${seg(appId)}`, {
+      ...postJson(body, signal),
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    });
 
   return {
     request,
@@ -235,10 +254,23 @@ export function createApiClient(options: ApiClientOptions = {}) {
     },
     /** Starts a streamed reply; resolves once the answer's headers are in (body still streaming). */
     respond: (projectId: string, appId: string, prompt: string, signal?: AbortSignal) =>
-      ok(`${API_PREFIX}/response/${seg(projectId)}/${seg(appId)}`, {
-        ...promptBody(prompt),
-        headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-        signal,
-      }),
+      streamed("response", projectId, appId, { prompt }, signal),
+    /** Branches at the prompt `index` with a new prompt; streams the new branch's turn. */
+    edit: (projectId: string, appId: string, index: number, prompt: string, signal?: AbortSignal) =>
+      streamed("edit", projectId, appId, { index, prompt }, signal),
+    /** Branches at the reply `index`, asking its prompt again; streams the new branch's turn. */
+    regenerate: (projectId: string, appId: string, index: number, signal?: AbortSignal) =>
+      streamed("regenerate", projectId, appId, { index }, signal),
+    /**
+     * Shows version `version` at item `index`; answers the history now shown (the body of
+     * GET …/history), so the page switches without another request.
+     */
+    switchVersion: (projectId: string, appId: string, index: number, version: number) => {
+      const body: In<`${Api}/branches/{project_id}/{app_id}`, "post"> = { index, version };
+      return json<Ok<`${Api}/branches/{project_id}/{app_id}`, "post">>(
+        `${API_PREFIX}/branches/${seg(projectId)}/${seg(appId)}`,
+        postJson(body),
+      );
+    },
   };
 }

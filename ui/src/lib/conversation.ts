@@ -6,7 +6,17 @@
  * its assistant message): an action for a turn that is no longer streaming (a late delta after a
  * stop, a second terminal frame) changes nothing, whatever order things arrive in.
  */
-import type { ChatItem, ChatItemType, ChatRole, EndValue, Timings } from "./protocol";
+import { type BranchRequest, planBranch } from "./branching";
+import {
+  type BranchMark,
+  branchMark,
+  type ChatItem,
+  type ChatItemType,
+  type ChatRole,
+  type EndValue,
+  sameMark,
+  type Timings,
+} from "./protocol";
 
 export type MessageStatus = "complete" | "streaming" | "stopped" | "failed";
 
@@ -43,6 +53,12 @@ export interface Message {
   serverStarted?: boolean;
   /** A newer turn retried this failed one: no second Retry button. */
   retried?: boolean;
+  /** Its index in the server's history, once the server said so (see branching.ts). */
+  index?: number;
+  /** Versions meet here: which one is shown, of how many (from /history). */
+  branch?: BranchMark;
+  /** On the assistant message of a branch turn started here: what it asked, for Retry. */
+  request?: BranchRequest;
 }
 
 export type HistoryStatus = "idle" | "loading" | "loaded" | "missing" | "failed";
@@ -55,6 +71,8 @@ export interface ConversationState {
   messages: Message[];
   /** Id of the assistant message of the turn in flight, if any. */
   activeTurn: string | null;
+  /** A version switch is on its way to the server. */
+  switching?: boolean;
 }
 
 export type ChatStore = Readonly<Record<string, ConversationState>>;
@@ -68,6 +86,11 @@ export type ConversationAction =
   | { type: "historyFailed"; error: Failure; missing: boolean }
   /** A prompt is sent. `replaces` is a failed turn (its assistant id) that this one retries. */
   | { type: "turnStarted"; turnId: string; userId: string; prompt: string; replaces?: string }
+  /**
+   * An edit or a regeneration is sent: the transcript is cut where the branch starts (see
+   * planBranch) and the turn follows, like a prompt's. `userId` names a new prompt message.
+   */
+  | { type: "branchStarted"; turnId: string; userId: string; request: BranchRequest }
   /** The chat_history frame: the server's history before this turn. */
   | { type: "historySynced"; turnId: string; items: ChatItem[] }
   /**
@@ -81,7 +104,13 @@ export type ConversationAction =
   | { type: "delta"; turnId: string; text: string }
   | { type: "turnFinished"; turnId: string; end: EndValue }
   | { type: "turnFailed"; turnId: string; error: Failure }
-  | { type: "turnStopped"; turnId: string };
+  | { type: "turnStopped"; turnId: string }
+  /** /history read again after a branch turn: the same items, with their version marks. */
+  | { type: "historyRefreshed"; items: ChatItem[] }
+  | { type: "switchRequested" }
+  /** The server shows another version at item `index`: its history, from the switch's answer. */
+  | { type: "versionSwitched"; index: number; items: ChatItem[] }
+  | { type: "switchFailed" };
 
 export type ChatAction =
   | (ConversationAction & { appId: string })
@@ -93,9 +122,12 @@ export function emptyConversation(): ConversationState {
 
 let itemCounter = 0;
 
-/** Messages from the server carry no id; give each a stable one for React keys. */
-export function fromChatItems(items: ChatItem[]): Message[] {
-  return items.map((item) => {
+/**
+ * Messages from the server carry no id; give each a stable one for React keys. `offset` is the
+ * index of the first item in the server's history.
+ */
+export function fromChatItems(items: ChatItem[], offset = 0): Message[] {
+  return items.map((item, i) => {
     itemCounter += 1;
     const message: Message = {
       id: `h${itemCounter}`,
@@ -103,18 +135,27 @@ export function fromChatItems(items: ChatItem[]): Message[] {
       content: item.content,
       type: item.type,
       status: "complete",
+      index: offset + i,
     };
     if (item.interrupted) message.interrupted = true;
+    const mark = branchMark(item);
+    if (mark) message.branch = mark;
     return message;
   });
 }
+
+/**
+ * Where version marks come from: /history answers them (an item without one has a single
+ * version), a stream's chat_history frame may not carry them (ours are kept then).
+ */
+export type MarkSource = "history" | "frame";
 
 /**
  * The server's history replaces ours, but where both agree (same role and text at the same
  * place) our message object is kept: it carries what history items do not (mode badge, timings)
  * and keeps its React key, so the transcript does not re-render.
  */
-export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
+export function mergeHistory(local: Message[], items: ChatItem[], marks: MarkSource = "history"): Message[] {
   const merged: Message[] = [];
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
@@ -127,16 +168,35 @@ export function mergeHistory(local: Message[], items: ChatItem[]): Message[] {
       mine.status !== "failed" &&
       mine.status !== "streaming";
     if (same) {
-      merged.push(
-        item.interrupted && !mine.interrupted ? { ...mine, interrupted: true } : mine,
-      );
+      const told = branchMark(item);
+      const mark = told ?? (marks === "frame" ? mine.branch : undefined);
+      const interrupted = mine.interrupted || Boolean(item.interrupted);
+      if (mine.index === i && sameMark(mine.branch, mark) && interrupted === Boolean(mine.interrupted)) {
+        merged.push(mine);
+      } else {
+        const next: Message = { ...mine, index: i };
+        if (interrupted) next.interrupted = true;
+        if (mark) next.branch = mark;
+        else delete next.branch;
+        merged.push(next);
+      }
     } else {
       // From the first difference on, take the server's items as they are.
-      merged.push(...fromChatItems(items.slice(i)));
+      merged.push(...fromChatItems(items.slice(i), i));
       break;
     }
   }
   return merged;
+}
+
+/**
+ * The index of a turn's reply once it is stored as one item right after its prompt, if the
+ * prompt's index is known (a failed turn may store a partial reply and an error item instead).
+ */
+function replyIndex(messages: Message[], turnId: string): number | undefined {
+  const at = messages.findIndex((m) => m.id === turnId);
+  const prompt = messages[at - 1];
+  return prompt?.role === "user" && prompt.index !== undefined ? prompt.index + 1 : undefined;
 }
 
 /**
@@ -250,8 +310,8 @@ export function conversationReducer(
         ...state,
         created: true,
         messages: [
-          ...mergeHistory(state.messages.slice(0, turnStart), action.items),
-          prompt,
+          ...mergeHistory(state.messages.slice(0, turnStart), action.items, "frame"),
+          { ...prompt, index: action.items.length },
           { ...reply, serverStarted: true },
         ],
       };
@@ -261,13 +321,17 @@ export function conversationReducer(
       if (state.activeTurn && state.activeTurn !== action.turnId) return state;
       let before = state.messages;
       let userId = action.userId;
+      let promptMark: BranchMark | undefined;
       if (!state.activeTurn && holdsTurn(before, action.history, action.prompt)) return state;
       if (state.activeTurn === action.turnId) {
         // Shown already: rebuild it (same keys), its reply from the start.
         const index = state.messages.findIndex((m) => m.id === action.turnId);
         const prompt = state.messages[index - 1];
         before = state.messages.slice(0, Math.max(index - 1, 0));
-        if (prompt?.role === "user") userId = prompt.id;
+        if (prompt?.role === "user") {
+          userId = prompt.id;
+          promptMark = prompt.branch;
+        }
       }
       return {
         ...state,
@@ -276,8 +340,16 @@ export function conversationReducer(
         created: true,
         activeTurn: action.turnId,
         messages: [
-          ...mergeHistory(before, action.history),
-          { id: userId, role: "user", content: action.prompt, type: "text", status: "complete" },
+          ...mergeHistory(before, action.history, "frame"),
+          {
+            id: userId,
+            role: "user",
+            content: action.prompt,
+            type: "text",
+            status: "complete",
+            index: action.history.length,
+            ...(promptMark ? { branch: promptMark } : {}),
+          },
           {
             id: action.turnId,
             role: "assistant",
@@ -303,6 +375,7 @@ export function conversationReducer(
       return updateTurn(state, action.turnId, (m) => ({ ...m, content: m.content + action.text }), false);
     case "turnFinished": {
       const { item, mode, timings } = action.end;
+      const index = replyIndex(state.messages, action.turnId);
       return updateTurn(
         state,
         action.turnId,
@@ -314,6 +387,7 @@ export function conversationReducer(
           status: "complete",
           mode,
           timings,
+          index,
         }),
         true,
       );
@@ -324,9 +398,69 @@ export function conversationReducer(
       return updateTurn(
         state,
         action.turnId,
-        (m) => ({ ...m, status: "stopped", interrupted: true }),
+        (m) => ({
+          ...m,
+          status: "stopped",
+          interrupted: true,
+          // Stored as a partial reply if any of it was written; else the turn is its prompt.
+          index: m.content ? replyIndex(state.messages, action.turnId) : undefined,
+        }),
         true,
       );
+    case "branchStarted": {
+      if (state.activeTurn) return state;
+      const plan = planBranch(state.messages, action.request);
+      if (!plan) return state;
+      const kept = state.messages.slice(0, plan.keep);
+      const prompt: Message =
+        plan.reusePrompt && state.messages[plan.keep]
+          ? state.messages[plan.keep]!
+          : { id: action.userId, role: "user", content: plan.prompt, type: "text", status: "complete" };
+      return {
+        ...state,
+        activeTurn: action.turnId,
+        messages: [
+          ...kept,
+          prompt,
+          {
+            id: action.turnId,
+            role: "assistant",
+            content: "",
+            type: "text",
+            status: "streaming",
+            prompt: plan.prompt,
+            request: action.request,
+          },
+        ],
+      };
+    }
+    case "historyRefreshed": {
+      if (!state.activeTurn) return { ...state, messages: mergeHistory(state.messages, action.items) };
+      // A turn began meanwhile: only what comes before it is refreshed.
+      const turnStart = state.messages.findIndex((m) => m.id === state.activeTurn) - 1;
+      if (turnStart < 0 || action.items.length < turnStart) return state;
+      const before = mergeHistory(state.messages.slice(0, turnStart), action.items.slice(0, turnStart));
+      return { ...state, messages: [...before, ...state.messages.slice(turnStart)] };
+    }
+    case "switchRequested":
+      return state.activeTurn ? state : { ...state, switching: true };
+    case "switchFailed":
+      return { ...state, switching: false };
+    case "versionSwitched": {
+      // A turn started here meanwhile was refused by the server (the switch held the lease).
+      if (state.activeTurn) return { ...state, switching: false };
+      // Before `index` both versions agree; from it on the other version's items are shown as
+      // the server has them (never matched by text to ours: two versions can read the same).
+      const cut = Math.min(action.index, action.items.length);
+      const before = mergeHistory(state.messages.slice(0, cut), action.items.slice(0, cut));
+      const after = fromChatItems(action.items.slice(cut), cut);
+      // The switched item keeps its key, so the switcher the user pressed keeps the focus.
+      const previous = state.messages[cut];
+      if (previous?.index === cut && after[0] && previous.role === after[0].role) {
+        after[0] = { ...after[0], id: previous.id };
+      }
+      return { ...state, switching: false, messages: [...before, ...after] };
+    }
   }
 }
 

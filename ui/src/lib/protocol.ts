@@ -28,6 +28,24 @@ export type ConversationPage = Schemas["ConversationPage"];
 /** The body of every error answer of the API. */
 export type ErrorBody = Schemas["ErrorOut"];
 
+/**
+ * On a /history item where versions meet (an edit or a regeneration made a branch there):
+ * which version is shown (0-based, in creation order), how many there are, and the Burr app id
+ * of the branch that wrote the shown one.
+ */
+export type BranchMark = Schemas["BranchMarkOut"];
+
+/** The branch mark of a history item; none on an item with a single version. */
+export function branchMark(item: ChatItem): BranchMark | undefined {
+  return item.branch ?? undefined;
+}
+
+export function sameMark(a: BranchMark | undefined, b: BranchMark | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.version === b.version && a.versions === b.versions && a.app_id === b.app_id;
+}
+
 /** Identifiers accepted by the server for projects and conversations. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 

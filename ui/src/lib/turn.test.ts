@@ -36,11 +36,16 @@ function setup(
   const controller = new AbortController();
   const create = vi.fn(async () => "app");
   const attachSpy = vi.fn(attach);
+  // A branch turn's answer is a prompt's: the same scripted answer serves all three routes.
+  const open = () => respond("proj", "app", "hi");
+  const edit = vi.fn(open);
+  const regenerate = vi.fn(open);
+  const respondSpy = vi.fn(respond);
   const options: TurnOptions = {
-    api: { respond, create, attach: attachSpy },
+    api: { respond: respondSpy, edit, regenerate, create, attach: attachSpy },
     projectId: "proj",
     appId: "app",
-    prompt: "hi",
+    request: { kind: "respond", prompt: "hi" },
     turnId: "t1",
     userId: "u1",
     create: false,
@@ -48,7 +53,14 @@ function setup(
     dispatch: (a) => actions.push(a),
     ...extra,
   };
-  return { actions, controller, create, attach: attachSpy, run: () => runTurn(options) };
+  return {
+    actions,
+    controller,
+    create,
+    attach: attachSpy,
+    routes: { respond: respondSpy, edit, regenerate },
+    run: () => runTurn(options),
+  };
 }
 
 const types = (actions: ConversationAction[]) => actions.map((a) => a.type);
@@ -63,6 +75,70 @@ describe("runTurn", () => {
     stream.close();
     await done;
     expect(types(actions)).toEqual(["historySynced", "delta", "delta", "turnFinished"]);
+  });
+
+  it("sends a prompt to the response route", async () => {
+    const stream = controllableStream();
+    const { routes, run } = setup(async () => stream.response);
+    stream.push(endFrame);
+    stream.close();
+    await run();
+    expect(routes.respond).toHaveBeenCalledWith("proj", "app", "hi", expect.any(AbortSignal));
+    expect(routes.edit).not.toHaveBeenCalled();
+    expect(routes.regenerate).not.toHaveBeenCalled();
+  });
+
+  it("runs an edit through the same engine: its route, then the same frames", async () => {
+    const stream = controllableStream();
+    const { actions, routes, run } = setup(async () => stream.response, {
+      request: { kind: "edit", index: 2, prompt: "better question" },
+    });
+    const done = run();
+    stream.push(sse({ type: "chat_history", value: [{ role: "user", content: "q", type: "text" }] }));
+    stream.push(sse({ type: "delta", value: "Hel" }) + sse({ type: "delta", value: "lo!" }) + endFrame);
+    stream.close();
+    expect(await done).toBe("ended");
+    expect(routes.edit).toHaveBeenCalledWith("proj", "app", 2, "better question", expect.any(AbortSignal));
+    expect(routes.respond).not.toHaveBeenCalled();
+    expect(types(actions)).toEqual(["historySynced", "delta", "delta", "turnFinished"]);
+  });
+
+  it("runs a regeneration through its route and follows it when the stream drops", async () => {
+    const stream = controllableStream();
+    const replay = controllableStream();
+    const { actions, routes, attach, run } = setup(
+      async () => stream.response,
+      { request: { kind: "regenerate", index: 1 } },
+      async () => replay.response,
+    );
+    const done = run();
+    stream.push(sse({ type: "chat_history", value: [] }) + sse({ type: "delta", value: "Hel" }));
+    await vi.waitFor(() => expect(actions).toHaveLength(2));
+    stream.fail(new TypeError("network error"));
+    replay.push(sse({ type: "chat_history", value: [] }) + sse({ type: "prompt", value: "hi" }));
+    replay.push(sse({ type: "delta", value: "Hello!" }) + endFrame);
+    replay.close();
+    expect(await done).toBe("ended");
+    expect(routes.regenerate).toHaveBeenCalledWith("proj", "app", 1, expect.any(AbortSignal));
+    expect(attach).toHaveBeenCalledTimes(1);
+    expect(types(actions)).toEqual(["historySynced", "delta", "turnAttached", "delta", "turnFinished"]);
+  });
+
+  it("reports a refused branch like a refused prompt", async () => {
+    const { actions, run } = setup(
+      async () => {
+        throw new ApiError(422, "invalid_request", "Item 3 is a reply, not a prompt.");
+      },
+      { request: { kind: "edit", index: 3, prompt: "x" } },
+    );
+    await run();
+    expect(actions).toEqual([
+      {
+        type: "turnFailed",
+        turnId: "t1",
+        error: { kind: "http", code: "invalid_request", message: "Item 3 is a reply, not a prompt.", retryable: false, status: 422 },
+      },
+    ]);
   });
 
   it("creates the conversation first when asked", async () => {
