@@ -8,50 +8,40 @@ sharing the database can serve any turn; nothing conversation-specific is cached
 
 A conversation is a tree of branches, each a Burr application (``chatbot.branch_ids``);
 turns, ``/history`` and the Burr page work on the branch it shows. Editing a prompt or
-regenerating a reply forks a new branch with Burr's own ``fork_from_app_id`` /
-``fork_from_sequence_id``, so Burr's tracking records each branch's parent; what the
-tree means (who wrote an item, its versions) is ``chatbot.branches``.
+regenerating a reply forks a new branch: ``chatbot.forks`` reads the tree and builds the
+fork, and the ``Chatbot`` runs the fork's first turn like any other turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import shutil
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import openai
 from burr.core import Application, ApplicationBuilder
 from prometheus_client import Gauge
 
-from chatbot.branch_ids import BRANCH_SEPARATOR, branch_app_id, conversation_of
-from chatbot.branches import (
-    INDEX,
-    BranchInputError,
-    BranchTree,
-    ForkPlan,
-    plan_edit,
-    plan_regenerate,
-)
+from chatbot.branch_ids import BRANCH_SEPARATOR
+from chatbot.branches import ForkPlan, plan_edit, plan_regenerate
 from chatbot.burr_logging import quiet_expected_action_errors
 from chatbot.chat_items import ChatHistory, ChatItem, as_history
 from chatbot.continuation import ChatbotConversations, begin_continuation
 from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.events import TurnOutcome
+from chatbot.forks import Branching, ConversationNotFound, HistoryItem, Version, Versions
 from chatbot.graph import ENTRYPOINT, build_graph
 from chatbot.live_turn import LiveTurn
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.metrics import Metrics
 from chatbot.persistence import (
-    Boundary,
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
@@ -69,6 +59,17 @@ from chatbot.turn_options import TurnOptions
 
 logger = logging.getLogger(__name__)
 
+__all__ = [
+    "Chatbot",
+    "ConversationNotFound",
+    "HistoryItem",
+    "Overloaded",
+    "ShuttingDown",
+    "Version",
+    "Versions",
+    "new_conversation_id",
+]
+
 
 def new_conversation_id() -> str:
     """An id for a conversation the server starts on a client's behalf (valid as an app id)."""
@@ -81,38 +82,6 @@ class Overloaded(Exception):
 
 class ShuttingDown(Exception):
     """The server is draining before it stops; no new turn may start."""
-
-
-class ConversationNotFound(Exception):
-    """The conversation named does not exist (nothing stored, never created)."""
-
-    def __init__(self, project_id: str, app_id: str) -> None:
-        super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
-
-
-# One item of ``/history``: a chat item, plus ``branch`` (``BranchMark``) where the item
-# has more than one version.
-HistoryItem = dict[str, Any]
-
-PREVIEW_CHARS = 80
-
-
-@dataclass(frozen=True, slots=True)
-class Version:
-    """One version of an item: the branch that wrote it, when, and how it begins."""
-
-    app_id: str
-    created_at: dt.datetime | None
-    preview: str
-
-
-@dataclass(frozen=True, slots=True)
-class Versions:
-    """The versions of item ``index`` of the shown branch, and which one it shows."""
-
-    index: int
-    shown: int
-    versions: list[Version]
 
 
 class Chatbot:
@@ -171,6 +140,15 @@ class Chatbot:
         self._idle = asyncio.Event()
         self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Versions, switching and forking: the branch side of conversations.
+        self.branching = Branching(
+            store,
+            build_app=self._builder,
+            acquire_lease=self._acquire,
+            new_tracker=self._tracker,
+            tracking_writer=self.tracking_writer,
+            tracking_dir=settings.resolved_tracking_dir if settings.tracking_enabled else None,
+        )
 
     @classmethod
     async def start(cls, settings: Settings) -> Chatbot:
@@ -216,65 +194,12 @@ class Chatbot:
         return None
 
     async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
-        """The shown branch's items, each item with versions marked (``branch``), or None
-        when the conversation does not exist."""
-        tree = await self._tree(project_id, app_id)
-        return await self._view(project_id, tree, tree.shown)
-
-    async def _tree(self, project_id: str, app_id: str) -> BranchTree:
-        return BranchTree(app_id, await self.store.branches(project_id, app_id))
-
-    async def _view(
-        self, project_id: str, tree: BranchTree, branch: str
-    ) -> list[HistoryItem] | None:
-        state = await self.store.load_state(project_id, branch)
-        if state is None:
-            return [] if await self.store.exists(project_id, tree.conversation_id) else None
-        items: list[HistoryItem] = list(state.get("chat_history", []))
-        for index, mark in tree.marks(branch, len(items)).items():
-            items[index] = {
-                **items[index],
-                "branch": {
-                    "version": mark.version,
-                    "versions": mark.versions,
-                    "app_id": mark.app_id,
-                },
-            }
-        return items
+        """The shown branch's items with their versions marked (``Branching.history_view``)."""
+        return await self.branching.history_view(project_id, app_id)
 
     async def versions(self, project_id: str, app_id: str, index: int) -> Versions:
-        """The versions of item ``index`` of the shown branch (a single one is an answer).
-
-        Raises ``ConversationNotFound``, or ``BranchInputError`` for an index the shown
-        branch does not have."""
-        tree = await self._tree(project_id, app_id)
-        shown = tree.shown
-        length = len(tree.owners(shown))
-        if not 0 <= index < length:
-            if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
-            raise BranchInputError(
-                "invalid_request",
-                f"There is no item {index}: the conversation has {length} item(s).",
-                ("query", "index"),
-            )
-        owners = tree.versions(shown, index)
-        states = await asyncio.gather(
-            *(self.store.load_state(project_id, owner) for owner in owners)
-        )
-        versions = []
-        for owner, state in zip(owners, states, strict=True):
-            history = state.get("chat_history", []) if state is not None else []
-            item = history[index] if index < len(history) else None
-            record = tree.record(owner)
-            versions.append(
-                Version(
-                    app_id=owner,
-                    created_at=record.created_at if record is not None else None,
-                    preview=item["content"][:PREVIEW_CHARS] if item is not None else "",
-                )
-            )
-        return Versions(index=index, shown=tree.version_of(shown, index), versions=versions)
+        """The versions of item ``index`` of the shown branch (``Branching.versions``)."""
+        return await self.branching.versions(project_id, app_id, index)
 
     async def switch_branch(
         self,
@@ -285,43 +210,10 @@ class Chatbot:
         version: int | None = None,
         branch: str | None = None,
     ) -> list[HistoryItem]:
-        """Show version ``version`` of item ``index`` (or the branch whose Burr app id is
-        ``branch``) and answer the history now shown, as ``history_view`` would.
-
-        Holds the conversation's lease meanwhile, so it raises ``ConversationBusy`` while
-        a reply is written (a switch must not move the ground under a running turn); also
-        ``ConversationNotFound`` and ``BranchInputError``. Nothing changes when it raises.
-        """
-        lease = await self._acquire(project_id, app_id)
-        try:
-            tree = await self._tree(project_id, app_id)
-            if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
-            shown = tree.shown
-            if branch is not None:
-                if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
-                    raise BranchInputError(
-                        "invalid_request",
-                        f"{branch!r} is not a branch of the conversation {app_id!r}.",
-                        ("body", "app_id"),
-                    )
-                target = branch
-            else:
-                if index is None or version is None:
-                    raise BranchInputError(
-                        "invalid_request", "Name an item and a version, or a branch.", INDEX
-                    )
-                target = tree.switch_target(shown, index, version)
-            if target != shown and not await self.store.show_branch(project_id, app_id, target):
-                raise BranchInputError(
-                    "invalid_request",
-                    f"{target!r} is not a branch of the conversation {app_id!r}.",
-                    ("body", "app_id"),
-                )
-            view = await self._view(project_id, tree, target)
-        finally:
-            await lease.release()
-        return view if view is not None else []
+        """Show another version or branch and answer its history (``Branching.switch``)."""
+        return await self.branching.switch(
+            project_id, app_id, index=index, version=version, branch=branch
+        )
 
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; with tracking on, it also appears in Burr's UI at once."""
@@ -367,16 +259,6 @@ class Chatbot:
         self.tracking_writer.flush(5.0)
         project_dir = self.settings.resolved_tracking_dir / project_id
         for app_dir in [project_dir / app_id, *project_dir.glob(f"{app_id}{BRANCH_SEPARATOR}*")]:
-            shutil.rmtree(app_dir, True)
-
-    def _clear_tracking(self, project_id: str, app_id: str) -> None:
-        """Remove what an earlier, never stored attempt at a branch left in its tracking
-        directory (blocking: a thread): Burr writes a branch's metadata (its parent) only
-        when the directory has none, and this attempt may fork from another parent."""
-        assert self.tracking_writer is not None
-        app_dir: Path = self.settings.resolved_tracking_dir / project_id / app_id
-        if app_dir.exists():
-            self.tracking_writer.flush(5.0)
             shutil.rmtree(app_dir, True)
 
     async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
@@ -576,89 +458,26 @@ class Chatbot:
         plan_for: Callable[[Sequence[ChatItem]], ForkPlan],
         options: TurnOptions | None,
     ) -> LiveTurn:
+        """``begin_turn``'s steps around ``Branching.fork``: the fork's first turn is a turn
+        like any other (capacity, lease, ``LiveTurn``)."""
         started = time.perf_counter()
         self._check_capacity()
         lease = await self._acquire(project_id, app_id)
-        tracker = None
         try:
-            tree = await self._tree(project_id, app_id)
-            viewed = tree.shown
-            state = await self.store.load_state(project_id, viewed)
-            if state is None and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
-            history = as_history(state.get("chat_history") if state is not None else None)
-            plan = plan_for(history)
-            parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
-            branch = branch_app_id(app_id, tree.next_number())
-            if self.tracking_writer is not None:
-                await asyncio.to_thread(self._clear_tracking, project_id, branch)
-            tracker = self._tracker(project_id)
-            app = await self._fork_app(project_id, branch, tracker, parent)
-            forked = as_history(app.state.get("chat_history"))
-            if forked != history[: plan.boundary]:
-                raise RuntimeError(
-                    f"forking {parent.app_id} at {parent.sequence_id} gave {len(forked)} "
-                    f"items, not the {plan.boundary} of {viewed}"
-                )
+            fork = await self.branching.fork(project_id, app_id, plan_for)
         except BaseException:
-            if tracker is not None:
-                tracker.close()
             await lease.release()
             raise
         return self._live_turn(
-            Turn(app, plan.prompt, started=started, inputs=options.inputs() if options else None),
+            Turn(
+                fork.app, fork.prompt, started=started, inputs=options.inputs() if options else None
+            ),
             project_id,
             app_id,
             lease,
-            tracker,
-            branch=branch,
-            new_branch=NewBranch(
-                parent_app_id=parent.app_id,
-                fork_sequence_id=parent.sequence_id,
-                fork_items=plan.boundary,
-                diverges_at=plan.diverges_at,
-            ),
-        )
-
-    async def _fork_point(
-        self, project_id: str, tree: BranchTree, viewed: str, items: int
-    ) -> Boundary:
-        """Where a fork of ``viewed`` keeping its first ``items`` items starts: the stored
-        boundary of that size of the nearest branch, ``viewed`` first, then its ancestors
-        (the one that wrote those items, or a fork of it that kept them)."""
-        for candidate in tree.lineage(viewed):
-            boundary = await self.store.boundary(project_id, candidate, items)
-            if boundary is not None:
-                return boundary
-        raise BranchInputError(
-            "invalid_request",
-            f"The conversation cannot be branched at item {items}: no state of it ending "
-            "there is stored (it was stored before branching existed, or given whole by a "
-            "client).",
-            INDEX,
-        )
-
-    async def _fork_app(
-        self,
-        project_id: str,
-        app_id: str,
-        tracker: OffloopTrackingClient | None,
-        parent: Boundary,
-    ) -> Application:
-        """A new branch's Burr application, forked by Burr from ``parent``'s state (Burr
-        loads it through the store, and its tracker records the parent pointer)."""
-        return await (
-            self._builder(project_id, app_id, tracker)
-            .initialize_from(
-                self.store,
-                resume_at_next_action=False,
-                default_state={"chat_history": ChatHistory()},
-                default_entrypoint=ENTRYPOINT,
-                fork_from_app_id=parent.app_id,
-                fork_from_partition_key=project_id,
-                fork_from_sequence_id=parent.sequence_id,
-            )
-            .abuild()
+            fork.tracker,
+            branch=fork.branch,
+            new_branch=fork.new_branch,
         )
 
     def _check_capacity(self) -> None:
@@ -758,4 +577,3 @@ class Chatbot:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
