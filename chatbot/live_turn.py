@@ -183,6 +183,7 @@ class LiveTurn:
         return current if current is not None and current > loaded else loaded + 1
 
     async def _store_and_release(self, outcome: TurnOutcome | None) -> None:
+        stored = False
         try:
             if outcome is not None and outcome.state is not None:
                 await self._store.save_state(
@@ -194,10 +195,16 @@ class LiveTurn:
                     "completed" if isinstance(outcome, TurnCompleted) else "failed",
                     new_branch=self.new_branch,
                 )
+            stored = True
         except Exception:
             logger.exception("could not store turn of %s/%s", self.project_id, self.branch_app_id)
             raise
         finally:
+            # Whoever waits on ``settled`` (a stop) reads ``outcome`` at once: it must be
+            # set before, here, not when the consumer's task gets round to ``_settled``
+            # (which asyncio does not promise to schedule first).
+            if outcome is not None:
+                self.outcome = outcome if stored else TurnFailed(STORAGE_ERROR, outcome.mode)
             try:
                 await self._lease.release()
             finally:

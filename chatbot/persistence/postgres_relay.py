@@ -29,6 +29,7 @@ from chatbot.persistence.relay import (
     RelayTable,
     Signal,
     SignalKind,
+    StopAnswer,
     WatchAnswer,
 )
 
@@ -177,6 +178,14 @@ class PostgresRelayTable(RelayTable):
         )
         return WatchAnswer(*row) if row is not None else None
 
+    async def take_stop(self, signal_id: int, reply_id: str) -> None:
+        # No notification: the asker has nothing to do until the answer.
+        await self._pool.execute(
+            f"UPDATE {SIGNALS_TABLE} SET reply_id = $2 WHERE id = $1 AND reply_id IS NULL",
+            signal_id,
+            reply_id,
+        )
+
     async def answer_stop(self, signal_id: int, outcome: str) -> None:
         await self._pool.execute(
             f"WITH answered AS (UPDATE {SIGNALS_TABLE} SET outcome = $2 "
@@ -186,10 +195,12 @@ class PostgresRelayTable(RelayTable):
             outcome,
         )
 
-    async def stop_answer(self, signal_id: int) -> str | None:
-        return await self._pool.fetchval(
-            f"SELECT outcome FROM {SIGNALS_TABLE} WHERE id = $1", signal_id
+    async def stop_answer(self, signal_id: int) -> StopAnswer | None:
+        row = await self._pool.fetchrow(
+            f"SELECT reply_id IS NOT NULL, outcome FROM {SIGNALS_TABLE} WHERE id = $1",
+            signal_id,
         )
+        return StopAnswer(*row) if row is not None else None
 
     async def drop_signal(self, signal_id: int) -> None:
         await self._pool.execute(f"DELETE FROM {SIGNALS_TABLE} WHERE id = $1", signal_id)

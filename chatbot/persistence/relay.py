@@ -54,6 +54,21 @@ class WatchAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class StopAnswer:
+    """How far the holder of a reply has got with a stop signal.
+
+    ``taken`` is written before the holder stops the reply, ``outcome`` once the stopped
+    turn is stored: so an asker that sees the turn's lease released while the stop is
+    taken waits for the outcome, instead of taking the stop's own release of the lease
+    for a turn that ended by itself.
+    """
+
+    taken: bool
+    # The stopped turn's outcome (JSON; ``null``: nothing stopped), None until answered.
+    outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MirroredBatch:
     """Events ``first_index`` to ``next_index - 1`` of one reply, as a JSON array.
 
@@ -110,11 +125,16 @@ class RelayTable(abc.ABC):
     async def watch_answer(self, signal_id: int) -> WatchAnswer | None: ...
 
     @abc.abstractmethod
+    async def take_stop(self, signal_id: int, reply_id: str) -> None:
+        """Say that this process holds the reply and is stopping it (before it does)."""
+
+    @abc.abstractmethod
     async def answer_stop(self, signal_id: int, outcome: str) -> None:
         """Answer a stop with the stopped turn's outcome (JSON; ``null``: nothing stopped)."""
 
     @abc.abstractmethod
-    async def stop_answer(self, signal_id: int) -> str | None: ...
+    async def stop_answer(self, signal_id: int) -> StopAnswer | None:
+        """How far the stop has got; None when the signal is gone."""
 
     @abc.abstractmethod
     async def drop_signal(self, signal_id: int) -> None: ...

@@ -22,6 +22,7 @@ from chatbot.persistence.relay import (
     RelayTable,
     Signal,
     SignalKind,
+    StopAnswer,
     WatchAnswer,
 )
 
@@ -107,17 +108,27 @@ class SQLiteRelayTable(RelayTable):
         reply_id, running, rank = rows[0]
         return WatchAnswer(reply_id, bool(running), rank)
 
+    async def take_stop(self, signal_id: int, reply_id: str) -> None:
+        await self._conn.execute_fetchall(
+            f"UPDATE {SIGNALS_TABLE} SET reply_id = ? WHERE id = ? AND reply_id IS NULL",
+            (reply_id, signal_id),
+        )
+
     async def answer_stop(self, signal_id: int, outcome: str) -> None:
         await self._conn.execute_fetchall(
             f"UPDATE {SIGNALS_TABLE} SET outcome = ? WHERE id = ? AND outcome IS NULL",
             (outcome, signal_id),
         )
 
-    async def stop_answer(self, signal_id: int) -> str | None:
+    async def stop_answer(self, signal_id: int) -> StopAnswer | None:
         rows = await self._conn.execute_fetchall(
-            f"SELECT outcome FROM {SIGNALS_TABLE} WHERE id = ?", (signal_id,)
+            f"SELECT reply_id IS NOT NULL, outcome FROM {SIGNALS_TABLE} WHERE id = ?",
+            (signal_id,),
         )
-        return rows[0][0] if rows else None
+        if not rows:
+            return None
+        taken, outcome = rows[0]
+        return StopAnswer(bool(taken), outcome)
 
     async def drop_signal(self, signal_id: int) -> None:
         await self._conn.execute_fetchall(f"DELETE FROM {SIGNALS_TABLE} WHERE id = ?", (signal_id,))

@@ -24,9 +24,12 @@ no database write per token, only the one poll per interval below while replies 
   same SSE ids (``<reply id>.<index>``) and ``Last-Event-ID`` works across processes.
   The reader lags the writer by one or two poll intervals, and never misses or repeats
   an event: batches carry their index range and the copy skips what it has.
-- *Stopping.* The holder stops the reply as a local stop does (the partial reply is
-  stored as interrupted, its readers get ``reply_stopped``) and writes the outcome in
-  the signal's row, so the asker answers exactly what the local route would.
+- *Stopping.* The holder takes the signal (marks it on its row), stops the reply as a
+  local stop does (the partial reply is stored as interrupted, its readers get
+  ``reply_stopped``) and writes the outcome in the signal's row, so the asker answers
+  exactly what the local route would. Stopping releases the turn's lease before the
+  outcome is written; the take, written first, tells the asker to wait for it, where
+  a lease gone with no taker means the turn ended by itself.
 
 **Which reply.** Several processes may hold a reply of one conversation: the one being
 written, and finished ones kept for the retention window where earlier turns ran. Each

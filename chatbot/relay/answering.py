@@ -4,8 +4,9 @@ One task per process. Each tick it writes the new events of every mirrored reply
 statement for all of them), then, if this process holds any reply at all, reads the
 pending signals (one query) and answers those about its conversations: a ``watch`` by
 starting the reply's mirror (its backlog is written before the answer, so the reader
-finds it) and naming the reply; a ``stop`` by stopping the reply here and writing what
-was stopped. A process that holds no reply does nothing but sleep.
+finds it) and naming the reply; a ``stop`` by taking it (before the stop releases the
+turn's lease, so the asker knows to wait for the answer), stopping the reply here and
+writing what was stopped. A process that holds no reply does nothing but sleep.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class RelayAnswerer:
                 self._handled[signal.id] = now
             elif reply.turn is not None:  # a stop, and the reply is still being written
                 self._handled[signal.id] = now
-                self._spawn(self._answer_stop(signal))
+                self._spawn(self._answer_stop(signal, reply))
         self._forget_old_signals(now)
         if now - self._last_sweep >= SWEEP_EVERY_S:
             self._last_sweep = now
@@ -149,7 +150,19 @@ class RelayAnswerer:
         answer = WatchAnswer(reply.id, running=not reply.done, rank=rank(reply))
         await self._table.answer_watch(signal.id, answer)
 
-    async def _answer_stop(self, signal: Signal) -> None:
+    async def _answer_stop(self, signal: Signal, reply: Reply) -> None:
+        """Take the stop, stop the reply, answer with what was stopped.
+
+        Taken first: stopping releases the turn's lease before the answer can be written,
+        and an asker that saw no lease and no taker would conclude that the turn ended by
+        itself and answer "nothing to stop" for a reply this process is stopping.
+        """
+        try:
+            await self._table.take_stop(signal.id, reply.id)
+        except Exception:
+            logger.warning("could not take a stop from another process", exc_info=True)
+            self._handled.pop(signal.id, None)  # not stopped: the next tick tries again
+            return
         try:
             outcome = await self._stop_here(signal.project_id, signal.app_id)
         except ConversationBusy:

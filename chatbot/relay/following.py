@@ -199,16 +199,23 @@ class RemoteReplies:
             while True:
                 await self._table.wait_for_change("replies", self._poll_s)
                 answer = await self._table.stop_answer(signal_id)
-                if answer is not None:
-                    return _outcome(answer)
+                if answer is not None and answer.outcome is not None:
+                    return _outcome(answer.outcome)
                 now = time.monotonic()
                 if now >= deadline:
                     raise ConversationBusy(f"{project_id}/{app_id}")
+                if answer is not None and answer.taken:
+                    # Being stopped: the lease is released before the answer is written.
+                    # The holder answers, or gives up before the deadline.
+                    continue
                 if now >= next_check:
                     next_check = now + QUIET_CHECK_S
                     running = (await self._table.activity(project_id, app_id, 0)).turn_running
                     ended = 0 if running else ended + 1
-                    if ended >= 2:  # the turn ended by itself, before anyone stopped it
+                    # Read after the take (the loop reads the answer first, and a holder
+                    # takes the stop before its lease goes): nobody is stopping it, the
+                    # turn ended by itself.
+                    if ended >= 2:
                         return None
         finally:
             await self._drop_signal(signal_id)

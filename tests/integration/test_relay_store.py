@@ -16,6 +16,7 @@ from chatbot.persistence.relay import (
     SIGNALS_TABLE,
     MirroredBatch,
     RelayTable,
+    StopAnswer,
     WatchAnswer,
 )
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
@@ -103,11 +104,17 @@ async def test_a_stop_is_answered_once(store: ConversationStore, other: Conversa
         (signal, "stop"),
         (watch, "watch"),
     }
-    assert await asker.stop_answer(signal) is None
+    assert await asker.stop_answer(signal) == StopAnswer(taken=False, outcome=None)
+    # Taken before the holder stops the reply; still pending until answered.
+    await holder.take_stop(signal, "r1")
+    assert await asker.stop_answer(signal) == StopAnswer(taken=True, outcome=None)
+    assert {s.id for s in await holder.pending_signals(60)} == {signal, watch}
     await holder.answer_stop(signal, '{"type": "interrupted"}')
     await holder.answer_stop(signal, "null")
-    assert await asker.stop_answer(signal) == '{"type": "interrupted"}'
+    assert await asker.stop_answer(signal) == StopAnswer(True, '{"type": "interrupted"}')
     assert [s.id for s in await holder.pending_signals(60)] == [watch]
+    await asker.drop_signal(signal)
+    assert await asker.stop_answer(signal) is None
     # Nothing is pending from before the window asked about.
     assert await holder.pending_signals(0) == []
 

@@ -14,7 +14,7 @@ import pytest
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.metrics import scrape
 from tests.support.server_process import ServerProcess, server_env, start_server
-from tests.support.sse_client import Frame, iter_frames, post_prompt
+from tests.support.sse_client import Frame, iter_frames, post_prompt, read_text
 
 TOKENS = [f"w{i} " for i in range(40)]
 
@@ -142,7 +142,7 @@ def test_stop_keeps_the_partial_reply_and_ends_every_reader(
         "POST", f"{server.api}/response/resume/stopme", json={"prompt": "Long?"}, timeout=30
     ) as response:
         frames = iter_frames(response)
-        seen = [next(frames) for _ in range(6)]  # history + 5 deltas, then the gate holds
+        seen = read_text(frames, "".join(TOKENS[:5]))  # then the gate holds
         stopped = client.post(f"{server.api}/stop/resume/stopme")
         rest = list(frames)
     gate.set()

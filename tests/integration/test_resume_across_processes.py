@@ -21,7 +21,7 @@ from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.metrics import scrape
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.server_process import ServerProcess, server_env, start_server
-from tests.support.sse_client import Frame, iter_frames, post_prompt
+from tests.support.sse_client import Frame, iter_frames, post_prompt, read_text
 from tests.support.workers import worker_pids
 
 TOKENS = [f"w{i} " for i in range(40)]
@@ -144,9 +144,14 @@ def _start(deployment: Deployment, app: str, prompt: str = "Go on?") -> None:
 
 
 def _read(
-    deployment: Deployment, app: str, last_id: str | None = None, frames_wanted: int = 0
+    deployment: Deployment,
+    app: str,
+    last_id: str | None = None,
+    frames_wanted: int = 0,
+    text_wanted: str = "",
 ) -> list[Frame]:
-    """``GET /stream`` through the other process: every frame, or the first few."""
+    """``GET /stream`` through the other process: every frame, the first few, or those
+    up to the end of ``text_wanted`` (``read_text``)."""
     headers = {"Last-Event-ID": last_id} if last_id else {}
     got: list[Frame] = []
     client = deployment.client(OTHER)
@@ -154,7 +159,10 @@ def _read(
     with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200, (response.status_code, response.read())
         deployment.check_reached(response, OTHER)
-        for frame in iter_frames(response):
+        frames = iter_frames(response)
+        if text_wanted:
+            return read_text(frames, text_wanted)
+        for frame in frames:
             got.append(frame)
             if len(got) == frames_wanted:
                 break
@@ -174,8 +182,13 @@ def test_resuming_through_another_process_gives_exactly_the_stored_reply(
         gate = threading.Event()
         fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.005, gate_after=20, gate=gate))
         _start(deployment, app)
-        # Follow it through the other process up to a random frame, mid-reply...
-        first = _read(deployment, app, frames_wanted=rng.randint(1, 22))
+        # Follow it through the other process up to a random point before the hold: in
+        # the three frames before the reply's text, or after its first few tokens...
+        cut = rng.randint(1, 22)
+        if cut <= 3:
+            first = _read(deployment, app, frames_wanted=cut)
+        else:
+            first = _read(deployment, app, text_wanted="".join(TOKENS[: cut - 3]))
         if run % 2:
             # ...and come back after the end (the reply is still kept, for a while).
             gate.set()
@@ -223,7 +236,7 @@ def test_stopping_through_another_process_keeps_the_partial_reply(
         ) as response:
             deployment.check_reached(response, HOLDER)
             frames = iter_frames(response)
-            seen = [next(frames) for _ in range(6)]  # history + 5 deltas, then the gate holds
+            seen = read_text(frames, "".join(TOKENS[:5]))  # then the gate holds
             stopped = deployment.client(OTHER).post(f"{deployment.api(OTHER)}/stop/proj/stopme")
             rest = list(frames)
     finally:
@@ -259,7 +272,7 @@ def test_a_reader_through_another_process_hears_the_stop_too(
         with client.stream("GET", f"{deployment.api(OTHER)}/stream/proj/heard") as response:
             assert response.status_code == 200
             frames = iter_frames(response)
-            seen = [next(frames) for _ in range(11)]  # history, prompt, step, 8 deltas
+            seen = read_text(frames, "".join(TOKENS[:8]))  # then the gate holds
             stopped = deployment.client(OTHER).post(f"{deployment.api(OTHER)}/stop/proj/heard")
             rest = list(frames)
     finally:
@@ -335,13 +348,14 @@ def test_a_reply_whose_process_died_cannot_be_read_elsewhere(
         with client.stream("GET", f"{deployment.api(OTHER)}/stream/proj/orphan") as response:
             assert response.status_code == 200
             frames = iter_frames(response)
-            seen = [next(frames) for _ in range(7)]  # history, prompt, step, 4 deltas
+            seen = read_text(frames, "".join(TOKENS[:4]))  # then the gate holds
             deployment.servers[HOLDER].kill()
             # The follower notices nobody writes the reply any more (its lease lapses),
             # and the stream ends without an outcome.
             rest = list(frames)
     finally:
         gate.set()
+    assert [f.type for f in seen[:3]] == ["chat_history", "prompt", "step"]
     assert _deltas(seen) == "".join(TOKENS[:4])
     assert all(f.type not in ("end", "error") for f in rest)
     other = deployment.client(OTHER)

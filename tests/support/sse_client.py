@@ -47,3 +47,24 @@ def post_prompt(
             response.read()
             return response, []
         return response, list(iter_frames(response))
+
+
+def read_text(frames: Iterator[Frame], text: str) -> list[Frame]:
+    """Frames up to the one whose delta completes ``text``, the reply's beginning.
+
+    Count text, never delta frames: the server joins the tokens that arrive from the
+    upstream in one network read into one delta (a reader that fell behind catches up
+    in fewer frames), so ``n`` tokens may come in fewer than ``n`` frames, and waiting
+    for the ``n``-th frame of a stream held after ``n`` tokens would wait for the hold.
+    """
+    assert text, "the text to read up to"
+    got: list[Frame] = []
+    written = ""
+    for frame in frames:
+        got.append(frame)
+        if frame.type == "delta":
+            written += str(frame.value)
+            if len(written) >= len(text):
+                break
+    assert written.startswith(text), (written, text)
+    return got
