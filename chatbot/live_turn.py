@@ -149,19 +149,25 @@ class LiveTurn:
 
     async def _settled(self, outcome: TurnOutcome, label: str) -> TurnOutcome:
         """Settle ``outcome`` and return what the client should hear (storage may fail)."""
-        if await self._settle(outcome, label):
+        if await self._settle(outcome, label, heard=True):
             self.outcome = outcome
         else:
             self.outcome = TurnFailed(STORAGE_ERROR, outcome.mode)
         return self.outcome
 
-    async def _settle(self, outcome: TurnOutcome | None, label: str) -> bool:
-        """Store ``outcome`` and release the lease in a shielded task; True once stored."""
+    async def _settle(
+        self, outcome: TurnOutcome | None, label: str, *, heard: bool = False
+    ) -> bool:
+        """Store ``outcome`` and release the lease in a shielded task; True once stored.
+
+        ``heard``: a client is told this outcome, so it becomes ``self.outcome`` (a turn
+        whose consumer left keeps its partial reply stored but has no outcome to tell).
+        """
         self._settling = True
         self._metrics.turns.labels(label).inc()
         if isinstance(outcome, TurnCompleted) and outcome.timings.first_delta_ms is not None:
             self._metrics.first_delta.observe(outcome.timings.first_delta_ms / 1000)
-        task = self._spawn(self._store_and_release(outcome))
+        task = self._spawn(self._store_and_release(outcome, heard=heard))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -182,7 +188,7 @@ class LiveTurn:
             return current if current is not None else 0
         return current if current is not None and current > loaded else loaded + 1
 
-    async def _store_and_release(self, outcome: TurnOutcome | None) -> None:
+    async def _store_and_release(self, outcome: TurnOutcome | None, *, heard: bool) -> None:
         stored = False
         try:
             if outcome is not None and outcome.state is not None:
@@ -203,7 +209,7 @@ class LiveTurn:
             # Whoever waits on ``settled`` (a stop) reads ``outcome`` at once: it must be
             # set before, here, not when the consumer's task gets round to ``_settled``
             # (which asyncio does not promise to schedule first).
-            if outcome is not None:
+            if heard and outcome is not None:
                 self.outcome = outcome if stored else TurnFailed(STORAGE_ERROR, outcome.mode)
             try:
                 await self._lease.release()
