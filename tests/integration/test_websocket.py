@@ -55,6 +55,20 @@ def text_of(frames: list[dict]) -> str:
     return "".join(f["value"] for f in frames if f["type"] == "delta")
 
 
+def receive_text(ws, text: str) -> list[dict]:
+    """Messages up to the delta that completes ``text`` (the reply's beginning).
+
+    Count text, never delta messages: the server joins tokens that arrive from the
+    upstream in one network read, so a stream held after n tokens may have sent them in
+    fewer than n deltas, and waiting for the n-th would wait for the hold.
+    """
+    got = [receive(ws)]
+    while len(text_of(got)) < len(text):
+        got.append(receive(ws))
+    assert text_of(got) == text
+    return got
+
+
 def history(client: httpx.Client, server: ServerProcess, app: str, project: str = "ws"):
     response = client.get(f"{server.api}/history/{project}/{app}")
     return response.json() if response.status_code == 200 else response.status_code
@@ -118,7 +132,7 @@ def test_stop_ends_the_reply_keeps_the_partial_and_the_socket_goes_on(
     fake_openai.on_stream(Script(tokens=TOKENS, gate_after=4, gate=gate))
     with open_socket(upstream_server, "stopped") as ws:
         send(ws, {"type": "prompt", "prompt": "Long?"})
-        seen = [receive(ws) for _ in range(5)]  # history + 4 deltas, then the gate holds
+        seen = receive_text(ws, "".join(TOKENS[:4]))  # then the gate holds
         send(ws, {"type": "stop"})
         rest = read_turn(ws)
         assert rest[-1] == {
@@ -193,7 +207,7 @@ def test_a_prompt_while_a_reply_streams_is_refused_and_the_reply_goes_on(
     fake_openai.on_stream(Script(tokens=TOKENS, gate_after=3, gate=gate))
     with open_socket(upstream_server, "busy") as ws:
         send(ws, {"type": "prompt", "prompt": "First?"})
-        seen = [receive(ws) for _ in range(4)]  # history + 3 deltas
+        seen = receive_text(ws, "".join(TOKENS[:3]))  # then the gate holds
         send(ws, {"type": "prompt", "prompt": "Second, too early?"})
         refused = receive(ws)
         gate.set()
