@@ -25,9 +25,9 @@ import pytest
 
 from bench import procs, wire
 from bench.loadgen import LoadConfig, percentile, run_load
-from chatbot.chat_items import assistant_item
-from chatbot.errors import TurnError
-from chatbot.events import StepStarted, Timings, TurnCompleted, TurnFailed, Usage
+from chatbot.domain.chat_items import assistant_item
+from chatbot.domain.errors import TurnError
+from chatbot.domain.events import StepStarted, Timings, TurnCompleted, TurnFailed, Usage
 from server.protocols.openai import ChunkFrames, event_frames
 from server.settings import ServerSettings
 

@@ -6,10 +6,10 @@ it, never through the store. Every turn loads the conversation's latest stored s
 through Burr's own ``initialize_from`` (the store is a Burr persister), so any process
 sharing the database can serve any turn; nothing conversation-specific is cached.
 
-A conversation is a tree of branches, each a Burr application (``chatbot.branch_ids``);
+A conversation is a tree of branches, each a Burr application (``chatbot.domain.branch_ids``);
 turns, ``/history`` and the Burr page work on the branch it shows. Editing a prompt or
-regenerating a reply forks a new branch: ``chatbot.forks`` reads the tree and builds the
-fork, and the ``Chatbot`` runs the fork's first turn like any other turn.
+regenerating a reply forks a new branch: ``chatbot.conversations.forks`` reads the tree
+and builds the fork, and the ``Chatbot`` runs the fork's first turn like any other turn.
 """
 
 from __future__ import annotations
@@ -28,20 +28,27 @@ import openai
 from burr.core import Application, ApplicationBuilder
 from prometheus_client import Gauge
 
-from chatbot.branch_ids import BRANCH_SEPARATOR
-from chatbot.branches import ForkPlan, plan_edit, plan_regenerate
-from chatbot.burr_logging import quiet_expected_action_errors
-from chatbot.chat_items import ChatHistory, ChatItem, as_history
-from chatbot.continuation import ChatbotConversations, begin_continuation
-from chatbot.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
-from chatbot.events import TurnOutcome
-from chatbot.forks import Branching, ConversationNotFound, HistoryItem, Version, Versions
-from chatbot.graph import ENTRYPOINT, build_graph
-from chatbot.live_turn import LiveTurn
+from chatbot.conversations.continuation import ChatbotConversations, begin_continuation
+from chatbot.conversations.forks import (
+    Branching,
+    ConversationNotFound,
+    HistoryItem,
+    Version,
+    Versions,
+)
+from chatbot.domain.branch_ids import BRANCH_SEPARATOR
+from chatbot.domain.branch_tree import ForkPlan, plan_edit, plan_regenerate
+from chatbot.domain.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.domain.errors import CONVERSATION_DELETED, REPLY_STOPPED, SHUTTING_DOWN, TurnError
+from chatbot.domain.events import TurnOutcome
+from chatbot.graph.builder import ENTRYPOINT, build_graph
+from chatbot.graph.burr_logging import quiet_expected_action_errors
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.metrics import Metrics
-from chatbot.persistence import (
+from chatbot.relay import Relay
+from chatbot.settings import Settings
+from chatbot.store import (
     ConversationBusy,
     ConversationStore,
     ConversationSummary,
@@ -50,12 +57,11 @@ from chatbot.persistence import (
     TurnLease,
     open_store,
 )
-from chatbot.relay import Relay
-from chatbot.replies import Replies, Reply
-from chatbot.settings import Settings
-from chatbot.tracking import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
-from chatbot.turn import Turn
-from chatbot.turn_options import TurnOptions
+from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter, tracking_dir_writable
+from chatbot.turns.live_turn import LiveTurn
+from chatbot.turns.options import TurnOptions
+from chatbot.turns.replies import Replies, Reply
+from chatbot.turns.turn import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +336,7 @@ class Chatbot:
         """A stateless client's reply: its conversation is found from what it sent.
 
         ``earlier`` are the messages the client sent before its prompt, ``named`` the
-        conversation it names, if any; ``chatbot.continuation`` has the rules. The
+        conversation it names, if any; ``chatbot.conversations.continuation`` has the rules. The
         reply's ``app_id`` says where it went (possibly a new conversation; its turn may
         be a new branch's).
         """
@@ -433,7 +439,7 @@ class Chatbot:
         options: TurnOptions | None = None,
     ) -> LiveTurn:
         """``begin_turn`` for a new branch: fork the shown branch at item ``index`` (see
-        ``chatbot.branches``) and prepare its first turn; ``prompt`` None regenerates the
+        ``chatbot.domain.branch_tree``) and prepare its first turn; ``prompt`` None regenerates the
         reply at ``index``, a prompt replaces the one at ``index``.
 
         Branching is a turn like any other: the same lease, limits and outcomes. The

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Imported here, not at the top: uvicorn's spawned workers re-import this module before
     # they answer the supervisor's health checks, and Burr's import is slow.
-    from chatbot.persistence import StoreUnavailable, check_store
+    from chatbot.store import StoreUnavailable, check_store
 
     # Open the database (and create its schema) once before serving: an unreachable or
     # unusable one is a one-line error and exit status 1, not a lifespan traceback (or,

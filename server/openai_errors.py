@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope, Send
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from server.errors import ApiError, send_error
 from server.paths import OPENAI_PREFIX
 

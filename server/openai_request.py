@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot.chat_items import ChatItem, assistant_item, user_item
-from chatbot.turn_options import TurnOptions
+from chatbot.domain.chat_items import ChatItem, assistant_item, user_item
+from chatbot.turns.options import TurnOptions
 from server.deps import ID_PATTERN
 from server.openai_errors import OpenAIApiError
 from server.openai_schemas import ChatCompletionIn, ContentPartIn, MessageIn

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, StrictStr, model_validator
 
-from chatbot.errors import TurnError
-from chatbot.events import TurnCompleted, TurnOutcome
+from chatbot.domain.errors import TurnError
+from chatbot.domain.events import TurnCompleted, TurnOutcome
 from server.deps import ID_PATTERN
 
 

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import openai
 import orjson
 
-from chatbot.errors import TurnError
-from chatbot.events import Usage
+from chatbot.domain.errors import TurnError
+from chatbot.domain.events import Usage
 from chatbot.llm.errors import UPSTREAM_ERRORS, from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.retry import RetryBudget, RetryPolicy

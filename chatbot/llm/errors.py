@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 import openai
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from chatbot.llm.http import httpx
 
 UPSTREAM_ERRORS: tuple[type[Exception], ...] = (

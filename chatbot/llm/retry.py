@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 
 # The codes (``chatbot.llm.errors.from_exception``) of failures worth another attempt.
 RETRIED_CODES: Final = frozenset(

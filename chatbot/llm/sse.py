@@ -17,7 +17,7 @@ from time import monotonic
 
 import orjson
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from chatbot.llm.usage import StreamReport, parse_usage
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot.events import Usage
+from chatbot.domain.events import Usage
 
 # The finish reasons a reply can end with; anything else a server invents reads as "stop".
 FINISH_REASONS = frozenset({"stop", "length", "content_filter"})

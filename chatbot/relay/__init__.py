@@ -1,6 +1,6 @@
 """Replies across processes: resume and stop a reply that another process is writing.
 
-A reply lives in the memory of the process running its turn (``chatbot.replies``). With
+A reply lives in the memory of the process running its turn (``chatbot.turns.replies``). With
 several processes on one database (``--workers``, several servers on one SQLite file,
 PostgreSQL on many machines) a resume or a stop may reach another one. The relay lets
 that one ask, through the database the deployment already has; no other service.
@@ -49,12 +49,12 @@ from __future__ import annotations
 
 import logging
 
-from chatbot.events import TurnOutcome
-from chatbot.persistence import ConversationBusy, StoreUnavailable
-from chatbot.persistence.relay import RelayTable
+from chatbot.domain.events import TurnOutcome
 from chatbot.relay.answering import RelayAnswerer, Spawn, StopHere
 from chatbot.relay.following import RemoteReplies
-from chatbot.replies import Replies, Reply
+from chatbot.store import ConversationBusy, StoreUnavailable
+from chatbot.store.relay import RelayTable
+from chatbot.turns.replies import Replies, Reply
 
 __all__ = ["Relay"]
 

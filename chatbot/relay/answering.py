@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from chatbot.event_codec import encode_event
-from chatbot.events import TurnOutcome
-from chatbot.persistence import ConversationBusy
-from chatbot.persistence.relay import RelayTable, Signal, WatchAnswer
+from chatbot.domain.events import TurnOutcome
 from chatbot.relay.batches import Mirror, rank
-from chatbot.replies import Replies, Reply
+from chatbot.relay.event_codec import encode_event
+from chatbot.store import ConversationBusy
+from chatbot.store.relay import RelayTable, Signal, WatchAnswer
+from chatbot.turns.replies import Replies, Reply
 
 logger = logging.getLogger(__name__)
 

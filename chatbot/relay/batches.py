@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import orjson
 
-from chatbot.event_codec import decode_event, encode_event
-from chatbot.events import TurnEvent, TurnStarted
-from chatbot.persistence.relay import MirroredBatch
-from chatbot.replies import Reply, ReplyLog
+from chatbot.domain.events import TurnEvent, TurnStarted
+from chatbot.relay.event_codec import decode_event, encode_event
+from chatbot.store.relay import MirroredBatch
+from chatbot.turns.replies import Reply, ReplyLog
 
 
 def encode_events(events: Sequence[TurnEvent]) -> str:

@@ -19,12 +19,12 @@ import time
 
 import orjson
 
-from chatbot.event_codec import decode_event
-from chatbot.events import OUTCOMES, TurnOutcome
-from chatbot.persistence import ConversationBusy
-from chatbot.persistence.relay import Activity, RelayTable, WatchAnswer
+from chatbot.domain.events import OUTCOMES, TurnOutcome
 from chatbot.relay.batches import apply_batch, turn_number
-from chatbot.replies import Reply, ReplyLog
+from chatbot.relay.event_codec import decode_event
+from chatbot.store import ConversationBusy
+from chatbot.store.relay import Activity, RelayTable, WatchAnswer
+from chatbot.turns.replies import Reply, ReplyLog
 
 logger = logging.getLogger(__name__)
 

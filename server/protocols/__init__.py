@@ -1,5 +1,5 @@
 """Wire protocols: each module turns a turn's typed events into one protocol's bytes.
 
 Adding a protocol means adding one module here and one router; the turn itself
-(``chatbot.turn``) does not change.
+(``chatbot.turns.turn``) does not change.
 """

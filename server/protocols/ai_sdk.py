@@ -28,8 +28,8 @@ from typing import Any, Final, assert_never
 
 import orjson
 
-from chatbot.errors import REPLY_STOPPED
-from chatbot.events import (
+from chatbot.domain.errors import REPLY_STOPPED
+from chatbot.domain.events import (
     StepStarted,
     TurnCompleted,
     TurnEvent,

@@ -4,15 +4,15 @@ The server keeps each conversation's history itself (in Burr state), so the mess
 client sends are not history to trust: the last user message is the prompt, and the
 number of user messages tells which turn the client means when it asks to regenerate a
 reply or edit a message. Any turn can be re-asked: the conversation branches there
-(``chatbot.branch_points``), and the turns after it stay in the branch it leaves.
+(``chatbot.domain.branch_points``), and the turns after it stay in the branch it leaves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chatbot.branch_points import BranchPoint, branch_for_turn, turn_starts
-from chatbot.chat_items import ChatItem
+from chatbot.domain.branch_points import BranchPoint, branch_for_turn, turn_starts
+from chatbot.domain.chat_items import ChatItem
 from server.errors import ApiError
 from server.schemas import UIChatRequestIn, UIMessageIn
 

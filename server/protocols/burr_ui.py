@@ -17,7 +17,7 @@ from typing import Any, assert_never
 
 import orjson
 
-from chatbot.events import (
+from chatbot.domain.events import (
     StepStarted,
     TurnCompleted,
     TurnEvent,
@@ -25,7 +25,7 @@ from chatbot.events import (
     TurnInterrupted,
     TurnStarted,
 )
-from chatbot.replies import Reply
+from chatbot.turns.replies import Reply
 from server.schemas import TurnEndOut, TurnErrorOut
 
 _DELTA_JSON_HEAD = b'{"type":"delta","value":'

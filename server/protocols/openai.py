@@ -19,8 +19,8 @@ from typing import Any, assert_never
 
 import orjson
 
-from chatbot.errors import TurnError
-from chatbot.events import (
+from chatbot.domain.errors import TurnError
+from chatbot.domain.events import (
     StepStarted,
     TurnCompleted,
     TurnEvent,

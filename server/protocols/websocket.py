@@ -16,7 +16,7 @@ from typing import get_args
 
 from pydantic import TypeAdapter, ValidationError
 
-from chatbot.events import TurnEvent
+from chatbot.domain.events import TurnEvent
 from server.protocols.burr_ui import event_payload
 from server.schemas import (
     SocketAuthIn,

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
-from chatbot.branches import BranchInputError
-from chatbot.persistence import StoreUnavailable
-from chatbot.replies import Reply
+from chatbot.domain.branch_tree import BranchInputError
 from chatbot.runtime import Chatbot
+from chatbot.store import StoreUnavailable
+from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse

@@ -14,9 +14,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from chatbot.branches import BranchInputError
-from chatbot.persistence import ConversationBusy, StoreUnavailable
+from chatbot.domain.branch_tree import BranchInputError
 from chatbot.runtime import ConversationNotFound, HistoryItem
+from chatbot.store import ConversationBusy, StoreUnavailable
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
-from chatbot.branches import BranchInputError
-from chatbot.events import TurnCompleted, TurnFailed, TurnInterrupted
-from chatbot.persistence import ConversationBusy, StoreUnavailable
-from chatbot.replies import Reply
+from chatbot.domain.branch_tree import BranchInputError
+from chatbot.domain.events import TurnCompleted, TurnFailed, TurnInterrupted
 from chatbot.runtime import Chatbot, ConversationNotFound, HistoryItem, Overloaded, ShuttingDown
+from chatbot.store import ConversationBusy, StoreUnavailable
+from chatbot.turns.replies import Reply
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse

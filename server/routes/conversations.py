@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from chatbot.persistence import ConversationBusy
+from chatbot.store import ConversationBusy
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
 from server.openapi import error

@@ -2,7 +2,7 @@
 
 A client sets its base URL to ``http://host:port/v1`` and talks to the graph as to any
 chat model. Each request is a turn of a conversation of the chat UI's project, found
-from the request (``chatbot.continuation``), so it shows in the chat UI, in
+from the request (``chatbot.conversations.continuation``), so it shows in the chat UI, in
 ``/conversations`` and in Burr's UI like any other; its id comes back in
 ``X-Conversation-Id`` and the chosen mode in ``X-Chatbot-Mode``.
 
@@ -20,8 +20,8 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Depends, Header, Response
 
-from chatbot.errors import INTERNAL_ERROR
-from chatbot.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
+from chatbot.domain.errors import INTERNAL_ERROR
+from chatbot.domain.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit

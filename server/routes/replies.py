@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from chatbot.persistence import ConversationBusy, StoreUnavailable
+from chatbot.store import ConversationBusy, StoreUnavailable
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
-from chatbot.events import OUTCOMES
-from chatbot.persistence import ConversationBusy
-from chatbot.replies import Reply
+from chatbot.domain.events import OUTCOMES
 from chatbot.runtime import Chatbot
+from chatbot.store import ConversationBusy
+from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN
 from server.errors import ApiError
 from server.limits import RateLimiter

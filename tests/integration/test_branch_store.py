@@ -20,8 +20,8 @@ import asyncpg
 import pytest
 from burr.core import Application, ApplicationBuilder, State, action, default
 
-from chatbot.continuation import history_digest
-from chatbot.persistence import (
+from chatbot.conversations.continuation import history_digest
+from chatbot.store import (
     Boundary,
     BranchRecord,
     ConversationStore,
@@ -29,7 +29,7 @@ from chatbot.persistence import (
     TurnLeaseLost,
     open_store,
 )
-from chatbot.persistence.base import (
+from chatbot.store.base import (
     BOUNDARIES_TABLE,
     BRANCHES_TABLE,
     HISTORY_DIGESTS_TABLE,

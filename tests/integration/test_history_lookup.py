@@ -14,8 +14,8 @@ import openai
 import pytest
 from burr.core import State
 
-from chatbot.continuation import history_digest
-from chatbot.persistence import ConversationStore, open_store
+from chatbot.conversations.continuation import history_digest
+from chatbot.store import ConversationStore, open_store
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.server_process import server_env, start_server

@@ -25,15 +25,15 @@ from burr.core import ApplicationBuilder, State, action, default
 from burr.integrations.persisters.b_aiosqlite import AsyncSQLitePersister
 from burr.integrations.persisters.b_asyncpg import AsyncPostgreSQLPersister
 
-from chatbot.persistence import (
+from chatbot.store import (
     ConversationBusy,
     ConversationStore,
     StoreUnavailable,
     TurnLeaseLost,
     open_store,
 )
-from chatbot.persistence.base import LEASES_TABLE, SNAPSHOTS_KEPT, STATE_TABLE
-from chatbot.persistence.sqlite_leases import HOLDERS_TABLE
+from chatbot.store.base import LEASES_TABLE, SNAPSHOTS_KEPT, STATE_TABLE
+from chatbot.store.sqlite_leases import HOLDERS_TABLE
 from tests.support.postgres import (  # noqa: F401 (fixtures)
     PostgresServer,
     postgres_server,

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.events import TurnCompleted
-from chatbot.replies import Reply
+from chatbot.domain.events import TurnCompleted
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
+from chatbot.turns.replies import Reply
 
 
 @pytest.fixture

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.errors import REPLY_STOPPED
-from chatbot.events import TurnInterrupted
-from chatbot.persistence.relay import RelayTable, StopAnswer
+from chatbot.domain.errors import REPLY_STOPPED
+from chatbot.domain.events import TurnInterrupted
 from chatbot.relay import following
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
+from chatbot.store.relay import RelayTable, StopAnswer
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 

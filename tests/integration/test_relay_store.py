@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from burr.core import State
 
-from chatbot.persistence import ConversationStore, open_store
-from chatbot.persistence.relay import (
+from chatbot.store import ConversationStore, open_store
+from chatbot.store.relay import (
     EVENTS_TABLE,
     SIGNALS_TABLE,
     MirroredBatch,

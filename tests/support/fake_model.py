@@ -13,8 +13,8 @@ from typing import Any
 
 from burr.core import State
 
-from chatbot.errors import TurnError
-from chatbot.events import Usage
+from chatbot.domain.errors import TurnError
+from chatbot.domain.events import Usage
 from chatbot.llm.usage import StreamReport
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatbot.persistence.sqlite_leases import HOLDERS_TABLE
+from chatbot.store.sqlite_leases import HOLDERS_TABLE
 
 # Each server process renews its heartbeat row there on a timer, whatever the requests do.
 _TIMER_TABLES = {HOLDERS_TABLE}

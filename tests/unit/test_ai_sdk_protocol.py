@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from chatbot.branch_points import BranchPoint
-from chatbot.chat_items import ChatItem, assistant_item, error_item, user_item
-from chatbot.errors import REPLY_STOPPED, SHUTTING_DOWN, TurnError
-from chatbot.events import (
+from chatbot.domain.branch_points import BranchPoint
+from chatbot.domain.chat_items import ChatItem, assistant_item, error_item, user_item
+from chatbot.domain.errors import REPLY_STOPPED, SHUTTING_DOWN, TurnError
+from chatbot.domain.events import (
     StepStarted,
     Timings,
     TurnCompleted,

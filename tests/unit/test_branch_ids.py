@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatbot.branch_ids import branch_app_id, branch_number, conversation_of, is_branch
+from chatbot.domain.branch_ids import branch_app_id, branch_number, conversation_of, is_branch
 
 
 @pytest.mark.parametrize("conversation", ["c", "a_b-9", "x" * 64])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from chatbot.branch_points import BranchPoint, branch_for_resent, branch_for_turn, turn_starts
-from chatbot.chat_items import assistant_item, error_item, interrupted_item, user_item
+from chatbot.domain.branch_points import (
+    BranchPoint,
+    branch_for_resent,
+    branch_for_turn,
+    turn_starts,
+)
+from chatbot.domain.chat_items import assistant_item, error_item, interrupted_item, user_item
 
 U1, A1 = user_item("Hi?"), assistant_item("Hello.")
 U2, A2 = user_item("A poem?"), assistant_item("Roses.", "code")

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chatbot.branch_ids import branch_app_id
-from chatbot.branches import BranchInputError, BranchTree, plan_edit, plan_regenerate
-from chatbot.chat_items import ChatItem, assistant_item, error_item, user_item
-from chatbot.persistence import BranchRecord
+from chatbot.domain.branch_ids import branch_app_id
+from chatbot.domain.branch_tree import BranchInputError, BranchTree, plan_edit, plan_regenerate
+from chatbot.domain.chat_items import ChatItem, assistant_item, error_item, user_item
+from chatbot.store import BranchRecord
 
 CONVERSATION = "c"
 

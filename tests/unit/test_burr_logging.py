@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from chatbot.burr_logging import (
+from chatbot.domain.errors import TurnError
+from chatbot.graph.burr_logging import (
     BURR_APPLICATION_LOGGER,
     ExpectedActionErrors,
     quiet_expected_action_errors,
 )
-from chatbot.errors import TurnError
 
 
 def _report(exc: BaseException) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from chatbot.errors import SHUTTING_DOWN, TurnError
-from chatbot.events import (
+from chatbot.domain.errors import SHUTTING_DOWN, TurnError
+from chatbot.domain.events import (
     StepStarted,
     Timings,
     TurnCompleted,

@@ -7,11 +7,22 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chatbot.branch_ids import conversation_of
-from chatbot.branch_points import BranchPoint, turn_starts
-from chatbot.chat_items import ChatItem, assistant_item, error_item, interrupted_item, user_item
-from chatbot.continuation import begin_continuation, client_view, continues, history_digest
-from chatbot.persistence import ConversationBusy
+from chatbot.conversations.continuation import (
+    begin_continuation,
+    client_view,
+    continues,
+    history_digest,
+)
+from chatbot.domain.branch_ids import conversation_of
+from chatbot.domain.branch_points import BranchPoint, turn_starts
+from chatbot.domain.chat_items import (
+    ChatItem,
+    assistant_item,
+    error_item,
+    interrupted_item,
+    user_item,
+)
+from chatbot.store import ConversationBusy
 
 U1, A1 = user_item("Hi?"), assistant_item("Hello.")
 U2, A2 = user_item("A poem?"), assistant_item("Roses.", "code")

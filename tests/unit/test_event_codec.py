@@ -5,10 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from chatbot.chat_items import ChatHistory, assistant_item, interrupted_item, user_item
-from chatbot.errors import REPLY_STOPPED, TurnError
-from chatbot.event_codec import decode_event, encode_event
-from chatbot.events import (
+from chatbot.domain.chat_items import ChatHistory, assistant_item, interrupted_item, user_item
+from chatbot.domain.errors import REPLY_STOPPED, TurnError
+from chatbot.domain.events import (
     StepStarted,
     Timings,
     TurnCompleted,
@@ -18,6 +17,7 @@ from chatbot.events import (
     TurnStarted,
     Usage,
 )
+from chatbot.relay.event_codec import decode_event, encode_event
 
 HISTORY = ChatHistory([user_item("Hi?"), assistant_item("Hello.")])
 UPSTREAM = TurnError(

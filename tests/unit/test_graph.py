@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatbot.events import TurnCompleted
-from chatbot.graph import RESPONSE_ACTIONS, build_graph
+from chatbot.domain.events import TurnCompleted
+from chatbot.graph.builder import RESPONSE_ACTIONS, build_graph
 from chatbot.llm.chat_model import ChatModel
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings

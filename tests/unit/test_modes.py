@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatbot.modes import FALLBACK_MODE, parse_mode
+from chatbot.domain.modes import FALLBACK_MODE, parse_mode
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
+from chatbot.graph.prompts import classifier_messages, responder_messages
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.llm.offline import writer
 from chatbot.llm.offline.transport import OfflineModelTransport, split_tokens
-from chatbot.prompts import classifier_messages, responder_messages
 from chatbot.settings import Settings
 
 

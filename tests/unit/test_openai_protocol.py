@@ -7,8 +7,8 @@ import asyncio
 import orjson
 import pytest
 
-from chatbot.errors import SHUTTING_DOWN, TurnError
-from chatbot.events import (
+from chatbot.domain.errors import SHUTTING_DOWN, TurnError
+from chatbot.domain.events import (
     StepStarted,
     Timings,
     TurnCompleted,

@@ -7,12 +7,12 @@ import random
 
 import pytest
 
-from chatbot.chat_items import ChatHistory, assistant_item, user_item
-from chatbot.errors import REPLY_STOPPED
-from chatbot.events import StepStarted, Timings, TurnCompleted, TurnInterrupted, TurnStarted
-from chatbot.persistence.relay import MirroredBatch
+from chatbot.domain.chat_items import ChatHistory, assistant_item, user_item
+from chatbot.domain.errors import REPLY_STOPPED
+from chatbot.domain.events import StepStarted, Timings, TurnCompleted, TurnInterrupted, TurnStarted
 from chatbot.relay.batches import Mirror, apply_batch, decode_events, rank, turn_number
-from chatbot.replies import Reply, ReplyLog
+from chatbot.store.relay import MirroredBatch
+from chatbot.turns.replies import Reply, ReplyLog
 
 HISTORY = ChatHistory(
     [user_item("One?"), assistant_item("1."), user_item("Two?"), assistant_item("2.")]

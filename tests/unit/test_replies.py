@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chatbot.replies import ReplyLog
+from chatbot.turns.replies import ReplyLog
 
 
 async def test_readers_from_any_point_get_the_rest_live() -> None:

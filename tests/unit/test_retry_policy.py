@@ -8,7 +8,7 @@ from email.utils import formatdate
 import openai
 import pytest
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from chatbot.llm.errors import from_exception
 from chatbot.llm.http import httpx
 from chatbot.llm.retry import RetryBudget, RetryPolicy

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from chatbot.llm import sse
 from chatbot.llm.sse import iter_text_deltas
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from burr.core import ApplicationBuilder, State, action
 
-from chatbot.chat_items import ChatHistory, as_history, assistant_item, user_item
-from chatbot.tracking import OffloopTrackingClient, TrackingWriter
+from chatbot.domain.chat_items import ChatHistory, as_history, assistant_item, user_item
+from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter
 
 
 @action(reads=["n"], writes=["n"])

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from burr.core import ApplicationBuilder
 
-from chatbot.errors import INTERNAL_ERROR, SHUTTING_DOWN, STORAGE_ERROR
-from chatbot.events import (
+from chatbot.domain.errors import INTERNAL_ERROR, SHUTTING_DOWN, STORAGE_ERROR
+from chatbot.domain.events import (
     StepStarted,
     TurnCompleted,
     TurnEvent,
@@ -17,10 +17,10 @@ from chatbot.events import (
     TurnInterrupted,
     TurnStarted,
 )
-from chatbot.graph import ENTRYPOINT, build_graph
-from chatbot.live_turn import LiveTurn
+from chatbot.graph.builder import ENTRYPOINT, build_graph
 from chatbot.metrics import Metrics
-from chatbot.turn import Turn
+from chatbot.turns.live_turn import LiveTurn
+from chatbot.turns.turn import Turn
 from tests.support.fake_model import FakeModel, MemoryLease, MemoryStore
 
 EARLIER = [

@@ -7,10 +7,10 @@ from typing import Any
 
 from burr.core import ApplicationBuilder
 
-from chatbot.events import TurnCompleted, TurnEvent, Usage
-from chatbot.graph import ENTRYPOINT, build_graph
-from chatbot.turn import Turn
-from chatbot.turn_options import TurnOptions
+from chatbot.domain.events import TurnCompleted, TurnEvent, Usage
+from chatbot.graph.builder import ENTRYPOINT, build_graph
+from chatbot.turns.options import TurnOptions
+from chatbot.turns.turn import Turn
 from tests.support.fake_model import FakeModel
 
 

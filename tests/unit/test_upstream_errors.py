@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from chatbot.errors import TurnError
+from chatbot.domain.errors import TurnError
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.llm.retry import RetryPolicy

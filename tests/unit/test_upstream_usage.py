@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from chatbot.events import Usage
+from chatbot.domain.events import Usage
+from chatbot.graph.prompts import classifier_messages, responder_messages
 from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.llm.sse import iter_text_deltas
 from chatbot.llm.usage import StreamReport, parse_usage
-from chatbot.prompts import classifier_messages, responder_messages
 from chatbot.settings import Settings
 
 POEM = responder_messages(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from chatbot.errors import REPLY_STOPPED
-from chatbot.events import StepStarted, Timings, TurnCompleted, TurnInterrupted, TurnStarted
+from chatbot.domain.errors import REPLY_STOPPED
+from chatbot.domain.events import StepStarted, Timings, TurnCompleted, TurnInterrupted, TurnStarted
 from server.protocols.burr_ui import event_frame
 from server.protocols.websocket import (
     MessageRefused,

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import orjson
 
+from chatbot.domain.text import split_tokens
 from chatbot.llm.http import httpx
 from chatbot.llm.offline import writer
-from chatbot.text import split_tokens
 
 _ids = itertools.count(1)
 

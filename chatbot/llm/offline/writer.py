@@ -13,8 +13,8 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
-from chatbot.modes import CLASSIFY_TASK
-from chatbot.prompts import task_of
+from chatbot.domain.modes import CLASSIFY_TASK
+from chatbot.graph.prompts import task_of
 
 SIGNATURE: Final = "offline model"
 

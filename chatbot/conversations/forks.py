@@ -1,0 +1,313 @@
+"""A conversation's branches at run time: the history with its versions, switching, forking.
+
+Editing a prompt or regenerating a reply forks a new branch (a Burr application of its
+own, ``chatbot.domain.branch_ids``) with Burr's own ``fork_from_app_id`` /
+``fork_from_sequence_id``, so Burr's tracking records each branch's parent. What the
+tree means (who wrote an item, its versions, what a switch shows) is the pure logic of
+``chatbot.domain.branch_tree``; this module reads what it needs from the store, asks it, and
+builds the forked Burr application.
+
+``Branching`` gets every collaborator it needs from the ``Chatbot`` that owns it (the
+store, how to build a Burr application, how to take a conversation's lease, the
+tracking set-up) and knows nothing of turns: the ``Chatbot`` runs a fork's first turn
+like any other (capacity, lease, ``LiveTurn``), so the per-turn path stays its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from burr.core import Application, ApplicationBuilder
+
+from chatbot.domain.branch_ids import branch_app_id, conversation_of
+from chatbot.domain.branch_tree import INDEX, BranchInputError, BranchTree, ForkPlan
+from chatbot.domain.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.graph.builder import ENTRYPOINT
+from chatbot.store import Boundary, ConversationStore, NewBranch, TurnLease
+from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter
+
+# One item of ``/history``: a chat item, plus ``branch`` (``BranchMark``) where the item
+# has more than one version.
+HistoryItem = dict[str, Any]
+
+PREVIEW_CHARS = 80
+
+# How the owner builds a Burr application (graph and identifiers set, tracker if any).
+BuildApp = Callable[[str, str, OffloopTrackingClient | None], ApplicationBuilder]
+# How the owner takes a conversation's turn lease (its errors are the owner's to shape).
+AcquireLease = Callable[[str, str], Awaitable[TurnLease]]
+# A new tracker for a project's application, or None when tracking is off.
+NewTracker = Callable[[str], OffloopTrackingClient | None]
+
+
+class ConversationNotFound(Exception):
+    """The conversation named does not exist (nothing stored, never created)."""
+
+    def __init__(self, project_id: str, app_id: str) -> None:
+        super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version of an item: the branch that wrote it, when, and how it begins."""
+
+    app_id: str
+    created_at: dt.datetime | None
+    preview: str
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """The versions of item ``index`` of the shown branch, and which one it shows."""
+
+    index: int
+    shown: int
+    versions: list[Version]
+
+
+@dataclass(frozen=True, slots=True)
+class Fork:
+    """A new branch ready for its first turn: its Burr application (at the fork's state),
+    the prompt that turn sends, and what its first save records about it."""
+
+    app: Application
+    prompt: str
+    branch: str
+    tracker: OffloopTrackingClient | None
+    new_branch: NewBranch
+
+
+class Branching:
+    """The branch-aware reads and writes of a process's conversations."""
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        *,
+        build_app: BuildApp,
+        acquire_lease: AcquireLease,
+        new_tracker: NewTracker,
+        tracking_writer: TrackingWriter | None,
+        tracking_dir: Path | None,
+    ) -> None:
+        self.store = store
+        self._build_app = build_app
+        self._acquire_lease = acquire_lease
+        self._new_tracker = new_tracker
+        self._tracking_writer = tracking_writer
+        self._tracking_dir = tracking_dir
+
+    async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
+        """The shown branch's items, each item with versions marked (``branch``), or None
+        when the conversation does not exist."""
+        tree = await self._tree(project_id, app_id)
+        return await self._view(project_id, tree, tree.shown)
+
+    async def _tree(self, project_id: str, app_id: str) -> BranchTree:
+        return BranchTree(app_id, await self.store.branches(project_id, app_id))
+
+    async def _view(
+        self, project_id: str, tree: BranchTree, branch: str
+    ) -> list[HistoryItem] | None:
+        state = await self.store.load_state(project_id, branch)
+        if state is None:
+            return [] if await self.store.exists(project_id, tree.conversation_id) else None
+        items: list[HistoryItem] = list(state.get("chat_history", []))
+        for index, mark in tree.marks(branch, len(items)).items():
+            items[index] = {
+                **items[index],
+                "branch": {
+                    "version": mark.version,
+                    "versions": mark.versions,
+                    "app_id": mark.app_id,
+                },
+            }
+        return items
+
+    async def versions(self, project_id: str, app_id: str, index: int) -> Versions:
+        """The versions of item ``index`` of the shown branch (a single one is an answer).
+
+        Raises ``ConversationNotFound``, or ``BranchInputError`` for an index the shown
+        branch does not have."""
+        tree = await self._tree(project_id, app_id)
+        shown = tree.shown
+        length = len(tree.owners(shown))
+        if not 0 <= index < length:
+            if not tree.records and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            raise BranchInputError(
+                "invalid_request",
+                f"There is no item {index}: the conversation has {length} item(s).",
+                ("query", "index"),
+            )
+        owners = tree.versions(shown, index)
+        states = await asyncio.gather(
+            *(self.store.load_state(project_id, owner) for owner in owners)
+        )
+        versions = []
+        for owner, state in zip(owners, states, strict=True):
+            history = state.get("chat_history", []) if state is not None else []
+            item = history[index] if index < len(history) else None
+            record = tree.record(owner)
+            versions.append(
+                Version(
+                    app_id=owner,
+                    created_at=record.created_at if record is not None else None,
+                    preview=item["content"][:PREVIEW_CHARS] if item is not None else "",
+                )
+            )
+        return Versions(index=index, shown=tree.version_of(shown, index), versions=versions)
+
+    async def switch(
+        self,
+        project_id: str,
+        app_id: str,
+        *,
+        index: int | None = None,
+        version: int | None = None,
+        branch: str | None = None,
+    ) -> list[HistoryItem]:
+        """Show version ``version`` of item ``index`` (or the branch whose Burr app id is
+        ``branch``) and answer the history now shown, as ``history_view`` would.
+
+        Holds the conversation's lease meanwhile, so it raises ``ConversationBusy`` while
+        a reply is written (a switch must not move the ground under a running turn); also
+        ``ConversationNotFound`` and ``BranchInputError``. Nothing changes when it raises.
+        """
+        lease = await self._acquire_lease(project_id, app_id)
+        try:
+            tree = await self._tree(project_id, app_id)
+            if not tree.records and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            shown = tree.shown
+            if branch is not None:
+                if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
+                    raise BranchInputError(
+                        "invalid_request",
+                        f"{branch!r} is not a branch of the conversation {app_id!r}.",
+                        ("body", "app_id"),
+                    )
+                target = branch
+            else:
+                if index is None or version is None:
+                    raise BranchInputError(
+                        "invalid_request", "Name an item and a version, or a branch.", INDEX
+                    )
+                target = tree.switch_target(shown, index, version)
+            if target != shown and not await self.store.show_branch(project_id, app_id, target):
+                raise BranchInputError(
+                    "invalid_request",
+                    f"{target!r} is not a branch of the conversation {app_id!r}.",
+                    ("body", "app_id"),
+                )
+            view = await self._view(project_id, tree, target)
+        finally:
+            await lease.release()
+        return view if view is not None else []
+
+    async def fork(
+        self,
+        project_id: str,
+        app_id: str,
+        plan_for: Callable[[Sequence[ChatItem]], ForkPlan],
+    ) -> Fork:
+        """Fork the shown branch as ``plan_for`` its history says, for one turn.
+
+        The caller holds the conversation's lease. Raises ``ConversationNotFound`` and
+        ``BranchInputError``; nothing is stored here (the branch exists once its first
+        turn is), and the tracker it opened is closed when it raises.
+        """
+        tracker = None
+        try:
+            tree = await self._tree(project_id, app_id)
+            viewed = tree.shown
+            state = await self.store.load_state(project_id, viewed)
+            if state is None and not await self.store.exists(project_id, app_id):
+                raise ConversationNotFound(project_id, app_id)
+            history = as_history(state.get("chat_history") if state is not None else None)
+            plan = plan_for(history)
+            parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
+            branch = branch_app_id(app_id, tree.next_number())
+            if self._tracking_writer is not None:
+                await asyncio.to_thread(self._clear_tracking, project_id, branch)
+            tracker = self._new_tracker(project_id)
+            app = await self._fork_app(project_id, branch, tracker, parent)
+            forked = as_history(app.state.get("chat_history"))
+            if forked != history[: plan.boundary]:
+                raise RuntimeError(
+                    f"forking {parent.app_id} at {parent.sequence_id} gave {len(forked)} "
+                    f"items, not the {plan.boundary} of {viewed}"
+                )
+        except BaseException:
+            if tracker is not None:
+                tracker.close()
+            raise
+        return Fork(
+            app=app,
+            prompt=plan.prompt,
+            branch=branch,
+            tracker=tracker,
+            new_branch=NewBranch(
+                parent_app_id=parent.app_id,
+                fork_sequence_id=parent.sequence_id,
+                fork_items=plan.boundary,
+                diverges_at=plan.diverges_at,
+            ),
+        )
+
+    async def _fork_point(
+        self, project_id: str, tree: BranchTree, viewed: str, items: int
+    ) -> Boundary:
+        """Where a fork of ``viewed`` keeping its first ``items`` items starts: the stored
+        boundary of that size of the nearest branch, ``viewed`` first, then its ancestors
+        (the one that wrote those items, or a fork of it that kept them)."""
+        for candidate in tree.lineage(viewed):
+            boundary = await self.store.boundary(project_id, candidate, items)
+            if boundary is not None:
+                return boundary
+        raise BranchInputError(
+            "invalid_request",
+            f"The conversation cannot be branched at item {items}: no state of it ending "
+            "there is stored (it was stored before branching existed, or given whole by a "
+            "client).",
+            INDEX,
+        )
+
+    async def _fork_app(
+        self,
+        project_id: str,
+        app_id: str,
+        tracker: OffloopTrackingClient | None,
+        parent: Boundary,
+    ) -> Application:
+        """A new branch's Burr application, forked by Burr from ``parent``'s state (Burr
+        loads it through the store, and its tracker records the parent pointer)."""
+        return await (
+            self._build_app(project_id, app_id, tracker)
+            .initialize_from(
+                self.store,
+                resume_at_next_action=False,
+                default_state={"chat_history": ChatHistory()},
+                default_entrypoint=ENTRYPOINT,
+                fork_from_app_id=parent.app_id,
+                fork_from_partition_key=project_id,
+                fork_from_sequence_id=parent.sequence_id,
+            )
+            .abuild()
+        )
+
+    def _clear_tracking(self, project_id: str, app_id: str) -> None:
+        """Remove what an earlier, never stored attempt at a branch left in its tracking
+        directory (blocking: a thread): Burr writes a branch's metadata (its parent) only
+        when the directory has none, and this attempt may fork from another parent."""
+        assert self._tracking_writer is not None and self._tracking_dir is not None
+        app_dir = self._tracking_dir / project_id / app_id
+        if app_dir.exists():
+            self._tracking_writer.flush(5.0)
+            shutil.rmtree(app_dir, True)

@@ -1,0 +1,104 @@
+"""Conversation storage: Burr persisters for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from chatbot.store.base import (
+    Boundary,
+    BranchRecord,
+    ConversationBusy,
+    ConversationStore,
+    ConversationSummary,
+    NewBranch,
+    StoreUnavailable,
+    TurnLease,
+    TurnLeaseLost,
+)
+
+__all__ = [
+    "Boundary",
+    "BranchRecord",
+    "ConversationBusy",
+    "ConversationStore",
+    "ConversationSummary",
+    "NewBranch",
+    "StoreUnavailable",
+    "TurnLease",
+    "TurnLeaseLost",
+    "check_store",
+    "open_store",
+]
+
+
+def _scheme(database_url: str) -> str:
+    return urlparse(database_url).scheme
+
+
+def open_store(
+    database_url: str, *, pool_size: int | None = None, lease_ttl_s: float | None = None
+) -> ConversationStore:
+    """The store for a ``sqlite:///path`` or ``postgresql://…`` URL (not yet initialised).
+
+    ``lease_ttl_s`` is how long a crashed process's turn leases keep their conversations
+    busy, on either database; ``pool_size`` is PostgreSQL's connections per process.
+    """
+    from chatbot.store.base import DEFAULT_LEASE_TTL_S
+
+    scheme = _scheme(database_url)
+    if scheme == "sqlite":
+        # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
+        if not database_url.startswith("sqlite:///"):
+            raise ValueError("A SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
+        from chatbot.store.sqlite import SQLiteConversationStore
+
+        return SQLiteConversationStore(
+            Path(database_url.removeprefix("sqlite:///")).expanduser(),
+            lease_ttl_s=lease_ttl_s or DEFAULT_LEASE_TTL_S,
+        )
+    if scheme in ("postgresql", "postgres"):
+        from chatbot.store.postgres import DEFAULT_POOL_SIZE, PostgresConversationStore
+
+        return PostgresConversationStore(
+            database_url,
+            pool_size=pool_size or DEFAULT_POOL_SIZE,
+            lease_ttl_s=lease_ttl_s or DEFAULT_LEASE_TTL_S,
+        )
+    raise ValueError(
+        f"Unsupported CHATBOT_DATABASE_URL scheme {scheme!r}: use sqlite:///path or postgresql://…"
+    )
+
+
+async def check_store(database_url: str, *, processes: int = 1) -> str:
+    """Open the database once before serving; answers the start-up banner's line about it.
+
+    Opens the store (creating its schema) and closes it again; raises ``StoreUnavailable``
+    with one clear sentence, so a bad configuration is an error message and an exit status
+    rather than a traceback (or, with workers, children that fail one after another).
+    ``processes`` is the number of workers about to share the database.
+    """
+    try:
+        store = open_store(database_url)
+    except ValueError as exc:
+        raise StoreUnavailable(str(exc)) from None
+    await store.initialize()
+    try:
+        sharing = [f"by the {processes} workers"] if processes > 1 else []
+        from chatbot.store.sqlite import SQLiteConversationStore
+
+        if isinstance(store, SQLiteConversationStore):
+            sharing += _other_servers(await store.other_processes())
+        line = f"Database: {store.where}"
+        return f"{line}, shared {' and '.join(sharing)}" if sharing else line
+    finally:
+        await store.close()
+
+
+def _other_servers(pids: list[int]) -> list[str]:
+    if len(pids) == 1:
+        return [f"with another server process (pid {pids[0]})"]
+    if pids:
+        listed = ", ".join(str(pid) for pid in pids)
+        return [f"with {len(pids)} other server processes (pids {listed})"]
+    return []

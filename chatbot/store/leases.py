@@ -1,0 +1,162 @@
+"""Turn leases kept in the database, so that every process sharing it sees them.
+
+One turn at a time per conversation, whichever process runs it. A lease is a row, taken
+with one short statement that succeeds only when no live lease exists, so a process
+needs no connection while a reply streams. Each lease carries a random token and an
+expiry; one task per process pushes back the expiry of all of its leases every third of
+the TTL. A process that dies stops renewing, and its leases lapse after the TTL. The
+token fences the final write: a turn whose lease was taken over (its process stalled
+past the expiry) cannot store its state.
+
+This module is the part both databases share: the in-process guard, the renewal task and
+the bookkeeping of lost leases. The SQL is in ``postgres_leases`` and ``sqlite_leases``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
+from chatbot.store.local_leases import LocalLeases
+
+logger = logging.getLogger(__name__)
+
+LeaseKey = tuple[str, str]  # (project_id, app_id)
+# Renewal ticks between sweeps of long-expired leases (left by crashed processes on
+# conversations nobody came back to; an expired lease is free, so dropping it is safe).
+SWEEP_EVERY_TICKS = 100
+
+
+def process_holder() -> str:
+    """Who holds a lease, for people reading the table: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+class LeaseTable(Protocol):
+    """The statements one database needs to keep lease rows."""
+
+    async def insert(self, key: LeaseKey, token: uuid.UUID, ttl_s: float) -> bool:
+        """Take the lease if it is free or expired; False while another one is live."""
+
+    async def delete(self, key: LeaseKey, token: uuid.UUID) -> None:
+        """Drop the lease if it still carries this token."""
+
+    async def renew(self, tokens: Sequence[uuid.UUID], ttl_s: float) -> set[uuid.UUID]:
+        """Push back these leases' expiry; answers those still there (the rest were taken).
+
+        Called on every tick, with no tokens too, so a table can keep other rows alive.
+        """
+
+    async def sweep(self) -> None:
+        """Drop rows long expired."""
+
+
+class _DatabaseLease(TurnLease):
+    __slots__ = ("_key", "_keeper", "_local", "_released", "token")
+
+    def __init__(
+        self, keeper: DatabaseLeases, key: LeaseKey, token: uuid.UUID, local: TurnLease
+    ) -> None:
+        self._keeper = keeper
+        self._key = key
+        self.token = token
+        self._local = local
+        self._released = False
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        try:
+            await self._keeper._release(self._key, self.token)
+        finally:
+            await self._local.release()
+
+
+class DatabaseLeases:
+    """This process's leases in one database: acquire, release, renew, and fence writes."""
+
+    def __init__(self, table: LeaseTable, *, ttl_s: float) -> None:
+        self._table = table
+        self.ttl_s = float(ttl_s)
+        # A turn already running here is refused without a round trip to the database.
+        self._local = LocalLeases()
+        self._held: dict[LeaseKey, uuid.UUID] = {}
+        self._lost: set[uuid.UUID] = set()
+        self._renewer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+
+    async def acquire(self, project_id: str, app_id: str) -> TurnLease:
+        key = (project_id, app_id)
+        local = self._local.acquire(project_id, app_id)  # raises ConversationBusy at once
+        token = uuid.uuid4()
+        try:
+            granted = await self._table.insert(key, token, self.ttl_s)
+        except BaseException:
+            await local.release()
+            raise
+        if not granted:
+            await local.release()
+            raise ConversationBusy(f"{project_id}/{app_id}")
+        self._held[key] = token
+        return _DatabaseLease(self, key, token, local)
+
+    def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:
+        """The token a final write must find still in place, or None without a lease here.
+
+        Raises ``TurnLeaseLost`` at once when renewal already found the lease taken over.
+        """
+        token = self._held.get((project_id, app_id))
+        if token is not None and token in self._lost:
+            raise TurnLeaseLost(f"{project_id}/{app_id}")
+        return token
+
+    async def _release(self, key: LeaseKey, token: uuid.UUID) -> None:
+        if self._held.get(key) == token:
+            del self._held[key]
+        self._lost.discard(token)
+        try:
+            await self._table.delete(key, token)
+        except Exception:  # it will lapse at its expiry; the turn itself is already stored
+            logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
+
+    async def _renew_forever(self) -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(self.ttl_s / 3)
+            ticks += 1
+            if ticks % SWEEP_EVERY_TICKS == 0:
+                try:
+                    await self._table.sweep()
+                except Exception:
+                    logger.warning("could not sweep expired turn leases", exc_info=True)
+            await self._renew_once()
+
+    async def _renew_once(self) -> None:
+        tokens = [token for token in self._held.values() if token not in self._lost]
+        try:
+            renewed = await self._table.renew(tokens, self.ttl_s)
+        except Exception:
+            logger.warning("could not renew turn leases; retrying", exc_info=True)
+            return
+        held = set(self._held.values())
+        for token in set(tokens) - renewed:
+            if token in held:  # not released meanwhile: really lost
+                self._lost.add(token)
+                logger.error("a turn lease lapsed and was taken over; its turn won't be saved")
