@@ -85,9 +85,13 @@ def new_conversation_id() -> str:
 class Overloaded(Exception):
     """This process already streams its configured maximum of replies."""
 
+    code = "overloaded"
+
 
 class ShuttingDown(Exception):
     """The server is draining before it stops; no new turn may start."""
+
+    code = "server_shutting_down"
 
 
 class Chatbot:

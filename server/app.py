@@ -13,9 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from chatbot.runtime import Chatbot
 from server.access_log import AccessLogMiddleware
 from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
-from server.errors import install_error_handlers
+from server.error_handlers import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
-from server.openai_errors import install_openai_error_handlers
 from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.routes import (
@@ -92,7 +91,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         else None
     )
     install_error_handlers(app)
-    install_openai_error_handlers(app)
     app.include_router(meta.health_router)
     app.include_router(meta.metrics_router)
     app.include_router(session.router, prefix=API_PREFIX)

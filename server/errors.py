@@ -1,22 +1,30 @@
-"""One error shape for every 4xx/5xx the API sends: ``{"error": {"code", "message"}}``.
+"""What the HTTP layer raises, and what any error says: a code, a sentence, where.
 
-``code`` is stable (clients branch on it); ``message`` is a sentence for people. FastAPI's
-own validation and HTTP errors are rewritten into the same shape, so a client never has
-to handle two formats.
+Routes raise and never build an error response. A domain error carries its code
+(``ConversationNotFound``, ``StoreUnavailable``, ``BranchInputError``, ``TurnError``...,
+``chatbot.domain.errors``); the two exceptions here are the HTTP layer's own: ``ApiError``
+for what only it can refuse (a body that is not JSON, a rate limit, an unknown model),
+and ``ReplyFailed`` for a reply that failed before its client read any of it.
+``server.error_tables`` says how each code is answered in each protocol and
+``server.error_handlers`` answers.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
-from starlette.types import Send
+from chatbot.domain.errors import TurnError
 
 
 class ApiError(Exception):
+    """A request the HTTP layer refuses itself, with the status that says why.
+
+    ``param`` names the request field at fault, as OpenAI's errors do (``/v1`` sends it);
+    ``details`` lists invalid parts of the request, as validation errors do (our API).
+    """
+
     def __init__(
         self,
         status: int,
@@ -24,7 +32,8 @@ class ApiError(Exception):
         message: str,
         *,
         headers: dict[str, str] | None = None,
-        details: Any = None,
+        details: list[dict[str, Any]] | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -32,92 +41,49 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers
         self.details = details
+        self.param = param
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return {"error": error}
+class ReplyFailed(Exception):
+    """A reply that ended before its client read any text, answered as an HTTP error
+    (``POST /reply``, a ``/v1`` completion): the turn's own error, plus headers the route
+    adds (the conversation the request went to)."""
+
+    def __init__(self, error: TurnError, headers: dict[str, str] | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.code = error.code
+        self.headers = headers
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None, details: Any = None
-) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+@dataclass(frozen=True, slots=True)
+class Described:
+    """An error as every protocol tells it: code, sentence, and what it adds."""
+
+    code: str
+    # None: the error's own text is not for clients; its table entry has the sentence.
+    message: str | None
+    headers: dict[str, str]
+    details: list[dict[str, Any]] | None = None
+    param: str | None = None
+    retry_after_s: float | None = None
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    503: "unavailable",
-}
+def describe(exc: Exception) -> Described:
+    """What ``exc`` says to a client, before a protocol's table adds its status."""
+    if isinstance(exc, ApiError):
+        return Described(exc.code, exc.message, exc.headers or {}, exc.details, exc.param)
+    if isinstance(exc, ReplyFailed):
+        error = exc.error
+        headers = exc.headers or {}
+        return Described(error.code, error.message, headers, retry_after_s=error.retry_after_s)
+    code: str = exc.code  # type: ignore[attr-defined]  # every registered error has one
+    message = getattr(exc, "message", None)
+    location = getattr(exc, "location", None)
+    details = None if location is None else [{"location": list(location), "message": message}]
+    return Described(code, message, {}, details)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-    message = error.get("msg", "is invalid")
-    return f"{location}: {message}" if location else message
-
-
-async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
-
-
-async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = exc.errors()
-    if any(e.get("type") == "json_invalid" for e in errors):
-        return error_response(400, "invalid_json", "The request body is not valid JSON.")
-    details = [
-        {"location": [str(p) for p in e.get("loc", ())], "message": e.get("msg", "")}
-        for e in errors
-    ]
-    message = "; ".join(_describe(e) for e in errors[:3]) or "The request is invalid."
-    return error_response(422, "invalid_request", message, details=details)
-
-
-def wrong_method_message(method: str, path: str, allow: str) -> str:
-    return f"{method} is not allowed on {path}; it answers {allow}."
-
-
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
-    headers = getattr(exc, "headers", None)
-    if exc.status_code == 405 and headers and "Allow" in headers:
-        message = wrong_method_message(request.method, request.url.path, headers["Allow"])
-    else:
-        message = exc.detail if isinstance(exc.detail, str) else "The request failed."
-    return error_response(exc.status_code, code, message, headers)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-
-
-async def send_error(
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    """Answer with the error shape straight from ASGI middleware (outside FastAPI)."""
-    import orjson
-
-    payload = orjson.dumps(error_body(code, message))
-    raw_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-        *(headers or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
+def retry_after(seconds: float) -> dict[str, str]:
+    """The ``Retry-After`` header for a wait of ``seconds`` (whole seconds, at least 1)."""
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}

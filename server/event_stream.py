@@ -1,11 +1,29 @@
-"""The HTTP response that carries a Server-Sent Events stream, whatever the protocol."""
+"""Server-Sent Events, whatever the protocol: the framing of an event, and the response.
+
+Every protocol here sends its events as ``data: <payload>\\n\\n`` (one ``data:`` line, no
+``event:`` line); the framing is spelled in this module only. The hot paths (one event
+per token) build their frames as bytes from a constant head and tail: ``DATA_PREFIX``
+and ``EVENT_END`` are those pieces.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+DATA_PREFIX: Final = b"data: "
+EVENT_END: Final = b"\n\n"
+# The sentinel that ends the streams of OpenAI's protocol and the AI SDK's.
+DONE: Final = DATA_PREFIX + b"[DONE]" + EVENT_END
+
+
+def data_event(payload: bytes) -> bytes:
+    """One event whose ``data`` is ``payload`` (JSON with no raw newline, as orjson writes)."""
+    return DATA_PREFIX + payload + EVENT_END
+
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.errors import ApiError
-from server.openai_errors import send_error_for
+from server.error_handlers import send_error_for
+from server.errors import ApiError, retry_after
 
 # Requests of these methods carry no body worth reading; every other method is limited.
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -120,5 +119,5 @@ async def rate_limit(request: Request) -> None:
             429,
             "rate_limited",
             "Too many prompts from this client; wait a moment and try again.",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            headers=retry_after(wait),
         )

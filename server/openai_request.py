@@ -14,7 +14,7 @@ from typing import Any
 from chatbot.domain.chat_items import ChatItem, assistant_item, user_item
 from chatbot.turns.options import TurnOptions
 from server.deps import ID_PATTERN
-from server.openai_errors import OpenAIApiError
+from server.errors import ApiError
 from server.openai_schemas import ChatCompletionIn, ContentPartIn, MessageIn
 
 _ID = re.compile(ID_PATTERN)
@@ -33,8 +33,8 @@ class TurnRequest:
     include_usage: bool
 
 
-def unsupported(param: str, message: str, code: str = "unsupported_parameter") -> OpenAIApiError:
-    return OpenAIApiError(400, code, message, param=param)
+def unsupported(param: str, message: str, code: str = "unsupported_parameter") -> ApiError:
+    return ApiError(400, code, message, param=param)
 
 
 def _check_supported(body: ChatCompletionIn) -> None:
@@ -65,7 +65,7 @@ def _check_supported(body: ChatCompletionIn) -> None:
     if body.top_logprobs:
         raise unsupported("top_logprobs", "Log probabilities are not supported.")
     if body.stream_options is not None and not body.stream:
-        raise OpenAIApiError(
+        raise ApiError(
             400,
             "invalid_value",
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
@@ -92,7 +92,7 @@ def _part_text(part: ContentPartIn, index: int, position: int) -> str:
         )
     text = part.text if part.type == "text" else part.refusal
     if text is None:
-        raise OpenAIApiError(
+        raise ApiError(
             400,
             "missing_required_parameter",
             f"A {part.type!r} content part needs its {part.type!r} field.",
@@ -140,19 +140,16 @@ def turn_request(body: ChatCompletionIn, max_prompt_chars: int) -> TurnRequest:
         else:
             dialogue.append((index, message.role, text))
     if not dialogue or dialogue[-1][1] != "user":
-        raise OpenAIApiError(
+        raise ApiError(
             400,
             "invalid_value",
             "The last message (after any system messages) must be the user's prompt.",
             param="messages",
         )
+    # Not blank: a user message's text is checked where it is read (MessageIn).
     index, _, prompt = dialogue[-1]
-    if not prompt.strip():
-        raise OpenAIApiError(
-            400, "empty_prompt", "The prompt is empty.", param=f"messages[{index}].content"
-        )
     if len(prompt) > max_prompt_chars:
-        raise OpenAIApiError(
+        raise ApiError(
             413,
             "prompt_too_long",
             f"The prompt has {len(prompt)} characters; the limit is {max_prompt_chars}.",
@@ -195,7 +192,7 @@ def named_conversation(
 
 def _valid(value: str, param: str) -> str:
     if not _ID.fullmatch(value):
-        raise OpenAIApiError(
+        raise ApiError(
             400,
             "invalid_conversation_id",
             f"{param} must be 1-64 of A-Z a-z 0-9 _ -, not {value[:80]!r}.",

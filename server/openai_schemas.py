@@ -16,31 +16,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from server.deps import ID_PATTERN
+from server.schemas import AS_JSON_INTEGER, NOT_BLANK, NOT_BLANK_PATTERN
 
 FinishReason = Literal["stop", "length", "content_filter"]
-
-
-def _integral(value: object) -> object:
-    """A number with no fraction is an integer to JSON Schema (``232.0`` is ``232``)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-# After an integer's own constraints: an integer as JSON counts them, strict (no strings,
-# no booleans) but 232.0 is 232. (Put before them, it would hide them from the schema.)
-AS_JSON_INTEGER = BeforeValidator(_integral)
 
 
 def _accepted(low: int, high: int) -> WithJsonSchema:
@@ -75,18 +66,79 @@ class ContentPartIn(BaseModel):
     refusal: StrictStr | None = None
 
 
+# A user message's text: a string, or parts, of which one has text that is not blank.
+_USER_CONTENT = {
+    "anyOf": [
+        {"type": "string", "pattern": NOT_BLANK_PATTERN},
+        {
+            "type": "array",
+            "contains": {
+                "anyOf": [
+                    {
+                        "properties": {
+                            "type": {"const": kind},
+                            kind: {"type": "string", "pattern": NOT_BLANK_PATTERN},
+                        },
+                        "required": ["type", kind],
+                    }
+                    for kind in ("text", "refusal")
+                ]
+            },
+        },
+    ]
+}
+
+
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={  # the validator below, documented
+            "if": {"properties": {"role": {"const": "user"}}, "required": ["role"]},
+            "then": {"properties": {"content": _USER_CONTENT}, "required": ["content"]},
+        },
+    )
 
     role: Literal["system", "developer", "user", "assistant", "tool", "function"] = Field(
         json_schema_extra={"enum": ["system", "developer", "user", "assistant"]}
     )
-    content: StrictStr | list[ContentPartIn] | None = None
+    content: StrictStr | list[ContentPartIn] | None = Field(default=None, validate_default=True)
     name: StrictStr | None = None
     # Read so that the 400 can name them: this model has no tools and no audio.
     tool_calls: SkipJsonSchema[list[Any] | None] = None
     function_call: SkipJsonSchema[Any] = None
     audio: SkipJsonSchema[Any] = None
+
+    @field_validator("content")
+    @classmethod
+    def _user_content_has_text(cls, content: Any, info: ValidationInfo) -> Any:
+        """A user message says something: text that is not only whitespace. (Parts this
+        model does not read, or that lack their text, get their own 400 naming them.)"""
+        if info.data.get("role") != "user" or not _only_text_parts(content):
+            return content
+        if content is None:
+            texts: list[str] = []
+        else:
+            texts = [content] if isinstance(content, str) else _part_texts(content)
+        if not any(NOT_BLANK.search(text) for text in texts):
+            raise PydanticCustomError(
+                "empty_prompt", "A user message needs text that is not only whitespace."
+            )
+        return content
+
+
+def _only_text_parts(content: Any) -> bool:
+    if content is None or isinstance(content, str):
+        return True
+    readable = ("text", "refusal")
+    return all(part.type in readable and _part_text(part) is not None for part in content)
+
+
+def _part_text(part: ContentPartIn) -> str | None:
+    return part.text if part.type == "text" else part.refusal
+
+
+def _part_texts(content: list[ContentPartIn]) -> list[str]:
+    return [text for part in content if (text := _part_text(part)) is not None]
 
 
 class StreamOptionsIn(BaseModel):

@@ -9,9 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from chatbot.domain.errors import TurnError
 from chatbot.domain.events import TurnCompleted, TurnOutcome
@@ -45,14 +55,28 @@ NOT_BLANK_PATTERN = f"[^{_whitespace_class()}]"
 NOT_BLANK = re.compile(NOT_BLANK_PATTERN)
 
 
+def _integral(value: object) -> object:
+    """A number with no fraction is an integer to JSON Schema (``232.0`` is ``232``)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# After an integer's own constraints: an integer as JSON counts them, strict (no strings,
+# no booleans) but 232.0 is 232. (Put before them, it would hide them from the schema.)
+AS_JSON_INTEGER = BeforeValidator(_integral)
+# A count or an index as JSON Schema's ``integer``: 3 and 3.0, never "3" or true.
+JsonIndex = Annotated[StrictInt, Field(ge=0), AS_JSON_INTEGER]
+
+
 class PromptIn(BaseModel):
     # Strict: a number or a list is a client bug to report, not a string to coerce.
     # The constraints are documented here and enforced by the routes, which answer them
-    # with codes of their own (``empty_prompt`` 422, ``prompt_too_long`` 413); the
+    # with codes of their own (``empty_prompt``, ``prompt_too_long``, both 422); the
     # document's ``maxLength`` is the limit of the running server (CHATBOT_MAX_PROMPT_CHARS).
     prompt: StrictStr = Field(
         description="The user's message: at least one character that is not whitespace, "
-        "at most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).",
+        "at most CHATBOT_MAX_PROMPT_CHARS characters (422 prompt_too_long above that).",
         examples=["Write a poem about rivers"],
         json_schema_extra={"minLength": 1, "pattern": NOT_BLANK_PATTERN},
     )
@@ -93,19 +117,19 @@ _INDEX_DESCRIPTION = "The 0-based index of the item in GET /history."
 
 
 class RegenerateIn(BaseModel):
-    index: StrictInt = Field(
-        ge=0, description=f"{_INDEX_DESCRIPTION} It must be a reply (an assistant item)."
+    index: JsonIndex = Field(
+        description=f"{_INDEX_DESCRIPTION} It must be a reply (an assistant item)."
     )
 
 
 class EditIn(BaseModel):
-    index: StrictInt = Field(
-        ge=0, description=f"{_INDEX_DESCRIPTION} It must be a prompt (a user item)."
+    index: JsonIndex = Field(
+        description=f"{_INDEX_DESCRIPTION} It must be a prompt (a user item)."
     )
     # As PromptIn's: maxLength is the running server's CHATBOT_MAX_PROMPT_CHARS.
     prompt: StrictStr = Field(
         description="The new prompt: at least one character that is not whitespace, at "
-        "most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).",
+        "most CHATBOT_MAX_PROMPT_CHARS characters (422 prompt_too_long above that).",
         json_schema_extra={"minLength": 1, "pattern": NOT_BLANK_PATTERN},
     )
 
@@ -115,8 +139,8 @@ class SwitchToVersionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    index: StrictInt = Field(ge=0, description=_INDEX_DESCRIPTION)
-    version: StrictInt = Field(ge=0, description="The version, from 0 (the oldest).")
+    index: JsonIndex = Field(description=_INDEX_DESCRIPTION)
+    version: JsonIndex = Field(description="The version, from 0 (the oldest).")
 
 
 class SwitchToBranchIn(BaseModel):
@@ -185,8 +209,12 @@ class TurnErrorOut(BaseModel):
 
 
 # --- the frames of POST /response, as Server-Sent Events (`data: <frame>`) ---------------
+# The first frame's type: Burr's demo page reads the history under this name.
+CHAT_HISTORY: Final = "chat_history"
+
+
 class ChatHistoryFrame(BaseModel):
-    type: Literal["chat_history"]
+    type: Literal[CHAT_HISTORY]  # type: ignore[valid-type]  # a Final str is its literal
     value: list[ChatItemOut]
 
 
@@ -375,12 +403,47 @@ class UIMessagePartIn(BaseModel):
         return self
 
 
+_TEXT_PART = {
+    "properties": {
+        "type": {"const": "text"},
+        "text": {"type": "string", "pattern": NOT_BLANK_PATTERN},
+    },
+    "required": ["type", "text"],
+}
+_FILE_PART = {"properties": {"type": {"const": "file"}}, "required": ["type"]}
+
+
 class UIMessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """One message of the chat. A user's has text, and no file: this chatbot reads text."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={  # the validator below, documented
+            "if": {"properties": {"role": {"const": "user"}}, "required": ["role"]},
+            "then": {
+                "properties": {"parts": {"contains": _TEXT_PART, "items": {"not": _FILE_PART}}}
+            },
+        },
+    )
 
     id: StrictStr = Field(max_length=256)
     role: Literal["system", "user", "assistant"]
-    parts: list[UIMessagePartIn]
+    parts: list[UIMessagePartIn] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _user_messages_are_text(self) -> UIMessageIn:
+        if self.role != "user":
+            return self
+        if any(part.type == "file" for part in self.parts):
+            raise PydanticCustomError(
+                "unsupported_part", "This chatbot reads text only, not files."
+            )
+        texts = [part.text or "" for part in self.parts if part.type == "text"]
+        if not any(NOT_BLANK.search(text) for text in texts):
+            raise PydanticCustomError(
+                "empty_prompt", "A user message needs text that is not only whitespace."
+            )
+        return self
 
 
 class UIChatRequestIn(BaseModel):

@@ -16,8 +16,8 @@ from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.openai_errors import is_openai_path, send_error_for
-from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX
+from server.error_handlers import send_error_for
+from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX, is_openai_path
 
 SESSION_COOKIE = "chatbot_session"
 # Browsers cannot set headers on a WebSocket: the chat socket also takes the key as its first

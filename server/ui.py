@@ -10,7 +10,8 @@ from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from server.errors import ApiError, wrong_method_message
+from server.error_handlers import wrong_method_message
+from server.errors import ApiError
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.security import UI_HEADERS
 

@@ -28,6 +28,12 @@ from burr.core import Application, ApplicationBuilder
 from chatbot.domain.branch_ids import branch_app_id, conversation_of
 from chatbot.domain.branch_tree import INDEX, BranchInputError, BranchTree, ForkPlan
 from chatbot.domain.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.domain.errors import (
+    BRANCH_NOT_FOUND,
+    INVALID_REQUEST,
+    ITEM_NOT_BRANCHABLE,
+    ITEM_NOT_FOUND,
+)
 from chatbot.graph.builder import ENTRYPOINT
 from chatbot.store import Boundary, ConversationStore, NewBranch, TurnLease
 from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter
@@ -48,6 +54,8 @@ NewTracker = Callable[[str], OffloopTrackingClient | None]
 
 class ConversationNotFound(Exception):
     """The conversation named does not exist (nothing stored, never created)."""
+
+    code = "conversation_not_found"
 
     def __init__(self, project_id: str, app_id: str) -> None:
         super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
@@ -142,7 +150,7 @@ class Branching:
             if not tree.records and not await self.store.exists(project_id, app_id):
                 raise ConversationNotFound(project_id, app_id)
             raise BranchInputError(
-                "invalid_request",
+                ITEM_NOT_FOUND,
                 f"There is no item {index}: the conversation has {length} item(s).",
                 ("query", "index"),
             )
@@ -189,7 +197,7 @@ class Branching:
             if branch is not None:
                 if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
                     raise BranchInputError(
-                        "invalid_request",
+                        BRANCH_NOT_FOUND,
                         f"{branch!r} is not a branch of the conversation {app_id!r}.",
                         ("body", "app_id"),
                     )
@@ -197,12 +205,12 @@ class Branching:
             else:
                 if index is None or version is None:
                     raise BranchInputError(
-                        "invalid_request", "Name an item and a version, or a branch.", INDEX
+                        INVALID_REQUEST, "Name an item and a version, or a branch.", INDEX
                     )
                 target = tree.switch_target(shown, index, version)
             if target != shown and not await self.store.show_branch(project_id, app_id, target):
                 raise BranchInputError(
-                    "invalid_request",
+                    BRANCH_NOT_FOUND,
                     f"{target!r} is not a branch of the conversation {app_id!r}.",
                     ("body", "app_id"),
                 )
@@ -272,7 +280,7 @@ class Branching:
             if boundary is not None:
                 return boundary
         raise BranchInputError(
-            "invalid_request",
+            ITEM_NOT_BRANCHABLE,
             f"The conversation cannot be branched at item {items}: no state of it ending "
             "there is stored (it was stored before branching existed, or given whole by a "
             "client).",

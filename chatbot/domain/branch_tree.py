@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from chatbot.domain.chat_items import ChatItem
+from chatbot.domain.errors import ITEM_NOT_BRANCHABLE, ITEM_NOT_FOUND, VERSION_NOT_FOUND
 
 INDEX = ("body", "index")
 VERSION = ("body", "version")
@@ -41,7 +42,10 @@ class BranchRecord:
 
 
 class BranchInputError(Exception):
-    """A branch request that names an item or version it cannot apply to; nothing changed."""
+    """A branch request that names an item or version it cannot apply to; nothing changed.
+
+    ``code`` says which (``chatbot.domain.errors``: an item, a version or a branch that
+    is not there, or an item that cannot be branched), ``location`` the request field."""
 
     def __init__(self, code: str, message: str, location: Sequence[str]) -> None:
         super().__init__(message)
@@ -55,7 +59,7 @@ def _out_of_range(index: int, length: int, location: Sequence[str]) -> BranchInp
         where = "the conversation has no items yet"
     else:
         where = f"the conversation's items are numbered 0 to {length - 1}"
-    return BranchInputError("invalid_request", f"There is no item {index}: {where}.", location)
+    return BranchInputError(ITEM_NOT_FOUND, f"There is no item {index}: {where}.", location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +79,7 @@ def plan_edit(history: Sequence[ChatItem], index: int, prompt: str) -> ForkPlan:
         raise _out_of_range(index, len(history), INDEX)
     if history[index]["role"] != "user":
         raise BranchInputError(
-            "invalid_request",
+            ITEM_NOT_BRANCHABLE,
             f"Item {index} is a reply; only a prompt can be edited (regenerate a reply instead).",
             INDEX,
         )
@@ -95,14 +99,14 @@ def plan_regenerate(history: Sequence[ChatItem], index: int) -> ForkPlan:
         raise _out_of_range(index, len(history), INDEX)
     if history[index]["role"] == "user":
         raise BranchInputError(
-            "invalid_request",
+            ITEM_NOT_BRANCHABLE,
             f"Item {index} is a prompt; only a reply can be regenerated (edit a prompt instead).",
             INDEX,
         )
     prompt_index = next((i for i in range(index - 1, -1, -1) if history[i]["role"] == "user"), None)
     if prompt_index is None:
         raise BranchInputError(
-            "invalid_request", f"Item {index} answers no prompt of this conversation.", INDEX
+            ITEM_NOT_BRANCHABLE, f"Item {index} answers no prompt of this conversation.", INDEX
         )
     return ForkPlan(
         boundary=prompt_index,
@@ -213,7 +217,7 @@ class BranchTree:
         versions = self.versions(app_id, index)
         if not 0 <= version < len(versions):
             raise BranchInputError(
-                "invalid_request",
+                VERSION_NOT_FOUND,
                 f"Item {index} has {len(versions)} version(s), numbered from 0; "
                 f"there is no version {version}.",
                 VERSION,

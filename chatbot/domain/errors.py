@@ -1,14 +1,37 @@
-"""Why a turn did not complete, as a stable code and a sentence a user can read.
+"""Errors as stable codes: why a turn did not complete, and why a request was refused.
 
-One type for every cause (the upstream model, our storage, an internal bug, a server
-that is stopping): clients branch on ``code``, show ``message`` to people, and use
-``retryable`` to decide whether sending the same prompt again may succeed.
+``TurnError`` is one type for every cause of a failed turn (the upstream model, our
+storage, an internal bug, a server that is stopping): clients branch on ``code``, show
+``message`` to people, and use ``retryable`` to decide whether sending the same prompt
+again may succeed.
+
+Every other exception the domain and the runtime raise for a client to hear carries its
+code too, as a ``code`` attribute (``ConversationNotFound.code`` is
+``"conversation_not_found"``, ``BranchInputError`` has one per instance); the HTTP
+layer's error tables (``server.error_tables``) map a code to a status and a body, once
+per protocol, so nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
+
+# Why a request about an item of a conversation (edit, regenerate, versions, switch) names
+# something that is not there, or that cannot be done there: ``BranchInputError.code``.
+ITEM_NOT_FOUND: Final = "item_not_found"  # no item at that index in the branch shown
+VERSION_NOT_FOUND: Final = "version_not_found"  # the item has no version of that number
+BRANCH_NOT_FOUND: Final = "branch_not_found"  # no branch of that id in this conversation
+# The item exists but cannot be branched there: a reply to edit, a prompt to regenerate,
+# a reply that answers no prompt, or no stored state to fork from.
+ITEM_NOT_BRANCHABLE: Final = "item_not_branchable"
+INVALID_REQUEST: Final = "invalid_request"  # a request that says neither what nor where
+
+
+class CodedError(Protocol):
+    """What every error a client hears has: a stable ``code`` (a class or instance attribute)."""
+
+    code: str
 
 
 @dataclass(eq=False)

@@ -71,9 +71,13 @@ DEFAULT_LEASE_TTL_S = 30.0
 class ConversationBusy(Exception):
     """Another turn of this conversation is in progress (here or in another process)."""
 
+    code = "conversation_busy"
+
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or initialised."""
+
+    code = "storage_unavailable"
 
 
 class TurnLeaseLost(Exception):

@@ -38,18 +38,18 @@ from chatbot.domain.events import (
     TurnOutcome,
     TurnStarted,
 )
+from server.event_stream import DATA_PREFIX, DONE, EVENT_END, data_event
 from server.schemas import TimingsOut, TurnErrorOut, UIMessageMetadataOut
 
 UI_MESSAGE_STREAM_HEADERS: Final = {"x-vercel-ai-ui-message-stream": "v1"}
 
 TEXT_PART_ID: Final = "text"
-_DELTA_HEAD: Final = b'data: {"type":"text-delta","id":"text","delta":'
-_PART_TAIL: Final = b"}\n\n"
-DONE: Final = b"data: [DONE]\n\n"
+_DELTA_HEAD: Final = DATA_PREFIX + b'{"type":"text-delta","id":"text","delta":'
+_PART_TAIL: Final = b"}" + EVENT_END
 
 
 def part(part_type: str, **fields: Any) -> bytes:
-    return b"data: " + orjson.dumps({"type": part_type, **fields}) + b"\n\n"
+    return data_event(orjson.dumps({"type": part_type, **fields}))
 
 
 def delta_part(text: str) -> bytes:

@@ -18,7 +18,8 @@ from server.schemas import UIChatRequestIn, UIMessageIn
 
 
 def prompt_of(messages: list[UIMessageIn]) -> str:
-    """The text of the last message, which must be the user's."""
+    """The text of the last message, which must be the user's (a user message has text
+    and no file: ``UIMessageIn`` checks that)."""
     last = messages[-1]
     if last.role != "user":
         raise ApiError(
@@ -26,8 +27,6 @@ def prompt_of(messages: list[UIMessageIn]) -> str:
             "last_message_not_from_user",
             f"The last message must be the user's, not the {last.role}'s: it is the prompt.",
         )
-    if any(part.type == "file" for part in last.parts):
-        raise ApiError(422, "unsupported_part", "This chatbot reads text only, not files.")
     return "\n".join(part.text for part in last.parts if part.type == "text" and part.text)
 
 

@@ -26,15 +26,16 @@ from chatbot.domain.events import (
     TurnStarted,
 )
 from chatbot.turns.replies import Reply
-from server.schemas import TurnEndOut, TurnErrorOut
+from server.event_stream import DATA_PREFIX, EVENT_END, data_event
+from server.schemas import CHAT_HISTORY, TurnEndOut, TurnErrorOut
 
 _DELTA_JSON_HEAD = b'{"type":"delta","value":'
-_DELTA_HEAD = b"data: " + _DELTA_JSON_HEAD
-_FRAME_TAIL = b"}\n\n"
+_DELTA_HEAD = DATA_PREFIX + _DELTA_JSON_HEAD
+_FRAME_TAIL = b"}" + EVENT_END
 
 # Burr's demo page splits each network chunk on "data: " before parsing JSON, so that
 # text must never occur inside a payload; "\u0020" is the same space to any JSON parser.
-_MARKER = b"data: "
+_MARKER = DATA_PREFIX
 _ESCAPED = b"data:\\u0020"
 
 
@@ -47,7 +48,7 @@ def payload(frame_type: str, value: Any) -> bytes:
 
 
 def frame(frame_type: str, value: Any) -> bytes:
-    return b"data: " + payload(frame_type, value) + b"\n\n"
+    return data_event(payload(frame_type, value))
 
 
 def _delta_text(text: str) -> bytes:
@@ -72,7 +73,7 @@ def event_payload(event: TurnEvent) -> bytes | None:
     match event:
         case TurnStarted():
             # Stored items are already the wire shape of ChatItemOut.
-            return payload("chat_history", event.history)
+            return payload(CHAT_HISTORY, event.history)
         case StepStarted():
             return None  # the page knows no such frame; the mode comes with `end`
         case TurnCompleted():
@@ -95,7 +96,7 @@ def event_frame(event: TurnEvent) -> bytes | None:
     if type(event) is str:
         return delta_frame(event)
     data = event_payload(event)
-    return None if data is None else b"data: " + data + b"\n\n"
+    return None if data is None else data_event(data)
 
 
 async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
@@ -113,7 +114,7 @@ async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
     async for index, event in reply.log.read_indexed(start):
         if isinstance(event, TurnStarted):
             # The history frame carries no id of its own: it is the same for every reader.
-            yield frame("chat_history", event.history)
+            yield frame(CHAT_HISTORY, event.history)
             data: bytes | None = frame("prompt", event.prompt)
         elif isinstance(event, StepStarted):
             data = frame("step", event.action)

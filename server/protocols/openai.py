@@ -29,7 +29,9 @@ from chatbot.domain.events import (
     TurnStarted,
     Usage,
 )
-from server.openai_errors import openai_error_body, turn_error_status
+from server.error_tables import OPENAI
+from server.event_stream import DATA_PREFIX, DONE, EVENT_END, data_event
+from server.openai_errors import openai_error_body
 from server.openai_schemas import (
     AssistantMessageOut,
     ChatbotOut,
@@ -41,7 +43,6 @@ from server.openai_schemas import (
     UsageOut,
 )
 
-DONE = b"data: [DONE]\n\n"
 _NO_USAGE = Usage()
 
 
@@ -57,8 +58,8 @@ def usage_out(usage: Usage | None) -> UsageOut:
 
 def error_frame(error: TurnError) -> bytes:
     """The mid-stream failure event: OpenAI's error object, on which its SDKs raise."""
-    body = openai_error_body(turn_error_status(error), error.code, error.message)
-    return b"data: " + orjson.dumps(body) + b"\n\n"
+    body = openai_error_body(OPENAI.failure(error.code).status, error.code, error.message)
+    return data_event(orjson.dumps(body))
 
 
 class ChunkFrames:
@@ -86,10 +87,10 @@ class ChunkFrames:
                 "model": model,
             }
         )[:-1]  # the same keys, in the same order, as the other chunks
-        self._delta_head = b"data: " + head + b',"choices":[{"index":0,"delta":{"content":'
+        self._delta_head = DATA_PREFIX + head + b',"choices":[{"index":0,"delta":{"content":'
         # With include_usage, OpenAI sends "usage": null on every chunk but the last.
         usage = b',"usage":null' if include_usage else b""
-        self._delta_tail = b'},"logprobs":null,"finish_reason":null}]' + usage + b"}\n\n"
+        self._delta_tail = b'},"logprobs":null,"finish_reason":null}]' + usage + b"}" + EVENT_END
 
     def delta(self, text: str) -> bytes:
         return self._delta_head + orjson.dumps(text) + self._delta_tail
@@ -119,7 +120,7 @@ class ChunkFrames:
             del data["chatbot"]
         for choice in data["choices"]:  # OpenAI's deltas carry only what they set
             choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
-        return b"data: " + orjson.dumps(data) + b"\n\n"
+        return data_event(orjson.dumps(data))
 
 
 def chunk_frames(

@@ -17,6 +17,8 @@ from typing import get_args
 from pydantic import TypeAdapter, ValidationError
 
 from chatbot.domain.events import TurnEvent
+from server.error_tables import API, SOCKET_CODES, socket_retryable
+from server.errors import ApiError, describe
 from server.protocols.burr_ui import event_payload
 from server.schemas import (
     SocketAuthIn,
@@ -47,6 +49,22 @@ class MessageRefused(Exception):
         self.message = message
         self.reply_to = reply_to
         self.retryable = retryable
+
+
+def refusal_of(exc: Exception, reply_to: str) -> MessageRefused:
+    """A refused request (an ``ApiError`` or a domain error) as this channel's error frame:
+    the code our API answers (``SOCKET_CODES`` where the channel has its own name), and
+    whether sending again may work, from the status our API would answer with."""
+    told = describe(exc)
+    if isinstance(exc, ApiError):
+        status, message = exc.status, exc.message
+    else:
+        answer = API.refusal(told.code)
+        status, message = answer.status, answer.message or told.message or str(exc)
+    code = SOCKET_CODES.get(told.code, told.code)
+    return MessageRefused(
+        code, message, reply_to=reply_to, retryable=socket_retryable(code, status)
+    )
 
 
 def parse_message(data: str | bytes) -> SocketMessage:

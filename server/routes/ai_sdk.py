@@ -7,22 +7,26 @@ the same conversation can be read with ``GET …/history`` and stopped with ``PO
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
-from chatbot.domain.branch_tree import BranchInputError
-from chatbot.runtime import Chatbot
-from chatbot.store import StoreUnavailable
 from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
-from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
-from server.openapi import RETRY_AFTER, error, event_stream
+from server.openapi import error, event_stream
 from server.protocols.ai_sdk import UI_MESSAGE_STREAM_HEADERS, ui_message_stream
 from server.protocols.ai_sdk_request import branch_point, prompt_of
-from server.routes.chat import check_prompt, on_close, reply_start_errors, start_reply
+from server.routes.chat import check_prompt, on_close
+from server.routes.documented import (
+    INVALID_JSON,
+    NOT_JSON,
+    RATE_LIMITED,
+    START_REFUSED,
+    STORAGE_UNAVAILABLE,
+)
 from server.schemas import UIChatRequestIn, UIMessagePartOut
 
 router = APIRouter(tags=["ai-sdk"])
@@ -39,23 +43,21 @@ _STREAM = {
     },
 }
 _ERRORS = {
-    400: error("The body is not valid JSON (code invalid_json)."),
+    400: INVALID_JSON,
     404: error("The conversation was deleted meanwhile (conversation_not_found)."),
     409: error(
         "A reply is already being written (conversation_busy), or the regenerated or "
         "edited turn is not one the conversation has (turn_not_found)."
     ),
-    413: error("The prompt or the body is too large."),
-    415: error("The body is sent with a Content-Type other than application/json."),
+    415: NOT_JSON,
     422: error(
-        "The chat id or the messages are invalid (invalid_request, with error.details), "
-        "or the prompt is only whitespace (empty_prompt)."
+        "The chat id or the messages are invalid (invalid_request, with error.details), a "
+        "user message has no text (empty_prompt) or a file (unsupported_part), the last "
+        "message is not the user's (last_message_not_from_user), or the prompt is over "
+        "CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long)."
     ),
-    429: error(
-        "Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set).",
-        headers=RETRY_AFTER,
-    ),
-    503: error("Overloaded, shutting down or the database is not answering.", headers=RETRY_AFTER),
+    429: RATE_LIMITED,
+    503: START_REFUSED,
 }
 ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversation) id.")]
 
@@ -84,14 +86,12 @@ async def chat(
         stored = await bot.history(project_id, body.id) or []
         point = branch_point(body, stored, prompt)
     if point is None:
-        reply = await start_reply(bot, project_id, body.id, prompt)
+        reply = await bot.start_reply(project_id, body.id, prompt)
     else:
-        reply = await _start_branch(bot, project_id, body.id, point.index, point.prompt)
-    return EventStreamResponse(
-        ui_message_stream(reply.log.read(), reply.id),
-        headers=UI_MESSAGE_STREAM_HEADERS,
-        on_close=on_close(bot, reply),
-    )
+        # The turn was read from the history before the lease was taken: a conversation
+        # that changed meanwhile no longer has it (turn_not_found, server.error_tables).
+        reply = await bot.start_branch(project_id, body.id, index=point.index, prompt=point.prompt)
+    return _ui_stream(reply, on_close(bot, reply))
 
 
 @router.get(
@@ -101,37 +101,26 @@ async def chat(
     responses={
         200: _STREAM,
         204: {"description": "No reply is being written in this chat."},
-        503: error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER),
+        503: STORAGE_UNAVAILABLE,
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )
 async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -> Response:
     """A finished reply answers 204 like no reply at all: the client already has it, or
     reads it from the history, and a replay would show it twice."""
-    try:
-        reply = await bot.find_reply(settings.ui_project_id, chat_id)
-    except StoreUnavailable:
-        raise ApiError(
-            503,
-            "storage_unavailable",
-            "The database is not answering; try again in a moment.",
-            headers={"Retry-After": "2"},
-        ) from None
+    reply = await bot.find_reply(settings.ui_project_id, chat_id)
     if reply is None or reply.done:
         return Response(status_code=204)
+    return _ui_stream(reply)
+
+
+def _ui_stream(
+    reply: Reply, closed: Callable[[], Awaitable[None]] | None = None
+) -> EventStreamResponse:
+    """The reply as a UI message stream, from its start."""
     return EventStreamResponse(
-        ui_message_stream(reply.log.read(), reply.id), headers=UI_MESSAGE_STREAM_HEADERS
+        ui_message_stream(reply.log.read(), reply.id),
+        headers=UI_MESSAGE_STREAM_HEADERS,
+        on_close=closed,
     )
 
-
-async def _start_branch(
-    bot: Chatbot, project_id: str, chat_id: str, index: int, prompt: str | None
-) -> Reply:
-    """Start the branch's reply, or answer why it cannot start. The item was read from
-    the history before the lease was taken: a conversation that changed or went away
-    meanwhile no longer has the turn the client meant."""
-    with reply_start_errors():
-        try:
-            return await bot.start_branch(project_id, chat_id, index=index, prompt=prompt)
-        except BranchInputError as exc:
-            raise ApiError(409, "turn_not_found", exc.message) from None

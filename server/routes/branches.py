@@ -8,22 +8,24 @@ switches the one shown, answering the new history at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from chatbot.domain.branch_tree import BranchInputError
-from chatbot.runtime import ConversationNotFound, HistoryItem
-from chatbot.store import ConversationBusy, StoreUnavailable
+from chatbot.runtime import HistoryItem
 from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
-from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
-from server.openapi import RETRY_AFTER, error, event_stream
-from server.protocols.burr_ui import burr_ui_frames
-from server.routes.chat import branch_input_error, check_prompt, on_close, reply_start_errors
+from server.openapi import error, event_stream
+from server.routes.chat import check_prompt, reply_stream
+from server.routes.documented import (
+    BUSY,
+    INVALID_JSON,
+    NOT_JSON,
+    RATE_LIMITED,
+    START_REFUSED,
+    STORAGE_UNAVAILABLE,
+)
 from server.schemas import (
     ChatFrame,
     ChatItemOut,
@@ -43,23 +45,32 @@ _STREAM = event_stream(
     "before its turn), the deltas, then end or error.",
     ids=False,
 )
-_NOT_FOUND = error("There is no such conversation (conversation_not_found).")
-_BUSY = error("A reply is being written in this conversation (conversation_busy).")
-_UNAVAILABLE = error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER)
+# A request naming what the conversation does not have, or cannot do there: the schema
+# cannot know the conversation, so these are 404 and 409, not 422.
+_ITEM_NOT_FOUND = error(
+    "There is no such conversation (conversation_not_found), or no item at that index "
+    "(item_not_found, with error.details)."
+)
+_VERSION_NOT_FOUND = error(
+    "There is no such conversation (conversation_not_found), no item at that index "
+    "(item_not_found), no such version of it (version_not_found) or no such branch of "
+    "the conversation (branch_not_found); error.details says which field."
+)
+
+
+def _cannot_branch(kind: str) -> dict:
+    return error(
+        "A reply is being written in this conversation (conversation_busy), or the item "
+        f"there cannot be {kind} (item_not_branchable, with error.details)."
+    )
+
+
 _FORK_ERRORS = {
-    400: error("The body is not valid JSON (code invalid_json)."),
-    404: _NOT_FOUND,
-    409: _BUSY,
-    415: error("The body is sent with a Content-Type other than application/json."),
-    429: error(
-        "Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set).",
-        headers=RETRY_AFTER,
-    ),
-    503: error(
-        "The server is streaming as many replies as it allows (overloaded), shutting "
-        "down (server_shutting_down), or its database is not answering (storage_unavailable).",
-        headers=RETRY_AFTER,
-    ),
+    400: INVALID_JSON,
+    404: _ITEM_NOT_FOUND,
+    415: NOT_JSON,
+    429: RATE_LIMITED,
+    503: START_REFUSED,
 }
 
 
@@ -71,10 +82,8 @@ _FORK_ERRORS = {
     responses={
         200: _STREAM,
         **_FORK_ERRORS,
-        422: error(
-            "The IDs or the body are invalid, the index is out of range, or the item "
-            "there is a prompt, not a reply (invalid_request, with error.details)."
-        ),
+        409: _cannot_branch("regenerated: it is a prompt, not a reply"),
+        422: error("The IDs or the body are invalid (invalid_request, with error.details)."),
     },
     summary="Regenerate a reply: a new branch answers its prompt again, streamed",
 )
@@ -86,9 +95,9 @@ async def regenerate_reply(
 ) -> EventStreamResponse:
     """The new branch keeps the items before the reply's prompt, sends that prompt again,
     and becomes the branch shown; the reply it replaces stays, as version of its item."""
-    with reply_start_errors():
-        reply = await bot.start_branch(project_id, app_id, index=body.index, prompt=None)
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+    return reply_stream(
+        bot, await bot.start_branch(project_id, app_id, index=body.index, prompt=None)
+    )
 
 
 @router.post(
@@ -99,14 +108,11 @@ async def regenerate_reply(
     responses={
         200: _STREAM,
         **_FORK_ERRORS,
-        413: error(
-            "The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), "
-            "or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large)."
-        ),
+        409: _cannot_branch("edited: it is a reply, not a prompt"),
         422: error(
-            "The IDs or the body are invalid, the index is out of range, or the item "
-            "there is a reply, not a prompt (invalid_request, with error.details); or the "
-            "prompt is only whitespace (empty_prompt)."
+            "The IDs or the body are invalid (invalid_request, with error.details), or the "
+            "prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS "
+            "characters (prompt_too_long)."
         ),
     },
     summary="Edit a prompt: a new branch sends the new prompt in its place, streamed",
@@ -121,46 +127,15 @@ async def edit_prompt(
     """The new branch keeps the items before the prompt, sends the new one, and becomes
     the branch shown; the old prompt and what followed it stay, as the other version."""
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
-    with reply_start_errors():
-        reply = await bot.start_branch(project_id, app_id, index=body.index, prompt=prompt)
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
-
-
-@contextmanager
-def branch_errors() -> Iterator[None]:
-    """What reading or switching branches answers when it cannot."""
-    try:
-        yield
-    except ConversationNotFound as exc:
-        raise ApiError(404, "conversation_not_found", str(exc)) from None
-    except BranchInputError as exc:
-        raise branch_input_error(exc) from None
-    except ConversationBusy:
-        raise ApiError(
-            409,
-            "conversation_busy",
-            "A reply is being written in this conversation; switch when it has ended.",
-        ) from None
-    except StoreUnavailable:
-        raise ApiError(
-            503,
-            "storage_unavailable",
-            "The database is not answering; try again in a moment.",
-            headers={"Retry-After": "2"},
-        ) from None
+    return reply_stream(
+        bot, await bot.start_branch(project_id, app_id, index=body.index, prompt=prompt)
+    )
 
 
 @router.get(
     "/branches/{project_id}/{app_id}",
     response_model=VersionsOut,
-    responses={
-        404: _NOT_FOUND,
-        422: error(
-            "The IDs or the index are invalid, or the index is out of range "
-            "(invalid_request, with error.details)."
-        ),
-        503: _UNAVAILABLE,
-    },
+    responses={404: _ITEM_NOT_FOUND, 503: STORAGE_UNAVAILABLE},
     summary="The versions of an item of the history, and the one shown",
 )
 async def list_versions(
@@ -171,8 +146,7 @@ async def list_versions(
 ) -> VersionsOut:
     """Versions are numbered from 0 in the order they were made (the original is 0); an
     item never edited or regenerated has one."""
-    with branch_errors():
-        found = await bot.versions(project_id, app_id, index)
+    found = await bot.versions(project_id, app_id, index)
     return VersionsOut(
         index=found.index,
         shown=found.shown,
@@ -194,16 +168,11 @@ async def list_versions(
     response_model_exclude_none=True,
     dependencies=[RequireJson],
     responses={
-        400: error("The body is not valid JSON (code invalid_json)."),
-        404: _NOT_FOUND,
-        409: _BUSY,
-        415: error("The body is sent with a Content-Type other than application/json."),
-        422: error(
-            "The IDs or the body are invalid, the index or the version is out of range, "
-            "or app_id is no branch of this conversation (invalid_request, with "
-            "error.details)."
-        ),
-        503: _UNAVAILABLE,
+        400: INVALID_JSON,
+        404: _VERSION_NOT_FOUND,
+        409: BUSY,
+        415: NOT_JSON,
+        503: STORAGE_UNAVAILABLE,
     },
     summary="Show another version of an item; answers the history now shown",
 )
@@ -216,7 +185,6 @@ async def switch_branch(
     """Switching to a version shows, of the branches holding it, the one shown last, so
     switching back restores what was there. The choice is stored: a reload, another
     process, the next prompt all see it. The answer is what GET /history answers next."""
-    with branch_errors():
-        if isinstance(body, SwitchToBranchIn):
-            return await bot.switch_branch(project_id, app_id, branch=body.app_id)
-        return await bot.switch_branch(project_id, app_id, index=body.index, version=body.version)
+    if isinstance(body, SwitchToBranchIn):
+        return await bot.switch_branch(project_id, app_id, branch=body.app_id)
+    return await bot.switch_branch(project_id, app_id, index=body.index, version=body.version)

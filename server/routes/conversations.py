@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from chatbot.store import ConversationBusy
+from chatbot.runtime import ConversationNotFound
 from server.deps import AppId, ChatbotDep, ProjectId
-from server.errors import ApiError
 from server.openapi import error
+from server.routes.documented import NOT_FOUND
 from server.schemas import ConversationOut, ConversationPage
 
 router = APIRouter(tags=["conversations"])
@@ -40,23 +40,13 @@ async def list_conversations(
     status_code=204,
     response_class=Response,
     responses={
-        404: error("There is no such conversation (conversation_not_found)."),
+        404: NOT_FOUND,
         409: error("A reply is being written in it on another server (conversation_busy)."),
     },
     summary="Delete a conversation, its stored states and its tracking log",
 )
 async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> Response:
     """A reply streaming in it on this server is stopped first."""
-    try:
-        deleted = await bot.delete(project_id, app_id)
-    except ConversationBusy:
-        raise ApiError(
-            409,
-            "conversation_busy",
-            "A reply is streaming in this conversation on another server; try again when it ends.",
-        ) from None
-    if not deleted:
-        raise ApiError(
-            404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
-        )
+    if not await bot.delete(project_id, app_id):
+        raise ConversationNotFound(project_id, app_id)
     return Response(status_code=204)

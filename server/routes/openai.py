@@ -23,9 +23,9 @@ from fastapi import APIRouter, Body, Depends, Header, Response
 from chatbot.domain.errors import INTERNAL_ERROR
 from chatbot.domain.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
 from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
+from server.errors import ApiError, ReplyFailed
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
-from server.openai_errors import OpenAIApiError, turn_error
 from server.openai_request import named_conversation, turn_request
 from server.openai_schemas import (
     ChatCompletionChunkOut,
@@ -37,7 +37,7 @@ from server.openai_schemas import (
 )
 from server.openapi import event_stream
 from server.protocols.openai import ChunkFrames, chunk_frames, completion
-from server.routes.chat import on_close, reply_start_errors
+from server.routes.chat import on_close
 
 MODEL_ID: Final = "burr-chatbot"
 CONVERSATION_HEADER: Final = "X-Conversation-Id"
@@ -71,7 +71,7 @@ _ERRORS: Final = {
 
 def check_model(model: str, param: str = "model") -> None:
     if model != MODEL_ID:
-        raise OpenAIApiError(
+        raise ApiError(
             404,
             "model_not_found",
             f"The model {model!r} does not exist; this server has one model, {MODEL_ID!r}.",
@@ -150,19 +150,16 @@ async def chat_completions(
     check_model(body.model)
     request = turn_request(body, settings.max_prompt_chars)
     named = named_conversation(conversation_id, open_webui_chat_id, body)
-    with reply_start_errors():
-        reply = await bot.continue_reply(
-            settings.ui_project_id,
-            request.prompt,
-            request.earlier,
-            named=named,
-            options=request.options,
-        )
+    project_id = settings.ui_project_id
+    options = request.options
+    reply = await bot.continue_reply(
+        project_id, request.prompt, request.earlier, named=named, options=options
+    )
     headers = {CONVERSATION_HEADER: reply.app_id}
     events = reply.log.read()
     opening = await _until_step(events)
     if not isinstance(opening, StepStarted):  # failed (or was stopped) before any text
-        raise turn_error(getattr(opening, "error", None) or INTERNAL_ERROR, headers)
+        raise ReplyFailed(getattr(opening, "error", None) or INTERNAL_ERROR, headers)
     headers[MODE_HEADER] = opening.action
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -183,7 +180,7 @@ async def chat_completions(
         pass
     outcome = reply.outcome
     if not isinstance(outcome, TurnCompleted):
-        raise turn_error(getattr(outcome, "error", None) or INTERNAL_ERROR, headers)
+        raise ReplyFailed(getattr(outcome, "error", None) or INTERNAL_ERROR, headers)
     response.headers.update(headers)
     return completion(
         outcome,

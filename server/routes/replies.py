@@ -10,12 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from chatbot.store import ConversationBusy, StoreUnavailable
+from chatbot.domain.events import TurnOutcome
+from chatbot.runtime import Chatbot, ConversationNotFound
+from chatbot.store import ConversationBusy
 from server.deps import AppId, ChatbotDep, ProjectId
-from server.errors import ApiError
+from server.errors import ApiError, retry_after
 from server.event_stream import EventStreamResponse
 from server.openapi import RETRY_AFTER, error, event_stream
 from server.protocols.burr_ui import resumable_frames
+from server.routes.documented import NOT_FOUND, STORAGE_UNAVAILABLE
 from server.schemas import ResumeFrame, StoppedOut
 
 router = APIRouter(tags=["chat"])
@@ -35,7 +38,7 @@ router = APIRouter(tags=["chat"])
             ids=True,
         ),
         204: {"description": "No reply is running (or just finished) in this conversation."},
-        503: error("The database is not answering (storage_unavailable).", headers=RETRY_AFTER),
+        503: STORAGE_UNAVAILABLE,
     },
     summary="Reattach to the reply being written: its frames from where you left off",
 )
@@ -56,10 +59,7 @@ async def resume_reply(
     """The same frames as ``POST /response``, each with an ``id:``. Without an id: the
     history, every delta so far, then live ones to the end; with the id of the last
     frame you got: only what came after it."""
-    try:
-        reply = await bot.find_reply(project_id, app_id)
-    except StoreUnavailable:
-        raise _storage_unavailable() from None
+    reply = await bot.find_reply(project_id, app_id)
     if reply is None:
         return Response(status_code=204)
     start = reply.resume_index(last_event_id_header or last_event_id)
@@ -71,7 +71,7 @@ async def resume_reply(
     response_model=StoppedOut,
     response_model_exclude_none=True,
     responses={
-        404: error("There is no such conversation (conversation_not_found)."),
+        404: NOT_FOUND,
         409: error("No reply is being written in it (nothing_to_stop)."),
         503: error(
             "The reply could not be confirmed stopped in time (stop_unconfirmed), or the "
@@ -82,6 +82,12 @@ async def resume_reply(
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )
 async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> StoppedOut:
+    return StoppedOut.of(app_id, await stop(bot, project_id, app_id))
+
+
+async def stop(bot: Chatbot, project_id: str, app_id: str) -> TurnOutcome:
+    """Stop the reply being written in a conversation, whoever started it (``POST /stop``
+    and the WebSocket's ``stop``), or raise why there was none to stop."""
     try:
         outcome = await bot.stop(project_id, app_id)
     except ConversationBusy:
@@ -89,23 +95,10 @@ async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> S
             503,
             "stop_unconfirmed",
             "The reply could not be confirmed stopped in time; try again in a moment.",
-            headers={"Retry-After": "1"},
+            headers=retry_after(1),
         ) from None
-    except StoreUnavailable:
-        raise _storage_unavailable() from None
     if outcome is not None:
-        return StoppedOut.of(app_id, outcome)
+        return outcome
     if await bot.history(project_id, app_id) is None:
-        raise ApiError(
-            404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
-        )
+        raise ConversationNotFound(project_id, app_id)
     raise ApiError(409, "nothing_to_stop", "No reply is being written in this conversation.")
-
-
-def _storage_unavailable() -> ApiError:
-    return ApiError(
-        503,
-        "storage_unavailable",
-        "The database is not answering; try again in a moment.",
-        headers={"Retry-After": "2"},
-    )

@@ -20,9 +20,9 @@ from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from chatbot.domain.events import OUTCOMES
 from chatbot.runtime import Chatbot
-from chatbot.store import ConversationBusy
 from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN
+from server.error_tables import DOMAIN_ERRORS
 from server.errors import ApiError
 from server.limits import RateLimiter
 from server.protocols.burr_ui import delta_payload
@@ -31,8 +31,10 @@ from server.protocols.websocket import (
     event_message,
     parse_message,
     refusal_message,
+    refusal_of,
 )
-from server.routes.chat import check_prompt, start_reply
+from server.routes.chat import check_prompt
+from server.routes.replies import stop
 from server.schemas import SocketAuthIn, SocketPromptIn, SocketStopIn
 from server.security import SOCKET_AUTHORIZED, key_matches
 from server.settings import ServerSettings
@@ -183,14 +185,9 @@ class ChatSocket:
         try:
             self._take_rate_token()
             prompt = check_prompt(prompt, self.settings.max_prompt_chars)
-            reply = await start_reply(self.bot, self.project_id, self.app_id, prompt)
-        except ApiError as error:
-            raise MessageRefused(
-                error.code,
-                error.message,
-                reply_to="prompt",
-                retryable=error.status >= 500 or error.status in (409, 429),
-            ) from None
+            reply = await self.bot.start_reply(self.project_id, self.app_id, prompt)
+        except (ApiError, *DOMAIN_ERRORS) as error:
+            raise refusal_of(error, "prompt") from None
         self._reply = reply
         self._forwarder = asyncio.create_task(self._forward(reply))
 
@@ -205,25 +202,9 @@ class ChatSocket:
         """Stop the reply being written in this conversation, whoever started it (as
         ``POST /stop``). The socket streaming it hears its ``error`` frame."""
         try:
-            outcome = await self.bot.stop(self.project_id, self.app_id)
-        except ConversationBusy:
-            raise MessageRefused(
-                "conversation_busy",
-                "The reply did not stop in time; try again.",
-                reply_to="stop",
-                retryable=True,
-            ) from None
-        if outcome is not None:
-            return
-        if await self.bot.history(self.project_id, self.app_id) is None:
-            raise MessageRefused(
-                "conversation_not_found",
-                f"There is no conversation {self.app_id!r} in {self.project_id!r}.",
-                reply_to="stop",
-            )
-        raise MessageRefused(
-            "nothing_to_stop", "No reply is being written in this conversation.", reply_to="stop"
-        )
+            await stop(self.bot, self.project_id, self.app_id)
+        except (ApiError, *DOMAIN_ERRORS) as error:
+            raise refusal_of(error, "stop") from None
 
     async def _forward(self, reply: Reply) -> None:
         try:

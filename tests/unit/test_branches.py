@@ -260,19 +260,19 @@ def test_random_trees_agree_with_their_histories(seed: int) -> None:
 def test_bad_indices_and_roles_are_refused_where_they_are_named() -> None:
     history = [user_item("a"), assistant_item("b")]
     cases = [
-        (lambda: plan_edit(history, 2, "x"), "no item 2"),
-        (lambda: plan_edit(history, -1, "x"), "no item -1"),
-        (lambda: plan_edit(history, 1, "x"), "only a prompt can be edited"),
-        (lambda: plan_regenerate(history, 0), "only a reply can be regenerated"),
-        (lambda: plan_regenerate([assistant_item("hello")], 0), "answers no prompt"),
-        (lambda: plan_regenerate([], 0), "no items yet"),
+        (lambda: plan_edit(history, 2, "x"), "no item 2", "item_not_found"),
+        (lambda: plan_edit(history, -1, "x"), "no item -1", "item_not_found"),
+        (lambda: plan_edit(history, 1, "x"), "only a prompt can be edited", "item_not_branchable"),
+        (lambda: plan_regenerate(history, 0), "only a reply can be", "item_not_branchable"),
+        (lambda: plan_regenerate([assistant_item("hi")], 0), "answers no", "item_not_branchable"),
+        (lambda: plan_regenerate([], 0), "no items yet", "item_not_found"),
     ]
-    for call, message in cases:
+    for call, message, code in cases:
         with pytest.raises(BranchInputError) as raised:
             call()
         assert message in raised.value.message
         assert raised.value.location == ("body", "index")
-        assert raised.value.code == "invalid_request"
+        assert raised.value.code == code
 
 
 def test_a_version_out_of_range_is_refused_on_the_version() -> None:
@@ -282,10 +282,10 @@ def test_a_version_out_of_range_is_refused_on_the_version() -> None:
     tree = sim.tree()
     with pytest.raises(BranchInputError) as raised:
         tree.switch_target(tree.shown, 0, 2)
-    assert raised.value.location == ("body", "version")
+    assert (raised.value.location, raised.value.code) == (("body", "version"), "version_not_found")
     with pytest.raises(BranchInputError) as raised:
         tree.switch_target(tree.shown, 2, 0)
-    assert raised.value.location == ("body", "index")
+    assert (raised.value.location, raised.value.code) == (("body", "index"), "item_not_found")
 
 
 def test_a_conversation_without_rows_shows_its_original() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from server.openai_errors import OpenAIApiError, _param
+from server.errors import ApiError
+from server.openai_errors import _param
 from server.openai_request import named_conversation, turn_request
 from server.openai_schemas import ChatCompletionIn
 
@@ -18,8 +19,8 @@ def body(**fields: Any) -> ChatCompletionIn:
     return ChatCompletionIn.model_validate({"model": "burr-chatbot", "messages": [USER], **fields})
 
 
-def refused(**fields: Any) -> OpenAIApiError:
-    with pytest.raises(OpenAIApiError) as caught:
+def refused(**fields: Any) -> ApiError:
+    with pytest.raises(ApiError) as caught:
         turn_request(body(**fields), max_prompt_chars=1000)
     return caught.value
 
@@ -123,7 +124,6 @@ def test_fields_that_do_not_change_a_plain_reply_are_accepted(fields: dict) -> N
     [
         ([{"role": "assistant", "content": "Hi"}], "messages", 400),
         ([{"role": "system", "content": "Be brief."}], "messages", 400),
-        ([{"role": "user", "content": "   "}], "messages[0].content", 400),
         ([{"role": "user", "content": "x" * 1001}], "messages[0].content", 413),
     ],
 )
@@ -153,6 +153,30 @@ def test_invalid_values_are_named_as_openai_names_params(fields: dict, param: st
     assert _param(("body", *caught.value.errors()[0]["loc"])) == param
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [{"role": "user", "content": "   "}],
+        [{"role": "user"}],
+        [{"role": "user", "content": None}, {"role": "user", "content": "Hi"}],
+        [{"role": "user", "content": []}],
+        [{"role": "user", "content": [{"type": "text", "text": " "}]}],
+    ],
+)
+def test_a_user_message_without_text_is_refused_as_an_empty_prompt(messages: list) -> None:
+    with pytest.raises(ValidationError) as caught:
+        body(messages=messages)
+    first = caught.value.errors()[0]
+    assert first["type"] == "empty_prompt"
+    assert _param(("body", *first["loc"])) == "messages[0].content"
+
+
+def test_parts_this_model_cannot_read_are_named_rather_than_called_empty() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:,"}}
+    error = refused(messages=[{"role": "user", "content": [image]}])
+    assert (error.code, error.param) == ("unsupported_value", "messages[0].content[0].type")
+
+
 def test_the_named_conversation_comes_from_headers_then_the_body() -> None:
     request = body(metadata={"conversation_id": "from-body"})
     assert named_conversation("ours", "webui-chat", request) == "ours"
@@ -162,7 +186,7 @@ def test_the_named_conversation_comes_from_headers_then_the_body() -> None:
 
 
 def test_an_unusable_id_of_ours_is_refused_but_open_webuis_is_only_a_hint() -> None:
-    with pytest.raises(OpenAIApiError) as caught:
+    with pytest.raises(ApiError) as caught:
         named_conversation("../etc", None, body())
     assert caught.value.param == "X-Conversation-Id"
     assert named_conversation(None, "local:temporary chat", body()) is None
