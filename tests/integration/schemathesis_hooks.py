@@ -1,10 +1,13 @@
 """Schemathesis hooks for the run in test_api_fuzz.py (loaded through SCHEMATHESIS_HOOKS).
 
-One rule of the message-list routes (``/v1/chat/completions``, the AI SDK's ``/chat``) is
-beyond JSON Schema: the prompt is the *last* message, which must be the user's and hold
-text. A generated valid body rarely ends that way, and refusing it is right. So each
-positive case of those routes gets a user prompt appended: everything else in it is as
-generated, and must be accepted. Negative cases are left alone.
+The only hook, and it excuses no check: it shapes generated bodies where JSON Schema
+cannot. One rule of the message-list routes (``/v1/chat/completions``, the AI SDK's
+``/chat``) is about order: the prompt is the *last* message, which must be the user's
+(JSON Schema can require a user message with text, which the document does, but not
+that it comes last). A generated valid body rarely ends that way, and refusing it is
+right. So each positive case of those routes gets a user prompt appended: everything
+else in it is as generated, and every check runs on the answer, which must accept it.
+Negative cases are left alone.
 """
 
 from __future__ import annotations

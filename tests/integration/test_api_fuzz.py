@@ -1,11 +1,15 @@
 """Schema-driven testing: the server and its OpenAPI document agree, and bad input is harmless.
 
 Schemathesis generates requests for every operation from the server's own document and
-runs every check it has on the answers: statuses, content types, headers and bodies as
-documented (each event of a stream against its frame schema), valid input accepted,
-invalid input refused, 405 with ``Allow`` for an undocumented method, 401 without the key
-when one is set, and its stateful sequences (create, then read, then delete...). On top of
-that, invalid requests must store nothing.
+runs every check it has on the answers, with its default settings (no configuration
+file, no check excused): statuses, content types, headers and bodies as documented (each
+event of a stream against its frame schema), valid input accepted, invalid input
+refused, 405 with ``Allow`` for an undocumented method, 401 without the key when one is
+set, and its stateful sequences (create, then read, then delete...). What depends on a
+conversation's state (an item, a version that is not there) is a 404 or a 409, which
+schemathesis accepts for valid input. The one hook (``schemathesis_hooks``) shapes
+generated valid bodies where JSON Schema cannot (the last message is the prompt) and
+excuses nothing. On top of that, invalid requests must store nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from tests.support.snapshot import settled_snapshot
 # Per operation and phase: enough to cross every documented constraint, a minute or so in all.
 EXAMPLES_PER_OPERATION = 20
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-CONFIG = Path(__file__).with_name("schemathesis.toml")
 HOOKS = "tests.integration.schemathesis_hooks"
 API_KEY = "fuzz-key"
 API = "/api/v0/streaming_chatbot"
@@ -84,8 +87,6 @@ def test_schemathesis_finds_server_and_document_in_agreement(
     server = _fast_server(home, **({"CHATBOT_API_KEY": API_KEY} if with_key else {}))
     command = [
         str(SCHEMATHESIS),
-        "--config-file",
-        str(CONFIG),
         "--no-color",
         "run",
         f"{server.base_url}/openapi.json",

@@ -130,7 +130,7 @@ CASES = [
         "/response/proj/existing",
         JSON,
         b'{"prompt": "' + b"x" * (MAX_PROMPT + 1) + b'"}',
-        413,
+        422,  # over the document's maxLength: a request the schema refuses
         "prompt_too_long",
     ),
     (

@@ -401,43 +401,45 @@ def test_every_bad_input_is_a_4xx_that_changes_nothing(
     before = settled_snapshot(home)
 
     body_index = ["body", "index"]
+    # What the conversation does not have is 404; an item that cannot be branched, 409.
+    no_item, no_branch, not_branchable = "item_not_found", "branch_not_found", "item_not_branchable"
     cases: list[tuple[str, str, dict | None, int, str, list[str] | None]] = [
-        ("edit", "bad", {"index": 4, "prompt": "x"}, 422, "invalid_request", body_index),
-        ("edit", "bad", {"index": 99, "prompt": "x"}, 422, "invalid_request", body_index),
-        ("edit", "bad", {"index": 1, "prompt": "x"}, 422, "invalid_request", body_index),
-        ("edit", "bad", {"index": 3, "prompt": "x"}, 422, "invalid_request", body_index),
+        ("edit", "bad", {"index": 4, "prompt": "x"}, 404, no_item, body_index),
+        ("edit", "bad", {"index": 99, "prompt": "x"}, 404, no_item, body_index),
+        ("edit", "bad", {"index": 1, "prompt": "x"}, 409, not_branchable, body_index),
+        ("edit", "bad", {"index": 3, "prompt": "x"}, 409, not_branchable, body_index),
         ("edit", "bad", {"index": 0, "prompt": " \n\t"}, 422, "empty_prompt", None),
         ("edit", "bad", {"index": 0, "prompt": ""}, 422, "empty_prompt", None),
         ("edit", "bad", {"index": -1, "prompt": "x"}, 422, "invalid_request", body_index),
         ("edit", "bad", {"index": "0", "prompt": "x"}, 422, "invalid_request", body_index),
         ("edit", "bad", {"prompt": "x"}, 422, "invalid_request", body_index),
-        ("edit", "bad", {"index": 0, "prompt": "x" * 100_000}, 413, "prompt_too_long", None),
-        ("edit", "empty", {"index": 0, "prompt": "x"}, 422, "invalid_request", body_index),
-        ("regenerate", "bad", {"index": 0}, 422, "invalid_request", body_index),
-        ("regenerate", "bad", {"index": 2}, 422, "invalid_request", body_index),
-        ("regenerate", "bad", {"index": 4}, 422, "invalid_request", body_index),
+        ("edit", "bad", {"index": 0, "prompt": "x" * 100_000}, 422, "prompt_too_long", None),
+        ("edit", "empty", {"index": 0, "prompt": "x"}, 404, no_item, body_index),
+        ("regenerate", "bad", {"index": 0}, 409, not_branchable, body_index),
+        ("regenerate", "bad", {"index": 2}, 409, not_branchable, body_index),
+        ("regenerate", "bad", {"index": 4}, 404, no_item, body_index),
         ("regenerate", "bad", {"index": 1.5}, 422, "invalid_request", body_index),
         ("regenerate", "bad", {}, 422, "invalid_request", body_index),
         (
             "branches",
             "bad",
             {"index": 2, "version": 2},
-            422,
-            "invalid_request",
+            404,
+            "version_not_found",
             ["body", "version"],
         ),
-        ("branches", "bad", {"index": 4, "version": 0}, 422, "invalid_request", body_index),
+        ("branches", "bad", {"index": 4, "version": 0}, 404, no_item, body_index),
         (
             "branches",
             "bad",
             {"index": 0, "version": 1},
-            422,
-            "invalid_request",
+            404,
+            "version_not_found",
             ["body", "version"],
         ),
-        ("branches", "bad", {"app_id": "other~1"}, 422, "invalid_request", ["body", "app_id"]),
-        ("branches", "bad", {"app_id": "other"}, 422, "invalid_request", ["body", "app_id"]),
-        ("branches", "bad", {"app_id": "bad~9"}, 422, "invalid_request", ["body", "app_id"]),
+        ("branches", "bad", {"app_id": "other~1"}, 404, no_branch, ["body", "app_id"]),
+        ("branches", "bad", {"app_id": "other"}, 404, no_branch, ["body", "app_id"]),
+        ("branches", "bad", {"app_id": "bad~9"}, 404, no_branch, ["body", "app_id"]),
         ("branches", "bad", {"app_id": "bad~"}, 422, "invalid_request", None),
         ("branches", "bad", {"app_id": "../bad"}, 422, "invalid_request", None),
         ("branches", "bad", {}, 422, "invalid_request", None),
@@ -466,9 +468,9 @@ def test_every_bad_input_is_a_4xx_that_changes_nothing(
             assert location in [d["location"] for d in error["details"]], described
 
     for app, index, status, location in [
-        ("bad", 4, 422, ["query", "index"]),
+        ("bad", 4, 404, ["query", "index"]),
         ("bad", -1, 422, ["query", "index"]),
-        ("empty", 0, 422, ["query", "index"]),
+        ("empty", 0, 404, ["query", "index"]),
         ("nowhere", 0, 404, None),
     ]:
         answer = client.get(f"{api}/branches/{PROJECT}/{app}", params={"index": index})
@@ -483,6 +485,10 @@ def test_every_bad_input_is_a_4xx_that_changes_nothing(
 
     assert settled_snapshot(home) == before
     assert _history(client, server, "bad") == history
+    # An index written as a JSON number with no fraction is that integer (JSON Schema's).
+    switched = client.post(f"{api}/branches/{PROJECT}/bad", json={"index": 0.0, "version": 0.0})
+    assert switched.status_code == 200, switched.text
+    assert switched.json() == history
     assert client.get(f"{api}/history/{PROJECT}/nowhere").status_code == 404
     assert client.get(f"{api}/conversations/{PROJECT}").json() == listing
 

@@ -190,3 +190,72 @@ def test_the_dumped_document_is_the_default_servers_whatever_the_environment(
         ServerSettings.model_fields["max_prompt_chars"].default
     )
     assert "securitySchemes" not in doc["components"]
+
+
+def test_a_prompt_over_its_max_length_is_documented_as_a_422_not_a_413() -> None:
+    doc = document()
+    for route in ("response", "reply", "edit"):
+        responses = doc["paths"][f"{API_PREFIX}/{route}/{{project_id}}/{{app_id}}"]["post"][
+            "responses"
+        ]
+        assert "prompt_too_long" in responses["422"]["description"], route
+        assert "prompt_too_long" not in responses["413"]["description"], route
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "not_there", "conflict"),
+    [
+        ("/branches/{project_id}/{app_id}", "get", {"item_not_found"}, set()),
+        (
+            "/branches/{project_id}/{app_id}",
+            "post",
+            {"item_not_found", "version_not_found", "branch_not_found"},
+            {"conversation_busy"},
+        ),
+        ("/edit/{project_id}/{app_id}", "post", {"item_not_found"}, {"item_not_branchable"}),
+        ("/regenerate/{project_id}/{app_id}", "post", {"item_not_found"}, {"item_not_branchable"}),
+    ],
+)
+def test_what_a_conversation_does_not_have_is_documented_as_404_or_409(
+    path: str, method: str, not_there: set[str], conflict: set[str]
+) -> None:
+    responses = document()["paths"][API_PREFIX + path][method]["responses"]
+    for code in not_there:
+        assert code in responses["404"]["description"], (path, code)
+    for code in conflict:
+        assert code in responses["409"]["description"], (path, code)
+    assert "out of range" not in responses.get("422", {}).get("description", "")
+
+
+def test_an_ai_sdk_message_has_parts_and_a_user_message_has_text_and_no_file() -> None:
+    message = document()["components"]["schemas"]["UIMessageIn"]
+    assert message["properties"]["parts"]["minItems"] == 1
+    assert message["if"] == {"properties": {"role": {"const": "user"}}, "required": ["role"]}
+    parts = message["then"]["properties"]["parts"]
+    text = parts["contains"]["properties"]
+    assert text["type"] == {"const": "text"} and text["text"]["pattern"] == NOT_BLANK_PATTERN
+    assert parts["items"] == {
+        "not": {"properties": {"type": {"const": "file"}}, "required": ["type"]}
+    }
+
+
+def test_an_openai_user_message_has_content_that_is_not_blank() -> None:
+    message = document()["components"]["schemas"]["MessageIn"]
+    assert message["if"] == {"properties": {"role": {"const": "user"}}, "required": ["role"]}
+    assert message["then"]["required"] == ["content"]
+    text, parts = message["then"]["properties"]["content"]["anyOf"]
+    assert text == {"type": "string", "pattern": NOT_BLANK_PATTERN}
+    assert parts["type"] == "array" and "contains" in parts
+    assert {"type": "null"} not in message["then"]["properties"]["content"]["anyOf"]
+
+
+def test_indices_are_json_integers() -> None:
+    schemas = document()["components"]["schemas"]
+    for model, field in [
+        ("EditIn", "index"),
+        ("RegenerateIn", "index"),
+        ("SwitchToVersionIn", "index"),
+        ("SwitchToVersionIn", "version"),
+    ]:
+        assert schemas[model]["properties"][field]["type"] == "integer", (model, field)
+        assert schemas[model]["properties"][field]["minimum"] == 0, (model, field)
