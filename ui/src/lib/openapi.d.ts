@@ -498,7 +498,7 @@ export interface components {
       index: number;
       /**
        * Prompt
-       * @description The new prompt: at least one character that is not whitespace, at most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).
+       * @description The new prompt: at least one character that is not whitespace, at most CHATBOT_MAX_PROMPT_CHARS characters (422 prompt_too_long above that).
        */
       prompt: string;
     };
@@ -658,7 +658,7 @@ export interface components {
     PromptIn: {
       /**
        * Prompt
-       * @description The user's message: at least one character that is not whitespace, at most CHATBOT_MAX_PROMPT_CHARS characters (413 above that).
+       * @description The user's message: at least one character that is not whitespace, at most CHATBOT_MAX_PROMPT_CHARS characters (422 prompt_too_long above that).
        */
       prompt: string;
     };
@@ -851,7 +851,10 @@ export interface components {
        */
       type: "finish";
     };
-    /** UIMessageIn */
+    /**
+     * UIMessageIn
+     * @description One message of the chat. A user's has text, and no file: this chatbot reads text.
+     */
     UIMessageIn: {
       /** Id */
       id: string;
@@ -1142,31 +1145,31 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is already being written in this conversation (conversation_busy). */
+      /** @description A reply is being written in this conversation (conversation_busy). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large). */
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
       413: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the body are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      /** @description The IDs or the body are invalid (invalid_request, with error.details), the prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -1216,31 +1219,31 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is already being written in this conversation (conversation_busy). */
+      /** @description A reply is being written in this conversation (conversation_busy). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large). */
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
       413: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the body are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      /** @description The IDs or the body are invalid (invalid_request, with error.details), the prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -1482,13 +1485,13 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description There is no such conversation (conversation_not_found). */
+      /** @description There is no such conversation (conversation_not_found), or no item at that index (item_not_found, with error.details). */
       404: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is being written in this conversation (conversation_busy). */
+      /** @description A reply is being written in this conversation (conversation_busy), or the item there cannot be regenerated: it is a prompt, not a reply (item_not_branchable, with error.details). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
@@ -1500,19 +1503,19 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the body are invalid, the index is out of range, or the item there is a prompt, not a reply (invalid_request, with error.details). */
+      /** @description The IDs or the body are invalid (invalid_request, with error.details). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -1573,37 +1576,37 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description There is no such conversation (conversation_not_found). */
+      /** @description There is no such conversation (conversation_not_found), or no item at that index (item_not_found, with error.details). */
       404: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description A reply is being written in this conversation (conversation_busy). */
+      /** @description A reply is being written in this conversation (conversation_busy), or the item there cannot be edited: it is a reply, not a prompt (item_not_branchable, with error.details). */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long), or the body is over CHATBOT_MAX_BODY_BYTES (payload_too_large). */
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
       413: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the body are invalid, the index is out of range, or the item there is a reply, not a prompt (invalid_request, with error.details); or the prompt is only whitespace (empty_prompt). */
+      /** @description The IDs or the body are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -1650,13 +1653,13 @@ export interface operations {
           "application/json": components["schemas"]["VersionsOut"];
         };
       };
-      /** @description There is no such conversation (conversation_not_found). */
+      /** @description There is no such conversation (conversation_not_found), or no item at that index (item_not_found, with error.details). */
       404: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the index are invalid, or the index is out of range (invalid_request, with error.details). */
+      /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
@@ -1707,7 +1710,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description There is no such conversation (conversation_not_found). */
+      /** @description There is no such conversation (conversation_not_found), no item at that index (item_not_found), no such version of it (version_not_found) or no such branch of the conversation (branch_not_found); error.details says which field. */
       404: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
@@ -1725,13 +1728,13 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The IDs or the body are invalid, the index or the version is out of range, or app_id is no branch of this conversation (invalid_request, with error.details). */
+      /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
@@ -2009,25 +2012,25 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The prompt or the body is too large. */
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
       413: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The chat id or the messages are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      /** @description The chat id or the messages are invalid (invalid_request, with error.details), a user message has no text (empty_prompt) or a file (unsupported_part), the last message is not the user's (last_message_not_from_user), or the prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -2037,7 +2040,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Overloaded, shutting down or the database is not answering. */
+      /** @description The server is streaming as many replies as it allows (overloaded), shutting down (server_shutting_down), or its database is not answering (storage_unavailable). */
       503: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -2150,25 +2153,25 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The prompt or the body is too large. */
+      /** @description The body is over the 262144-byte limit (CHATBOT_MAX_BODY_BYTES). */
       413: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The body is sent with a Content-Type other than application/json. */
+      /** @description The body is sent with a Content-Type other than application/json (unsupported_media_type). */
       415: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description The chat id or the messages are invalid (invalid_request, with error.details), or the prompt is only whitespace (empty_prompt). */
+      /** @description The chat id or the messages are invalid (invalid_request, with error.details), a user message has no text (empty_prompt) or a file (unsupported_part), the last message is not the user's (last_message_not_from_user), or the prompt is over CHATBOT_MAX_PROMPT_CHARS characters (prompt_too_long). */
       422: {
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Too many prompts from this client (only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
+      /** @description Too many prompts from this client (rate_limited; only with CHATBOT_RATE_LIMIT_PER_MINUTE set). */
       429: {
         headers: {
           /** @description Seconds to wait before trying again. */
@@ -2178,7 +2181,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
-      /** @description Overloaded, shutting down or the database is not answering. */
+      /** @description The server is streaming as many replies as it allows (overloaded), shutting down (server_shutting_down), or its database is not answering (storage_unavailable). */
       503: {
         headers: {
           /** @description Seconds to wait before trying again. */
