@@ -17,7 +17,7 @@ from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openapi import error, event_stream
 from server.protocols.burr_ui import burr_ui_frames
-from server.routes.documented import NOT_FOUND, PROMPT_ERRORS
+from server.routes.documented import NOT_FOUND, PROMPT_ERRORS, STORAGE_UNAVAILABLE
 from server.schemas import NOT_BLANK, ChatFrame, ChatItemOut, PromptIn, TurnEndOut
 
 router = APIRouter(tags=["chat"])
@@ -35,6 +35,15 @@ def check_prompt(prompt: str, max_chars: int) -> str:
             f"The prompt has {len(prompt)} characters; the limit is {max_chars}.",
         )
     return prompt
+
+
+async def checked_prompt(body: Annotated[PromptIn, Body()], settings: SettingsDep) -> str:
+    """The body's prompt, checked against this server's limits (``check_prompt``)."""
+    return check_prompt(body.prompt, settings.max_prompt_chars)
+
+
+# A prompt route's body (``PromptIn``), as the prompt it carries once checked.
+Prompt = Annotated[str, Depends(checked_prompt)]
 
 
 def reply_stream(bot: Chatbot, reply: Reply) -> EventStreamResponse:
@@ -59,18 +68,13 @@ def reply_stream(bot: Chatbot, reply: Reply) -> EventStreamResponse:
     summary="Send a prompt; the reply streams back as Server-Sent Events",
 )
 async def chat_response(
-    project_id: ProjectId,
-    app_id: AppId,
-    body: Annotated[PromptIn, Body()],
-    bot: ChatbotDep,
-    settings: SettingsDep,
+    project_id: ProjectId, app_id: AppId, prompt: Prompt, bot: ChatbotDep
 ) -> EventStreamResponse:
     """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``).
 
     A client that goes away does not stop the reply (unless CHATBOT_ON_DISCONNECT=cancel):
     it is written and stored all the same, and ``GET /stream`` reattaches to it.
     """
-    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
     return reply_stream(bot, await bot.start_reply(project_id, app_id, prompt))
 
 
@@ -105,13 +109,8 @@ def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
 )
 async def chat_reply(
-    project_id: ProjectId,
-    app_id: AppId,
-    body: Annotated[PromptIn, Body()],
-    bot: ChatbotDep,
-    settings: SettingsDep,
+    project_id: ProjectId, app_id: AppId, prompt: Prompt, bot: ChatbotDep
 ) -> TurnEndOut:
-    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
     reply = await bot.start_reply(project_id, app_id, prompt)
     async for _ in reply.log.read():
         pass
@@ -125,7 +124,7 @@ async def chat_reply(
     "/history/{project_id}/{app_id}",
     response_model=list[ChatItemOut],
     response_model_exclude_none=True,
-    responses={404: NOT_FOUND},
+    responses={404: NOT_FOUND, 503: STORAGE_UNAVAILABLE},
     summary="The conversation's chat history",
 )
 async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[HistoryItem]:
@@ -140,6 +139,7 @@ async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) ->
 @router.post(
     "/create/{project_id}/{app_id}",
     response_model=str,
+    responses={503: STORAGE_UNAVAILABLE},
     summary="Create a conversation (idempotent); answers its ID",
 )
 async def create_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from chatbot.runtime import ConversationNotFound
 from server.deps import AppId, ChatbotDep, ProjectId
 from server.openapi import error
-from server.routes.documented import NOT_FOUND
+from server.routes.documented import NOT_FOUND, STORAGE_UNAVAILABLE
 from server.schemas import ConversationOut, ConversationPage
 
 router = APIRouter(tags=["conversations"])
@@ -18,6 +18,7 @@ router = APIRouter(tags=["conversations"])
 @router.get(
     "/conversations/{project_id}",
     response_model=ConversationPage,
+    responses={503: STORAGE_UNAVAILABLE},
     summary="A project's conversations, most recently active first",
 )
 async def list_conversations(
@@ -42,6 +43,7 @@ async def list_conversations(
     responses={
         404: NOT_FOUND,
         409: error("A reply is being written in it on another server (conversation_busy)."),
+        503: STORAGE_UNAVAILABLE,
     },
     summary="Delete a conversation, its stored states and its tracking log",
 )

@@ -1300,6 +1300,16 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
     };
   };
   /** Create a conversation (idempotent); answers its ID */
@@ -1327,6 +1337,16 @@ export interface operations {
       };
       /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
@@ -1777,6 +1797,16 @@ export interface operations {
           "application/json": components["schemas"]["ErrorOut"];
         };
       };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
     };
   };
   /**
@@ -1811,6 +1841,16 @@ export interface operations {
       };
       /** @description The request is invalid (code invalid_request); error.details says where and why. */
       422: {
+        content: {
+          "application/json": components["schemas"]["ErrorOut"];
+        };
+      };
+      /** @description The database is not answering (storage_unavailable). */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again. */
+          "Retry-After": string;
+        };
         content: {
           "application/json": components["schemas"]["ErrorOut"];
         };
