@@ -371,7 +371,9 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="Stable, for programs: e.g. conversation_busy.")
     message: str = Field(description="A sentence for people.")
     details: list[InvalidPart] | None = Field(
-        default=None, description="Only on 422 invalid_request: each invalid part and why."
+        default=None,
+        description="On 422 invalid_request, and on the 404 and 409 of a request naming an "
+        "item, a version or a branch: each part of the request at fault, and why.",
     )
 
 

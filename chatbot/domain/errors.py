@@ -15,7 +15,7 @@ per protocol, so nothing here knows about HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 # Why a request about an item of a conversation (edit, regenerate, versions, switch) names
 # something that is not there, or that cannot be done there: ``BranchInputError.code``.
@@ -26,12 +26,6 @@ BRANCH_NOT_FOUND: Final = "branch_not_found"  # no branch of that id in this con
 # a reply that answers no prompt, or no stored state to fork from.
 ITEM_NOT_BRANCHABLE: Final = "item_not_branchable"
 INVALID_REQUEST: Final = "invalid_request"  # a request that says neither what nor where
-
-
-class CodedError(Protocol):
-    """What every error a client hears has: a stable ``code`` (a class or instance attribute)."""
-
-    code: str
 
 
 @dataclass(eq=False)

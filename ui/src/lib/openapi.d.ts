@@ -525,7 +525,7 @@ export interface components {
       message: string;
       /**
        * Details
-       * @description Only on 422 invalid_request: each invalid part and why.
+       * @description On 422 invalid_request, and on the 404 and 409 of a request naming an item, a version or a branch: each part of the request at fault, and why.
        * @default null
        */
       details?: components["schemas"]["InvalidPart"][] | null;
