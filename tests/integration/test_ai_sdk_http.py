@@ -133,7 +133,14 @@ BAD_BODIES = [
     (chat_body("bad", {"id": "u", "role": "robot", "parts": []}), 422, "invalid_request"),
     (chat_body("bad", user("Hi?"), assistant("Hello.")), 422, "last_message_not_from_user"),
     (chat_body("bad", user("   ")), 422, "empty_prompt"),
-    (chat_body("bad", {"id": "u", "role": "user", "parts": []}), 422, "empty_prompt"),
+    # Every message has a part (the schema's minItems), every user message text.
+    (chat_body("bad", {"id": "u", "role": "user", "parts": []}), 422, "invalid_request"),
+    (
+        chat_body("bad", {"id": "a", "role": "assistant", "parts": []}, user("Hi?")),
+        422,
+        "invalid_request",
+    ),
+    (chat_body("bad", user(" \n"), assistant("Hello."), user("Hi?", "u2")), 422, "empty_prompt"),
     (
         chat_body(
             "bad",
@@ -149,7 +156,18 @@ BAD_BODIES = [
         422,
         "unsupported_part",
     ),
-    (chat_body("bad", user("x" * 16_001)), 413, "prompt_too_long"),
+    (chat_body("bad", user("x" * 16_001)), 422, "prompt_too_long"),
+    # A file is refused in any user message, not only the last: the chatbot reads text.
+    (
+        chat_body(
+            "bad",
+            {"id": "f", "role": "user", "parts": [{"type": "file", "url": "data:,"}]},
+            assistant("Hello."),
+            user("Hi?", "u2"),
+        ),
+        422,
+        "unsupported_part",
+    ),
     # A regenerate of a turn the server never stored (and not the one being sent).
     (
         chat_body(
