@@ -95,11 +95,15 @@ def test_a_reply_is_one_message_in_the_protocols_parts(
     assert response.status_code == 200
     assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert types(parts) == [
+    # Tokens that reach the server in one upstream read leave as one delta (a loaded
+    # machine merges some), so the order is checked with each run of deltas folded to one.
+    kinds = types(parts)
+    folded = [k for i, k in enumerate(kinds) if k != "text-delta" or kinds[i - 1] != k]
+    assert folded == [
         "start",
         "data-route",
         "text-start",
-        *["text-delta"] * len(TOKENS),
+        "text-delta",
         "text-end",
         "message-metadata",
         "finish",
