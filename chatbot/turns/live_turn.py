@@ -33,7 +33,7 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 class LiveTurn:
-    """Created by ``Chatbot.begin_turn`` holding the lease; iterate ``events()`` once.
+    """Created by ``TurnRegistry.admit`` holding the lease; iterate ``events()`` once.
 
     ``app_id`` is the conversation (what clients, replies, leases and metrics know);
     ``branch_app_id`` the Burr application the turn runs and is stored under, one of the

@@ -11,11 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
+from chatbot.conversations.service import ConversationService
 from chatbot.domain.branch_tree import BranchInputError
-from chatbot.runtime import Chatbot
 from chatbot.store import StoreUnavailable
 from chatbot.turns.replies import Reply
-from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
+from server.deps import ID_PATTERN, ConversationsDep, RequireJson, SettingsDep, TurnsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -69,7 +69,10 @@ ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversa
     summary="useChat's endpoint: send a message, regenerate a reply or edit a message",
 )
 async def chat(
-    body: Annotated[UIChatRequestIn, Body()], bot: ChatbotDep, settings: SettingsDep
+    body: Annotated[UIChatRequestIn, Body()],
+    conversations: ConversationsDep,
+    turns: TurnsDep,
+    settings: SettingsDep,
 ) -> EventStreamResponse:
     """The reply streams as the AI SDK's UI message stream. Like every reply, it is written
     to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
@@ -81,16 +84,16 @@ async def chat(
     prompt = check_prompt(prompt_of(body.messages), settings.max_prompt_chars)
     point = None
     if body.trigger == "regenerate-message" or body.messageId is not None:
-        stored = await bot.history(project_id, body.id) or []
+        stored = await conversations.history(project_id, body.id) or []
         point = branch_point(body, stored, prompt)
     if point is None:
-        reply = await start_reply(bot, project_id, body.id, prompt)
+        reply = await start_reply(conversations, project_id, body.id, prompt)
     else:
-        reply = await _start_branch(bot, project_id, body.id, point.index, point.prompt)
+        reply = await _start_branch(conversations, project_id, body.id, point.index, point.prompt)
     return EventStreamResponse(
         ui_message_stream(reply.log.read(), reply.id),
         headers=UI_MESSAGE_STREAM_HEADERS,
-        on_close=on_close(bot, reply),
+        on_close=on_close(turns, reply),
     )
 
 
@@ -105,11 +108,11 @@ async def chat(
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )
-async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -> Response:
+async def resume_chat(chat_id: ChatId, turns: TurnsDep, settings: SettingsDep) -> Response:
     """A finished reply answers 204 like no reply at all: the client already has it, or
     reads it from the history, and a replay would show it twice."""
     try:
-        reply = await bot.find_reply(settings.ui_project_id, chat_id)
+        reply = await turns.find(settings.ui_project_id, chat_id)
     except StoreUnavailable:
         raise ApiError(
             503,
@@ -125,13 +128,17 @@ async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -
 
 
 async def _start_branch(
-    bot: Chatbot, project_id: str, chat_id: str, index: int, prompt: str | None
+    conversations: ConversationService,
+    project_id: str,
+    chat_id: str,
+    index: int,
+    prompt: str | None,
 ) -> Reply:
     """Start the branch's reply, or answer why it cannot start. The item was read from
     the history before the lease was taken: a conversation that changed or went away
     meanwhile no longer has the turn the client meant."""
     with reply_start_errors():
         try:
-            return await bot.start_branch(project_id, chat_id, index=index, prompt=prompt)
+            return await conversations.start_branch(project_id, chat_id, index=index, prompt=prompt)
         except BranchInputError as exc:
             raise ApiError(409, "turn_not_found", exc.message) from None

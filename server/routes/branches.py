@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from chatbot.domain.branch_tree import BranchInputError
 from chatbot.runtime import ConversationNotFound, HistoryItem
 from chatbot.store import ConversationBusy, StoreUnavailable
-from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
+from server.deps import AppId, ConversationsDep, ProjectId, RequireJson, SettingsDep, TurnsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -82,13 +82,16 @@ async def regenerate_reply(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[RegenerateIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
 ) -> EventStreamResponse:
     """The new branch keeps the items before the reply's prompt, sends that prompt again,
     and becomes the branch shown; the reply it replaces stays, as version of its item."""
     with reply_start_errors():
-        reply = await bot.start_branch(project_id, app_id, index=body.index, prompt=None)
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+        reply = await conversations.start_branch(
+            project_id, app_id, index=body.index, prompt=None
+        )
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(turns, reply))
 
 
 @router.post(
@@ -115,15 +118,18 @@ async def edit_prompt(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[EditIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
     """The new branch keeps the items before the prompt, sends the new one, and becomes
     the branch shown; the old prompt and what followed it stay, as the other version."""
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
     with reply_start_errors():
-        reply = await bot.start_branch(project_id, app_id, index=body.index, prompt=prompt)
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+        reply = await conversations.start_branch(
+            project_id, app_id, index=body.index, prompt=prompt
+        )
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(turns, reply))
 
 
 @contextmanager
@@ -166,13 +172,13 @@ def branch_errors() -> Iterator[None]:
 async def list_versions(
     project_id: ProjectId,
     app_id: AppId,
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
     index: Annotated[int, Query(ge=0, le=1_000_000, description="The item's index.")],
 ) -> VersionsOut:
     """Versions are numbered from 0 in the order they were made (the original is 0); an
     item never edited or regenerated has one."""
     with branch_errors():
-        found = await bot.versions(project_id, app_id, index)
+        found = await conversations.versions(project_id, app_id, index)
     return VersionsOut(
         index=found.index,
         shown=found.shown,
@@ -211,12 +217,14 @@ async def switch_branch(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[SwitchBranchIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
 ) -> list[HistoryItem]:
     """Switching to a version shows, of the branches holding it, the one shown last, so
     switching back restores what was there. The choice is stored: a reload, another
     process, the next prompt all see it. The answer is what GET /history answers next."""
     with branch_errors():
         if isinstance(body, SwitchToBranchIn):
-            return await bot.switch_branch(project_id, app_id, branch=body.app_id)
-        return await bot.switch_branch(project_id, app_id, index=body.index, version=body.version)
+            return await conversations.switch_branch(project_id, app_id, branch=body.app_id)
+        return await conversations.switch_branch(
+            project_id, app_id, index=body.index, version=body.version
+        )

@@ -8,12 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
+from chatbot.conversations.service import ConversationService
 from chatbot.domain.branch_tree import BranchInputError
 from chatbot.domain.events import TurnCompleted, TurnFailed, TurnInterrupted
-from chatbot.runtime import Chatbot, ConversationNotFound, HistoryItem, Overloaded, ShuttingDown
+from chatbot.runtime import ConversationNotFound, HistoryItem, Overloaded, ShuttingDown
 from chatbot.store import ConversationBusy, StoreUnavailable
+from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
-from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
+from server.deps import AppId, ConversationsDep, ProjectId, RequireJson, SettingsDep, TurnsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -108,10 +110,12 @@ def reply_start_errors() -> Iterator[None]:
         ) from None
 
 
-async def start_reply(bot: ChatbotDep, project_id: str, app_id: str, prompt: str) -> Reply:
+async def start_reply(
+    conversations: ConversationService, project_id: str, app_id: str, prompt: str
+) -> Reply:
     """Start a reply (it runs to its end whoever listens), or answer why it cannot start."""
     with reply_start_errors():
-        return await bot.start_reply(project_id, app_id, prompt)
+        return await conversations.start_reply(project_id, app_id, prompt)
 
 
 @router.post(
@@ -134,7 +138,8 @@ async def chat_response(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[PromptIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
     """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``).
@@ -143,16 +148,16 @@ async def chat_response(
     it is written and stored all the same, and ``GET /stream`` reattaches to it.
     """
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
-    reply = await start_reply(bot, project_id, app_id, prompt)
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+    reply = await start_reply(conversations, project_id, app_id, prompt)
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(turns, reply))
 
 
-def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
-    """What a response does when it ends: tell the runtime if its client left mid-reply."""
+def on_close(turns: TurnRegistry, reply: Reply) -> Callable[[], Awaitable[None]]:
+    """What a response does when it ends: tell the registry if its client left mid-reply."""
 
     async def closed() -> None:
         if not reply.done:
-            bot.client_left(reply)
+            turns.client_left(reply)
 
     return closed
 
@@ -181,11 +186,11 @@ async def chat_reply(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[PromptIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
     settings: SettingsDep,
 ) -> TurnEndOut:
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
-    reply = await start_reply(bot, project_id, app_id, prompt)
+    reply = await start_reply(conversations, project_id, app_id, prompt)
     async for _ in reply.log.read():
         pass
     outcome = reply.outcome
@@ -205,10 +210,12 @@ async def chat_reply(
     responses={404: _NOT_FOUND},
     summary="The conversation's chat history",
 )
-async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[HistoryItem]:
+async def chat_history(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> list[HistoryItem]:
     """The items of the branch the conversation shows; an item with several versions
     (edited, regenerated) says which one is shown, and how many there are, in ``branch``."""
-    history = await bot.history_view(project_id, app_id)
+    history = await conversations.history_view(project_id, app_id)
     if history is None:
         raise ApiError(
             404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
@@ -221,6 +228,8 @@ async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) ->
     response_model=str,
     summary="Create a conversation (idempotent); answers its ID",
 )
-async def create_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> str:
-    await bot.create(project_id, app_id)
+async def create_conversation(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> str:
+    await conversations.create(project_id, app_id)
     return app_id

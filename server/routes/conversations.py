@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chatbot.store import ConversationBusy
-from server.deps import AppId, ChatbotDep, ProjectId
+from server.deps import AppId, ConversationsDep, ProjectId
 from server.errors import ApiError
 from server.openapi import error
 from server.schemas import ConversationOut, ConversationPage
@@ -22,11 +22,11 @@ router = APIRouter(tags=["conversations"])
 )
 async def list_conversations(
     project_id: ProjectId,
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ConversationPage:
-    items, total = await bot.list(project_id, limit, offset)
+    items, total = await conversations.list(project_id, limit, offset)
     return ConversationPage(
         items=[ConversationOut.model_validate(item) for item in items],
         total=total,
@@ -45,10 +45,12 @@ async def list_conversations(
     },
     summary="Delete a conversation, its stored states and its tracking log",
 )
-async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> Response:
+async def delete_conversation(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> Response:
     """A reply streaming in it on this server is stopped first."""
     try:
-        deleted = await bot.delete(project_id, app_id)
+        deleted = await conversations.delete(project_id, app_id)
     except ConversationBusy:
         raise ApiError(
             409,

@@ -1,6 +1,6 @@
 """A reply as a resource of its conversation: reattach to it from any point, or stop it.
 
-Either works whichever process of the deployment the request reaches: the runtime asks
+Either works whichever process of the deployment the request reaches: the registry asks
 the one writing the reply when it is not this one (``chatbot.relay``).
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from chatbot.store import ConversationBusy, StoreUnavailable
-from server.deps import AppId, ChatbotDep, ProjectId
+from server.deps import AppId, ConversationsDep, ProjectId, TurnsDep
 from server.errors import ApiError
 from server.event_stream import EventStreamResponse
 from server.openapi import RETRY_AFTER, error, event_stream
@@ -42,7 +42,7 @@ router = APIRouter(tags=["chat"])
 async def resume_reply(
     project_id: ProjectId,
     app_id: AppId,
-    bot: ChatbotDep,
+    turns: TurnsDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[
         str | None,
@@ -57,7 +57,7 @@ async def resume_reply(
     history, every delta so far, then live ones to the end; with the id of the last
     frame you got: only what came after it."""
     try:
-        reply = await bot.find_reply(project_id, app_id)
+        reply = await turns.find(project_id, app_id)
     except StoreUnavailable:
         raise _storage_unavailable() from None
     if reply is None:
@@ -81,9 +81,11 @@ async def resume_reply(
     },
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )
-async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> StoppedOut:
+async def stop_reply(
+    project_id: ProjectId, app_id: AppId, turns: TurnsDep, conversations: ConversationsDep
+) -> StoppedOut:
     try:
-        outcome = await bot.stop(project_id, app_id)
+        outcome = await turns.stop(project_id, app_id)
     except ConversationBusy:
         raise ApiError(
             503,
@@ -95,7 +97,7 @@ async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> S
         raise _storage_unavailable() from None
     if outcome is not None:
         return StoppedOut.of(app_id, outcome)
-    if await bot.history(project_id, app_id) is None:
+    if await conversations.history(project_id, app_id) is None:
         raise ApiError(
             404, "conversation_not_found", f"There is no conversation {app_id!r} in {project_id!r}."
         )

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
+from chatbot.conversations.service import ConversationService
 from chatbot.domain.events import OUTCOMES
-from chatbot.runtime import Chatbot
 from chatbot.store import ConversationBusy
+from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN
 from server.errors import ApiError
@@ -56,7 +57,8 @@ async def chat_socket(websocket: WebSocket, project_id: str, app_id: str) -> Non
     await websocket.accept()
     socket = ChatSocket(
         websocket,
-        websocket.app.state.chatbot,
+        websocket.app.state.chatbot.conversations,
+        websocket.app.state.chatbot.turns,
         settings,
         websocket.app.state.rate_limiter,
         project_id,
@@ -85,14 +87,16 @@ class ChatSocket:
     def __init__(
         self,
         websocket: WebSocket,
-        bot: Chatbot,
+        conversations: ConversationService,
+        turns: TurnRegistry,
         settings: ServerSettings,
         limiter: RateLimiter | None,
         project_id: str,
         app_id: str,
     ) -> None:
         self.websocket = websocket
-        self.bot = bot
+        self.conversations = conversations
+        self.turns = turns
         self.settings = settings
         self.limiter = limiter
         self.project_id = project_id
@@ -183,7 +187,7 @@ class ChatSocket:
         try:
             self._take_rate_token()
             prompt = check_prompt(prompt, self.settings.max_prompt_chars)
-            reply = await start_reply(self.bot, self.project_id, self.app_id, prompt)
+            reply = await start_reply(self.conversations, self.project_id, self.app_id, prompt)
         except ApiError as error:
             raise MessageRefused(
                 error.code,
@@ -205,7 +209,7 @@ class ChatSocket:
         """Stop the reply being written in this conversation, whoever started it (as
         ``POST /stop``). The socket streaming it hears its ``error`` frame."""
         try:
-            outcome = await self.bot.stop(self.project_id, self.app_id)
+            outcome = await self.turns.stop(self.project_id, self.app_id)
         except ConversationBusy:
             raise MessageRefused(
                 "conversation_busy",
@@ -215,7 +219,7 @@ class ChatSocket:
             ) from None
         if outcome is not None:
             return
-        if await self.bot.history(self.project_id, self.app_id) is None:
+        if await self.conversations.history(self.project_id, self.app_id) is None:
             raise MessageRefused(
                 "conversation_not_found",
                 f"There is no conversation {self.app_id!r} in {self.project_id!r}.",
@@ -260,4 +264,4 @@ class ChatSocket:
                 logger.error("sending a reply on a WebSocket failed", exc_info=error)
         reply, self._reply = self._reply, None
         if reply is not None and not reply.done:
-            self.bot.client_left(reply)
+            self.turns.client_left(reply)
