@@ -93,10 +93,6 @@ class LiveTurn:
             self._stream = self._run()
         return self._stream
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop_label is not None or self._settling
-
     def stop(self, error: TurnError | None, label: str = "stopped") -> bool:
         """End the turn now, keeping its partial reply; the consumer still receives a
         ``TurnInterrupted`` naming ``error``. False when it had already ended."""
