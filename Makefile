@@ -17,6 +17,7 @@ run: setup ui
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
 test: setup-dev ui ui-test aisdk browser postgres
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # --- Python -----------------------------------------------------------------
@@ -78,6 +79,7 @@ postgres:
 
 lint: setup-dev
 	$(BIN)/ruff check chatbot server tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMPS)/bench
 	$(BIN)/python -m bench $(BENCH_ARGS)

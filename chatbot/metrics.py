@@ -1,12 +1,13 @@
-"""Process metrics in the Prometheus format, owned by one ``Chatbot`` (one registry each).
+"""Process metrics in the Prometheus format, one registry per runtime (``chatbot.runtime``).
 
 Only per-turn events are recorded here, never per-token ones, so the hot path pays nothing.
+Every metric is defined here; the gauges that read a part's size (running turns, replies
+held, relay copies) get their function from the part that owns what they count.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,7 +20,7 @@ def _running_tasks() -> int:
 
 
 class Metrics:
-    def __init__(self, live_turns: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.active_turns = Gauge(
             "chatbot_active_turns", "Turns (streams) in progress.", registry=self.registry
@@ -56,10 +57,24 @@ class Metrics:
         )
         tasks = Gauge("chatbot_asyncio_tasks", "Tasks on the event loop.", registry=self.registry)
         tasks.set_function(_running_tasks)
-        live = Gauge(
+        self.live_turn_objects = Gauge(
             "chatbot_live_turn_objects",
             "Turn objects not yet freed, finished or not (a handful may await the cycle "
             "collector; a steady climb is a leak).",
             registry=self.registry,
         )
-        live.set_function(live_turns)
+        self.replies_kept = Gauge(
+            "chatbot_replies_kept",
+            "Replies readable from memory: running, or finished within the retention window.",
+            registry=self.registry,
+        )
+        self.relay_mirrors = Gauge(
+            "chatbot_relay_mirrors",
+            "Replies of this process copied out for readers in other processes.",
+            registry=self.registry,
+        )
+        self.relay_followed = Gauge(
+            "chatbot_relay_followed",
+            "Replies of other processes this process is copying in for its readers.",
+            registry=self.registry,
+        )

@@ -64,7 +64,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         def start_drain() -> None:
             nonlocal drain
             if drain is None:
-                drain = asyncio.create_task(chatbot.drain(settings.shutdown_grace_s))
+                drain = asyncio.create_task(chatbot.turns.drain(settings.shutdown_grace_s))
 
         try:
             with relay_shutdown_signals(start_drain):

@@ -1,4 +1,7 @@
-"""FastAPI dependencies, in one place: the chatbot runtime, settings and validated IDs.
+"""FastAPI dependencies, in one place: the runtime's parts, settings and validated IDs.
+
+Routes reach conversations through the conversation service and running turns (replies,
+stop, resume) through the registry of running turns, never the store.
 
 Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def``
 dependency on a worker thread, and a prompt would pay one thread round trip for each.
@@ -10,7 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from chatbot.runtime import Chatbot
+from chatbot.conversations.service import ConversationService
+from chatbot.metrics import Metrics
+from chatbot.turns.registry import TurnRegistry
 from server.errors import ApiError
 from server.settings import ServerSettings
 
@@ -31,15 +36,25 @@ async def require_json(request: Request) -> None:
         )
 
 
-async def get_chatbot(request: Request) -> Chatbot:
-    return request.app.state.chatbot
+async def get_conversations(request: Request) -> ConversationService:
+    return request.app.state.chatbot.conversations
+
+
+async def get_turns(request: Request) -> TurnRegistry:
+    return request.app.state.chatbot.turns
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.chatbot.metrics
 
 
 async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
-ChatbotDep = Annotated[Chatbot, Depends(get_chatbot)]
+ConversationsDep = Annotated[ConversationService, Depends(get_conversations)]
+TurnsDep = Annotated[TurnRegistry, Depends(get_turns)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 ProjectId = Annotated[str, Path(pattern=ID_PATTERN, description="Project: 1-64 of A-Z a-z 0-9 _ -")]
 AppId = Annotated[

@@ -3,7 +3,7 @@
 uvicorn, on SIGTERM, stops accepting connections and waits for open ones; it has no way
 to tell our streams to wrap up. While the app runs, ``relay_shutdown_signals`` puts a
 handler in front of uvicorn's for SIGTERM and SIGINT (in every worker process) that first
-tells the ``Chatbot`` to drain: it refuses new turns, lets running ones finish for
+tells the registry of running turns to drain: it refuses new turns, lets running ones finish for
 ``CHATBOT_SHUTDOWN_GRACE_S`` and then ends the rest with an ``error`` frame, so each
 client learns why and each conversation is stored consistently before the exit.
 """
@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-
-logger = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

@@ -32,24 +32,18 @@ was. The next request of that client, naming it again, finds the new one by (3).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_points import BranchPoint, branch_for_resent
-from chatbot.domain.branch_tree import BranchInputError
 from chatbot.domain.chat_items import ChatItem
 from chatbot.domain.client_view import client_view, continues, history_digest
-from chatbot.turns.options import TurnOptions
 
 if TYPE_CHECKING:
-    from chatbot.runtime import Chatbot
     from chatbot.turns.live_turn import LiveTurn
 
-# The stores digest histories with this module's name on it.
 __all__ = [
-    "ChatbotConversations",
-    "Conversations",
+    "ConversationFinder",
     "begin_continuation",
     "client_view",
     "continues",
@@ -57,8 +51,9 @@ __all__ = [
 ]
 
 
-class Conversations(Protocol):
-    """What finding a client's conversation needs from the runtime (``Chatbot``)."""
+class ConversationFinder(Protocol):
+    """What finding a client's conversation needs: the conversation service's reads and
+    turns, for one request's prompt and options (``chatbot.conversations.service``)."""
 
     async def begin(self, conversation_id: str) -> LiveTurn:
         """Take the conversation's lease and load its shown branch (a conversation with
@@ -88,59 +83,11 @@ class Conversations(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ChatbotConversations:
-    """``Conversations`` as the runtime has them, for one request's prompt and options."""
-
-    bot: Chatbot
-    project_id: str
-    prompt: str
-    options: TurnOptions
-
-    async def begin(self, conversation_id: str) -> LiveTurn:
-        return await self.bot.begin_turn(
-            self.project_id, conversation_id, self.prompt, self.options
-        )
-
-    async def begin_branch(self, conversation_id: str, point: BranchPoint) -> LiveTurn | None:
-        try:
-            return await self.bot.begin_branch_turn(
-                self.project_id,
-                conversation_id,
-                index=point.index,
-                prompt=point.prompt,
-                options=self.options,
-            )
-        except BranchInputError:
-            # The shown branch changed since it was read, or it cannot be forked there
-            # (that part of it was given whole by a client, so no state ends there).
-            return None
-
-    async def branch_history(self, app_id: str) -> Sequence[ChatItem]:
-        state = await self.bot.store.load_state(self.project_id, app_id)
-        return state.get("chat_history", []) if state is not None else []
-
-    async def show(self, app_id: str) -> None:
-        try:
-            await self.bot.switch_branch(self.project_id, conversation_of(app_id), branch=app_id)
-        except BranchInputError:
-            pass  # gone meanwhile: the turn begun next is checked under its lease anyway
-
-    async def find(self, earlier: Sequence[ChatItem]) -> str | None:
-        return await self.bot.store.find_by_history(self.project_id, history_digest(earlier))
-
-    async def find_branch(self, conversation_id: str, earlier: Sequence[ChatItem]) -> str | None:
-        boundary = await self.bot.store.find_boundary(
-            self.project_id, conversation_id, history_digest(earlier)
-        )
-        return boundary.app_id if boundary is not None else None
-
-
 async def begin_continuation(
     prompt: str,
     earlier: Sequence[ChatItem],
     named: str | None,
-    conversations: Conversations,
+    conversations: ConversationFinder,
     new_id: Callable[[], str],
 ) -> LiveTurn:
     """Begin the turn where the client goes on (see the module's rules).

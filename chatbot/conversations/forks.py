@@ -7,49 +7,42 @@ tree means (who wrote an item, its versions, what a switch shows) is the pure lo
 ``chatbot.domain.branch_tree``; this module reads what it needs from the store, asks it, and
 builds the forked Burr application.
 
-``Branching`` gets every collaborator it needs from the ``Chatbot`` that owns it (the
-store, how to build a Burr application, how to take a conversation's lease, the
-tracking set-up) and knows nothing of turns: the ``Chatbot`` runs a fork's first turn
-like any other (capacity, lease, ``LiveTurn``), so the per-turn path stays its own.
+``Branching`` is given the store, the application factory and the tracking logs, and
+knows nothing of turns: the conversation service (``chatbot.conversations.service``)
+runs a fork's first turn like any other (capacity, lease, ``LiveTurn``), so the per-turn
+path stays its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from burr.core import Application, ApplicationBuilder
+from burr.core import Application
 
+from chatbot.conversations.leases import take_lease
 from chatbot.domain.branch_ids import branch_app_id, conversation_of
 from chatbot.domain.branch_tree import INDEX, BranchInputError, BranchTree, ForkPlan
-from chatbot.domain.chat_items import ChatHistory, ChatItem, as_history
+from chatbot.domain.chat_items import ChatItem, as_history
 from chatbot.domain.errors import (
     BRANCH_NOT_FOUND,
     INVALID_REQUEST,
     ITEM_NOT_BRANCHABLE,
     ITEM_NOT_FOUND,
 )
-from chatbot.graph.builder import ENTRYPOINT
-from chatbot.store import Boundary, ConversationStore, NewBranch, TurnLease
-from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter
+from chatbot.store import Boundary, ConversationStore, NewBranch
+from chatbot.tracking.files import OffloopTrackingClient
+from chatbot.tracking.logs import TrackingLogs
+from chatbot.turns.applications import ApplicationFactory
 
 # One item of ``/history``: a chat item, plus ``branch`` (``BranchMark``) where the item
 # has more than one version.
 HistoryItem = dict[str, Any]
 
 PREVIEW_CHARS = 80
-
-# How the owner builds a Burr application (graph and identifiers set, tracker if any).
-BuildApp = Callable[[str, str, OffloopTrackingClient | None], ApplicationBuilder]
-# How the owner takes a conversation's turn lease (its errors are the owner's to shape).
-AcquireLease = Callable[[str, str], Awaitable[TurnLease]]
-# A new tracker for a project's application, or None when tracking is off.
-NewTracker = Callable[[str], OffloopTrackingClient | None]
 
 
 class ConversationNotFound(Exception):
@@ -97,19 +90,12 @@ class Branching:
     def __init__(
         self,
         store: ConversationStore,
-        *,
-        build_app: BuildApp,
-        acquire_lease: AcquireLease,
-        new_tracker: NewTracker,
-        tracking_writer: TrackingWriter | None,
-        tracking_dir: Path | None,
+        apps: ApplicationFactory,
+        tracking: TrackingLogs | None,
     ) -> None:
         self.store = store
-        self._build_app = build_app
-        self._acquire_lease = acquire_lease
-        self._new_tracker = new_tracker
-        self._tracking_writer = tracking_writer
-        self._tracking_dir = tracking_dir
+        self._apps = apps
+        self._tracking = tracking
 
     async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
         """The shown branch's items, each item with versions marked (``branch``), or None
@@ -188,7 +174,7 @@ class Branching:
         a reply is written (a switch must not move the ground under a running turn); also
         ``ConversationNotFound`` and ``BranchInputError``. Nothing changes when it raises.
         """
-        lease = await self._acquire_lease(project_id, app_id)
+        lease = await take_lease(self.store, project_id, app_id)
         try:
             tree = await self._tree(project_id, app_id)
             if not tree.records and not await self.store.exists(project_id, app_id):
@@ -242,10 +228,10 @@ class Branching:
             plan = plan_for(history)
             parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
             branch = branch_app_id(app_id, tree.next_number())
-            if self._tracking_writer is not None:
-                await asyncio.to_thread(self._clear_tracking, project_id, branch)
-            tracker = self._new_tracker(project_id)
-            app = await self._fork_app(project_id, branch, tracker, parent)
+            if self._tracking is not None:
+                await self._tracking.remove_branch(project_id, branch)
+            tracker = self._apps.tracker(project_id)
+            app = await self._apps.fork(project_id, branch, tracker, parent)
             forked = as_history(app.state.get("chat_history"))
             if forked != history[: plan.boundary]:
                 raise RuntimeError(
@@ -286,36 +272,3 @@ class Branching:
             "client).",
             INDEX,
         )
-
-    async def _fork_app(
-        self,
-        project_id: str,
-        app_id: str,
-        tracker: OffloopTrackingClient | None,
-        parent: Boundary,
-    ) -> Application:
-        """A new branch's Burr application, forked by Burr from ``parent``'s state (Burr
-        loads it through the store, and its tracker records the parent pointer)."""
-        return await (
-            self._build_app(project_id, app_id, tracker)
-            .initialize_from(
-                self.store,
-                resume_at_next_action=False,
-                default_state={"chat_history": ChatHistory()},
-                default_entrypoint=ENTRYPOINT,
-                fork_from_app_id=parent.app_id,
-                fork_from_partition_key=project_id,
-                fork_from_sequence_id=parent.sequence_id,
-            )
-            .abuild()
-        )
-
-    def _clear_tracking(self, project_id: str, app_id: str) -> None:
-        """Remove what an earlier, never stored attempt at a branch left in its tracking
-        directory (blocking: a thread): Burr writes a branch's metadata (its parent) only
-        when the directory has none, and this attempt may fork from another parent."""
-        assert self._tracking_writer is not None and self._tracking_dir is not None
-        app_dir = self._tracking_dir / project_id / app_id
-        if app_dir.exists():
-            self._tracking_writer.flush(5.0)
-            shutil.rmtree(app_dir, True)

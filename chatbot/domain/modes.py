@@ -30,6 +30,20 @@ RESPONSE_ACTIONS: Final[tuple[str, ...]] = (UNSAFE_ACTION, *MODES)
 CLASSIFIER_LABELS: Final[tuple[str, ...]] = (*MODEL_MODES, "unknown")
 CLASSIFY_TASK: Final = "classify"
 
+# Every system prompt opens with a task marker line (``[task: generate_poem]``): the prompts
+# write it, the offline model reads it (and nothing else of the prompt).
+_TASK_MARKER: Final = re.compile(r"^\[task: ([a-z_]+)\]")
+
+
+def task_marker(task: str) -> str:
+    return f"[task: {task}]"
+
+
+def task_of(system_prompt: str) -> str | None:
+    """The task a system prompt is marked with, or None for a prompt that is not ours."""
+    match = _TASK_MARKER.match(system_prompt)
+    return match.group(1) if match else None
+
 
 def reply_item_type(action: str | None) -> ItemType:
     """The chat-item type of a reply written by ``action``: code replies render as code."""

@@ -7,25 +7,11 @@ prose, so rewording a prompt here cannot silently change what the offline model 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Final
 
 from chatbot.domain.chat_items import ChatItem
-from chatbot.domain.modes import CLASSIFIER_LABELS, CLASSIFY_TASK, ModelMode
-
-_TASK_MARKER: Final = re.compile(r"^\[task: ([a-z_]+)\]")
-
-
-def task_marker(task: str) -> str:
-    return f"[task: {task}]"
-
-
-def task_of(system_prompt: str) -> str | None:
-    """The task a system prompt is marked with, or None for a prompt that is not ours."""
-    match = _TASK_MARKER.match(system_prompt)
-    return match.group(1) if match else None
-
+from chatbot.domain.modes import CLASSIFIER_LABELS, CLASSIFY_TASK, ModelMode, task_marker
 
 CLASSIFIER_SYSTEM: Final = (
     f"{task_marker(CLASSIFY_TASK)}\n"

@@ -43,6 +43,10 @@ retention window); signals by their asker once answered. Rows that a process whi
 left behind are swept by the others. If the holder died, the watcher gets no answer
 within 2 s (204) and a follower ends when the mirror stops growing and no lease holds
 the conversation.
+
+**Two sides, two objects.** ``Relay`` asks (the registry of running turns,
+``chatbot.turns.registry``, calls it for the replies it does not hold); ``RelayAnswerer``
+answers for the replies the registry holds. Neither knows the runtime.
 """
 
 from __future__ import annotations
@@ -50,47 +54,26 @@ from __future__ import annotations
 import logging
 
 from chatbot.domain.events import TurnOutcome
-from chatbot.relay.answering import RelayAnswerer, Spawn, StopHere
+from chatbot.relay.answering import RelayAnswerer
 from chatbot.relay.following import RemoteReplies
 from chatbot.store import ConversationBusy, StoreUnavailable
 from chatbot.store.relay import RelayTable
-from chatbot.turns.replies import Replies, Reply
+from chatbot.turns.replies import Reply
 
-__all__ = ["Relay"]
+__all__ = ["Relay", "RelayAnswerer"]
 
 logger = logging.getLogger(__name__)
 
 
 class Relay:
-    """This process's side of the relay: it answers for its replies and asks about others'."""
+    """The asking side: reach the replies other processes write (``OtherProcesses`` of
+    ``chatbot.turns.registry``)."""
 
-    def __init__(
-        self,
-        table: RelayTable,
-        replies: Replies,
-        *,
-        stop_here: StopHere,
-        spawn: Spawn,
-        poll_s: float,
-        orphaned_after_s: float,
-    ) -> None:
-        self.answerer = RelayAnswerer(
-            table,
-            replies,
-            stop_here=stop_here,
-            spawn=spawn,
-            poll_s=poll_s,
-            retention_s=replies.retention_s,
-            orphaned_after_s=orphaned_after_s,
-        )
-        self.remote = RemoteReplies(table, poll_s=poll_s, retention_s=replies.retention_s)
-
-    def start(self) -> None:
-        self.answerer.start()
+    def __init__(self, table: RelayTable, *, poll_s: float, retention_s: float) -> None:
+        self.remote = RemoteReplies(table, poll_s=poll_s, retention_s=retention_s)
 
     async def aclose(self) -> None:
         await self.remote.aclose()
-        await self.answerer.aclose()
 
     async def watch(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
         """The conversation's current reply, wherever it is (see ``RemoteReplies.watch``).

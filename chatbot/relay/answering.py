@@ -15,17 +15,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
 
 import orjson
 
-from chatbot.domain.events import TurnOutcome
 from chatbot.relay.batches import Mirror, rank
 from chatbot.relay.event_codec import encode_event
 from chatbot.store import ConversationBusy
 from chatbot.store.relay import RelayTable, Signal, WatchAnswer
-from chatbot.turns.replies import Replies, Reply
+from chatbot.turns.registry import TurnRegistry
+from chatbot.turns.replies import Reply
 
 logger = logging.getLogger(__name__)
 
@@ -34,28 +32,22 @@ SIGNAL_WINDOW_S = 15.0
 # How often an active process clears rows that processes which died left behind.
 SWEEP_EVERY_S = 60.0
 
-StopHere = Callable[[str, str], Awaitable[TurnOutcome | None]]
-Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
-
 
 class RelayAnswerer:
+    """Answers, for this process's replies (``turns``), what the others ask."""
+
     def __init__(
         self,
         table: RelayTable,
-        replies: Replies,
+        turns: TurnRegistry,
         *,
-        stop_here: StopHere,
-        spawn: Spawn,
         poll_s: float,
-        retention_s: float,
         orphaned_after_s: float,
     ) -> None:
         self._table = table
-        self._replies = replies
-        self._stop_here = stop_here
-        self._spawn = spawn
+        self._turns = turns
         self._poll_s = poll_s
-        self._retention_s = retention_s
+        self._retention_s = turns.retention_s
         self._orphaned_after_s = orphaned_after_s
         # Mirrors by reply id, kept until their reply's retention window has passed.
         self.mirrors: dict[str, Mirror] = {}
@@ -97,12 +89,12 @@ class RelayAnswerer:
     async def tick(self, now: float) -> None:
         await self._write_mirrors(now)
         await self._drop_expired_mirrors(now)
-        if not len(self._replies):
+        if not self._turns.replies_held:
             return  # nothing here anyone could ask about
         for signal in await self._table.pending_signals(SIGNAL_WINDOW_S):
             if signal.id in self._handled:
                 continue
-            reply = self._replies.get(signal.project_id, signal.app_id)
+            reply = self._turns.reply(signal.project_id, signal.app_id)
             if reply is None:
                 continue  # another process's conversation, or nobody's
             if signal.kind == "watch":
@@ -110,7 +102,7 @@ class RelayAnswerer:
                 self._handled[signal.id] = now
             elif reply.turn is not None:  # a stop, and the reply is still being written
                 self._handled[signal.id] = now
-                self._spawn(self._answer_stop(signal, reply))
+                self._turns.spawn(self._answer_stop(signal, reply))
         self._forget_old_signals(now)
         if now - self._last_sweep >= SWEEP_EVERY_S:
             self._last_sweep = now
@@ -164,7 +156,7 @@ class RelayAnswerer:
             self._handled.pop(signal.id, None)  # not stopped: the next tick tries again
             return
         try:
-            outcome = await self._stop_here(signal.project_id, signal.app_id)
+            outcome = await self._turns.stop_here(signal.project_id, signal.app_id)
         except ConversationBusy:
             return  # it did not end in time: the asker gives up, as a local stop would
         encoded = orjson.dumps(encode_event(outcome) if outcome is not None else None)

@@ -33,7 +33,7 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 
 class LiveTurn:
-    """Created by ``Chatbot.begin_turn`` holding the lease; iterate ``events()`` once.
+    """Created by ``TurnRegistry.admit`` holding the lease; iterate ``events()`` once.
 
     ``app_id`` is the conversation (what clients, replies, leases and metrics know);
     ``branch_app_id`` the Burr application the turn runs and is stored under, one of the
@@ -92,10 +92,6 @@ class LiveTurn:
         if self._stream is None:
             self._stream = self._run()
         return self._stream
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop_label is not None or self._settling
 
     def stop(self, error: TurnError | None, label: str = "stopped") -> bool:
         """End the turn now, keeping its partial reply; the consumer still receives a

@@ -5,7 +5,8 @@ number of readers (the request that started it, a reload, another tab, a WebSock
 read that log from any point and follow it live: a reader that goes away costs the
 turn nothing, and one that comes back gets exactly what it missed. A finished turn's
 log is kept for a short window so a client that reconnects just after the end still
-gets the end; after that only the stored history remains.
+gets the end; after that only the stored history remains. The registry of running turns
+(``chatbot.turns.registry``) starts each reply and keeps it by conversation.
 
 Why a log and not a queue per reader: readers come and go at any point of the turn,
 and each needs the same prefix of events. One list of events shared by all readers
@@ -15,19 +16,14 @@ and each needs the same prefix of events. One list of events shared by all reade
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import secrets
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chatbot.domain.events import OUTCOMES, TurnEvent, TurnOutcome
 
 if TYPE_CHECKING:
     from chatbot.turns.live_turn import LiveTurn
-
-Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
-
 
 class ReplyLog:
     """The events of one turn, appended by its runner, read by anyone from any index."""
@@ -102,9 +98,6 @@ class Reply:
         last = self.log.events[-1] if self.log.events else None
         return last if isinstance(last, OUTCOMES) else None
 
-    def event_id(self, index: int) -> str:
-        return f"{self.id}.{index}"
-
     def resume_index(self, last_event_id: str | None) -> int:
         """Where a reader that last saw ``last_event_id`` continues (0: from the start)."""
         if not last_event_id:
@@ -113,49 +106,3 @@ class Reply:
         if reply_id != self.id or not index.isdigit():
             return 0  # an id of another turn: this one is all new to the reader
         return min(int(index) + 1, len(self.log.events))
-
-
-class Replies:
-    """This process's replies by conversation: the running ones and, briefly, finished ones."""
-
-    def __init__(self, retention_s: float) -> None:
-        self.retention_s = retention_s
-        self._by_conversation: dict[tuple[str, str], Reply] = {}
-
-    def __len__(self) -> int:
-        return len(self._by_conversation)
-
-    def get(self, project_id: str, app_id: str) -> Reply | None:
-        return self._by_conversation.get((project_id, app_id))
-
-    def start(self, turn: LiveTurn, spawn: Spawn) -> Reply:
-        """Run ``turn`` in its own task, logging its events; returns at once."""
-        reply = Reply(turn.project_id, turn.app_id, turn, ReplyLog(), secrets.token_hex(6))
-        self._by_conversation[(turn.project_id, turn.app_id)] = reply
-        reply.task = spawn(self._run(reply))
-        return reply
-
-    async def _run(self, reply: Reply) -> None:
-        log = reply.log
-        turn = reply.turn
-        assert turn is not None
-        try:
-            async for event in turn.events():
-                if isinstance(event, OUTCOMES):
-                    # Readers need what was said, not the state that was stored.
-                    event = dataclasses.replace(event, state=None)
-                log.append(event)
-        finally:
-            log.finish()
-            reply.turn = None
-            asyncio.get_running_loop().call_later(self.retention_s, self._forget, reply)
-
-    def _forget(self, reply: Reply) -> None:
-        key = (reply.project_id, reply.app_id)
-        if self._by_conversation.get(key) is reply:
-            del self._by_conversation[key]
-
-    def forget_now(self, project_id: str, app_id: str) -> None:
-        reply = self._by_conversation.get((project_id, app_id))
-        if reply is not None and reply.done:
-            del self._by_conversation[(project_id, app_id)]

@@ -125,10 +125,6 @@ class Turn:
             state = _with(state, chat_history=history)
         return TurnInterrupted(partial=partial, mode=self.mode, error=error, state=state)
 
-    @property
-    def first_delta_seen(self) -> bool:
-        return bool(self._parts)
-
     def _failed(self, error: TurnError) -> TurnFailed:
         state, history = self._base_state()
         partial = self._partial()

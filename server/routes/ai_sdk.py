@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Response
 
 from chatbot.turns.replies import Reply
-from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
+from server.deps import ID_PATTERN, ConversationsDep, RequireJson, SettingsDep, TurnsDep
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openapi import error, event_stream
@@ -71,7 +71,10 @@ ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversa
     summary="useChat's endpoint: send a message, regenerate a reply or edit a message",
 )
 async def chat(
-    body: Annotated[UIChatRequestIn, Body()], bot: ChatbotDep, settings: SettingsDep
+    body: Annotated[UIChatRequestIn, Body()],
+    conversations: ConversationsDep,
+    turns: TurnsDep,
+    settings: SettingsDep,
 ) -> EventStreamResponse:
     """The reply streams as the AI SDK's UI message stream. Like every reply, it is written
     to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
@@ -83,15 +86,17 @@ async def chat(
     prompt = check_prompt(prompt_of(body.messages), settings.max_prompt_chars)
     point = None
     if body.trigger == "regenerate-message" or body.messageId is not None:
-        stored = await bot.history(project_id, body.id) or []
+        stored = await conversations.history(project_id, body.id) or []
         point = branch_point(body, stored, prompt)
     if point is None:
-        reply = await bot.start_reply(project_id, body.id, prompt)
+        reply = await conversations.start_reply(project_id, body.id, prompt)
     else:
         # The turn was read from the history before the lease was taken: a conversation
         # that changed meanwhile no longer has it (turn_not_found, server.error_tables).
-        reply = await bot.start_branch(project_id, body.id, index=point.index, prompt=point.prompt)
-    return _ui_stream(reply, on_close(bot, reply))
+        reply = await conversations.start_branch(
+            project_id, body.id, index=point.index, prompt=point.prompt
+        )
+    return _ui_stream(reply, on_close(turns, reply))
 
 
 @router.get(
@@ -105,10 +110,10 @@ async def chat(
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )
-async def resume_chat(chat_id: ChatId, bot: ChatbotDep, settings: SettingsDep) -> Response:
+async def resume_chat(chat_id: ChatId, turns: TurnsDep, settings: SettingsDep) -> Response:
     """A finished reply answers 204 like no reply at all: the client already has it, or
     reads it from the history, and a replay would show it twice."""
-    reply = await bot.find_reply(settings.ui_project_id, chat_id)
+    reply = await turns.find(settings.ui_project_id, chat_id)
     if reply is None or reply.done:
         return Response(status_code=204)
     return _ui_stream(reply)

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query
 
 from chatbot.runtime import HistoryItem
-from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
+from server.deps import AppId, ConversationsDep, ProjectId, RequireJson, SettingsDep, TurnsDep
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
 from server.openapi import error, event_stream
@@ -91,12 +91,14 @@ async def regenerate_reply(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[RegenerateIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
 ) -> EventStreamResponse:
     """The new branch keeps the items before the reply's prompt, sends that prompt again,
     and becomes the branch shown; the reply it replaces stays, as version of its item."""
     return reply_stream(
-        bot, await bot.start_branch(project_id, app_id, index=body.index, prompt=None)
+        turns,
+        await conversations.start_branch(project_id, app_id, index=body.index, prompt=None),
     )
 
 
@@ -121,14 +123,16 @@ async def edit_prompt(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[EditIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
     settings: SettingsDep,
 ) -> EventStreamResponse:
     """The new branch keeps the items before the prompt, sends the new one, and becomes
     the branch shown; the old prompt and what followed it stay, as the other version."""
     prompt = check_prompt(body.prompt, settings.max_prompt_chars)
     return reply_stream(
-        bot, await bot.start_branch(project_id, app_id, index=body.index, prompt=prompt)
+        turns,
+        await conversations.start_branch(project_id, app_id, index=body.index, prompt=prompt),
     )
 
 
@@ -141,12 +145,12 @@ async def edit_prompt(
 async def list_versions(
     project_id: ProjectId,
     app_id: AppId,
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
     index: Annotated[int, Query(ge=0, le=1_000_000, description="The item's index.")],
 ) -> VersionsOut:
     """Versions are numbered from 0 in the order they were made (the original is 0); an
     item never edited or regenerated has one."""
-    found = await bot.versions(project_id, app_id, index)
+    found = await conversations.versions(project_id, app_id, index)
     return VersionsOut(
         index=found.index,
         shown=found.shown,
@@ -180,11 +184,13 @@ async def switch_branch(
     project_id: ProjectId,
     app_id: AppId,
     body: Annotated[SwitchBranchIn, Body()],
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
 ) -> list[HistoryItem]:
     """Switching to a version shows, of the branches holding it, the one shown last, so
     switching back restores what was there. The choice is stored: a reload, another
     process, the next prompt all see it. The answer is what GET /history answers next."""
     if isinstance(body, SwitchToBranchIn):
-        return await bot.switch_branch(project_id, app_id, branch=body.app_id)
-    return await bot.switch_branch(project_id, app_id, index=body.index, version=body.version)
+        return await conversations.switch_branch(project_id, app_id, branch=body.app_id)
+    return await conversations.switch_branch(
+        project_id, app_id, index=body.index, version=body.version
+    )

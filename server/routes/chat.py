@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Depends
 
 from chatbot.domain.errors import INTERNAL_ERROR
 from chatbot.domain.events import TurnCompleted
-from chatbot.runtime import Chatbot, ConversationNotFound, HistoryItem
+from chatbot.runtime import ConversationNotFound, HistoryItem
+from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
-from server.deps import AppId, ChatbotDep, ProjectId, RequireJson, SettingsDep
+from server.deps import AppId, ConversationsDep, ProjectId, RequireJson, SettingsDep, TurnsDep
 from server.errors import ApiError, ReplyFailed
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -46,9 +47,9 @@ async def checked_prompt(body: Annotated[PromptIn, Body()], settings: SettingsDe
 Prompt = Annotated[str, Depends(checked_prompt)]
 
 
-def reply_stream(bot: Chatbot, reply: Reply) -> EventStreamResponse:
+def reply_stream(turns: TurnRegistry, reply: Reply) -> EventStreamResponse:
     """A reply as the Burr demo page's stream (``/response``, ``/edit``, ``/regenerate``)."""
-    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(bot, reply))
+    return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(turns, reply))
 
 
 @router.post(
@@ -68,22 +69,26 @@ def reply_stream(bot: Chatbot, reply: Reply) -> EventStreamResponse:
     summary="Send a prompt; the reply streams back as Server-Sent Events",
 )
 async def chat_response(
-    project_id: ProjectId, app_id: AppId, prompt: Prompt, bot: ChatbotDep
+    project_id: ProjectId,
+    app_id: AppId,
+    prompt: Prompt,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
 ) -> EventStreamResponse:
     """Frames: ``chat_history``, then ``delta``s, then ``end`` (or ``error``).
 
     A client that goes away does not stop the reply (unless CHATBOT_ON_DISCONNECT=cancel):
     it is written and stored all the same, and ``GET /stream`` reattaches to it.
     """
-    return reply_stream(bot, await bot.start_reply(project_id, app_id, prompt))
+    return reply_stream(turns, await conversations.start_reply(project_id, app_id, prompt))
 
 
-def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
-    """What a response does when it ends: tell the runtime if its client left mid-reply."""
+def on_close(turns: TurnRegistry, reply: Reply) -> Callable[[], Awaitable[None]]:
+    """What a response does when it ends: tell the registry if its client left mid-reply."""
 
     async def closed() -> None:
         if not reply.done:
-            bot.client_left(reply)
+            turns.client_left(reply)
 
     return closed
 
@@ -109,9 +114,9 @@ def on_close(bot: Chatbot, reply: Reply) -> Callable[[], Awaitable[None]]:
     summary="Send a prompt and get the whole reply at once (for clients that cannot stream)",
 )
 async def chat_reply(
-    project_id: ProjectId, app_id: AppId, prompt: Prompt, bot: ChatbotDep
+    project_id: ProjectId, app_id: AppId, prompt: Prompt, conversations: ConversationsDep
 ) -> TurnEndOut:
-    reply = await bot.start_reply(project_id, app_id, prompt)
+    reply = await conversations.start_reply(project_id, app_id, prompt)
     async for _ in reply.log.read():
         pass
     outcome = reply.outcome
@@ -127,10 +132,12 @@ async def chat_reply(
     responses={404: NOT_FOUND, 503: STORAGE_UNAVAILABLE},
     summary="The conversation's chat history",
 )
-async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> list[HistoryItem]:
+async def chat_history(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> list[HistoryItem]:
     """The items of the branch the conversation shows; an item with several versions
     (edited, regenerated) says which one is shown, and how many there are, in ``branch``."""
-    history = await bot.history_view(project_id, app_id)
+    history = await conversations.history_view(project_id, app_id)
     if history is None:
         raise ConversationNotFound(project_id, app_id)
     return history
@@ -142,6 +149,8 @@ async def chat_history(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) ->
     responses={503: STORAGE_UNAVAILABLE},
     summary="Create a conversation (idempotent); answers its ID",
 )
-async def create_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> str:
-    await bot.create(project_id, app_id)
+async def create_conversation(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> str:
+    await conversations.create(project_id, app_id)
     return app_id

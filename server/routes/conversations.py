@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from chatbot.runtime import ConversationNotFound
-from server.deps import AppId, ChatbotDep, ProjectId
+from server.deps import AppId, ConversationsDep, ProjectId
 from server.openapi import error
 from server.routes.documented import NOT_FOUND, STORAGE_UNAVAILABLE
 from server.schemas import ConversationOut, ConversationPage
@@ -23,11 +23,11 @@ router = APIRouter(tags=["conversations"])
 )
 async def list_conversations(
     project_id: ProjectId,
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ConversationPage:
-    items, total = await bot.list(project_id, limit, offset)
+    items, total = await conversations.list(project_id, limit, offset)
     return ConversationPage(
         items=[ConversationOut.model_validate(item) for item in items],
         total=total,
@@ -47,8 +47,10 @@ async def list_conversations(
     },
     summary="Delete a conversation, its stored states and its tracking log",
 )
-async def delete_conversation(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> Response:
+async def delete_conversation(
+    project_id: ProjectId, app_id: AppId, conversations: ConversationsDep
+) -> Response:
     """A reply streaming in it on this server is stopped first."""
-    if not await bot.delete(project_id, app_id):
+    if not await conversations.delete(project_id, app_id):
         raise ConversationNotFound(project_id, app_id)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import PlainTextResponse
 
-from server.deps import ChatbotDep, SettingsDep
+from server.deps import ConversationsDep, MetricsDep, SettingsDep
 from server.errors import ApiError
 from server.openapi import error
 from server.paths import BURR_PREFIX
@@ -27,9 +27,9 @@ async def healthz() -> HealthOut:
     responses={503: error("The database is not answering (not_ready).")},
     summary="Readiness: the database answers",
 )
-async def readyz(bot: ChatbotDep) -> ReadyOut:
+async def readyz(conversations: ConversationsDep) -> ReadyOut:
     try:
-        await bot.ping()
+        await conversations.ping()
     except Exception as exc:
         raise ApiError(503, "not_ready", f"The database is not answering: {exc}") from exc
     return ReadyOut(status="ready")
@@ -58,5 +58,5 @@ async def info(settings: SettingsDep) -> InfoOut:
     response_class=PlainTextResponse,
     summary="Prometheus metrics: active streams, turns by outcome, first-delta latency",
 )
-async def metrics(bot: ChatbotDep) -> PlainTextResponse:
-    return PlainTextResponse(generate_latest(bot.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(metrics: MetricsDep) -> PlainTextResponse:
+    return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

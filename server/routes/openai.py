@@ -22,7 +22,7 @@ from fastapi import APIRouter, Body, Depends, Header, Response
 
 from chatbot.domain.errors import INTERNAL_ERROR
 from chatbot.domain.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
-from server.deps import ID_PATTERN, ChatbotDep, RequireJson, SettingsDep
+from server.deps import ID_PATTERN, ConversationsDep, RequireJson, SettingsDep, TurnsDep
 from server.errors import ApiError, ReplyFailed
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -128,7 +128,8 @@ async def get_model(model_id: str) -> ModelOut:
 async def chat_completions(
     body: Annotated[ChatCompletionIn, Body()],
     response: Response,
-    bot: ChatbotDep,
+    conversations: ConversationsDep,
+    turns: TurnsDep,
     settings: SettingsDep,
     conversation_id: Annotated[
         str | None,
@@ -152,7 +153,7 @@ async def chat_completions(
     named = named_conversation(conversation_id, open_webui_chat_id, body)
     project_id = settings.ui_project_id
     options = request.options
-    reply = await bot.continue_reply(
+    reply = await conversations.continue_reply(
         project_id, request.prompt, request.earlier, named=named, options=options
     )
     headers = {CONVERSATION_HEADER: reply.app_id}
@@ -173,7 +174,7 @@ async def chat_completions(
         )
         return EventStreamResponse(
             chunk_frames(events, frames, already=[opening]),
-            on_close=on_close(bot, reply),
+            on_close=on_close(turns, reply),
             headers=headers,
         )
     async for _ in events:

@@ -10,10 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
+from chatbot.conversations.service import ConversationService
 from chatbot.domain.events import TurnOutcome
-from chatbot.runtime import Chatbot, ConversationNotFound
+from chatbot.runtime import ConversationNotFound
 from chatbot.store import ConversationBusy
-from server.deps import AppId, ChatbotDep, ProjectId
+from chatbot.turns.registry import TurnRegistry
+from server.deps import AppId, ConversationsDep, ProjectId, TurnsDep
 from server.errors import ApiError, retry_after
 from server.event_stream import EventStreamResponse
 from server.openapi import RETRY_AFTER, error, event_stream
@@ -45,7 +47,7 @@ router = APIRouter(tags=["chat"])
 async def resume_reply(
     project_id: ProjectId,
     app_id: AppId,
-    bot: ChatbotDep,
+    turns: TurnsDep,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     last_event_id: Annotated[
         str | None,
@@ -59,7 +61,7 @@ async def resume_reply(
     """The same frames as ``POST /response``, each with an ``id:``. Without an id: the
     history, every delta so far, then live ones to the end; with the id of the last
     frame you got: only what came after it."""
-    reply = await bot.find_reply(project_id, app_id)
+    reply = await turns.find(project_id, app_id)
     if reply is None:
         return Response(status_code=204)
     start = reply.resume_index(last_event_id_header or last_event_id)
@@ -81,15 +83,19 @@ async def resume_reply(
     },
     summary="Stop the reply being written; what it wrote so far is kept as interrupted",
 )
-async def stop_reply(project_id: ProjectId, app_id: AppId, bot: ChatbotDep) -> StoppedOut:
-    return StoppedOut.of(app_id, await stop(bot, project_id, app_id))
+async def stop_reply(
+    project_id: ProjectId, app_id: AppId, turns: TurnsDep, conversations: ConversationsDep
+) -> StoppedOut:
+    return StoppedOut.of(app_id, await stop(turns, conversations, project_id, app_id))
 
 
-async def stop(bot: Chatbot, project_id: str, app_id: str) -> TurnOutcome:
+async def stop(
+    turns: TurnRegistry, conversations: ConversationService, project_id: str, app_id: str
+) -> TurnOutcome:
     """Stop the reply being written in a conversation, whoever started it (``POST /stop``
     and the WebSocket's ``stop``), or raise why there was none to stop."""
     try:
-        outcome = await bot.stop(project_id, app_id)
+        outcome = await turns.stop(project_id, app_id)
     except ConversationBusy:
         raise ApiError(
             503,
@@ -99,6 +105,6 @@ async def stop(bot: Chatbot, project_id: str, app_id: str) -> TurnOutcome:
         ) from None
     if outcome is not None:
         return outcome
-    if await bot.history(project_id, app_id) is None:
+    if await conversations.history(project_id, app_id) is None:
         raise ConversationNotFound(project_id, app_id)
     raise ApiError(409, "nothing_to_stop", "No reply is being written in this conversation.")

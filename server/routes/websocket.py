@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
+from chatbot.conversations.service import ConversationService
 from chatbot.domain.events import OUTCOMES
-from chatbot.runtime import Chatbot
+from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
 from server.deps import ID_PATTERN
 from server.error_tables import DOMAIN_ERRORS
@@ -58,7 +59,8 @@ async def chat_socket(websocket: WebSocket, project_id: str, app_id: str) -> Non
     await websocket.accept()
     socket = ChatSocket(
         websocket,
-        websocket.app.state.chatbot,
+        websocket.app.state.chatbot.conversations,
+        websocket.app.state.chatbot.turns,
         settings,
         websocket.app.state.rate_limiter,
         project_id,
@@ -87,14 +89,16 @@ class ChatSocket:
     def __init__(
         self,
         websocket: WebSocket,
-        bot: Chatbot,
+        conversations: ConversationService,
+        turns: TurnRegistry,
         settings: ServerSettings,
         limiter: RateLimiter | None,
         project_id: str,
         app_id: str,
     ) -> None:
         self.websocket = websocket
-        self.bot = bot
+        self.conversations = conversations
+        self.turns = turns
         self.settings = settings
         self.limiter = limiter
         self.project_id = project_id
@@ -185,7 +189,7 @@ class ChatSocket:
         try:
             self._take_rate_token()
             prompt = check_prompt(prompt, self.settings.max_prompt_chars)
-            reply = await self.bot.start_reply(self.project_id, self.app_id, prompt)
+            reply = await self.conversations.start_reply(self.project_id, self.app_id, prompt)
         except (ApiError, *DOMAIN_ERRORS) as error:
             raise refusal_of(error, "prompt") from None
         self._reply = reply
@@ -202,7 +206,7 @@ class ChatSocket:
         """Stop the reply being written in this conversation, whoever started it (as
         ``POST /stop``). The socket streaming it hears its ``error`` frame."""
         try:
-            await stop(self.bot, self.project_id, self.app_id)
+            await stop(self.turns, self.conversations, self.project_id, self.app_id)
         except (ApiError, *DOMAIN_ERRORS) as error:
             raise refusal_of(error, "stop") from None
 
@@ -241,4 +245,4 @@ class ChatSocket:
                 logger.error("sending a reply on a WebSocket failed", exc_info=error)
         reply, self._reply = self._reply, None
         if reply is not None and not reply.done:
-            self.bot.client_left(reply)
+            self.turns.client_left(reply)

@@ -42,7 +42,7 @@ async def bots(tmp_path: Path) -> AsyncIterator[list[Chatbot]]:
 
 
 async def _turn(bot: Chatbot, prompt: str) -> Reply:
-    reply = await bot.start_reply("proj", "conv", prompt)
+    reply = await bot.conversations.start_reply("proj", "conv", prompt)
     async for _ in reply.log.read():
         pass
     assert isinstance(reply.outcome, TurnCompleted), reply.outcome
@@ -54,26 +54,28 @@ async def test_a_watch_gets_the_latest_reply_of_the_conversation(bots: list[Chat
     one = await _turn(first, "What is one?")
     two = await _turn(third, "What is two?")
     # The second process holds nothing: the third's reply is later than the first's.
-    found = await second.find_reply("proj", "conv")
+    found = await second.turns.find("proj", "conv")
     assert found is not None and found.id == two.id
     assert found.outcome == two.outcome
     # The first process's own reply is out of date: a later turn was stored elsewhere.
-    assert first.reply("proj", "conv") is one
-    mine = await first.find_reply("proj", "conv")
+    assert first.turns.reply("proj", "conv") is one
+    mine = await first.turns.find("proj", "conv")
     assert mine is not None and mine.id == two.id
     # The third's is its own, and still the latest.
-    assert await third.find_reply("proj", "conv") is two
+    assert await third.turns.find("proj", "conv") is two
 
 
 async def test_the_reply_being_written_wins_over_finished_ones(bots: list[Chatbot]) -> None:
     first, second, third = bots
     await _turn(first, "What is one?")
     await _turn(second, "What is two?")
-    running = await third.start_reply("proj", "conv", "Write a long poem about three.")
+    running = await third.conversations.start_reply(
+        "proj", "conv", "Write a long poem about three."
+    )
     for watcher in (first, second):
-        found = await watcher.find_reply("proj", "conv")
+        found = await watcher.turns.find("proj", "conv")
         assert found is not None and found.id == running.id
-    copy = await second.find_reply("proj", "conv")
+    copy = await second.turns.find("proj", "conv")
     assert copy is not None
     events = [event async for event in copy.log.read()]
     await running.task
@@ -85,12 +87,14 @@ async def test_the_reply_being_written_wins_over_finished_ones(bots: list[Chatbo
 
 async def test_a_watcher_reuses_one_copy_for_all_its_readers(bots: list[Chatbot]) -> None:
     first, second, _ = bots
-    running = await first.start_reply("proj", "conv", "Write a long poem about copies.")
-    copies = await asyncio.gather(*(second.find_reply("proj", "conv") for _ in range(5)))
+    running = await first.conversations.start_reply(
+        "proj", "conv", "Write a long poem about copies."
+    )
+    copies = await asyncio.gather(*(second.turns.find("proj", "conv") for _ in range(5)))
     assert {c.id for c in copies if c is not None} == {running.id}
     assert len({id(c) for c in copies}) == 1, "one copy, one follower"
     assert len(second.relay.remote.followed) == 1
-    assert len(first.relay.answerer.mirrors) == 1
+    assert len(first.relay_answerer.mirrors) == 1
     await running.task
     [copy] = {id(c): c for c in copies if c is not None}.values()
     events = [event async for event in copy.log.read()]

@@ -113,15 +113,15 @@ async def test_a_stop_answered_after_the_lease_is_released_still_names_the_reply
         Script(tokens=TOKENS, token_delay=0.001, gate_after=HELD_AFTER, gate=gate)
     )
     try:
-        reply = await holder.start_reply("proj", "conv", "Long?")
+        reply = await holder.conversations.start_reply("proj", "conv", "Long?")
         deltas = 0
         async for event in reply.log.read():
             deltas += isinstance(event, str)
             if deltas == HELD_AFTER:
                 break
-        assert asker.reply("proj", "conv") is None  # the asker must go through the relay
+        assert asker.turns.reply("proj", "conv") is None  # the asker must go through the relay
 
-        outcome = await asyncio.wait_for(asker.stop("proj", "conv"), 60)
+        outcome = await asyncio.wait_for(asker.turns.stop("proj", "conv"), 60)
     finally:
         gate.set()
 
@@ -132,5 +132,5 @@ async def test_a_stop_answered_after_the_lease_is_released_still_names_the_reply
     assert outcome.partial.get("interrupted") is True
     await asyncio.wait_for(reply.task, 60)
     assert isinstance(reply.outcome, TurnInterrupted) and reply.outcome.partial == outcome.partial
-    history = await asker.history("proj", "conv")
+    history = await asker.conversations.history("proj", "conv")
     assert history is not None and history[-1] == outcome.partial

@@ -29,7 +29,7 @@ def offline_requests(bot: Chatbot) -> int:
 async def run_turn(
     bot: Chatbot, prompt: str, app_id: str = "conv"
 ) -> tuple[TurnCompleted, list[str]]:
-    turn = await bot.begin_turn("tests", app_id, prompt)
+    turn = await bot.conversations.begin_turn("tests", app_id, prompt)
     deltas = [event async for event in turn.events() if type(event) is str]
     assert isinstance(turn.outcome, TurnCompleted), turn.outcome
     return turn.outcome, deltas
@@ -72,7 +72,7 @@ async def test_history_grows_by_exactly_two_items_a_turn(bot: Chatbot) -> None:
     prompts = ["What is Burr?", "Write a poem about graphs", "ok", "write python code for fizzbuzz"]
     for turn_number, prompt in enumerate(prompts, start=1):
         end, _ = await run_turn(bot, prompt)
-        history = await bot.history("tests", "conv")
+        history = await bot.conversations.history("tests", "conv")
         assert len(history) == 2 * turn_number
         assert history[-2] == {"role": "user", "content": prompt, "type": "text"}
         assert history[-1] == end.item
@@ -81,8 +81,8 @@ async def test_history_grows_by_exactly_two_items_a_turn(bot: Chatbot) -> None:
 async def test_conversations_are_independent(bot: Chatbot) -> None:
     await run_turn(bot, "What is Burr?", app_id="one")
     await run_turn(bot, "Write a poem about rain", app_id="two")
-    one = await bot.history("tests", "one")
-    two = await bot.history("tests", "two")
+    one = await bot.conversations.history("tests", "one")
+    two = await bot.conversations.history("tests", "two")
     assert [i["content"] for i in one if i["role"] == "user"] == ["What is Burr?"]
     assert [i["content"] for i in two if i["role"] == "user"] == ["Write a poem about rain"]
 

@@ -13,8 +13,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Final
 
-from chatbot.domain.modes import CLASSIFY_TASK
-from chatbot.graph.prompts import task_of
+from chatbot.domain.modes import CLASSIFY_TASK, task_of
 
 SIGNATURE: Final = "offline model"
 
