@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import run_server_expecting_exit, server_env, start_server
+from tests.support.server_process import (
+    ServerProcess,
+    StartServer,
+    run_server_expecting_exit,
+    server_env,
+    start_server,
+)
 from tests.support.sse_client import iter_frames, post_prompt
 
 KEY = "s3cret-key"
@@ -17,13 +23,8 @@ BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-def keyed_server(home: Path):
-    env = server_env(home, CHATBOT_API_KEY=KEY, CHATBOT_BURR_UI_ENABLED="true")
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
+def keyed_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_API_KEY=KEY, CHATBOT_BURR_UI_ENABLED="true")
 
 
 PROTECTED = [

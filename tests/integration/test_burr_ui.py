@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -11,19 +10,15 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.sse_client import post_prompt
 
 PROJECT = "demo_streaming_chatbot"
 
 
 @pytest.fixture
-def burr_server(home: Path) -> Iterator[ServerProcess]:
-    server = start_server(home, env=server_env(home, CHATBOT_BURR_UI_ENABLED="true"))
-    try:
-        yield server
-    finally:
-        server.stop()
+def burr_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_BURR_UI_ENABLED="true")
 
 
 def _steps(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:

@@ -7,7 +7,6 @@ server proxies the offline model, or the fake upstream where a test needs to scr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import openai
 import pytest
 
 from tests.support.fake_openai import STREAM_PROMPT_TOKENS, FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.snapshot import settled_snapshot
 
 MODEL = "burr-chatbot"
@@ -24,14 +23,9 @@ KEY = "sk-test-chatbot-key"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(serve_module: StartServer) -> ServerProcess:
     """One offline server for the tests that only read their own conversations."""
-    home = tmp_path_factory.mktemp("openai-home")
-    process = start_server(home, env=server_env(home))
-    try:
-        yield process
-    finally:
-        process.stop()
+    return serve_module()
 
 
 def sdk(server: ServerProcess, **options) -> openai.OpenAI:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.race import race_prompts
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.sse_client import Frame, iter_frames, post_prompt
 from tests.support.workers import (
     client_port,
@@ -45,13 +45,9 @@ def _fake_upstream_env(home: Path, fake: FakeOpenAI) -> dict[str, str]:
 
 
 @pytest.fixture
-def workers(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
+def workers(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
     """``chatbot serve --workers 2`` on the default SQLite file, proxying the fake upstream."""
-    server = start_server(home, "--workers", "2", env=_fake_upstream_env(home, fake_openai))
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve("--workers", "2", upstream=fake_openai, CHATBOT_TURN_LEASE_TTL_S=_LEASE_TTL_S)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Recorded, Script, fault_scripts
 from tests.support.metrics import scrape
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.sse_client import Frame, post_prompt
 
 TOKENS = ["one", " two", " three", " four", " five", " six"]
@@ -38,11 +38,9 @@ FAULTS = fault_scripts(
 
 
 @pytest.fixture
-def faulty_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
+def faulty_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(
+        upstream=fake_openai,
         CHATBOT_UPSTREAM_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
         CHATBOT_UPSTREAM_MAX_RETRIES="2",
         CHATBOT_UPSTREAM_RETRY_BASE_S=str(RETRY_BASE_S),
@@ -50,11 +48,6 @@ def faulty_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess
         CHATBOT_UPSTREAM_RETRY_DEADLINE_S="30",
         CHATBOT_UPSTREAM_REPLY_DEADLINE_S=str(REPLY_DEADLINE_S),
     )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def history_of(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:

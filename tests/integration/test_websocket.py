@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.sse_client import post_prompt
 
 KEY = "socket-s3cret"
@@ -295,12 +295,8 @@ def test_pages_of_another_origin_may_not_open_the_socket(
 
 # --- the API key ------------------------------------------------------------------------------
 @pytest.fixture
-def keyed_server(home: Path) -> Iterator[ServerProcess]:
-    server = start_server(home, env=server_env(home, CHATBOT_API_KEY=KEY))
-    try:
-        yield server
-    finally:
-        server.stop()
+def keyed_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_API_KEY=KEY)
 
 
 def one_turn(ws: ClientConnection) -> list[dict]:
