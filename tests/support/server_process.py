@@ -169,7 +169,8 @@ class Servers:
         env: dict[str, str] | None = None,
         **overrides: str,
     ) -> ServerProcess:
-        home = home or self.home
+        if home is None:  # a restart (``env=server.env``) runs where the server ran
+            home = Path(env["HOME"]) if env is not None else self.home
         full = dict(env) if env is not None else server_env(home)
         if upstream is not None:
             full.update(upstream_env(upstream))
