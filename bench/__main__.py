@@ -8,6 +8,12 @@ Modes:
   --profile TOOL   the budget load once per --targets server under py-spy or pyinstrument;
                    writes bench/profiles/<target>.svg|.txt|.html
 
+  --baseline-ref REF  also measure this server as it was at git REF (targets ours@<commit>,
+                   ours-v1@<commit>, run from a temporary worktree of REF), in the same run:
+                   before/after ratios of CPU per delta and per turn
+  --short-replies N   after the budget scenario, the same load with N-delta replies, where a
+                   turn's fixed cost dominates: CPU per turn (section "short" of RESULTS.md)
+
 Everything runs on loopback: a fake OpenAI-compatible upstream, the servers
 (each its own uvicorn process), and the load generator, each in its own process.
 """
@@ -21,11 +27,12 @@ import shlex
 import signal
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-from bench import report, runner
+from bench import refs, report, runner
 from bench.procs import ROOT
-from bench.targets import BASELINES, OURS, TARGETS
+from bench.targets import BASELINES, OURS, TARGETS, at_ref, register
 
 
 def _args(argv: list[str] | None):
@@ -53,6 +60,11 @@ def _args(argv: list[str] | None):
         default=None,
         help="comma-separated from floor,lean,naive,burr,ours,ours-v1 (default: all available)",
     )
+    p.add_argument(
+        "--baseline-ref",
+        metavar="REF",
+        help="also run ours (and ours-v1) as the code at this git ref: targets ours@<commit>",
+    )
     g = p.add_argument_group("budget scenario")
     g.add_argument("--repeats", type=int, default=5)
     g.add_argument("--conversations", type=int, default=20)
@@ -65,6 +77,13 @@ def _args(argv: list[str] | None):
         default=None,
         help="spread conversation starts over this many seconds (default: one reply; "
         "0 = all at once)",
+    )
+    g.add_argument(
+        "--short-replies",
+        type=int,
+        metavar="N",
+        default=None,
+        help="then run the same load with N-delta replies (1 to 5): CPU per turn",
     )
     c = p.add_argument_group("capacity ramp")
     c.add_argument("--levels", default="10,25,50,75,100,150,200,300,400,600,800")
@@ -120,6 +139,23 @@ def _targets(arg: str | None, log) -> list[str]:
     return out
 
 
+def _at_ref(names: list[str], commit: str, tree: Path, log) -> list[str]:
+    """Each of ``names`` that is this server, also as the code at ``commit``, right after it."""
+    out = []
+    for name in names:
+        out.append(name)
+        if name in OURS:
+            target = register(at_ref(TARGETS[name], commit, tree))
+            why = target.available()
+            if why:
+                raise SystemExit(f"target {target.name} unavailable: {why}")
+            out.append(target.name)
+    if out == names:
+        raise SystemExit("--baseline-ref needs ours or ours-v1 among the targets")
+    log(f"baseline: commit {commit} checked out at {tree}")
+    return out
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C, so every server, upstream and load generator is stopped."""
 
@@ -154,7 +190,16 @@ def main(argv: list[str] | None = None) -> int:
             pin = False
         else:
             os.sched_setaffinity(0, {1})  # the harness itself sits with the load side
-    targets = _targets(a.targets, log)
+    with ExitStack() as checkouts:
+        targets = _targets(a.targets, log)
+        if a.baseline_ref:
+            commit, tree = checkouts.enter_context(refs.checkout(a.baseline_ref))
+            targets = _at_ref(targets, commit, tree, log)
+        return _measure(a, targets, pin, run_dir, command, log)
+
+
+def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log) -> int:
+    """Everything after the choice of targets: the scenarios, their reports."""
     nice = a.nice
     if nice:
         try:
@@ -214,6 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         res["command"] = command
         (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_budget(res, write) + "\n")
+    if a.short_replies and not a.capacity:
+        short = runner.Scenario(
+            "short", budget.conversations, budget.turns, a.short_replies, a.pace, a.stagger
+        )
+        log(
+            f"short replies: {short.conversations} conversations x {short.turns} turns, "
+            f"{short.deltas} deltas at {short.pace * 1e3:.0f} ms, {repeats} repetition(s)"
+        )
+        res = runner.budget(opts, short, targets, repeats)
+        res["command"] = command
+        (run_dir / "short.json").write_text(json.dumps(res, indent=1))
+        log("\n" + _write_short(res, write) + "\n")
     if a.capacity or a.all or a.quick:
         log(
             f"capacity ramp: {levels} streams at {a.cap_rate:.0f} deltas/s, "
@@ -234,6 +291,13 @@ def _write_budget(res: dict, write: bool) -> str:
     return md
 
 
+def _write_short(res: dict, write: bool) -> str:
+    md = report.budget_markdown(res, res["command"], budgets=False)
+    if write:
+        report.update_results("short", md)
+    return md
+
+
 def _write_capacity(res: dict, write: bool, run_dir: Path) -> str:
     plot = report.plot_capacity(res, report.PLOT if write else run_dir / "capacity.png")
     md = report.capacity_markdown(res, res["command"], plot)
@@ -247,6 +311,7 @@ def _render(run_dir: Path) -> int:
     done = False
     for name, default in (
         ("budget", "make bench"),
+        ("short", "make bench BENCH_ARGS='--short-replies 3'"),
         ("capacity", "make bench BENCH_ARGS=--capacity"),
     ):
         path = run_dir / f"{name}.json"
@@ -255,6 +320,8 @@ def _render(run_dir: Path) -> int:
             res.setdefault("command", default)
             if name == "budget":
                 _write_budget(res, True)
+            elif name == "short":
+                _write_short(res, True)
             else:
                 _write_capacity(res, True, run_dir)
             print(f"rendered {path} into {report.RESULTS.relative_to(ROOT)}")

@@ -63,8 +63,10 @@ def spawn(
     cpus: Sequence[int] | None = None,
     stdout=None,
     nice: int = 0,
+    cwd: Path | None = None,
 ) -> subprocess.Popen:
-    """Start ``argv`` from the repository root; stderr (and stdout unless given) go to ``log``."""
+    """Start ``argv`` in ``cwd`` (default: the repository root); stderr (and stdout unless
+    given) go to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     logf = open(log, "ab")
     full_env = dict(os.environ)
@@ -73,7 +75,7 @@ def spawn(
     try:
         return subprocess.Popen(
             list(argv),
-            cwd=ROOT,
+            cwd=cwd or ROOT,
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=stdout if stdout is not None else logf,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
+from bench import targets
 from bench.procs import ROOT
-from bench.targets import TARGETS
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 PLOT = ROOT / "bench" / "capacity.png"
@@ -92,6 +92,7 @@ COLUMNS = [
     ("gap p99 ms", "gap_p99_ms", 1),
     ("end tail p99 ms", "tail_p99_ms", 1),
     ("CPU/delta µs", "cpu_per_delta_us", 1),
+    ("CPU/turn ms", "cpu_per_turn_ms", 2),
     ("server cores", "server_cores", 2),
     ("peak RSS MiB", "rss_peak_mb", 0),
     ("RSS/stream KiB", "rss_per_stream_kb", 0),
@@ -114,7 +115,7 @@ def series(run: dict) -> str:
 
 def label(name: str) -> str:
     target, _, workers = name.partition(" x")
-    return TARGETS[target].label + (f", {workers} workers" if workers else "")
+    return targets.label(target) + (f", {workers} workers" if workers else "")
 
 
 def _by(runs: list[dict]) -> dict[str, list[dict]]:
@@ -161,15 +162,16 @@ def budget_summary(result: dict) -> dict:
         ("burr", "floor"),
         ("ours-v1", "floor"),
     ]
+    # This server against itself at an earlier commit (``--baseline-ref``): after / before.
+    pairs += [(t.partition("@")[0], t) for t in by if "@" in t]
     for a, b in pairs:
         if a in by and b in by:
-            ratios[f"{a}/{b}"] = {
-                key: _ratio(runs, a, b, key)
-                for key in ("cpu_per_delta_us", "ttfd_p50_ms", "gap_p99_ms", "rss_peak_mb")
-            }
+            ratios[f"{a}/{b}"] = {key: _ratio(runs, a, b, key) for key in RATIO_KEYS}
     checks = _budget_checks(ratios) if "ours" in by else []
     return {"median": med, "ratios": ratios, "rtt_ms": rtt, "checks": checks}
 
+
+RATIO_KEYS = ("cpu_per_delta_us", "cpu_per_turn_ms", "ttfd_p50_ms", "gap_p99_ms", "rss_peak_mb")
 
 BUDGETS = (
     # (name, target, ratio, key, bound, at most?)
@@ -205,7 +207,29 @@ def _budget_checks(ratios: dict) -> list[tuple[str, str, str, bool | None]]:
     return checks
 
 
-def budget_markdown(result: dict, command: str) -> str:
+def _before_after(summary: dict) -> list[str]:
+    """One line per ``--baseline-ref`` target: its CPU figures next to today's code's."""
+    lines = []
+    for pair, r in summary["ratios"].items():
+        after, before = pair.split("/")
+        if "@" not in before:
+            continue
+        now, then = summary["median"][after], summary["median"][before]
+        lines += [
+            "",
+            f"Before/after, {label(after)} against {label(before)} (same run, same machine; "
+            f"medians, ratio after/before): CPU per delta "
+            f"{_fmt(then['cpu_per_delta_us'])} → {_fmt(now['cpu_per_delta_us'])} µs "
+            f"(**{_fmt(r['cpu_per_delta_us'], 2)}×**), CPU per turn "
+            f"{_fmt(then['cpu_per_turn_ms'], 2)} → {_fmt(now['cpu_per_turn_ms'], 2)} ms "
+            f"(**{_fmt(r['cpu_per_turn_ms'], 2)}×**).",
+        ]
+    return lines
+
+
+def budget_markdown(result: dict, command: str, budgets: bool = True) -> str:
+    """The budget scenario's section; ``budgets=False`` for another load (the short
+    replies), which the budgets do not speak of."""
     s = budget_summary(result)
     sc = result["scenario"]
     spread = sc["stagger"] if sc["stagger"] is not None else sc["deltas"] * sc["pace"]
@@ -237,17 +261,19 @@ def budget_markdown(result: dict, command: str) -> str:
         "",
         "Ratios (median of per-repetition ratios; < 1 means the first is cheaper/faster):",
         "",
-        "| ratio | CPU/delta | TTFD p50 | gap p99 | peak RSS |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| ratio | CPU/delta | CPU/turn | TTFD p50 | gap p99 | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for pair, r in s["ratios"].items():
         a, b = pair.split("/")
         lines.append(
             f"| {label(a)} / {label(b)} | {_fmt(r['cpu_per_delta_us'], 2)} | "
+            f"{_fmt(r.get('cpu_per_turn_ms'), 2)} | "
             f"{_fmt(r['ttfd_p50_ms'], 2)} | {_fmt(r['gap_p99_ms'], 2)} | "
             f"{_fmt(r['rss_peak_mb'], 2)} |"
         )
-    if s["checks"]:
+    lines += _before_after(s)
+    if budgets and s["checks"]:
         lines += [
             "",
             "Budgets for this server (issue 12; the /v1 route's, issue 11):",
@@ -258,7 +284,7 @@ def budget_markdown(result: dict, command: str) -> str:
         for name, target, value, ok in s["checks"]:
             verdict = "not measured" if ok is None else "met" if ok else "**not met**"
             lines.append(f"| {name} | {target} | {value} | {verdict} |")
-    else:
+    elif budgets:
         lines += ["", "_This server was not measured in this run (see `--targets`)._"]
     load = [s["median"][t] for t in s["median"]]
     lines += [

@@ -159,6 +159,7 @@ class Server:
             "OPENAI_API_KEY": "bench",
             "OPENAI_BASE_URL": f"http://127.0.0.1:{self.upstream.port}/v1",
             "HOME": str(self.home),
+            **self.target.env,
             **self.opts.extra_env,
         }
         log = self.opts.run_dir / f"server-{self.target.name}-{self.tag}.log"
@@ -168,6 +169,7 @@ class Server:
             env=env,
             cpus=self.opts.cpus("server", self.workers),
             nice=self.opts.nice,
+            cwd=self.target.cwd,
         )
         try:
             self.startup = procs.wait_http(self.proc, self.port, "POST", self.target.create_path)
@@ -202,6 +204,7 @@ def run_loadgen(
     turns: int | None = None,
     protocol: str = "burr-ui",
 ) -> dict:
+    app_prefix = app_prefix.replace("@", "-")  # ``ours@<commit>``: ids allow no "@"
     out = opts.run_dir / f"load-{app_prefix}.json"
     n = scenario.conversations if conversations is None else conversations
     t = scenario.turns if turns is None else turns
@@ -369,6 +372,9 @@ def measure(
         "pace_kept": scenario.ideal_wall(n) / load["wall"] if load["wall"] else 0.0,
         "server_cpu_s": server_cpu,
         "cpu_per_delta_us": server_cpu / load["deltas"] * 1e6 if load["deltas"] else None,
+        # A turn's whole cost (its conversation's create call shared among its turns):
+        # with short replies, what a turn costs besides its deltas.
+        "cpu_per_turn_ms": server_cpu / turns * 1e3 if turns else None,
         "server_cores": server_cpu / wall,
         "rss_base_mb": rss0 / 2**20,
         "rss_peak_mb": max(peak, rss0) / 2**20,

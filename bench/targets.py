@@ -5,13 +5,18 @@ are pointed at the same fake upstream through ``OPENAI_API_KEY`` and
 ``OPENAI_BASE_URL``, with ``HOME`` set to a fresh temporary directory per start.
 A target is driven through that route unless its ``protocol`` says otherwise:
 ``ours-v1`` is this same server driven through its OpenAI-compatible route.
+
+``at_ref`` derives ``ours@<commit>`` (and ``ours-v1@<commit>``) from them: the same server
+as it was at a git commit, run from a checkout of it (``bench.refs``), for before/after
+figures from one run.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.procs import PYTHON, ROOT
@@ -37,13 +42,17 @@ def _bare_relay(app: str) -> Callable[[int], list[str]]:
     )
 
 
-def _ours_available() -> str | None:
+def _ours_available(env: dict[str, str] | None = None, cwd: Path = ROOT) -> str | None:
     """None when ``chatbot serve`` exists in this venv, else why not."""
     if not CHATBOT.exists():
         return f"{CHATBOT} does not exist (run make setup-dev after the server lands)"
     try:
         r = subprocess.run(
-            [str(CHATBOT), "serve", "--help"], capture_output=True, timeout=60, cwd=ROOT
+            [str(CHATBOT), "serve", "--help"],
+            capture_output=True,
+            timeout=60,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"`chatbot serve --help` failed: {e}"
@@ -66,6 +75,9 @@ class Target:
     has_workers: bool = False
     # How the load generator talks to it (``bench.loadgen.PROTOCOLS``).
     protocol: str = "burr-ui"
+    # Added to the environment it runs in, and its working directory (None: the repository).
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
 
     def command(self, port: int, workers: int = 1) -> list[str]:
         if workers == 1:
@@ -120,6 +132,57 @@ TARGETS: dict[str, Target] = {
         ),
     )
 }
+
+
+def _imports_from(tree: Path) -> str | None:
+    """None when the server's packages are imported from ``tree`` under its environment."""
+    probe = "import chatbot, server; print(chatbot.__file__); print(server.__file__)"
+    r = subprocess.run(
+        [PYTHON, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+    )
+    if r.returncode != 0:
+        return f"importing the server from {tree} failed: {r.stderr.strip()[-300:]}"
+    stray = [f for f in r.stdout.split() if not Path(f).is_relative_to(tree)]
+    return f"imported from outside {tree}: {stray}" if stray else None
+
+
+def at_ref(base: Target, commit: str, tree: Path) -> Target:
+    """``base`` as the code at ``commit`` (checked out at ``tree``) runs it: ``ours@<commit>``.
+
+    The same console script and venv; ``PYTHONPATH`` and the working directory point at the
+    checkout so its ``chatbot`` and ``server`` packages are the ones imported.
+    """
+    env = {"PYTHONPATH": str(tree)}
+    return replace(
+        base,
+        name=f"{base.name}@{commit}",
+        label=f"{base.label} at {commit}",
+        description=f"{base.description}, the code at commit {commit}",
+        available=lambda: _imports_from(tree) or _ours_available(env, tree),
+        env=env,
+        cwd=tree,
+    )
+
+
+def register(target: Target) -> Target:
+    """Make a derived target (``at_ref``) known to the runner and the report."""
+    TARGETS[target.name] = target
+    return target
+
+
+def label(name: str) -> str:
+    """A target's label, also for a ``base@commit`` target this process did not register
+    (a run rendered again from its JSON)."""
+    if name in TARGETS:
+        return TARGETS[name].label
+    base, _, commit = name.partition("@")
+    return f"{TARGETS[base].label} at {commit}" if commit and base in TARGETS else name
+
 
 BASELINES = ("floor", "lean", "naive", "burr")
 OURS = ("ours", "ours-v1")

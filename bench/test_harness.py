@@ -7,6 +7,8 @@
   them);
 - the relays we wrote (floor, lean, naive) emit the contract's frames end to end, and
   this server's ``/v1`` route continues each named conversation under the ``/v1`` load;
+- ``--baseline-ref``: ``ours@<commit>`` serves the code of a worktree of that commit, and
+  the report gives it before/after this server, per delta and per turn;
 - the report holds this server to its budgets and its workers to their goal.
 
 Run: ``.venv/bin/python -m pytest bench/test_harness.py``
@@ -344,6 +346,44 @@ async def test_ours_v1_continues_each_named_conversation(upstream: int, tmp_path
     assert [i["content"] for i in items[1::2]] == [wire.reply_text(DELTAS)] * 3
 
 
+# --- this server at a git ref (--baseline-ref) --------------------------------------------
+
+
+def test_ours_at_a_ref_serves_the_code_of_its_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ours@<commit>`` runs from a temporary worktree of the commit: the server compiles
+    its packages there (they are the ones imported), answers the load as ``ours`` does and
+    is measured per turn; the worktree is gone once the run ends."""
+    from bench import refs, runner
+    from bench.targets import TARGETS, at_ref
+
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)  # the .pyc files are the proof
+    opts = runner.Options(run_dir=tmp_path, pin=False, warmup=0, quiet_wait=0.0)
+    scenario = runner.Scenario("ref", conversations=2, turns=2, deltas=DELTAS, pace=0.001)
+    with refs.checkout("HEAD") as (commit, tree):
+        assert not list(tree.rglob("*.pyc"))
+        target = at_ref(TARGETS["ours"], commit, tree)
+        assert target.name == f"ours@{commit}"
+        if why := target.available():  # imports the two packages from the checkout
+            pytest.fail(why)
+        probed = set(tree.rglob("*.pyc"))
+        with runner.Upstream(opts, scenario) as upstream:
+            with runner.Server(opts, target, upstream, "t") as server:
+                r = runner.measure(opts, server, upstream, scenario, f"{target.name}-t")
+        # What the server process itself compiled: the modules it imported from the checkout.
+        served = set(tree.rglob("*.pyc")) - probed
+        for package in ("chatbot", "server"):
+            assert any(p.is_relative_to(tree / package) for p in served), package
+    assert r["errors"] == 0 and r["turns_ok"] == 4 and r["end_frames"] == 4
+    assert r["cpu_per_turn_ms"] == r["server_cpu_s"] / 4 * 1e3
+    assert not tree.exists()
+    listed = subprocess.run(
+        ["git", "worktree", "list", "--porcelain"], cwd=procs.ROOT, capture_output=True, text=True
+    ).stdout
+    assert str(tree) not in listed
+
+
 # --- the report: budgets and the workers goal -----------------------------------------------
 
 
@@ -417,6 +457,35 @@ def test_budget_table_says_met_or_not_met() -> None:
     assert "| CPU per delta vs the floor | ≤ 1.5× | 1.60× | **not met** |" in md
     assert "| Median TTFD vs the naive relay | ≤ 1.0× | 0.97× | met |" in md
     assert "| floor (aiohttp relay) |" in md
+
+
+def test_a_baseline_ref_is_reported_before_and_after() -> None:
+    """``ours@<commit>`` next to ``ours``: both figures and their ratio, per delta and per
+    turn, also when the run is rendered again by a process that never registered it."""
+    from bench import report
+
+    runs = []
+    for rep, (now, then) in enumerate([(110.0, 100.0), (121.0, 110.0), (99.0, 90.0)]):
+        runs += [
+            _run("ours", rep, now, 40.0, cpu_per_turn_ms=now / 20),
+            _run("ours@abc1234", rep, then, 40.0, cpu_per_turn_ms=then / 10),
+        ]
+    result = {
+        "runs": runs,
+        "rtt": [{"classifier_rtt_p50": 0.025}] * 3,
+        "targets": ["ours", "ours@abc1234"],
+        "scenario": {"conversations": 2, "turns": 1, "deltas": 5, "pace": 0.02, "stagger": None},
+        "repeats": 3,
+    }
+    ratios = report.budget_summary(result)["ratios"]["ours/ours@abc1234"]
+    assert ratios["cpu_per_delta_us"] == pytest.approx(1.1)
+    assert ratios["cpu_per_turn_ms"] == pytest.approx(0.55)
+    md = report.budget_markdown(result, "make bench", budgets=False)
+    assert "| this server at abc1234 | 40.0 |" in md
+    assert "| this server / this server at abc1234 | 1.10 | 0.55 |" in md
+    before_after = "CPU per delta 100.0 → 110.0 µs (**1.10×**), CPU per turn 10.00 → 5.50 ms"
+    assert f"{before_after} (**0.55×**)" in md
+    assert "Budgets for this server" not in md
 
 
 @pytest.mark.parametrize(("v1_cpu", "verdict"), [(170.0, "met"), (180.0, "**not met**")])

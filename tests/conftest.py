@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, Servers, StartServer
 
 
 @pytest.fixture(autouse=True)
@@ -40,30 +40,37 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def offline_server(home: Path) -> Iterator[ServerProcess]:
-    """``chatbot serve`` with the embedded offline model."""
-    server = start_server(home)
+def serve(home: Path) -> Iterator[StartServer]:
+    """Start ``chatbot serve`` processes in this test's HOME; all are stopped after the test."""
+    servers = Servers(home)
     try:
-        yield server
+        yield servers.start
     finally:
-        server.stop()
+        servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def serve_module(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[StartServer]:
+    """As ``serve``, for a server the tests of one module share, in a HOME of its own."""
+    servers = Servers(tmp_path_factory.mktemp(f"{request.module.__name__.rpartition('.')[2]}-home"))
+    try:
+        yield servers.start
+    finally:
+        servers.stop_all()
 
 
 @pytest.fixture
-def upstream_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    """``chatbot serve`` proxying the fake OpenAI-compatible upstream."""
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_CLASSIFIER_MODEL="fake-classifier-1",
-        CHATBOT_CHAT_MODEL="fake-chat-1",
-    )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
+def offline_server(serve: StartServer) -> ServerProcess:
+    """``chatbot serve`` with the embedded offline model."""
+    return serve()
+
+
+@pytest.fixture
+def upstream_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    """``chatbot serve`` proxying the fake OpenAI-compatible upstream (stopped before it)."""
+    return serve(upstream=fake_openai)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.support.fake_openai import FakeOpenAI
-from tests.support.server_process import REPO, ServerProcess, server_env, start_server
+from tests.support.server_process import REPO, ServerProcess, StartServer
 
 CHROMIUM = Path(os.environ.get("CHATBOT_E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -104,66 +104,40 @@ def page(context: BrowserContext, problems: PageProblems) -> Iterator[Page]:
     assert problems.dialogs == [], f"dialogs opened: {problems.dialogs}"
 
 
-def _offline_env(home: Path, **overrides: str) -> dict[str, str]:
-    return server_env(
-        home,
-        CHATBOT_OFFLINE_PACE_MS=OFFLINE_PACE_MS,
-        CHATBOT_CANNED_PACE_MS=OFFLINE_PACE_MS,
-        **overrides,
-    )
+# The offline model at a visible pace.
+OFFLINE_ENV = {
+    "CHATBOT_OFFLINE_PACE_MS": OFFLINE_PACE_MS,
+    "CHATBOT_CANNED_PACE_MS": OFFLINE_PACE_MS,
+}
 
 
 @pytest.fixture
-def e2e_offline_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+def e2e_offline_server(serve: StartServer, built_ui: Path) -> ServerProcess:
     """``chatbot serve`` with the embedded offline model at a visible pace (no Burr UI)."""
-    server = start_server(home, env=_offline_env(home))
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve(**OFFLINE_ENV)
 
 
 @pytest.fixture
-def e2e_burr_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+def e2e_burr_server(serve: StartServer, built_ui: Path) -> ServerProcess:
     """As ``e2e_offline_server``, with Burr's tracking UI mounted under /burr."""
-    server = start_server(home, env=_offline_env(home, CHATBOT_BURR_UI_ENABLED="true"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve(**OFFLINE_ENV, CHATBOT_BURR_UI_ENABLED="true")
 
 
 API_KEY = "e2e-secret-key"
 
 
 @pytest.fixture
-def e2e_auth_server(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+def e2e_auth_server(serve: StartServer, built_ui: Path) -> ServerProcess:
     """``chatbot serve`` (offline model) that wants ``Authorization: Bearer <API_KEY>``."""
-    env = _offline_env(home, CHATBOT_API_KEY=API_KEY, CHATBOT_BURR_UI_ENABLED="true")
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve(**OFFLINE_ENV, CHATBOT_API_KEY=API_KEY, CHATBOT_BURR_UI_ENABLED="true")
 
 
 @pytest.fixture
 def e2e_upstream_server(
-    home: Path, built_ui: Path, fake_openai: FakeOpenAI
-) -> Iterator[ServerProcess]:
+    fake_openai: FakeOpenAI, serve: StartServer, built_ui: Path
+) -> ServerProcess:
     """``chatbot serve`` proxying the scriptable fake OpenAI-compatible upstream."""
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_CLASSIFIER_MODEL="fake-classifier-1",
-        CHATBOT_CHAT_MODEL="fake-chat-1",
-    )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve(upstream=fake_openai)
 
 
 def save_screenshot(page: Page, name: str) -> Path:

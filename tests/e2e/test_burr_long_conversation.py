@@ -8,14 +8,13 @@ step added in its state, and shows a streaming step's timings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import post_prompt
 
 pytestmark = pytest.mark.e2e
@@ -34,23 +33,18 @@ def _prompt(turn: int) -> str:
 
 
 @pytest.fixture
-def long_conversation(home: Path, built_ui: Path) -> Iterator[ServerProcess]:
+def long_conversation(serve: StartServer, built_ui: Path) -> ServerProcess:
     """A server with Burr's UI, and one conversation of ``TURNS`` turns at full speed."""
-    env = server_env(
-        home,
+    server = serve(
         CHATBOT_BURR_UI_ENABLED="true",
         CHATBOT_OFFLINE_PACE_MS="0",
         CHATBOT_CANNED_PACE_MS="0",
     )
-    server = start_server(home, env=env)
-    try:
-        with httpx.Client(timeout=60) as client:
-            for turn in range(1, TURNS + 1):
-                _, frames = post_prompt(client, server.api, PROJECT, APP, _prompt(turn))
-                assert frames[-1].type == "end", frames[-1]
-        yield server
-    finally:
-        server.stop()
+    with httpx.Client(timeout=60) as client:
+        for turn in range(1, TURNS + 1):
+            _, frames = post_prompt(client, server.api, PROJECT, APP, _prompt(turn))
+            assert frames[-1].type == "end", frames[-1]
+    return server
 
 
 def _step_row(page: Page, sequence_id: int) -> Locator:

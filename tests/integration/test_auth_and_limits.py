@@ -9,7 +9,12 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import run_server_expecting_exit, server_env, start_server
+from tests.support.server_process import (
+    ServerProcess,
+    StartServer,
+    run_server_expecting_exit,
+    server_env,
+)
 from tests.support.sse_client import iter_frames, post_prompt
 
 KEY = "s3cret-key"
@@ -17,13 +22,8 @@ BEARER = {"Authorization": f"Bearer {KEY}"}
 
 
 @pytest.fixture
-def keyed_server(home: Path):
-    env = server_env(home, CHATBOT_API_KEY=KEY, CHATBOT_BURR_UI_ENABLED="true")
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
+def keyed_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_API_KEY=KEY, CHATBOT_BURR_UI_ENABLED="true")
 
 
 PROTECTED = [
@@ -86,8 +86,8 @@ def test_session_cookie_authorises_the_browser_including_burr_ui(keyed_server) -
         assert browser.get("/burr/api/v0/projects").status_code == 401
 
 
-def test_without_a_key_the_server_binds_loopback_and_says_so(home: Path) -> None:
-    server = start_server(home)  # start_server passes --host 127.0.0.1 like the default
+def test_without_a_key_the_server_binds_loopback_and_says_so(serve: StartServer) -> None:
+    server = serve()  # serve passes --host 127.0.0.1 like the default
     server.stop()
     assert "open to this machine only" in server.log()
     # And the default really is loopback: --help shows it, the parser applies it.
@@ -96,20 +96,19 @@ def test_without_a_key_the_server_binds_loopback_and_says_so(home: Path) -> None
     assert _parser().parse_args(["serve"]).host == "127.0.0.1"
 
 
-def test_cors_is_off_by_default_and_configurable(home: Path, client: httpx.Client) -> None:
+def test_cors_is_off_by_default_and_configurable(serve: StartServer, client: httpx.Client) -> None:
     preflight = {
         "Origin": "http://app.example",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "content-type",
     }
-    server = start_server(home)
+    server = serve()
     try:
         response = client.options(f"{server.api}/response/p/a", headers=preflight)
         assert "access-control-allow-origin" not in response.headers
     finally:
         server.stop()
-    env = server_env(home, CHATBOT_CORS_ORIGINS='["http://app.example"]')
-    server = start_server(home, env=env)
+    server = serve(CHATBOT_CORS_ORIGINS='["http://app.example"]')
     try:
         allowed = client.options(f"{server.api}/response/p/a", headers=preflight)
         assert allowed.headers["access-control-allow-origin"] == "http://app.example"
@@ -132,15 +131,9 @@ def test_security_headers(offline_server, client: httpx.Client) -> None:
 
 
 def test_concurrent_stream_limit_answers_503_with_retry_after(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="k",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_MAX_CONCURRENT_STREAMS="1",
-    )
-    server = start_server(home, env=env)
+    server = serve(upstream=fake_openai, CHATBOT_MAX_CONCURRENT_STREAMS="1")
     gate = threading.Event()
     fake_openai.on_stream(Script(tokens=["a", "b"], gate_after=1, gate=gate))
     try:
@@ -161,9 +154,8 @@ def test_concurrent_stream_limit_answers_503_with_retry_after(
         server.stop()
 
 
-def test_rate_limit_when_turned_on(home: Path, client: httpx.Client) -> None:
-    env = server_env(home, CHATBOT_RATE_LIMIT_PER_MINUTE="2", CHATBOT_RATE_LIMIT_BURST="2")
-    server = start_server(home, env=env)
+def test_rate_limit_when_turned_on(serve: StartServer, client: httpx.Client) -> None:
+    server = serve(CHATBOT_RATE_LIMIT_PER_MINUTE="2", CHATBOT_RATE_LIMIT_BURST="2")
     try:
         for index in range(2):
             _, frames = post_prompt(client, server.api, "p", f"r{index}", "hi?")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.snapshot import settled_snapshot, storage_snapshot
 
 MAX_PROMPT = 200
@@ -21,22 +21,16 @@ MAX_BODY = 4096
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    home = tmp_path_factory.mktemp("bad-input-home")
-    env = server_env(
-        home,
+def server(serve_module: StartServer) -> ServerProcess:
+    process = serve_module(
         CHATBOT_MAX_PROMPT_CHARS=str(MAX_PROMPT),
         CHATBOT_MAX_BODY_BYTES=str(MAX_BODY),
         CHATBOT_OFFLINE_PACE_MS="0",
         CHATBOT_CANNED_PACE_MS="0",
     )
-    process = start_server(home, env=env)
     with httpx.Client() as client:  # one good turn, so there is state that must not change
         client.post(f"{process.api}/reply/proj/existing", json={"prompt": "What is Burr?"})
-    try:
-        yield process
-    finally:
-        process.stop()
+    return process
 
 
 @pytest.fixture

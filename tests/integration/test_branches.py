@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
 from tests.support.snapshot import settled_snapshot
 from tests.support.sse_client import Frame, iter_frames, post_prompt
 
@@ -564,30 +564,19 @@ def postgres_pair(
     tmp_path: Path,
     postgres_url: str,  # noqa: F811
     fake_openai: FakeOpenAI,
-) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    serve: StartServer,
+) -> tuple[ServerProcess, ServerProcess]:
     """Two ``chatbot serve`` processes, a HOME each (as on two machines), one database."""
-
-    def start(name: str) -> ServerProcess:
-        home = tmp_path / name
+    homes = [tmp_path / name for name in "ab"]
+    for home in homes:
         home.mkdir()
-        env = server_env(
-            home,
-            CHATBOT_DATABASE_URL=postgres_url,
-            OPENAI_API_KEY="test-key",
-            OPENAI_BASE_URL=fake_openai.base_url,
-        )
-        return start_server(home, env=env)
-
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(start, name) for name in "ab"]
-    started = [f.result() for f in futures if f.exception() is None]
-    try:
-        if len(started) < 2:
-            raise next(f.exception() for f in futures if f.exception() is not None)
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            server.stop()
+        started = [
+            pool.submit(serve, home=home, upstream=fake_openai, CHATBOT_DATABASE_URL=postgres_url)
+            for home in homes
+        ]
+    first, second = (future.result() for future in started)
+    return first, second
 
 
 @pytest.mark.postgres

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -11,19 +10,15 @@ import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import post_prompt
 
 PROJECT = "demo_streaming_chatbot"
 
 
 @pytest.fixture
-def burr_server(home: Path) -> Iterator[ServerProcess]:
-    server = start_server(home, env=server_env(home, CHATBOT_BURR_UI_ENABLED="true"))
-    try:
-        yield server
-    finally:
-        server.stop()
+def burr_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_BURR_UI_ENABLED="true")
 
 
 def _steps(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:
@@ -119,15 +114,9 @@ def test_tracking_api_shows_each_step_in_order_with_stream_timings(
 
 
 def test_openai_path_with_burr_ui_mounted_logs_no_error(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
-    env = server_env(
-        home,
-        CHATBOT_BURR_UI_ENABLED="true",
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-    )
-    server = start_server(home, env=env)
+    server = serve(upstream=fake_openai, CHATBOT_BURR_UI_ENABLED="true")
     try:
         for index in range(3):
             fake_openai.on_stream(Script(tokens=["streamed", " through", f" {index}"]))
@@ -142,8 +131,8 @@ def test_openai_path_with_burr_ui_mounted_logs_no_error(
     assert "instrument" not in log.lower()
 
 
-def test_tracking_can_be_turned_off(home: Path, client: httpx.Client) -> None:
-    server = start_server(home, env=server_env(home, CHATBOT_TRACKING_ENABLED="false"))
+def test_tracking_can_be_turned_off(home: Path, serve: StartServer, client: httpx.Client) -> None:
+    server = serve(CHATBOT_TRACKING_ENABLED="false")
     try:
         _, frames = post_prompt(client, server.api, PROJECT, "untracked", "What is Burr?")
         assert frames[-1].type == "end"
@@ -152,9 +141,11 @@ def test_tracking_can_be_turned_off(home: Path, client: httpx.Client) -> None:
     assert not (home / ".burr").exists()
 
 
-def test_tracking_directory_is_configurable(home: Path, tmp_path: Path, client: httpx.Client):
+def test_tracking_directory_is_configurable(
+    home: Path, tmp_path: Path, serve: StartServer, client: httpx.Client
+):
     elsewhere = tmp_path / "tracking-elsewhere"
-    server = start_server(home, env=server_env(home, CHATBOT_TRACKING_DIR=str(elsewhere)))
+    server = serve(CHATBOT_TRACKING_DIR=str(elsewhere))
     try:
         post_prompt(client, server.api, PROJECT, "moved", "What is Burr?")
     finally:

@@ -4,15 +4,12 @@ tests/integration/test_resume.py.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.metrics import scrape
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import iter_frames, post_prompt
 
 SLOW_TOKENS = [f" t{i}" for i in range(200)]
@@ -20,18 +17,8 @@ ROUNDS = 300
 
 
 @pytest.fixture
-def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_ON_DISCONNECT="cancel",
-    )
-    process = start_server(home, env=env)
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(upstream=fake_openai, CHATBOT_ON_DISCONNECT="cancel")
 
 
 def _idle_report(before: dict[str, float], after: dict[str, float]) -> str:

@@ -10,8 +10,6 @@ Afterwards no turn is left alive and the retry counters match the faults the fak
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,7 +23,7 @@ from tests.support.fake_openai import (
     fault_scripts,
 )
 from tests.support.metrics import scrape
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import Frame, post_prompt
 
 TURNS = 200
@@ -44,12 +42,10 @@ AFTER_CONTENT_CODES = {
 
 
 @pytest.fixture
-def soak_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
+def soak_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
     """Tiny backoffs, and enough retries that a run of faults before content is absorbed."""
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
+    return serve(
+        upstream=fake_openai,
         CHATBOT_UPSTREAM_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
         CHATBOT_UPSTREAM_MAX_RETRIES="8",
         CHATBOT_UPSTREAM_RETRY_BASE_S="0.001",
@@ -58,11 +54,6 @@ def soak_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
         CHATBOT_UPSTREAM_REPLY_DEADLINE_S=str(REPLY_DEADLINE_S),
         CHATBOT_TRACKING_ENABLED="false",
     )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def check_turn(frames: list[Frame], requests: list[Recorded], full_reply: str) -> list[dict]:

@@ -7,7 +7,6 @@ server proxies the offline model, or the fake upstream where a test needs to scr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import openai
 import pytest
 
 from tests.support.fake_openai import STREAM_PROMPT_TOKENS, FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.snapshot import settled_snapshot
 
 MODEL = "burr-chatbot"
@@ -24,14 +23,9 @@ KEY = "sk-test-chatbot-key"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(serve_module: StartServer) -> ServerProcess:
     """One offline server for the tests that only read their own conversations."""
-    home = tmp_path_factory.mktemp("openai-home")
-    process = start_server(home, env=server_env(home))
-    try:
-        yield process
-    finally:
-        process.stop()
+    return serve_module()
 
 
 def sdk(server: ServerProcess, **options) -> openai.OpenAI:
@@ -407,9 +401,9 @@ def test_a_turn_inside_the_messages_a_conversation_started_from_goes_on_elsewher
 
 
 def test_a_conversation_started_here_is_in_the_ui_project_and_in_burrs_ui(
-    home: Path, client: httpx.Client
+    serve: StartServer, client: httpx.Client
 ) -> None:
-    burr = start_server(home, env=server_env(home, CHATBOT_BURR_UI_ENABLED="true"))
+    burr = serve(CHATBOT_BURR_UI_ENABLED="true")
     try:
         raw = sdk(burr).chat.completions.with_raw_response.create(
             model=MODEL, messages=[user("What is Burr?")]
@@ -479,8 +473,8 @@ def test_other_v1_errors_are_in_openais_shape_too(server: ServerProcess) -> None
     assert set(ours.json()["error"]) == {"code", "message"}
 
 
-def test_the_api_key_is_the_sdks_bearer_token(home: Path) -> None:
-    protected = start_server(home, env=server_env(home, CHATBOT_API_KEY=KEY))
+def test_the_api_key_is_the_sdks_bearer_token(serve: StartServer) -> None:
+    protected = serve(CHATBOT_API_KEY=KEY)
     try:
         base = f"{protected.base_url}/v1"
         wrong = openai.OpenAI(base_url=base, api_key="sk-wrong", max_retries=0)
@@ -577,17 +571,14 @@ def test_a_client_that_leaves_does_not_stop_the_reply(server: ServerProcess) -> 
 
 
 def test_limits_answer_429_and_503_with_retry_after(
-    home: Path, fake_openai: FakeOpenAI
+    fake_openai: FakeOpenAI, serve: StartServer
 ) -> None:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
+    limited = serve(
+        upstream=fake_openai,
         CHATBOT_MAX_CONCURRENT_STREAMS="1",
         CHATBOT_RATE_LIMIT_PER_MINUTE="2",
         CHATBOT_RATE_LIMIT_BURST="2",
     )
-    limited = start_server(home, env=env)
     gate = threading.Event()
     fake_openai.on_stream(Script(tokens=["held", " open"], gate_after=1, gate=gate))
     client = sdk(limited)

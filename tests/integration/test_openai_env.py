@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server_process import server_env, start_server
+from tests.support.server_process import StartServer
 
 KEY = "sk-chatbot-env-test"
 
@@ -39,8 +39,10 @@ print(json.dumps({
 """
 
 
-def test_the_sdk_works_from_its_environment_variables_alone(home: Path) -> None:
-    server = start_server(home, env=server_env(home, CHATBOT_API_KEY=KEY))
+def test_the_sdk_works_from_its_environment_variables_alone(
+    home: Path, serve: StartServer
+) -> None:
+    server = serve(CHATBOT_API_KEY=KEY)
     try:
         env = {
             "PATH": "/usr/bin:/bin",

@@ -12,9 +12,9 @@ import httpx
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.server_process import (
     ServerProcess,
+    StartServer,
     run_server_expecting_exit,
     server_env,
-    start_server,
 )
 from tests.support.sse_client import iter_frames, post_prompt
 
@@ -50,8 +50,8 @@ def _assert_clean_refusal(done, *fragments: str) -> None:
         assert fragment in lines[0], output
 
 
-def test_history_survives_kill_9_and_restart(home: Path, client: httpx.Client) -> None:
-    server = start_server(home)
+def test_history_survives_kill_9_and_restart(serve: StartServer, client: httpx.Client) -> None:
+    server = serve()
     try:
         expected: list[dict] = []
         for prompt in PROMPTS:
@@ -64,7 +64,7 @@ def test_history_survives_kill_9_and_restart(home: Path, client: httpx.Client) -
         server.kill()
     assert server.process.returncode == -9
 
-    restarted = start_server(home, env=server.env)  # same HOME, so the same database file
+    restarted = serve(env=server.env)  # same HOME, so the same database file
     try:
         assert _history(client, restarted, "durable") == expected
         listing = _listing(client, restarted)
@@ -80,19 +80,13 @@ def test_history_survives_kill_9_and_restart(home: Path, client: httpx.Client) -
 
 
 def test_a_reply_cut_by_kill_9_leaves_no_trace(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
     """A turn in flight when the process dies is absent after restart, never half-stored.
 
     Its conversation is free again once the dead process's turn lease has lapsed.
     """
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_TURN_LEASE_TTL_S="3",
-    )
-    server = start_server(home, env=env)
+    server = serve(upstream=fake_openai, CHATBOT_TURN_LEASE_TTL_S="3")
     gate = threading.Event()
     try:
         post_prompt(client, server.api, "proj", "cut", "first question?")
@@ -111,7 +105,7 @@ def test_a_reply_cut_by_kill_9_leaves_no_trace(
         gate.set()
         server.kill()
 
-    restarted = start_server(home, env=env)
+    restarted = serve(env=server.env)
     try:
         assert _history(client, restarted, "cut") == before
         deadline = time.monotonic() + 60

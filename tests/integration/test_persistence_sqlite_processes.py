@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
@@ -20,7 +19,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.race import race_prompts
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import Frame, iter_frames, post_prompt
 from tests.support.workers import (
     client_port,
@@ -35,23 +34,10 @@ from tests.support.workers import (
 _LEASE_TTL_S = "10"
 
 
-def _fake_upstream_env(home: Path, fake: FakeOpenAI) -> dict[str, str]:
-    return server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake.base_url,
-        CHATBOT_TURN_LEASE_TTL_S=_LEASE_TTL_S,
-    )
-
-
 @pytest.fixture
-def workers(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
+def workers(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
     """``chatbot serve --workers 2`` on the default SQLite file, proxying the fake upstream."""
-    server = start_server(home, "--workers", "2", env=_fake_upstream_env(home, fake_openai))
-    try:
-        yield server
-    finally:
-        server.stop()
+    return serve("--workers", "2", upstream=fake_openai, CHATBOT_TURN_LEASE_TTL_S=_LEASE_TTL_S)
 
 
 @pytest.fixture
@@ -221,13 +207,12 @@ def test_kill_9_of_a_worker_mid_reply_loses_no_completed_turn(
 
 
 def test_two_servers_on_one_sqlite_file(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
-    env = _fake_upstream_env(home, fake_openai)
-    first = start_server(home, env=env)
+    first = serve(upstream=fake_openai, CHATBOT_TURN_LEASE_TTL_S=_LEASE_TTL_S)
     second = None
     try:
-        second = start_server(home, env=env)  # same HOME: the same database file
+        second = serve(env=first.env)  # same HOME: the same database file
         assert "shared" not in _database_line(first)
         assert _database_line(second).endswith(
             f"shared with another server process (pid {first.process.pid})"

@@ -5,33 +5,21 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.metrics import scrape
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import Frame, iter_frames, post_prompt, read_text
 
 TOKENS = [f"w{i} " for i in range(40)]
 
 
 @pytest.fixture
-def server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_REPLY_RETENTION_S="1",
-    )
-    process = start_server(home, env=env)
-    try:
-        yield process
-    finally:
-        process.stop()
+def server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(upstream=fake_openai, CHATBOT_REPLY_RETENTION_S="1")
 
 
 def read_some(client: httpx.Client, url: str, frames_wanted: int, **kwargs) -> list[Frame]:

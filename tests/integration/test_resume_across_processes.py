@@ -20,7 +20,7 @@ from tests.support.deployments import Deployment
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.metrics import scrape
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import StartServer
 from tests.support.sse_client import Frame, iter_frames, post_prompt, read_text
 from tests.support.workers import worker_pids
 
@@ -28,28 +28,7 @@ TOKENS = [f"w{i} " for i in range(40)]
 HOLDER, OTHER = 0, 1
 # Short, so the tests can see finished replies leave memory and their rows leave the table.
 RETENTION_S = "5"
-
-
-def _env(home: Path, fake: FakeOpenAI, **overrides: str) -> dict[str, str]:
-    return server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake.base_url,
-        CHATBOT_REPLY_RETENTION_S=RETENTION_S,
-        CHATBOT_TURN_LEASE_TTL_S="10",
-        **overrides,
-    )
-
-
-def _two_servers(homes: list[Path], fake: FakeOpenAI, **env: str) -> list[ServerProcess]:
-    with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(start_server, h, env=_env(h, fake, **env)) for h in homes]
-    started = [f.result() for f in futures if f.exception() is None]
-    if len(started) < 2:
-        for server in started:
-            server.stop()
-        raise next(f.exception() for f in futures if f.exception() is not None)
-    return started
+_RELAY_ENV = {"CHATBOT_REPLY_RETENTION_S": RETENTION_S, "CHATBOT_TURN_LEASE_TTL_S": "10"}
 
 
 def _sqlite_file(home: Path) -> Path:
@@ -60,39 +39,34 @@ _POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
 
 
 def _deploy(
-    kind: str, request: pytest.FixtureRequest, home: Path, tmp_path: Path, fake: FakeOpenAI
+    kind: str, request: pytest.FixtureRequest, serve: StartServer, home: Path, fake: FakeOpenAI
 ) -> Deployment:
     if kind == "sqlite-servers":
         # One HOME: the same SQLite file.
-        first = start_server(home, env=_env(home, fake))
-        made = Deployment(kind, [first], sqlite_file=_sqlite_file(home))
-        try:
-            made.servers.append(start_server(home, env=_env(home, fake)))
-        except BaseException:
-            first.stop()
-            raise
-        return made
+        servers = [serve(upstream=fake, **_RELAY_ENV) for _ in range(2)]
+        return Deployment(kind, servers, sqlite_file=_sqlite_file(home))
     if kind == "sqlite-workers":
-        server = start_server(home, "--workers", "2", env=_env(home, fake))
+        server = serve("--workers", "2", upstream=fake, **_RELAY_ENV)
         made = Deployment(kind, [server], sqlite_file=_sqlite_file(home))
-        try:
-            made.workers = worker_pids(server, 2)
-        except BaseException:
-            server.stop()
-            raise
+        made.workers = worker_pids(server, 2)
         return made
     url = request.getfixturevalue("postgres_url")
-    homes = [tmp_path / "machine-a", tmp_path / "machine-b"]
-    for machine in homes:
+    homes = [home.parent / "machine-a", home.parent / "machine-b"]
+    for machine in homes:  # a HOME each, as on two machines
         machine.mkdir()
-    return Deployment(kind, _two_servers(homes, fake, CHATBOT_DATABASE_URL=url), database_url=url)
+    with ThreadPoolExecutor(2) as pool:
+        started = [
+            pool.submit(serve, home=h, upstream=fake, CHATBOT_DATABASE_URL=url, **_RELAY_ENV)
+            for h in homes
+        ]
+    return Deployment(kind, [f.result() for f in started], database_url=url)
 
 
 @pytest.fixture(params=["sqlite-servers", "sqlite-workers", _POSTGRES])
 def deployment(
-    request: pytest.FixtureRequest, home: Path, tmp_path: Path, fake_openai: FakeOpenAI
+    request: pytest.FixtureRequest, home: Path, fake_openai: FakeOpenAI, serve: StartServer
 ) -> Iterator[Deployment]:
-    made = _deploy(request.param, request, home, tmp_path, fake_openai)
+    made = _deploy(request.param, request, serve, home, fake_openai)
     try:
         yield made
     finally:
@@ -101,10 +75,10 @@ def deployment(
 
 @pytest.fixture(params=["sqlite-servers", _POSTGRES])
 def two_servers(
-    request: pytest.FixtureRequest, home: Path, tmp_path: Path, fake_openai: FakeOpenAI
+    request: pytest.FixtureRequest, home: Path, fake_openai: FakeOpenAI, serve: StartServer
 ) -> Iterator[Deployment]:
     """Separate server processes (a dead worker would be replaced by uvicorn at once)."""
-    made = _deploy(request.param, request, home, tmp_path, fake_openai)
+    made = _deploy(request.param, request, serve, home, fake_openai)
     try:
         yield made
     finally:
@@ -113,9 +87,9 @@ def two_servers(
 
 @pytest.fixture
 def sqlite_servers(
-    request: pytest.FixtureRequest, home: Path, tmp_path: Path, fake_openai: FakeOpenAI
+    request: pytest.FixtureRequest, home: Path, fake_openai: FakeOpenAI, serve: StartServer
 ) -> Iterator[Deployment]:
-    made = _deploy("sqlite-servers", request, home, tmp_path, fake_openai)
+    made = _deploy("sqlite-servers", request, serve, home, fake_openai)
     try:
         yield made
     finally:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import server_env, start_server
+from tests.support.server_process import StartServer
 from tests.support.sse_client import Frame, iter_frames, post_prompt
 
 
@@ -25,15 +24,9 @@ def _read_all(
 
 
 def test_sigterm_finishes_short_replies_and_ends_long_ones_with_an_error_frame(
-    home: Path, fake_openai: FakeOpenAI
+    fake_openai: FakeOpenAI, serve: StartServer
 ) -> None:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="k",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_SHUTDOWN_GRACE_S="1.5",
-    )
-    server = start_server(home, env=env)
+    server = serve(upstream=fake_openai, CHATBOT_SHUTDOWN_GRACE_S="1.5")
     never = threading.Event()  # the long reply's upstream never finishes by itself
     fake_openai.on_stream(
         Script(tokens=["long", " reply", " never", " ends"], gate_after=2, gate=never),
@@ -78,7 +71,7 @@ def test_sigterm_finishes_short_replies_and_ends_long_ones_with_an_error_frame(
     never.set()
 
     # After a restart, both conversations are consistent: one completed, one interrupted.
-    again = start_server(home, env=env)
+    again = serve(env=server.env)
     try:
         with httpx.Client() as fresh:
             short = fresh.get(f"{again.api}/history/p/short").json()
@@ -106,16 +99,16 @@ def _refused(base_url: str) -> bool:
     return False
 
 
-def test_sigterm_with_nothing_in_flight_exits_promptly(home: Path) -> None:
-    server = start_server(home)
+def test_sigterm_with_nothing_in_flight_exits_promptly(serve: StartServer) -> None:
+    server = serve()
     server.process.send_signal(signal.SIGTERM)
     server.process.wait(20)
     assert "Application shutdown complete" in server.log()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT])
-def test_ctrl_c_also_drains(home: Path, sig: int) -> None:
-    server = start_server(home)
+def test_ctrl_c_also_drains(serve: StartServer, sig: int) -> None:
+    server = serve()
     server.process.send_signal(sig)
     server.process.wait(20)
     assert "Application shutdown complete" in server.log()

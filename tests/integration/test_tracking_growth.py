@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server_process import server_env, start_server
+from tests.support.server_process import StartServer
 from tests.support.sse_client import post_prompt
 
 PROJECT = "growth"
@@ -35,16 +35,14 @@ def bytes_per_turn(log: Path) -> list[int]:
 
 
 def test_tracking_bytes_per_turn_do_not_grow_with_the_conversation(
-    home: Path, client: httpx.Client
+    home: Path, serve: StartServer, client: httpx.Client
 ) -> None:
     tracking = home / "tracking"
-    env = server_env(
-        home,
+    server = serve(
         CHATBOT_TRACKING_DIR=str(tracking),
         CHATBOT_OFFLINE_PACE_MS="0",
         CHATBOT_CANNED_PACE_MS="0",
     )
-    server = start_server(home, env=env)
     try:
         for _ in range(TURNS):
             _, frames = post_prompt(client, server.api, PROJECT, "long", PROMPT)

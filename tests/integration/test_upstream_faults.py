@@ -10,16 +10,14 @@ user saw (marked ``interrupted``) and an ``error`` item; the next prompt works a
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Recorded, Script, fault_scripts
 from tests.support.metrics import scrape
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import Frame, post_prompt
 
 TOKENS = ["one", " two", " three", " four", " five", " six"]
@@ -38,11 +36,9 @@ FAULTS = fault_scripts(
 
 
 @pytest.fixture
-def faulty_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
+def faulty_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    return serve(
+        upstream=fake_openai,
         CHATBOT_UPSTREAM_READ_TIMEOUT_S=str(READ_TIMEOUT_S),
         CHATBOT_UPSTREAM_MAX_RETRIES="2",
         CHATBOT_UPSTREAM_RETRY_BASE_S=str(RETRY_BASE_S),
@@ -50,11 +46,6 @@ def faulty_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess
         CHATBOT_UPSTREAM_RETRY_DEADLINE_S="30",
         CHATBOT_UPSTREAM_REPLY_DEADLINE_S=str(REPLY_DEADLINE_S),
     )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def history_of(client: httpx.Client, server: ServerProcess, app_id: str) -> list[dict]:
@@ -375,20 +366,13 @@ def test_classifier_read_timeout(
 
 
 @pytest.fixture
-def deadline_server(home: Path, fake_openai: FakeOpenAI) -> Iterator[ServerProcess]:
+def deadline_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
     """Retries limited by time, not by count: ten allowed, but all within one second."""
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
+    return serve(
+        upstream=fake_openai,
         CHATBOT_UPSTREAM_MAX_RETRIES="10",
         CHATBOT_UPSTREAM_RETRY_DEADLINE_S="1.0",
     )
-    server = start_server(home, env=env)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_dead_upstream_fails_at_the_retry_deadline(
@@ -425,19 +409,19 @@ def test_the_retry_deadline_is_shared_by_the_turns_calls(
     assert len(fake_openai.streamed_requests()) == 1 + 1
 
 
-def test_connection_refused_then_upstream_comes_back(home: Path, client: httpx.Client) -> None:
+def test_connection_refused_then_upstream_comes_back(
+    serve: StartServer, client: httpx.Client
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free, and nothing listens on it yet
-    env = server_env(
-        home,
+    server = serve(
         OPENAI_API_KEY="test-key",
         OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1",
         # The setting's former name is still read.
         CHATBOT_CLASSIFIER_MAX_RETRIES="1",
         CHATBOT_UPSTREAM_RETRY_BASE_S="0.01",
     )
-    server = start_server(home, env=env)
     fake = FakeOpenAI()
     try:
         _, frames = post_prompt(client, server.api, "faults", "refused", "What is a fault?")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.sse_client import post_prompt
 
 KEY = "socket-s3cret"
@@ -242,15 +241,9 @@ def test_closing_the_socket_is_a_disconnect_not_a_stop(
 
 
 def test_with_on_disconnect_cancel_closing_the_socket_ends_the_reply(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client, gate
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client, gate
 ) -> None:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_ON_DISCONNECT="cancel",
-    )
-    server = start_server(home, env=env)
+    server = serve(upstream=fake_openai, CHATBOT_ON_DISCONNECT="cancel")
     try:
         fake_openai.on_stream(Script(tokens=TOKENS, gate_after=2, gate=gate))
         with open_socket(server, "cancelled") as ws:
@@ -295,12 +288,8 @@ def test_pages_of_another_origin_may_not_open_the_socket(
 
 # --- the API key ------------------------------------------------------------------------------
 @pytest.fixture
-def keyed_server(home: Path) -> Iterator[ServerProcess]:
-    server = start_server(home, env=server_env(home, CHATBOT_API_KEY=KEY))
-    try:
-        yield server
-    finally:
-        server.stop()
+def keyed_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_API_KEY=KEY)
 
 
 def one_turn(ws: ClientConnection) -> list[dict]:

@@ -74,7 +74,6 @@ class FakeOpenAI:
         self.tokens = ["Hello", " from", " the", " fake", " upstream", "."]
         self.token_delay = 0.005
         self.requests: list[Recorded] = []
-        self.streams_started = 0
         self.streams_completed = 0
         self.streams_cancelled = 0
         self.active_streams = 0
@@ -118,14 +117,6 @@ class FakeOpenAI:
         with self._lock:
             self._classify_scripts.clear()
             self._stream_scripts.clear()
-
-    def reset(self) -> None:
-        with self._lock:
-            self._classify_scripts.clear()
-            self._stream_scripts.clear()
-            self._injector = None
-            self.requests.clear()
-            self.streams_started = self.streams_completed = self.streams_cancelled = 0
 
     @property
     def base_url(self) -> str:
@@ -175,7 +166,6 @@ class FakeOpenAI:
         tokens = script.tokens if script.tokens is not None else self.tokens
         delay = script.token_delay if script.token_delay is not None else self.token_delay
         with self._lock:
-            self.streams_started += 1
             self.active_streams += 1
         completed = False
         try:

@@ -2,6 +2,11 @@
 
 The port is chosen by the kernel (``--port 0``) and read back from uvicorn's start-up line,
 so parallel runs never race for a port. Output goes to a log file the failing test can show.
+
+Tests get servers from the ``serve`` fixture (``serve_module`` for a module-wide server):
+``serve(**overrides)`` starts one with its HOME, an environment that inherits nothing of the
+developer's, ``upstream=fake`` to proxy the fake OpenAI upstream, and stops every server it
+started when the test ends. ``start_server`` is the step it takes for each one.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
+
+from tests.support.fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
 CHATBOT = Path(sys.executable).with_name("chatbot")
@@ -68,6 +76,16 @@ def server_env(home: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def upstream_env(fake: FakeOpenAI) -> dict[str, str]:
+    """The variables that point a server at the fake OpenAI upstream, with its model names."""
+    return {
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": fake.base_url,
+        "CHATBOT_CLASSIFIER_MODEL": "fake-classifier-1",
+        "CHATBOT_CHAT_MODEL": "fake-chat-1",
+    }
+
+
 def start_server(
     home: Path,
     *extra_args: str,
@@ -116,3 +134,51 @@ def run_server_expecting_exit(
         text=True,
         timeout=timeout,
     )
+
+
+class StartServer(Protocol):
+    """What the ``serve`` fixtures hand a test: start one more server, stopped at teardown."""
+
+    def __call__(
+        self,
+        *extra_args: str,
+        home: Path | None = None,
+        upstream: FakeOpenAI | None = None,
+        env: dict[str, str] | None = None,
+        **overrides: str,
+    ) -> ServerProcess: ...
+
+
+class Servers:
+    """The servers one test (or one module) started, so teardown stops every one of them.
+
+    ``start`` builds the environment from ``server_env`` (or from ``env``, to restart a
+    server exactly as it ran: ``serve(env=server.env)``), adds ``upstream_env`` when given an
+    upstream, then ``overrides``. A server already stopped by the test is left alone.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.started: list[ServerProcess] = []
+
+    def start(
+        self,
+        *extra_args: str,
+        home: Path | None = None,
+        upstream: FakeOpenAI | None = None,
+        env: dict[str, str] | None = None,
+        **overrides: str,
+    ) -> ServerProcess:
+        if home is None:  # a restart (``env=server.env``) runs where the server ran
+            home = Path(env["HOME"]) if env is not None else self.home
+        full = dict(env) if env is not None else server_env(home)
+        if upstream is not None:
+            full.update(upstream_env(upstream))
+        full.update(overrides)
+        server = start_server(home, *extra_args, env=full)
+        self.started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in reversed(self.started):
+            server.stop()
