@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
-from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 
 PROJECT = "demo_streaming_chatbot"
 TOKENS = ["Rivers", " run", " to", " the", " sea", "."]
@@ -348,15 +347,9 @@ def test_regenerating_or_editing_any_turn_branches_the_conversation(
 
 
 def test_the_chat_routes_need_the_api_key_when_one_is_set(
-    home: Path, fake_openai: FakeOpenAI, client: httpx.Client
+    fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
-    env = server_env(
-        home,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake_openai.base_url,
-        CHATBOT_API_KEY="s3cret",
-    )
-    process = start_server(home, env=env)
+    process = serve(upstream=fake_openai, CHATBOT_API_KEY="s3cret")
     try:
         url = f"{process.base_url}/api/chat"
         body = chat_body("auth", user("Hi?"))

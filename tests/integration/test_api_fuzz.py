@@ -30,8 +30,6 @@ from tests.support.server_process import (
     REPO,
     ServerProcess,
     StartServer,
-    server_env,
-    start_server,
 )
 from tests.support.snapshot import settled_snapshot
 
@@ -75,10 +73,6 @@ CONTRACT = {
 FAST = {"CHATBOT_OFFLINE_PACE_MS": "0", "CHATBOT_CANNED_PACE_MS": "0"}
 
 
-def _fast_server(home: Path, **overrides: str) -> ServerProcess:
-    return start_server(home, env=server_env(home, **FAST, **overrides))
-
-
 @pytest.fixture(scope="module")
 def fuzz_server(serve_module: StartServer) -> ServerProcess:
     return serve_module(**FAST)
@@ -86,9 +80,9 @@ def fuzz_server(serve_module: StartServer) -> ServerProcess:
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["open", "api-key"])
 def test_schemathesis_finds_server_and_document_in_agreement(
-    home: Path, tmp_path: Path, with_key: bool
+    serve: StartServer, tmp_path: Path, with_key: bool
 ) -> None:
-    server = _fast_server(home, **({"CHATBOT_API_KEY": API_KEY} if with_key else {}))
+    server = serve(**FAST, **({"CHATBOT_API_KEY": API_KEY} if with_key else {}))
     command = [
         str(SCHEMATHESIS),
         "--no-color",

@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-from tests.support.server_process import ServerProcess, StartServer, server_env, start_server
+from tests.support.server_process import ServerProcess, StartServer
 from tests.support.snapshot import settled_snapshot
 from tests.support.sse_client import Frame, iter_frames, post_prompt
 
@@ -226,8 +225,8 @@ def test_a_new_prompt_continues_the_branch_shown(
 
 
 # --- the shown branch is remembered ------------------------------------------------------
-def test_the_branch_shown_survives_a_reload_and_a_restart(home: Path, client: httpx.Client):
-    server = start_server(home)
+def test_the_branch_shown_survives_a_reload_and_a_restart(serve: StartServer, client: httpx.Client):
+    server = serve()
     try:
         old = _talk(client, server, "kept", ["What is Burr?", "What is a graph?"])
         _edit(client, server, "kept", 2, "Write a poem about graphs")
@@ -237,7 +236,7 @@ def test_the_branch_shown_survives_a_reload_and_a_restart(home: Path, client: ht
         assert _history(client, server, "kept") == shown  # a reload
     finally:
         server.stop()
-    restarted = start_server(home)
+    restarted = serve()
     try:
         assert _history(client, restarted, "kept") == shown
         # Switching back to the edited prompt shows the branch last seen there: the
@@ -249,7 +248,7 @@ def test_the_branch_shown_survives_a_reload_and_a_restart(home: Path, client: ht
         }
     finally:
         restarted.stop()
-    again = start_server(home)
+    again = serve()
     try:
         assert _history(client, again, "kept") == edited
     finally:
@@ -258,12 +257,8 @@ def test_the_branch_shown_survives_a_reload_and_a_restart(home: Path, client: ht
 
 # --- Burr records the parent ---------------------------------------------------------------
 @pytest.fixture
-def burr_server(home: Path) -> Iterator[ServerProcess]:
-    server = start_server(home, env=server_env(home, CHATBOT_BURR_UI_ENABLED="true"))
-    try:
-        yield server
-    finally:
-        server.stop()
+def burr_server(serve: StartServer) -> ServerProcess:
+    return serve(CHATBOT_BURR_UI_ENABLED="true")
 
 
 def _tracked(home: Path, app_id: str, name: str, ready: Any) -> Any:
