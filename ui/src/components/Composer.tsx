@@ -1,6 +1,6 @@
 /**
  * The prompt box: Enter sends, Shift+Enter adds a line; while a reply streams the box is
- * disabled and the send button becomes a stop button (Escape stops too, see ChatView).
+ * disabled and the send button becomes a stop button (Escape stops too, see useConversation).
  */
 import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
 

@@ -3,10 +3,9 @@
  * they scroll up it stays put and offers a "jump to latest" button. A new prompt, or switching
  * conversation, always goes back to the bottom.
  */
-import { type ReactNode, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { type ReactNode, useLayoutEffect, useRef, useState } from "react";
 
-import { branchTargets } from "../lib/branching";
-import type { Message } from "../lib/conversation";
+import type { Row } from "../lib/messages";
 import { ArrowDownIcon } from "./icons";
 import { type BranchHandlers, MessageView } from "./MessageView";
 
@@ -14,18 +13,15 @@ const STICKY_PX = 64;
 
 interface Props {
   conversationKey: string;
-  messages: Message[];
-  onRetry: (turnId: string) => void;
+  messages: Row[];
+  onRetry?: () => void;
   /** A reply streams or a version switch is on its way: no edit, regenerate or switch. */
   locked?: boolean;
   branches?: BranchHandlers;
   empty?: ReactNode;
 }
 
-const NO_TARGETS: ReturnType<typeof branchTargets> = new Map();
-
 export function MessageList({ conversationKey, messages, onRetry, locked = false, branches, empty }: Props) {
-  const targets = useMemo(() => (locked ? NO_TARGETS : branchTargets(messages)), [locked, messages]);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const [away, setAway] = useState(false);
@@ -70,7 +66,7 @@ export function MessageList({ conversationKey, messages, onRetry, locked = false
         onScroll={onScroll}
         role="log"
         aria-label="Conversation"
-        // Screen readers get one announcement per reply (see ChatView), not one per token.
+        // Screen readers get one announcement per reply (see ChatScreen), not one per token.
         aria-live="off"
         tabIndex={0}
         data-testid="transcript"
@@ -79,14 +75,7 @@ export function MessageList({ conversationKey, messages, onRetry, locked = false
           {messages.length === 0
             ? empty
             : messages.map((m) => (
-                <MessageView
-                  key={m.id}
-                  message={m}
-                  onRetry={onRetry}
-                  action={targets.get(m.id)}
-                  locked={locked}
-                  branches={branches}
-                />
+                <MessageView key={m.id} {...m} onRetry={onRetry} locked={locked} branches={branches} />
               ))}
         </div>
       </div>

@@ -1,7 +1,6 @@
 import { memo, useEffect, useRef, useState } from "react";
 
-import type { BranchAction } from "../lib/branching";
-import type { Failure, Message } from "../lib/conversation";
+import type { Failure, Row } from "../lib/messages";
 import { modeLabel } from "../lib/protocol";
 import { CopyButton } from "./CopyButton";
 import { EditIcon, RetryIcon } from "./icons";
@@ -17,8 +16,6 @@ function failureTitle(error: Failure): string {
       return error.status === 401 ? "Not authorised" : `Request failed (HTTP ${error.status ?? "error"})`;
     case "network":
       return "Connection problem";
-    case "protocol":
-      return "Unexpected answer from the server";
   }
 }
 
@@ -44,51 +41,45 @@ export function FailureNotice({ error, onRetry }: { error: Failure; onRetry?: ()
 }
 
 export interface BranchHandlers {
-  /** Edit the prompt at this index: a new branch with `prompt`. */
-  onEdit: (index: number, prompt: string) => void;
-  /** Regenerate the reply at this index: a new branch asking its prompt again. */
-  onRegenerate: (index: number) => void;
+  /** Edit this prompt: a new branch with `prompt`. */
+  onEdit: (id: string, prompt: string) => void;
+  /** Regenerate this reply: a new branch asking its prompt again. */
+  onRegenerate: (id: string) => void;
   /** Show version `version` (0-based) at this index. */
   onSwitch: (index: number, version: number) => void;
   /** A branch's run in Burr's UI, by its Burr app id; null without Burr's UI. */
   burrUrl: (branchAppId: string) => string | null;
 }
 
-interface Props {
-  message: Message;
-  onRetry?: (turnId: string) => void;
-  /** What this message offers (see branchTargets); nothing while the conversation is busy. */
-  action?: BranchAction;
+type Props = Row & {
+  onRetry?: () => void;
   /** A reply streams or a switch is on its way: switchers and editors wait. */
   locked?: boolean;
   branches?: BranchHandlers;
-}
+};
 
 export const MessageView = memo(function MessageView(props: Props) {
-  return props.message.role === "user" ? <UserMessage {...props} /> : <AssistantMessage {...props} />;
+  return props.role === "user" ? <UserMessage {...props} /> : <AssistantMessage {...props} />;
 });
 
-function Versions({ message, locked = false, branches }: Props) {
-  const mark = message.branch;
-  const index = message.index;
-  if (!mark || !branches || index === undefined) return null;
+function Versions({ branch, index, locked = false, branches }: Props) {
+  if (!branch || !branches || index === undefined) return null;
   return (
     <VersionSwitcher
-      mark={mark}
+      mark={branch}
       locked={locked}
       onSwitch={(version) => branches.onSwitch(index, version)}
-      burrUrl={branches.burrUrl(mark.app_id)}
+      burrUrl={branches.burrUrl(branch.app_id)}
     />
   );
 }
 
 function UserMessage(props: Props) {
-  const { message, action, locked = false, branches } = props;
+  const { id, text, branch, action, locked = false, branches } = props;
   const [editing, setEditing] = useState(false);
   const editButton = useRef<HTMLButtonElement>(null);
   const refocus = useRef(false);
-  const index = message.index;
-  const canEdit = action === "edit" && !locked && branches !== undefined && index !== undefined;
+  const canEdit = action === "edit" && !locked && branches !== undefined;
 
   // Cancelling gives the keyboard back to the Edit button that opened the editor.
   useEffect(() => {
@@ -100,13 +91,13 @@ function UserMessage(props: Props) {
 
   return (
     <article className="message user" aria-label="You said" data-testid="message-user">
-      {editing && branches && index !== undefined ? (
+      {editing && branches ? (
         <PromptEditor
-          initial={message.content}
+          initial={text}
           locked={locked}
           onSave={(prompt) => {
             setEditing(false);
-            branches.onEdit(index, prompt);
+            branches.onEdit(id, prompt);
           }}
           onCancel={() => {
             refocus.current = true;
@@ -117,9 +108,9 @@ function UserMessage(props: Props) {
         <>
           {/* Plain text: user input is never parsed as Markdown or HTML. */}
           <div className="user-bubble" data-testid="user-text">
-            {message.content}
+            {text}
           </div>
-          {(canEdit || message.branch) && (
+          {(canEdit || branch) && (
             <div className="message-actions">
               <Versions {...props} />
               {canEdit && (
@@ -145,33 +136,31 @@ function UserMessage(props: Props) {
 }
 
 function AssistantMessage(props: Props) {
-  const { message, onRetry, action, locked = false, branches } = props;
-  const streaming = message.status === "streaming";
-  const index = message.index;
-  const canRegenerate = action === "regenerate" && !locked && branches !== undefined && index !== undefined;
-  const hasReply = message.type !== "error" && Boolean(message.content || message.mode);
-  const poem = message.mode === "generate_poem";
-  const classes = ["message", "assistant", message.status];
+  const { id, text, type, status, mode, timings, interrupted, error, retry, branch, onRetry, action } = props;
+  const { locked = false, branches } = props;
+  const streaming = status === "streaming";
+  const canRegenerate = action === "regenerate" && !locked && branches !== undefined;
+  const hasReply = type !== "error" && Boolean(text || mode);
   return (
     <article
-      className={classes.join(" ")}
+      className={`message assistant ${status}`}
       aria-label="Assistant replied"
       aria-busy={streaming}
       data-testid="message-assistant"
-      data-status={message.status}
-      data-mode={message.mode ?? ""}
+      data-status={status}
+      data-mode={mode ?? ""}
     >
-      {message.type === "error" && !message.error ? (
+      {type === "error" && !error ? (
         // A failed turn as the server stored it: its message, without a Retry of its own.
         <div className="failure stored" data-testid="stored-error">
           <div className="failure-text">
             <strong>The reply failed</strong>
-            <p data-testid="assistant-text">{message.content}</p>
+            <p data-testid="assistant-text">{text}</p>
           </div>
         </div>
-      ) : message.content ? (
-        <div className={`markdown${poem ? " poem" : ""}`} data-testid="assistant-text">
-          <Markdown text={message.content} />
+      ) : text ? (
+        <div className={`markdown${mode === "generate_poem" ? " poem" : ""}`} data-testid="assistant-text">
+          <Markdown text={text} />
         </div>
       ) : streaming ? (
         <div className="typing" role="status" aria-label="Assistant is writing">
@@ -181,41 +170,34 @@ function AssistantMessage(props: Props) {
         </div>
       ) : null}
 
-      {message.error && (
-        <FailureNotice
-          error={message.error}
-          onRetry={message.prompt && onRetry && !message.retried ? () => onRetry(message.id) : undefined}
-        />
-      )}
+      {error && <FailureNotice error={error} onRetry={retry ? onRetry : undefined} />}
 
-      {!streaming && (hasReply || message.branch || canRegenerate) && (
+      {!streaming && (hasReply || branch || canRegenerate || (retry && !error)) && (
         <footer className="message-meta">
           <Versions {...props} />
-          {message.mode && (
-            <span className={`mode-badge mode-${message.mode}`} data-testid="mode-badge" title={`Burr action: ${message.mode}`}>
-              {modeLabel(message.mode)}
+          {mode && (
+            <span className={`mode-badge mode-${mode}`} data-testid="mode-badge" title={`Burr action: ${mode}`}>
+              {modeLabel(mode)}
             </span>
           )}
-          {message.interrupted && (
+          {interrupted && (
             <span className="status-note" data-testid="interrupted">
-              {message.status === "stopped" ? "stopped" : "interrupted"}
+              {status === "stopped" ? "stopped" : "interrupted"}
             </span>
           )}
-          {message.timings && (
+          {timings && (
             <span className="timings" title="Time to first token · total time">
-              {message.timings.first_delta_ms !== null && `${formatMs(message.timings.first_delta_ms)} · `}
-              {formatMs(message.timings.total_ms)}
+              {timings.first_delta_ms !== null && `${formatMs(timings.first_delta_ms)} · `}
+              {formatMs(timings.total_ms)}
             </span>
           )}
-          {hasReply && message.content && (
-            <CopyButton className="quiet" text={() => message.content} label="Copy reply" />
-          )}
+          {hasReply && text && <CopyButton className="quiet" text={() => text} label="Copy reply" />}
           {canRegenerate ? (
             <button
               type="button"
               className="meta-button"
               aria-label="Regenerate reply"
-              onClick={() => branches.onRegenerate(index)}
+              onClick={() => branches.onRegenerate(id)}
               data-testid="regenerate"
             >
               <RetryIcon />
@@ -223,11 +205,10 @@ function AssistantMessage(props: Props) {
             </button>
           ) : (
             // A reply stopped before the server stored any of it: its prompt is sent again.
-            message.status === "stopped" &&
-            message.prompt &&
-            onRetry &&
-            !message.retried && (
-              <button type="button" className="button quiet" onClick={() => onRetry(message.id)}>
+            retry &&
+            !error &&
+            onRetry && (
+              <button type="button" className="button quiet" onClick={onRetry}>
                 <RetryIcon /> Regenerate
               </button>
             )

@@ -1,15 +1,18 @@
 import { type MouseEvent, useEffect, useRef, useState } from "react";
 
-import type { ConversationList } from "../hooks/useConversationList";
+import type { Failure } from "../lib/messages";
 import type { ConversationSummary } from "../lib/protocol";
 import { conversationPath, isPlainClick, navigate } from "../lib/router";
 import { FailureNotice } from "./MessageView";
 import { CloseIcon, ExternalIcon, PlusIcon, TrashIcon } from "./icons";
 
 interface Props {
-  list: ConversationList;
-  /** Conversations started here that the server's list does not show yet. */
-  pending: ConversationSummary[];
+  items: ConversationSummary[];
+  loading: boolean;
+  error: Failure | null;
+  onRetry: () => void;
+  /** Set when the server has more than the pages read: reads the next one. */
+  onLoadMore?: () => void;
   currentId: string | null;
   open: boolean;
   burrUiUrl: string | null;
@@ -99,10 +102,8 @@ function ConversationRow({
 }
 
 export function Sidebar(props: Props) {
-  const { list, pending, currentId, open, burrUiUrl, offlineModel, onSignOut, onClose, onNewChat, onDelete } =
-    props;
-  const known = new Set(list.items.map((c) => c.app_id));
-  const rows = [...pending.filter((p) => !known.has(p.app_id)), ...list.items];
+  const { items: rows, loading, error, onRetry, onLoadMore, currentId, open, burrUiUrl, offlineModel } = props;
+  const { onSignOut, onClose, onNewChat, onDelete } = props;
   const panel = useRef<HTMLElement>(null);
 
   // On phones the sidebar is a drawer: move focus into it when it opens.
@@ -136,8 +137,8 @@ export function Sidebar(props: Props) {
 
         <div className="sidebar-scroll">
           <h2 className="sidebar-heading">Recent</h2>
-          {list.error && <FailureNotice error={list.error} onRetry={list.refresh} />}
-          {rows.length === 0 && !list.loading && !list.error && <p className="sidebar-empty">No conversations yet.</p>}
+          {error && <FailureNotice error={error} onRetry={onRetry} />}
+          {rows.length === 0 && !loading && !error && <p className="sidebar-empty">No conversations yet.</p>}
           <ul className="conversation-list" data-testid="conversation-list">
             {rows.map((c) => (
               <ConversationRow
@@ -149,9 +150,9 @@ export function Sidebar(props: Props) {
               />
             ))}
           </ul>
-          {list.items.length < list.total && (
-            <button type="button" className="button quiet load-more" onClick={list.loadMore} disabled={list.loading}>
-              {list.loading ? "Loading…" : "Show more"}
+          {onLoadMore && (
+            <button type="button" className="button quiet load-more" onClick={onLoadMore} disabled={loading}>
+              {loading ? "Loading…" : "Show more"}
             </button>
           )}
         </div>

@@ -63,3 +63,8 @@ export function isPlainClick(event: {
 }): boolean {
   return event.button === 0 && !event.metaKey && !event.ctrlKey && !event.shiftKey && !event.altKey;
 }
+
+/** The route of the page shown, following pushes, replaces and the browser's back and forward. */
+export function useRoute(): Route {
+  return parseRoute(usePathname());
+}

@@ -1,0 +1,74 @@
+/**
+ * A conversation on screen: the AI SDK's `useChat` over its chat (resuming a reply still being
+ * written when the page opens), the version switch as a TanStack mutation, and what the page
+ * does with them: send, stop (on the server), retry, edit, regenerate, switch.
+ */
+import { type Chat, useChat } from "@ai-sdk/react";
+import { useMutation } from "@tanstack/react-query";
+import { useCallback, useEffect, useMemo } from "react";
+
+import { branchTargets, type ChatMessage, describeFailure, lastPrompt, switchedTo, toRows } from "../lib/messages";
+import { stopReply, switchVersion } from "../lib/queries";
+
+const NONE = new Map();
+
+export function useConversation(chat: Chat<ChatMessage>, projectId: string) {
+  const { messages, status, error, sendMessage, regenerate, setMessages } = useChat({
+    chat,
+    resume: true,
+    experimental_throttle: 40,
+  });
+  const busy = status === "submitted" || status === "streaming";
+  const switching = useMutation({
+    mutationFn: ({ index, version }: { index: number; version: number }) =>
+      switchVersion(projectId, chat.id, index, version),
+    onSuccess: (items, { index }) => setMessages((current) => switchedTo(current, index, items)),
+  });
+  const locked = busy || switching.isPending;
+  const targets = useMemo(() => (locked ? NONE : branchTargets(messages)), [locked, messages]);
+  const rows = useMemo(() => toRows(messages, status, error, targets), [messages, status, error, targets]);
+
+  // The server ends the reply (and keeps what it wrote); its stream then ends with `abort`.
+  // With nothing to stop there (not begun yet, or just ended), the request is dropped here.
+  const stop = useCallback(async () => {
+    const stopped = await stopReply(projectId, chat.id).catch(() => false);
+    if (!stopped) await chat.stop();
+  }, [projectId, chat]);
+
+  useEffect(() => {
+    if (!busy) return;
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape" && !event.defaultPrevented) void stop();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [busy, stop]);
+
+  const send = useCallback((text: string) => void sendMessage({ text }), [sendMessage]);
+  /** Sends the failed (or stopped) turn's prompt again; a prompt the server never got is replaced. */
+  const retry = useCallback(() => {
+    const prompt = lastPrompt(chat.messages);
+    if (prompt === undefined) return;
+    if (chat.messages.at(-1)?.role === "user") setMessages(chat.messages.slice(0, -1));
+    void sendMessage({ text: prompt });
+  }, [chat, sendMessage, setMessages]);
+  const edit = useCallback((id: string, text: string) => void sendMessage({ text, messageId: id }), [sendMessage]);
+  const regenerateReply = useCallback((id: string) => void regenerate({ messageId: id }), [regenerate]);
+  const { mutate } = switching;
+  const switchTo = useCallback((index: number, version: number) => mutate({ index, version }), [mutate]);
+
+  return {
+    messages,
+    rows,
+    busy,
+    locked,
+    switchError: switching.error ? describeFailure(switching.error) : null,
+    dismissSwitchError: switching.reset,
+    send,
+    stop,
+    retry,
+    edit,
+    regenerate: regenerateReply,
+    switchTo,
+  };
+}
