@@ -20,10 +20,12 @@ interface Props {
   title: string;
   /** The shown branch's run in Burr's tracking UI. */
   burrLink?: string | null;
+  /** The prompt box, in the place the skip link goes to. */
+  composer?: ReactNode;
   children: ReactNode;
 }
 
-export function Layout({ currentId = null, title: fallback, burrLink, children }: Props) {
+export function Layout({ currentId = null, title: fallback, burrLink, composer, children }: Props) {
   const { data: info } = useQuery(infoQuery);
   const list = useInfiniteQuery({ ...conversationsQuery(info?.project_id ?? ""), enabled: Boolean(info) });
   const items = list.data?.pages.flatMap((page) => page.items) ?? [];
@@ -126,6 +128,9 @@ export function Layout({ currentId = null, title: fallback, burrLink, children }
           </div>
         )}
         {children}
+        <div id="composer-area" tabIndex={-1}>
+          {composer}
+        </div>
       </main>
     </div>
   );

@@ -49,7 +49,8 @@ const components: Components = {
           <span className="code-language">{language ?? "code"}</span>
           <CopyButton text={() => hastText(node as HastLike | undefined)} label={language ? `Copy ${language} code` : "Copy code"} />
         </div>
-        <pre>{children}</pre>
+        {/* Focusable: a long line scrolls sideways, with the keyboard too. */}
+        <pre tabIndex={0}>{children}</pre>
       </div>
     );
   },

@@ -14,9 +14,8 @@ import createClient from "openapi-fetch";
 
 import type { paths } from "./openapi";
 
-export const API_PREFIX = "/api/v0/streaming_chatbot";
-export const API_KEY_STORAGE_KEY = "chatbot.apiKey";
-const SESSION_PATH = `${API_PREFIX}/session`;
+const API_KEY_STORAGE_KEY = "chatbot.apiKey";
+const SESSION_PATH = "/api/v0/streaming_chatbot/session";
 
 /** An HTTP error answer (4xx/5xx), with the server's stable code and human message. */
 export class ApiError extends Error {
@@ -53,22 +52,20 @@ export interface KeyPrompt {
   answer: (key: string | null) => void;
 }
 
+/** The key, kept in localStorage (without storage, e.g. in private mode, for this request only). */
 const keys = {
-  get: () => {
-    try {
-      return localStorage.getItem(API_KEY_STORAGE_KEY);
-    } catch {
-      return null;
-    }
-  },
-  set: (key: string) => {
-    try {
-      localStorage.setItem(API_KEY_STORAGE_KEY, key);
-    } catch {
-      // No storage (private mode): the key lives for this request only.
-    }
-  },
+  get: () => attempt(() => localStorage.getItem(API_KEY_STORAGE_KEY)) ?? null,
+  set: (key: string) => attempt(() => localStorage.setItem(API_KEY_STORAGE_KEY, key)),
+  clear: () => attempt(() => localStorage.removeItem(API_KEY_STORAGE_KEY)),
 };
+
+function attempt<T>(action: () => T): T | undefined {
+  try {
+    return action();
+  } catch {
+    return undefined;
+  }
+}
 
 // The dialog's state, an external store the page subscribes to (useKeyPrompt).
 let prompt: KeyPrompt | null = null;
@@ -100,13 +97,17 @@ function askForKey(reason: KeyPromptReason): Promise<string | null> {
 
 /** fetch() with the API key; answers every status but a 401 the user could fix. */
 export async function authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-  const original = new Request(input, init);
+  const send = (key: string | null) => {
+    // openapi-fetch passes a Request (cloned: it may be sent again), the AI SDK a URL and init.
+    const request = input instanceof Request ? input.clone() : null;
+    const headers = new Headers(request ? request.headers : init?.headers);
+    if (key) headers.set("Authorization", `Bearer ${key}`);
+    return request ? fetch(new Request(request, { headers })) : fetch(input, { ...init, headers });
+  };
   let entered: string | null = null;
   for (;;) {
     const key = keys.get();
-    const request = original.clone();
-    if (key) request.headers.set("Authorization", `Bearer ${key}`);
-    const response = await fetch(request);
+    const response = await send(key);
     if (response.status !== 401) {
       if (entered && response.ok) {
         void fetch(SESSION_PATH, { method: "POST", headers: { Authorization: `Bearer ${entered}` } }).catch(() => {});
@@ -131,10 +132,6 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
 
 /** Forgets the key in this browser and ends the server session (best effort). */
 export async function signOut(): Promise<void> {
-  try {
-    localStorage.removeItem(API_KEY_STORAGE_KEY);
-  } catch {
-    // Nothing stored.
-  }
+  keys.clear();
   await fetch(SESSION_PATH, { method: "DELETE" }).catch(() => undefined);
 }

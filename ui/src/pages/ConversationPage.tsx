@@ -90,7 +90,12 @@ function ChatScreen({ info, chat }: { info: Info; chat: Chat<ChatMessage> }) {
   const burrLink = template && messages.length > 0 ? burrRunUrl(template, info.project_id, shownBranch(messages, appId)) : null;
 
   return (
-    <Layout currentId={appId} title={first ? shortTitle(textOf(first)) : "New chat"} burrLink={burrLink}>
+    <Layout
+      currentId={appId}
+      title={first ? shortTitle(textOf(first)) : "New chat"}
+      burrLink={burrLink}
+      composer={<Composer key={appId} busy={busy} disabled={locked && !busy} onSend={send} onStop={() => void stop()} />}
+    >
       {conversation.switchError && (
         <div className="notice">
           <FailureNotice error={conversation.switchError} />
@@ -107,9 +112,6 @@ function ChatScreen({ info, chat }: { info: Info; chat: Chat<ChatMessage> }) {
         branches={branches}
         empty={<EmptyState onPick={send} disabled={busy} />}
       />
-      <div id="composer-area" tabIndex={-1}>
-        <Composer key={appId} busy={busy} disabled={locked && !busy} onSend={send} onStop={() => void stop()} />
-      </div>
       <div className="sr-only" role="status" aria-live="polite">
         {announcement(busy, rows.at(-1))}
       </div>

@@ -22,11 +22,8 @@ export function HomePage({ info }: { info: Info }) {
     navigate(conversationPath(appId));
   };
   return (
-    <Layout title="New chat">
+    <Layout title="New chat" composer={<Composer key="home" busy={false} onSend={send} onStop={() => undefined} />}>
       <MessageList conversationKey="home" messages={[]} empty={<EmptyState onPick={send} disabled={false} />} />
-      <div id="composer-area" tabIndex={-1}>
-        <Composer key="home" busy={false} onSend={send} onStop={() => undefined} />
-      </div>
     </Layout>
   );
 }
