@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -40,9 +41,15 @@ def held_stream(gate: threading.Event) -> Script:
 
 
 def test_stop_keeps_the_partial_reply_and_the_input_works_again(
-    chat: ChatPage, page: Page, fake_openai: FakeOpenAI, gate: threading.Event
+    chat: ChatPage,
+    page: Page,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
 ) -> None:
     fake_openai.on_stream(held_stream(gate))
+    stops: list[str] = []
+    page.on("request", lambda r: "/stop/" in r.url and stops.append(f"{r.method} {r.url}"))
     reply = chat.send("What is a long answer?")
     text = reply.get_by_test_id("assistant-text")
     expect(text).to_have_text("Partial reply so far")
@@ -55,8 +62,19 @@ def test_stop_keeps_the_partial_reply_and_the_input_works_again(
     expect(chat.input).to_be_enabled()
     expect(chat.input).to_be_focused()
     expect(chat.send_button).to_be_visible()
-    # The server saw the disconnect and cancelled the upstream call.
+    # Stopped through the server's stop route: the reply ended there, the upstream call was
+    # cancelled and the partial reply is stored, marked interrupted.
+    assert stops == [f"POST {e2e_upstream_server.api}/stop/demo_streaming_chatbot/{chat.app_id}"]
     assert fake_openai.wait_for(lambda: fake_openai.streams_cancelled == 1)
+    history = httpx.get(
+        f"{e2e_upstream_server.api}/history/demo_streaming_chatbot/{chat.app_id}", timeout=30
+    ).json()
+    assert history[-1] == {
+        "role": "assistant",
+        "content": "Partial reply so far",
+        "type": "text",
+        "interrupted": True,
+    }
 
     # The next prompt works (the fake's default reply).
     chat.ask("And a short one?")
