@@ -7,8 +7,9 @@ import { type Chat, useChat } from "@ai-sdk/react";
 import { useMutation } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo } from "react";
 
+import { stopChat } from "../lib/chats";
 import { branchTargets, type ChatMessage, describeFailure, lastPrompt, switchedTo, toRows } from "../lib/messages";
-import { stopReply, switchVersion } from "../lib/queries";
+import { switchVersion } from "../lib/queries";
 
 const NONE = new Map();
 
@@ -28,12 +29,7 @@ export function useConversation(chat: Chat<ChatMessage>, projectId: string) {
   const targets = useMemo(() => (locked ? NONE : branchTargets(messages)), [locked, messages]);
   const rows = useMemo(() => toRows(messages, status, error, targets), [messages, status, error, targets]);
 
-  // The server ends the reply (and keeps what it wrote); its stream then ends with `abort`.
-  // With nothing to stop there (not begun yet, or just ended), the request is dropped here.
-  const stop = useCallback(async () => {
-    const stopped = await stopReply(projectId, chat.id).catch(() => false);
-    if (!stopped) await chat.stop();
-  }, [projectId, chat]);
+  const stop = useCallback(() => stopChat(chat, projectId), [projectId, chat]);
 
   useEffect(() => {
     if (!busy) return;

@@ -8,15 +8,51 @@
  * is read once for what only it knows (every item's index and version marks).
  */
 import { Chat } from "@ai-sdk/react";
-import { DefaultChatTransport } from "ai";
+import { DefaultChatTransport, type UIMessageChunk } from "ai";
 
 import { authFetch } from "./api";
 import { type ChatMessage, mergeHistory } from "./messages";
-import { historyQuery, queryClient, refreshConversations } from "./queries";
+import { historyQuery, queryClient, refreshConversations, stopReply } from "./queries";
 
 const chats = new Map<string, Chat<ChatMessage>>();
+/** Chats whose current stream has had its `start` part: the server has begun the turn. */
+const begun = new Set<string>();
+/** Per chat, who waits for that part (true) or for the request to end without it (false). */
+const startWaiters = new Map<string, Array<(began: boolean) => void>>();
 
-const transport = new DefaultChatTransport<ChatMessage>({
+function resolveStart(chatId: string, value: boolean): void {
+  if (value) begun.add(chatId);
+  startWaiters.get(chatId)?.forEach((resolve) => resolve(value));
+  startWaiters.delete(chatId);
+}
+
+function watchStart(chatId: string, stream: ReadableStream<UIMessageChunk>): ReadableStream<UIMessageChunk> {
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        controller.enqueue(chunk);
+        if (chunk.type === "start") resolveStart(chatId, true);
+      },
+    }),
+  );
+}
+
+type SendOptions = Parameters<DefaultChatTransport<ChatMessage>["sendMessages"]>[0];
+type ReconnectOptions = Parameters<DefaultChatTransport<ChatMessage>["reconnectToStream"]>[0];
+
+class Transport extends DefaultChatTransport<ChatMessage> {
+  override async sendMessages(options: SendOptions) {
+    begun.delete(options.chatId);
+    return watchStart(options.chatId, await super.sendMessages(options));
+  }
+  override async reconnectToStream(options: ReconnectOptions) {
+    begun.delete(options.chatId);
+    const stream = await super.reconnectToStream(options);
+    return stream && watchStart(options.chatId, stream);
+  }
+}
+
+const transport = new Transport({
   api: "/api/chat",
   fetch: authFetch,
   prepareSendMessagesRequest: ({ id, messages, trigger, messageId }) => ({
@@ -30,6 +66,7 @@ const transport = new DefaultChatTransport<ChatMessage>({
 });
 
 async function settle(chat: Chat<ChatMessage>, projectId: string, failed: boolean): Promise<void> {
+  resolveStart(chat.id, false);
   void refreshConversations();
   // A failure stays shown as it happened; the stored form comes with the next turn or a reload.
   if (failed) return;
@@ -53,6 +90,22 @@ export function chatFor(projectId: string, appId: string, messages: ChatMessage[
     chats.set(appId, (chat = created));
   }
   return chat;
+}
+
+/**
+ * Stops the reply on the server, which keeps what it wrote and ends the stream with `abort`
+ * (closing the connection alone would not stop it). Until the server has begun the turn its
+ * stop route answers 409, so a stop pressed that early is sent again as soon as the stream's
+ * `start` part shows the turn began. Only with no turn to stop at all (it already ended, or
+ * the request failed before one began) is the request merely dropped here.
+ */
+export async function stopChat(chat: Chat<ChatMessage>, projectId: string): Promise<void> {
+  const turnBegins = begun.has(chat.id)
+    ? Promise.resolve(false)
+    : new Promise<boolean>((resolve) => startWaiters.set(chat.id, [...(startWaiters.get(chat.id) ?? []), resolve]));
+  const stop = () => stopReply(projectId, chat.id).catch(() => false);
+  if ((await stop()) || ((await turnBegins) && (await stop()))) return;
+  await chat.stop();
 }
 
 export const existingChat = (appId: string) => chats.get(appId);
