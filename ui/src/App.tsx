@@ -6,14 +6,11 @@ import { QueryClientProvider, useQuery } from "@tanstack/react-query";
 import { useEffect, useSyncExternalStore } from "react";
 
 import { ApiKeyDialog } from "./components/ApiKeyDialog";
-import { FailureNotice } from "./components/MessageView";
-import { Layout } from "./Layout";
+import { Layout, Pending } from "./Layout";
 import { keyPrompt } from "./lib/api";
-import { describeFailure } from "./lib/messages";
 import { infoQuery, queryClient, startSession } from "./lib/queries";
-import { navigate, useRoute } from "./lib/router";
-import { ConversationPage } from "./pages/ConversationPage";
-import { HomePage } from "./pages/HomePage";
+import { followLink, useRoute } from "./lib/router";
+import { ConversationPage, HomePage } from "./pages";
 
 function Pages() {
   const route = useRoute();
@@ -28,43 +25,29 @@ function Pages() {
   if (!info.data) {
     return (
       <Layout title="New chat">
-        {info.error ? (
-          <div className="center-panel">
-            <FailureNotice error={describeFailure(info.error)} onRetry={() => void info.refetch()} />
-          </div>
-        ) : (
-          <div className="center-panel muted" role="status">
-            Connecting to the server…
-          </div>
-        )}
+        <Pending query={info} waiting="Connecting to the server…" />
       </Layout>
     );
   }
-  switch (route.name) {
-    case "home":
-      return <HomePage info={info.data} />;
-    case "conversation":
-      return <ConversationPage key={route.appId} info={info.data} appId={route.appId} />;
-    case "notFound":
-      return (
-        <Layout title="Not found">
-          <div className="center-panel">
-            <h2>Page not found</h2>
-            <p>
-              <a href="/" onClick={(e) => (e.preventDefault(), navigate("/"))}>
-                Start a new chat
-              </a>
-            </p>
-          </div>
-        </Layout>
-      );
-  }
+  if (route.name === "home") return <HomePage info={info.data} />;
+  if (route.name === "conversation") return <ConversationPage key={route.appId} info={info.data} appId={route.appId} />;
+  return (
+    <Layout title="Not found">
+      <div className="center-panel">
+        <h2>Page not found</h2>
+        <p>
+          <a href="/" onClick={(e) => followLink(e, "/")}>
+            Start a new chat
+          </a>
+        </p>
+      </div>
+    </Layout>
+  );
 }
 
 function KeyPrompt() {
   const prompt = useSyncExternalStore(keyPrompt.subscribe, keyPrompt.current);
-  if (!prompt) return null;
-  return <ApiKeyDialog reason={prompt.reason} onSubmit={prompt.answer} onCancel={() => prompt.answer(null)} />;
+  return prompt && <ApiKeyDialog prompt={prompt} />;
 }
 
 export function App() {

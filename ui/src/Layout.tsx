@@ -6,7 +6,7 @@ import { useInfiniteQuery, useMutation, useQuery } from "@tanstack/react-query";
 import { type ReactNode, useCallback, useEffect, useRef, useState } from "react";
 
 import { ExternalIcon, MenuIcon } from "./components/icons";
-import { FailureNotice } from "./components/MessageView";
+import { FailureNotice, Notice } from "./components/MessageView";
 import { Sidebar } from "./components/Sidebar";
 import { signOut } from "./lib/api";
 import { forgetChat } from "./lib/chats";
@@ -42,9 +42,6 @@ export function Layout({ currentId = null, title: fallback, burrLink, composer, 
       forgetChat(appId);
       // The server stops a reply still being written in the conversation before deleting it.
       await deleteConversation(info!.project_id, appId);
-      return appId;
-    },
-    onSuccess: (appId) => {
       if (appId === currentId) navigate("/", { replace: true });
     },
     onSettled: () => void refreshConversations(),
@@ -59,10 +56,9 @@ export function Layout({ currentId = null, title: fallback, burrLink, composer, 
   // The drawer exists only at phone width: leaving it (rotation, resize) closes it.
   useEffect(() => {
     const wide = window.matchMedia?.("(min-width: 769px)");
-    if (!wide) return;
-    const onChange = () => wide.matches && setDrawerOpen(false);
-    wide.addEventListener("change", onChange);
-    return () => wide.removeEventListener("change", onChange);
+    const onChange = () => wide?.matches && setDrawerOpen(false);
+    wide?.addEventListener("change", onChange);
+    return () => wide?.removeEventListener("change", onChange);
   }, []);
 
   return (
@@ -71,23 +67,16 @@ export function Layout({ currentId = null, title: fallback, burrLink, composer, 
         Skip to the message box
       </a>
       <Sidebar
+        info={info}
+        list={list}
         items={items}
-        loading={list.isFetching}
-        error={list.error ? describeFailure(list.error) : null}
-        onRetry={() => void list.refetch()}
-        onLoadMore={list.hasNextPage ? () => void list.fetchNextPage() : undefined}
         currentId={currentId}
         open={drawerOpen}
-        burrUiUrl={info?.burr_ui_url ?? null}
-        offlineModel={Boolean(info?.offline_model)}
         // Start over: the reloaded page asks for a key again.
-        onSignOut={info?.auth_required ? () => void signOut().then(() => window.location.reload()) : null}
+        onSignOut={() => void signOut().then(() => window.location.reload())}
         onClose={closeDrawer}
-        onNewChat={() => {
-          navigate("/");
-          setDrawerOpen(false);
-        }}
-        onDelete={async (appId) => void (await remove.mutateAsync(appId).catch(() => undefined))}
+        onNewChat={() => (navigate("/"), setDrawerOpen(false))}
+        onDelete={(appId) => remove.mutateAsync(appId).catch(() => undefined)}
       />
       {/* While the phone drawer is open, the page behind it is out of reach (focus and clicks). */}
       <main className="main" aria-labelledby="page-title" inert={drawerOpen}>
@@ -119,19 +108,25 @@ export function Layout({ currentId = null, title: fallback, burrLink, composer, 
             </a>
           )}
         </header>
-        {remove.error && (
-          <div className="notice">
-            <FailureNotice error={describeFailure(remove.error)} />
-            <button type="button" className="button quiet small" onClick={() => remove.reset()}>
-              Dismiss
-            </button>
-          </div>
-        )}
+        {remove.error && <Notice error={describeFailure(remove.error)} onDismiss={remove.reset} />}
         {children}
         <div id="composer-area" tabIndex={-1}>
           {composer}
         </div>
       </main>
+    </div>
+  );
+}
+
+/** Where a page's data is still coming: its failure with a Retry, or what it waits for. */
+export function Pending({ query, waiting }: { query: { error: unknown; refetch: () => unknown }; waiting: string }) {
+  return query.error ? (
+    <div className="center-panel">
+      <FailureNotice error={describeFailure(query.error)} onRetry={() => void query.refetch()} />
+    </div>
+  ) : (
+    <div className="center-panel muted" role="status">
+      {waiting}
     </div>
   );
 }

@@ -1,33 +1,31 @@
 import { memo, useEffect, useRef, useState } from "react";
 
 import type { Failure, Row } from "../lib/messages";
-import { modeLabel } from "../lib/protocol";
 import { CopyButton } from "./CopyButton";
 import { EditIcon, RetryIcon } from "./icons";
 import { Markdown } from "./Markdown";
 import { PromptEditor } from "./PromptEditor";
 import { VersionSwitcher } from "./VersionSwitcher";
 
-function failureTitle(error: Failure): string {
-  switch (error.kind) {
-    case "stream":
-      return "The reply failed";
-    case "http":
-      return error.status === 401 ? "Not authorised" : `Request failed (HTTP ${error.status ?? "error"})`;
-    case "network":
-      return "Connection problem";
-  }
-}
+const MODE_LABELS: Record<string, string> = {
+  generate_poem: "poem",
+  generate_code: "code",
+  answer_question: "question",
+  prompt_for_more: "clarify",
+  unsafe_response: "unsafe",
+};
 
-function formatMs(ms: number): string {
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
+const formatMs = (ms: number) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+const FAILURE_TITLES = { stream: "The reply failed", network: "Connection problem" };
 
 export function FailureNotice({ error, onRetry }: { error: Failure; onRetry?: () => void }) {
+  const title =
+    error.kind !== "http" ? FAILURE_TITLES[error.kind] : error.status === 401 ? "Not authorised" : `Request failed (HTTP ${error.status ?? "error"})`;
   return (
     <div className="failure" role="alert" data-testid="turn-error" data-code={error.code}>
       <div className="failure-text">
-        <strong>{failureTitle(error)}</strong>
+        <strong>{title}</strong>
         <p>{error.message}</p>
         <code className="failure-code">{error.code}</code>
       </div>
@@ -40,12 +38,22 @@ export function FailureNotice({ error, onRetry }: { error: Failure; onRetry?: ()
   );
 }
 
+/** A failure above the transcript, until dismissed. */
+export function Notice({ error, onDismiss }: { error: Failure; onDismiss: () => void }) {
+  return (
+    <div className="notice">
+      <FailureNotice error={error} />
+      <button type="button" className="button quiet small" onClick={onDismiss}>
+        Dismiss
+      </button>
+    </div>
+  );
+}
+
 export interface BranchHandlers {
-  /** Edit this prompt: a new branch with `prompt`. */
   onEdit: (id: string, prompt: string) => void;
-  /** Regenerate this reply: a new branch asking its prompt again. */
   onRegenerate: (id: string) => void;
-  /** Show version `version` (0-based) at this index. */
+  /** Show version `version` (0-based) at item `index`. */
   onSwitch: (index: number, version: number) => void;
   /** A branch's run in Burr's UI, by its Burr app id; null without Burr's UI. */
   burrUrl: (branchAppId: string) => string | null;
@@ -64,14 +72,8 @@ export const MessageView = memo(function MessageView(props: Props) {
 
 function Versions({ branch, index, locked = false, branches }: Props) {
   if (!branch || !branches || index === undefined) return null;
-  return (
-    <VersionSwitcher
-      mark={branch}
-      locked={locked}
-      onSwitch={(version) => branches.onSwitch(index, version)}
-      burrUrl={branches.burrUrl(branch.app_id)}
-    />
-  );
+  const onSwitch = (version: number) => branches.onSwitch(index, version);
+  return <VersionSwitcher mark={branch} locked={locked} onSwitch={onSwitch} burrUrl={branches.burrUrl(branch.app_id)} />;
 }
 
 function UserMessage(props: Props) {
@@ -89,58 +91,51 @@ function UserMessage(props: Props) {
     }
   }, [editing]);
 
+  if (editing && branches) {
+    const onSave = (prompt: string) => (setEditing(false), branches.onEdit(id, prompt));
+    const onCancel = () => ((refocus.current = true), setEditing(false));
+    return (
+      <article className="message user" aria-label="You said" data-testid="message-user">
+        <PromptEditor initial={text} locked={locked} onSave={onSave} onCancel={onCancel} />
+      </article>
+    );
+  }
   return (
     <article className="message user" aria-label="You said" data-testid="message-user">
-      {editing && branches ? (
-        <PromptEditor
-          initial={text}
-          locked={locked}
-          onSave={(prompt) => {
-            setEditing(false);
-            branches.onEdit(id, prompt);
-          }}
-          onCancel={() => {
-            refocus.current = true;
-            setEditing(false);
-          }}
-        />
-      ) : (
-        <>
-          {/* Plain text: user input is never parsed as Markdown or HTML. */}
-          <div className="user-bubble" data-testid="user-text">
-            {text}
-          </div>
-          {(canEdit || branch) && (
-            <div className="message-actions">
-              <Versions {...props} />
-              {canEdit && (
-                <button
-                  type="button"
-                  ref={editButton}
-                  className="meta-button"
-                  aria-label="Edit message"
-                  title="Edit"
-                  onClick={() => setEditing(true)}
-                  data-testid="edit-prompt"
-                >
-                  {/* Icon only: the prompt's text stays the message's only text. */}
-                  <EditIcon />
-                </button>
-              )}
-            </div>
+      {/* Plain text: user input is never parsed as Markdown or HTML. */}
+      <div className="user-bubble" data-testid="user-text">
+        {text}
+      </div>
+      {(canEdit || branch) && (
+        <div className="message-actions">
+          <Versions {...props} />
+          {canEdit && (
+            // Icon only: the prompt's text stays the message's only text.
+            <button
+              type="button"
+              ref={editButton}
+              className="meta-button"
+              aria-label="Edit message"
+              title="Edit"
+              onClick={() => setEditing(true)}
+              data-testid="edit-prompt"
+            >
+              <EditIcon />
+            </button>
           )}
-        </>
+        </div>
       )}
     </article>
   );
 }
 
 function AssistantMessage(props: Props) {
-  const { id, text, type, status, mode, timings, interrupted, error, retry, branch, onRetry, action } = props;
-  const { locked = false, branches } = props;
+  const { id, text, type, status, mode, timings, interrupted, error, retry, branch, onRetry, action, locked, branches } = props;
   const streaming = status === "streaming";
   const canRegenerate = action === "regenerate" && !locked && branches !== undefined;
   const hasReply = type !== "error" && Boolean(text || mode);
+  // A reply stopped before the server stored any of it: its prompt is sent again.
+  const resend = retry && !error && !canRegenerate ? onRetry : undefined;
   return (
     <article
       className={`message assistant ${status}`}
@@ -162,22 +157,24 @@ function AssistantMessage(props: Props) {
         <div className={`markdown${mode === "generate_poem" ? " poem" : ""}`} data-testid="assistant-text">
           <Markdown text={text} />
         </div>
-      ) : streaming ? (
-        <div className="typing" role="status" aria-label="Assistant is writing">
-          <span />
-          <span />
-          <span />
-        </div>
-      ) : null}
+      ) : (
+        streaming && (
+          <div className="typing" role="status" aria-label="Assistant is writing">
+            <span />
+            <span />
+            <span />
+          </div>
+        )
+      )}
 
       {error && <FailureNotice error={error} onRetry={retry ? onRetry : undefined} />}
 
-      {!streaming && (hasReply || branch || canRegenerate || (retry && !error)) && (
+      {!streaming && (hasReply || branch || canRegenerate || resend) && (
         <footer className="message-meta">
           <Versions {...props} />
           {mode && (
             <span className={`mode-badge mode-${mode}`} data-testid="mode-badge" title={`Burr action: ${mode}`}>
-              {modeLabel(mode)}
+              {MODE_LABELS[mode] ?? mode.replace(/_/g, " ")}
             </span>
           )}
           {interrupted && (
@@ -192,26 +189,16 @@ function AssistantMessage(props: Props) {
             </span>
           )}
           {hasReply && text && <CopyButton className="quiet" text={() => text} label="Copy reply" />}
-          {canRegenerate ? (
-            <button
-              type="button"
-              className="meta-button"
-              aria-label="Regenerate reply"
-              onClick={() => branches.onRegenerate(id)}
-              data-testid="regenerate"
-            >
+          {canRegenerate && (
+            <button type="button" className="meta-button" aria-label="Regenerate reply" onClick={() => branches.onRegenerate(id)} data-testid="regenerate">
               <RetryIcon />
               <span>Regenerate</span>
             </button>
-          ) : (
-            // A reply stopped before the server stored any of it: its prompt is sent again.
-            retry &&
-            !error &&
-            onRetry && (
-              <button type="button" className="button quiet" onClick={onRetry}>
-                <RetryIcon /> Regenerate
-              </button>
-            )
+          )}
+          {resend && (
+            <button type="button" className="button quiet" onClick={resend}>
+              <RetryIcon /> Regenerate
+            </button>
           )}
         </footer>
       )}

@@ -1,34 +1,23 @@
 /** Small inline icons (no icon font, nothing fetched). Decorative: buttons carry the labels. */
-import type { ReactNode } from "react";
-
-function Svg({ children, size = 18 }: { children: ReactNode; size?: number }) {
-  return (
-    <svg
-      width={size}
-      height={size}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      strokeWidth={2}
-      strokeLinecap="round"
-      strokeLinejoin="round"
-      aria-hidden="true"
-      focusable="false"
-    >
-      {children}
-    </svg>
-  );
-}
-
-/** An icon of one or more stroked paths. */
 const icon = (size: number, ...paths: string[]) =>
   function Icon() {
     return (
-      <Svg size={size}>
+      <svg
+        width={size}
+        height={size}
+        viewBox="0 0 24 24"
+        fill="none"
+        stroke="currentColor"
+        strokeWidth={2}
+        strokeLinecap="round"
+        strokeLinejoin="round"
+        aria-hidden="true"
+        focusable="false"
+      >
         {paths.map((d) => (
           <path key={d} d={d} />
         ))}
-      </Svg>
+      </svg>
     );
   };
 

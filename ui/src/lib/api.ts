@@ -1,14 +1,7 @@
 /**
- * The HTTP side of the UI: one `fetch` that carries the API key, the typed client over it.
- *
- * `authFetch` sends `Authorization: Bearer <key>` when a key is stored and, on a 401, asks the
- * user for one (one dialog for every call that failed meanwhile), stores it and sends the
- * request again; a wrong key meets another 401 and is asked for again. A key that works is
- * traded for the server's session cookie too, which Burr's UI (same origin) relies on.
- *
- * `api` is openapi-fetch over the types generated from the server's OpenAPI document, so a
- * call's path, parameters and answer are the server's own. The chat stream goes through the
- * AI SDK's transport (chats.ts), with this same `authFetch`.
+ * The HTTP side of the UI: one `fetch` that carries the API key, and openapi-fetch over the
+ * types generated from the server's OpenAPI document, so a call's path, parameters and answer
+ * are the server's own. The chat stream goes through the AI SDK's transport with the same fetch.
  */
 import createClient from "openapi-fetch";
 
@@ -29,35 +22,14 @@ export class ApiError extends Error {
   }
 }
 
-/** The server's error body (`{"error": {"code", "message"}}`) as an ApiError, whatever it is. */
+/** The server's error body (`{"error": {"code", "message"}}`, parsed or not) as an ApiError. */
 export function apiError(status: number, body: unknown): ApiError {
-  let parsed = body;
-  if (typeof body === "string") {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      parsed = null;
-    }
-  }
+  const parsed = typeof body === "string" ? attempt(() => JSON.parse(body) as unknown) : body;
   const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
   const code = typeof error?.code === "string" ? error.code : `http_${status}`;
   const message = typeof error?.message === "string" ? error.message : `The server answered ${status}.`;
   return new ApiError(status, code, message);
 }
-
-/** Why the key is asked for: none stored yet, or the stored one was refused. */
-export type KeyPromptReason = "required" | "rejected";
-export interface KeyPrompt {
-  reason: KeyPromptReason;
-  answer: (key: string | null) => void;
-}
-
-/** The key, kept in localStorage (without storage, e.g. in private mode, for this request only). */
-const keys = {
-  get: () => attempt(() => localStorage.getItem(API_KEY_STORAGE_KEY)) ?? null,
-  set: (key: string) => attempt(() => localStorage.setItem(API_KEY_STORAGE_KEY, key)),
-  clear: () => attempt(() => localStorage.removeItem(API_KEY_STORAGE_KEY)),
-};
 
 function attempt<T>(action: () => T): T | undefined {
   try {
@@ -67,35 +39,46 @@ function attempt<T>(action: () => T): T | undefined {
   }
 }
 
-// The dialog's state, an external store the page subscribes to (useKeyPrompt).
+/** Kept in localStorage; without storage (private mode, say) it lasts for this request only. */
+const keys = {
+  get: () => attempt(() => localStorage.getItem(API_KEY_STORAGE_KEY)) ?? null,
+  set: (key: string) => attempt(() => localStorage.setItem(API_KEY_STORAGE_KEY, key)),
+  clear: () => attempt(() => localStorage.removeItem(API_KEY_STORAGE_KEY)),
+};
+
+/** Why the key is asked for: none stored yet, or the stored one was refused. */
+export type KeyPromptReason = "required" | "rejected";
+export type KeyPrompt = { reason: KeyPromptReason; answer: (key: string | null) => void };
+
+// The dialog's state: an external store the page subscribes to. Every call that meets a 401
+// meanwhile waits for the same answer.
 let prompt: KeyPrompt | null = null;
 let asking: Promise<string | null> | null = null;
 const listeners = new Set<() => void>();
+const changed = () => listeners.forEach((listener) => listener());
 export const keyPrompt = {
   current: () => prompt,
-  subscribe: (listener: () => void) => {
-    listeners.add(listener);
-    return () => listeners.delete(listener);
-  },
+  subscribe: (listener: () => void) => (listeners.add(listener), () => void listeners.delete(listener)),
 };
 
 function askForKey(reason: KeyPromptReason): Promise<string | null> {
   asking ??= new Promise<string | null>((resolve) => {
-    prompt = {
-      reason,
-      answer: (key) => {
-        prompt = null;
-        asking = null;
-        listeners.forEach((l) => l());
-        resolve(key);
-      },
+    const answer = (key: string | null) => {
+      prompt = asking = null;
+      changed();
+      resolve(key);
     };
-    listeners.forEach((l) => l());
+    prompt = { reason, answer };
+    changed();
   });
   return asking;
 }
 
-/** fetch() with the API key; answers every status but a 401 the user could fix. */
+/**
+ * fetch() with `Authorization: Bearer <key>`. A 401 asks the user for a key, stores it and
+ * sends the request again (a wrong key meets another 401 and is asked for again); a key that
+ * works is also traded for the server's session cookie, which Burr's UI (same origin) relies on.
+ */
 export async function authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const send = (key: string | null) => {
     // openapi-fetch passes a Request (cloned: it may be sent again), the AI SDK a URL and init.

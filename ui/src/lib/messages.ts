@@ -7,10 +7,9 @@
  * the message is in it (its item index, its version mark), which edit, regenerate and the
  * version switcher address.
  */
-import { APICallError, type ChatStatus, type UIMessage } from "ai";
+import { APICallError, type ChatStatus, generateId, type UIMessage } from "ai";
 
 import { ApiError, apiError } from "./api";
-import { newId } from "./ids";
 import type { BranchMark, ChatItem, ChatItemType, ReplyMetadata, Timings } from "./protocol";
 
 export interface MessageMeta extends Partial<ReplyMetadata> {
@@ -18,7 +17,6 @@ export interface MessageMeta extends Partial<ReplyMetadata> {
   prompt?: string;
   /** Its index in the server's history, once the history said so. */
   index?: number;
-  /** Versions meet here: which one is shown, of how many. */
   branch?: BranchMark;
   type?: ChatItemType;
   interrupted?: boolean;
@@ -30,17 +28,17 @@ export function textOf(message: ChatMessage): string {
   return message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
 }
 
-function marks(item: ChatItem, index: number): MessageMeta {
-  const meta: MessageMeta = { index, type: item.type };
-  if (item.interrupted) meta.interrupted = true;
-  if (item.branch) meta.branch = item.branch;
-  return meta;
-}
+const marks = ({ type, interrupted, branch }: ChatItem, index: number): MessageMeta => ({
+  index,
+  type,
+  ...(interrupted && { interrupted }),
+  ...(branch && { branch }),
+});
 
 /** History items as messages; `offset` is the first one's index. */
 export function fromHistory(items: readonly ChatItem[], offset = 0): ChatMessage[] {
   return items.map((item, i) => ({
-    id: newId(),
+    id: generateId(),
     role: item.role,
     parts: [{ type: "text", text: item.content }],
     metadata: marks(item, offset + i),
@@ -66,20 +64,13 @@ export function mergeHistory(local: readonly ChatMessage[], items: readonly Chat
   let head = 0;
   while (head < items.length && same(local[head], items[head]!)) head++;
   let tail = 0;
-  while (
-    tail < items.length - head &&
-    tail < local.length - head &&
-    same(local[local.length - 1 - tail], items[items.length - 1 - tail]!)
-  ) {
-    tail++;
-  }
+  const fromEnd = (list: readonly unknown[]) => list.length - 1 - tail;
+  while (tail < Math.min(items.length, local.length) - head && same(local[fromEnd(local)], items[fromEnd(items)]!)) tail++;
+  const cut = items.length - tail;
   const merged = [
     ...items.slice(0, head).map((item, i) => keep(local[i]!, item, i)),
-    ...fromHistory(items.slice(head, items.length - tail), head),
-    ...items.slice(items.length - tail).map((item, i) => {
-      const at = items.length - tail + i;
-      return keep(local[local.length - tail + i]!, item, at);
-    }),
+    ...fromHistory(items.slice(head, cut), head),
+    ...items.slice(cut).map((item, i) => keep(local[local.length - tail + i]!, item, cut + i)),
   ];
   const last = local.at(-1);
   if (last?.role === "assistant" && last.metadata?.outcome === "stopped" && !textOf(last) && merged.at(-1)?.role === "user") {
@@ -121,11 +112,7 @@ export function branchTargets(messages: readonly ChatMessage[]): ReadonlyMap<str
 
 /** The Burr app id of the branch shown: the one that wrote the last version mark, else the original. */
 export function shownBranch(messages: readonly ChatMessage[], appId: string): string {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const branch = messages[i]!.metadata?.branch;
-    if (branch) return branch.app_id;
-  }
-  return appId;
+  return messages.findLast((m) => m.metadata?.branch)?.metadata?.branch?.app_id ?? appId;
 }
 
 export interface Failure {
@@ -145,11 +132,7 @@ export function describeFailure(error: unknown, meta?: MessageMeta): Failure {
       : null;
   if (http) return { kind: "http", code: http.code, message: http.message, status: http.status };
   const detail = error instanceof Error && error.message ? ` (${error.message})` : "";
-  return {
-    kind: "network",
-    code: "network_error",
-    message: `Could not reach the server${detail}. Check your connection and retry.`,
-  };
+  return { kind: "network", code: "network_error", message: `Could not reach the server${detail}. Check your connection and retry.` };
 }
 
 export type RowStatus = "complete" | "streaming" | "stopped" | "failed";
@@ -172,11 +155,8 @@ export interface Row {
   action?: BranchAction;
 }
 
-function modeOf(message: ChatMessage): string | undefined {
-  if (message.metadata?.mode) return message.metadata.mode;
-  for (const part of message.parts) if (part.type === "data-route") return part.data.mode;
-  return undefined;
-}
+const modeOf = (message: ChatMessage) =>
+  message.metadata?.mode ?? message.parts.find((part) => part.type === "data-route")?.data.mode;
 
 /**
  * The rows for the chat's messages and status: the reply being written shows as streaming
@@ -230,10 +210,6 @@ export function toRows(
 
 /** The prompt a retry sends again: the last user message's text, or the last reply's prompt. */
 export function lastPrompt(messages: readonly ChatMessage[]): string | undefined {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const message = messages[i]!;
-    if (message.role === "user") return textOf(message);
-    if (message.metadata?.prompt !== undefined) return message.metadata.prompt;
-  }
-  return undefined;
+  const last = messages.findLast((m) => m.role === "user" || m.metadata?.prompt !== undefined);
+  return last && (last.role === "user" ? textOf(last) : last.metadata?.prompt);
 }

@@ -1,6 +1,6 @@
 /**
- * Server state on TanStack Query: what is cached under which key, and how it is fetched. The
- * cache, its retries and its race handling are the library's; the calls are openapi-fetch's.
+ * Server state on TanStack Query (the cache, its retries and its race handling are the
+ * library's) and the other calls, on openapi-fetch.
  */
 import { type InfiniteData, infiniteQueryOptions, QueryClient, queryOptions } from "@tanstack/react-query";
 
@@ -8,6 +8,7 @@ import { api, ApiError, unwrap } from "./api";
 import type { ConversationPage, ConversationSummary } from "./protocol";
 
 const PAGE = 50;
+const inConversation = (project_id: string, app_id: string) => ({ params: { path: { project_id, app_id } } });
 
 export const queryClient = new QueryClient({
   defaultOptions: {
@@ -45,11 +46,7 @@ export const historyQuery = (projectId: string, appId: string) =>
   queryOptions({
     queryKey: ["history", projectId, appId],
     queryFn: async () =>
-      unwrap(
-        await api.GET("/api/v0/streaming_chatbot/history/{project_id}/{app_id}", {
-          params: { path: { project_id: projectId, app_id: appId } },
-        }),
-      ),
+      unwrap(await api.GET("/api/v0/streaming_chatbot/history/{project_id}/{app_id}", inConversation(projectId, appId))),
     staleTime: Infinity,
   });
 
@@ -65,19 +62,18 @@ export function listStarted(projectId: string, summary: ConversationSummary): vo
 export const refreshConversations = () => queryClient.invalidateQueries({ queryKey: ["conversations"] });
 
 export async function deleteConversation(projectId: string, appId: string): Promise<void> {
-  const result = await api.DELETE("/api/v0/streaming_chatbot/conversations/{project_id}/{app_id}", {
-    params: { path: { project_id: projectId, app_id: appId } },
-  });
+  const path = "/api/v0/streaming_chatbot/conversations/{project_id}/{app_id}";
+  const result = await api.DELETE(path, inConversation(projectId, appId));
   // Already gone (or never created on the server): the result the user asked for.
   if (result.response.status !== 404) unwrap(result);
-  queryClient.removeQueries({ queryKey: ["history", projectId, appId] });
+  queryClient.removeQueries({ queryKey: historyQuery(projectId, appId).queryKey });
 }
 
 /** Shows version `version` of item `index`; answers the history now shown. */
 export async function switchVersion(projectId: string, appId: string, index: number, version: number) {
   const items = unwrap(
     await api.POST("/api/v0/streaming_chatbot/branches/{project_id}/{app_id}", {
-      params: { path: { project_id: projectId, app_id: appId } },
+      ...inConversation(projectId, appId),
       body: { index, version },
     }),
   );
@@ -87,12 +83,10 @@ export async function switchVersion(projectId: string, appId: string, index: num
   return items;
 }
 
-/** Asks the server to stop the reply being written; false when there is none (409). */
+/** Asks the server to stop the reply being written; false when it has none (409) or no such conversation (404). */
 export async function stopReply(projectId: string, appId: string): Promise<boolean> {
-  const result = await api.POST("/api/v0/streaming_chatbot/stop/{project_id}/{app_id}", {
-    params: { path: { project_id: projectId, app_id: appId } },
-  });
-  return result.response.ok;
+  const path = "/api/v0/streaming_chatbot/stop/{project_id}/{app_id}";
+  return (await api.POST(path, inConversation(projectId, appId))).response.ok;
 }
 
 export async function startSession(): Promise<void> {
