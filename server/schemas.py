@@ -482,9 +482,16 @@ class UIMessageMetadataOut(BaseModel):
 
 # The parts of the UI message stream, as the server sends them (server.protocols.ai_sdk
 # writes them as bytes; these document each ``data:`` of the stream, ``[DONE]`` aside).
+class UIStartMetadataOut(BaseModel):
+    prompt: str = Field(
+        description="The prompt the reply answers (a reader that reattached has not seen it)."
+    )
+
+
 class UIStartPart(BaseModel):
     type: Literal["start"]
     messageId: str = Field(description="The reply's id.")
+    messageMetadata: UIStartMetadataOut
 
 
 class UIRouteData(BaseModel):

@@ -3,7 +3,8 @@
 Each part is one SSE ``data:`` line of JSON, and the stream ends with ``data: [DONE]``.
 A turn is told as one assistant message:
 
-    start (messageId: the reply's id)
+    start (messageId: the reply's id, messageMetadata: {"prompt"}: what the turn answers,
+           for a reader that reattached after a reload and has no prompt yet)
     data-route {"mode": <the response action the graph chose>}
     text-start, text-delta…, text-end  (one text part, id "text")
     message-metadata {"outcome", "mode", "timings" | "error"}
@@ -116,8 +117,8 @@ async def ui_message_stream(
             yield delta_part(event)
             continue
         match event:
-            case TurnStarted():
-                yield part("start", messageId=message_id)
+            case TurnStarted(prompt=prompt):
+                yield part("start", messageId=message_id, messageMetadata={"prompt": prompt})
             case StepStarted(action=action):
                 yield part("data-route", id="route", data={"mode": action})
                 yield _TEXT_START

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -52,6 +54,48 @@ def test_reply_grows_while_streaming_and_ends_as_a_poem(chat: ChatPage, page: Pa
     expect(chat.input).to_be_enabled()
     expect(chat.input).to_be_focused()
     save_screenshot(page, "04-poem")
+
+
+def test_a_prompt_is_a_post_to_the_ai_sdk_route(chat: ChatPage, page: Page) -> None:
+    sent: list[tuple[str, str, str | None]] = []
+    page.on("request", lambda r: sent.append((r.method, r.url, r.post_data)))
+    chat.ask("What is a transport?")
+    posts = [(url, body) for method, url, body in sent if method == "POST" and "/api/" in url]
+    # useChat's DefaultChatTransport, at the route the server speaks its protocol on.
+    assert [url for url, _ in posts] == [chat.base_url + "/api/chat"], posts
+    body = json.loads(posts[0][1] or "{}")
+    assert body["id"] == chat.app_id
+    assert body["trigger"] == "submit-message"
+    assert body["messages"][-1]["role"] == "user"
+    assert body["messages"][-1]["parts"] == [{"type": "text", "text": "What is a transport?"}]
+    # Nothing of the Burr-UI frames' routes: the UI no longer reads that dialect.
+    assert not [url for _, url, _ in sent if re.search(r"/streaming_chatbot/(response|stream)/", url)]
+
+
+AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's WCAG A/AA violations on the page as it is (run through the DevTools
+    protocol, which the page's Content-Security-Policy does not apply to)."""
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
+    )
+    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in result["violations"]]
+
+
+def test_axe_finds_no_violation(chat: ChatPage, page: Page) -> None:
+    expect(page.get_by_test_id("empty-state")).to_be_visible()
+    assert axe_violations(page) == []
+    chat.ask("Write a poem about the sea")
+    reply = chat.ask("Write Python code that checks for a palindrome")
+    expect(reply.get_by_test_id("mode-badge")).to_have_text("code")
+    assert axe_violations(page) == []
+    page.set_viewport_size(PHONE)
+    page.get_by_role("button", name="Open conversations").click()
+    expect(chat.sidebar).to_be_visible()
+    assert axe_violations(page) == []
 
 
 def test_code_reply_is_highlighted_and_copyable(chat: ChatPage, page: Page) -> None:

@@ -10,8 +10,9 @@ import re
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from chatbot.settings import Settings
 from tests.e2e.chat_page import ChatPage
@@ -40,9 +41,15 @@ def held_stream(gate: threading.Event) -> Script:
 
 
 def test_stop_keeps_the_partial_reply_and_the_input_works_again(
-    chat: ChatPage, page: Page, fake_openai: FakeOpenAI, gate: threading.Event
+    chat: ChatPage,
+    page: Page,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
 ) -> None:
     fake_openai.on_stream(held_stream(gate))
+    stops: list[str] = []
+    page.on("request", lambda r: "/stop/" in r.url and stops.append(f"{r.method} {r.url}"))
     reply = chat.send("What is a long answer?")
     text = reply.get_by_test_id("assistant-text")
     expect(text).to_have_text("Partial reply so far")
@@ -55,8 +62,19 @@ def test_stop_keeps_the_partial_reply_and_the_input_works_again(
     expect(chat.input).to_be_enabled()
     expect(chat.input).to_be_focused()
     expect(chat.send_button).to_be_visible()
-    # The server saw the disconnect and cancelled the upstream call.
+    # Stopped through the server's stop route: the reply ended there, the upstream call was
+    # cancelled and the partial reply is stored, marked interrupted.
+    assert stops == [f"POST {e2e_upstream_server.api}/stop/demo_streaming_chatbot/{chat.app_id}"]
     assert fake_openai.wait_for(lambda: fake_openai.streams_cancelled == 1)
+    history = httpx.get(
+        f"{e2e_upstream_server.api}/history/demo_streaming_chatbot/{chat.app_id}", timeout=30
+    ).json()
+    assert history[-1] == {
+        "role": "assistant",
+        "content": "Partial reply so far",
+        "type": "text",
+        "interrupted": True,
+    }
 
     # The next prompt works (the fake's default reply).
     chat.ask("And a short one?")
@@ -69,6 +87,43 @@ def test_stop_keeps_the_partial_reply_and_the_input_works_again(
     expect(chat.replies).to_have_count(2)
     expect(chat.replies.first.get_by_test_id("assistant-text")).to_have_text("Partial reply so far")
     expect(chat.replies.first.get_by_test_id("interrupted")).to_be_visible()
+
+
+def test_a_stop_before_the_turn_began_stops_it_once_it_does(
+    chat: ChatPage,
+    page: Page,
+    fake_openai: FakeOpenAI,
+    gate: threading.Event,
+    e2e_upstream_server: ServerProcess,
+) -> None:
+    """Stop pressed while the prompt's request has not reached the server: the stop route has
+    nothing to stop yet (409), so the UI sends it again when the stream's start arrives, and
+    the reply ends on the server instead of running on without a reader."""
+    chat.ask("First, a short one")  # the conversation exists: the stop route answers 409
+    fake_openai.on_stream(held_stream(gate))
+    held: list[Route] = []
+    page.route("**/api/chat", lambda route: held.append(route))  # the prompt waits here
+    stops: list[int] = []
+    page.on("response", lambda r: "/stop/" in r.url and stops.append(r.status))
+    reply = chat.send("Stop this before it starts")
+    expect(reply).to_have_attribute("data-status", "streaming")
+    with page.expect_response(lambda r: "/stop/" in r.url) as first_stop:
+        chat.stop_button.click()
+    assert first_stop.value.status == 409
+    assert len(held) == 1
+    held[0].continue_()
+
+    chat.wait_done(reply, "stopped")
+    assert stops == [409, 200]
+    expect(chat.input).to_be_enabled()
+    # Nothing is being written any more: the server ended the reply (the upstream is still
+    # held at its gate, so a reply left running would still be there).
+    assert httpx.get(f"{e2e_upstream_server.base_url}/api/chat/{chat.app_id}/stream", timeout=30).status_code == 204
+    history = httpx.get(
+        f"{e2e_upstream_server.api}/history/demo_streaming_chatbot/{chat.app_id}", timeout=30
+    ).json()
+    assert history[2] == {"role": "user", "content": "Stop this before it starts", "type": "text"}
+    assert all(item.get("interrupted") for item in history[3:]), history
 
 
 def test_escape_stops_a_reply(

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.chat_page import ChatPage
+from tests.e2e.chat_page import RECORD_STREAMING_TEXTS, ChatPage
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.server_process import ServerProcess
 
@@ -52,7 +52,10 @@ def test_a_reload_mid_reply_shows_the_reply_still_growing_with_nothing_doubled(
     reply = chat.send("What is a long answer?")
     expect(reply.get_by_test_id("assistant-text")).to_have_text(SO_FAR)
 
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(f"{r.method} {r.url.removeprefix(chat.base_url)}"))
     page.reload()
+    page.evaluate(RECORD_STREAMING_TEXTS)
     # The history, then the running turn: its prompt and the reply so far, still streaming.
     expect(chat.user_messages).to_have_text(["Is this the first turn?", "What is a long answer?"])
     expect(chat.replies).to_have_count(2)
@@ -61,9 +64,17 @@ def test_a_reload_mid_reply_shows_the_reply_still_growing_with_nothing_doubled(
     expect(reply.get_by_test_id("assistant-text")).to_have_text(SO_FAR)
     expect(chat.stop_button).to_be_visible()
 
+    # Reattached with the AI SDK's own resume request, not the Burr-UI frames' route.
+    assert f"GET /api/chat/{chat.app_id}/stream" in requests, requests
+    assert not [r for r in requests if "/streaming_chatbot/stream/" in r], requests
+
     gate.set()
     chat.wait_done(reply)
     expect(reply.get_by_test_id("assistant-text")).to_have_text(WHOLE)
+    # Every text the reply showed while it streamed was a beginning of the reply: the replay
+    # from its start was not appended to what the page had, nothing was doubled or skipped.
+    seen = chat.streamed_texts()
+    assert seen and all(WHOLE.startswith(text) for text in seen), seen
     expect(chat.replies).to_have_count(2)
     expect(chat.user_messages).to_have_count(2)
     assert stored(e2e_upstream_server, chat.app_id)[-1]["content"] == WHOLE

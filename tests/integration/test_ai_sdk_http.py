@@ -105,6 +105,8 @@ def test_a_reply_is_one_message_in_the_protocols_parts(
     for part in parts[:-1]:
         assert isinstance(part, dict)
         assert set(part) <= ALLOWED_FIELDS[part["type"]], part
+    # The prompt rides on the start, for a client that reattached without it (a reload).
+    assert parts[0]["messageMetadata"] == {"prompt": "Where do rivers go?"}
     assert parts[1]["data"] == {"mode": "answer_question"}
     text_ids = {p["id"] for p in parts if isinstance(p, dict) and p["type"].startswith("text-")}
     assert len(text_ids) == 1

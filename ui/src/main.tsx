@@ -6,9 +6,7 @@ import { createRoot } from "react-dom/client";
 
 import { App } from "./App";
 
-const root = document.getElementById("root");
-if (!root) throw new Error("index.html has no #root element");
-createRoot(root).render(
+createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <App />
   </StrictMode>,

@@ -2,38 +2,19 @@
  * Asks for the server's API key after a 401. A native modal <dialog> gives the focus trap,
  * Escape-to-cancel and the inert background for free.
  */
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 
-import type { KeyPromptReason } from "../lib/api";
+import type { KeyPrompt } from "../lib/api";
 
-interface Props {
-  reason: KeyPromptReason;
-  onSubmit: (key: string) => void;
-  onCancel: () => void;
-}
-
-export function ApiKeyDialog({ reason, onSubmit, onCancel }: Props) {
+export function ApiKeyDialog({ prompt: { reason, answer } }: { prompt: KeyPrompt }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [key, setKey] = useState("");
 
   useEffect(() => {
-    const el = dialog.current;
-    if (!el) return;
-    if (typeof el.showModal === "function") {
-      if (!el.open) el.showModal();
-    } else {
-      el.setAttribute("open", "");
-    }
-    return () => {
-      if (el.open && typeof el.close === "function") el.close();
-    };
+    const el = dialog.current!;
+    if (!el.open) el.showModal();
+    return () => el.close();
   }, []);
-
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    const value = key.trim();
-    if (value) onSubmit(value);
-  };
 
   return (
     <dialog
@@ -41,13 +22,10 @@ export function ApiKeyDialog({ reason, onSubmit, onCancel }: Props) {
       className="key-dialog"
       aria-labelledby="key-dialog-title"
       aria-describedby="key-dialog-text"
-      onCancel={(e) => {
-        e.preventDefault();
-        onCancel();
-      }}
+      onCancel={(e) => (e.preventDefault(), answer(null))}
       data-testid="api-key-dialog"
     >
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => (e.preventDefault(), key.trim() && answer(key.trim()))}>
         <h2 id="key-dialog-title">API key required</h2>
         <p id="key-dialog-text">
           {reason === "rejected"
@@ -66,7 +44,7 @@ export function ApiKeyDialog({ reason, onSubmit, onCancel }: Props) {
           aria-invalid={reason === "rejected"}
         />
         <div className="dialog-actions">
-          <button type="button" className="button quiet" onClick={onCancel}>
+          <button type="button" className="button quiet" onClick={() => answer(null)}>
             Cancel
           </button>
           <button type="submit" className="button primary" disabled={!key.trim()}>

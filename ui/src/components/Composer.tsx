@@ -1,41 +1,41 @@
 /**
  * The prompt box: Enter sends, Shift+Enter adds a line; while a reply streams the box is
- * disabled and the send button becomes a stop button (Escape stops too, see ChatView).
+ * disabled and the send button becomes a stop button (Escape stops too, see useConversation).
  */
-import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { type KeyboardEvent, type RefObject, useEffect, useRef, useState } from "react";
 
 import { SendIcon, StopIcon } from "./icons";
 
-interface Props {
-  busy: boolean;
-  disabled?: boolean;
-  placeholder?: string;
-  onSend: (prompt: string) => void;
-  onStop: () => void;
-}
-
-const MAX_HEIGHT_PX = 220;
-
-export function Composer({ busy, disabled = false, placeholder, onSend, onStop }: Props) {
-  const [text, setText] = useState("");
-  const area = useRef<HTMLTextAreaElement>(null);
-  const wasBusy = useRef(busy);
-
-  // Grow with the text up to a limit, then scroll inside.
+/** Grows a text box with its text up to `max` px; past that it scrolls inside. */
+export function useAutoGrow(area: RefObject<HTMLTextAreaElement | null>, text: string, max: number): void {
   useEffect(() => {
     const el = area.current;
     if (!el) return;
     el.style.height = "auto";
-    el.style.height = `${Math.min(el.scrollHeight, MAX_HEIGHT_PX)}px`;
-  }, [text]);
+    el.style.height = `${Math.min(el.scrollHeight, max)}px`;
+  }, [area, text, max]);
+}
+
+/** Enter, but not Shift+Enter (a new line) nor the Enter that ends an IME composition. */
+export const isSubmitKey = (event: KeyboardEvent) => event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing;
+
+interface Props {
+  busy: boolean;
+  disabled?: boolean;
+  onSend: (prompt: string) => void;
+  onStop: () => void;
+}
+
+export function Composer({ busy, disabled = false, onSend, onStop }: Props) {
+  const [text, setText] = useState("");
+  const area = useRef<HTMLTextAreaElement>(null);
+  const wasBusy = useRef(busy);
+  useAutoGrow(area, text, 220);
 
   // When a reply ends, give the keyboard back to the prompt box (if focus is not elsewhere).
   useEffect(() => {
-    const el = area.current;
-    if (wasBusy.current && !busy && el) {
-      const active = document.activeElement;
-      if (!active || active === document.body || active.closest(".composer")) el.focus();
-    }
+    const active = document.activeElement;
+    if (wasBusy.current && !busy && (!active || active === document.body || active.closest(".composer"))) area.current?.focus();
     wasBusy.current = busy;
   }, [busy]);
 
@@ -51,28 +51,16 @@ export function Composer({ busy, disabled = false, placeholder, onSend, onStop }
     setText("");
   };
 
-  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
-      event.preventDefault();
-      submit();
-    }
-  };
-
-  const onSubmit = (event: FormEvent) => {
-    event.preventDefault();
-    submit();
-  };
-
   return (
-    <form className="composer" onSubmit={onSubmit} aria-label="Send a message">
+    <form className="composer" onSubmit={(e) => (e.preventDefault(), submit())} aria-label="Send a message">
       <div className="composer-box">
         <textarea
           ref={area}
           value={text}
           rows={1}
           onChange={(e) => setText(e.target.value)}
-          onKeyDown={onKeyDown}
-          placeholder={placeholder ?? "Message the chatbot"}
+          onKeyDown={(e) => isSubmitKey(e) && (e.preventDefault(), submit())}
+          placeholder="Message the chatbot"
           aria-label="Message"
           aria-describedby="composer-hint"
           disabled={busy || disabled}
@@ -83,13 +71,7 @@ export function Composer({ busy, disabled = false, placeholder, onSend, onStop }
             <StopIcon />
           </button>
         ) : (
-          <button
-            type="submit"
-            className="icon-button send"
-            aria-label="Send message"
-            disabled={disabled || !text.trim()}
-            data-testid="send"
-          >
+          <button type="submit" className="icon-button send" aria-label="Send message" disabled={disabled || !text.trim()} data-testid="send">
             <SendIcon />
           </button>
         )}

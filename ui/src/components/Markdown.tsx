@@ -4,9 +4,8 @@
  * `javascript:` and other unsafe links. Images become links so a reply cannot make the browser
  * fetch third-party URLs.
  *
- * remark-breaks is on for every reply, not only poems: the mode is known only at the end frame,
- * and turning single newlines into line breaks then would make a streamed poem jump from one
- * run-on paragraph to verses as it finishes. Chat replies use single newlines as line breaks.
+ * remark-breaks is on for every reply, not only poems: chat replies use single newlines as
+ * line breaks too.
  */
 import { memo } from "react";
 import ReactMarkdown, { type Components } from "react-markdown";
@@ -20,24 +19,17 @@ interface HastLike {
   type: string;
   value?: string;
   tagName?: string;
-  properties?: Record<string, unknown>;
+  properties?: { className?: unknown };
   children?: HastLike[];
 }
 
-function hastText(node: HastLike | undefined): string {
-  if (!node) return "";
-  if (node.type === "text") return node.value ?? "";
-  return (node.children ?? []).map(hastText).join("");
-}
+const hastText = (node: HastLike | undefined): string =>
+  node?.type === "text" ? (node.value ?? "") : (node?.children ?? []).map(hastText).join("");
 
 function codeLanguage(node: HastLike | undefined): string | null {
-  const code = node?.children?.find((c) => c.tagName === "code");
-  const classes = code?.properties?.className;
-  if (!Array.isArray(classes)) return null;
-  for (const c of classes) {
-    if (typeof c === "string" && c.startsWith("language-")) return c.slice("language-".length);
-  }
-  return null;
+  const classes = node?.children?.find((c) => c.tagName === "code")?.properties?.className;
+  const language = Array.isArray(classes) ? classes.find((c) => String(c).startsWith("language-")) : undefined;
+  return language ? String(language).slice("language-".length) : null;
 }
 
 const components: Components = {
@@ -49,7 +41,8 @@ const components: Components = {
           <span className="code-language">{language ?? "code"}</span>
           <CopyButton text={() => hastText(node as HastLike | undefined)} label={language ? `Copy ${language} code` : "Copy code"} />
         </div>
-        <pre>{children}</pre>
+        {/* Focusable: a long line scrolls sideways, with the keyboard too. */}
+        <pre tabIndex={0}>{children}</pre>
       </div>
     );
   },

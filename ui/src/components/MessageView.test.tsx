@@ -2,28 +2,28 @@
 import { cleanup, render, screen, fireEvent } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
-import type { Message } from "../lib/conversation";
+import type { Row } from "../lib/messages";
 import { type BranchHandlers, MessageView } from "./MessageView";
 
 afterEach(cleanup);
 
 const XSS = '<img src=x onerror="window.__xss = 1">';
 
-function assistant(content: string, extra: Partial<Message> = {}): Message {
-  return { id: "a", role: "assistant", content, type: "text", status: "complete", ...extra };
+function assistant(text: string, extra: Partial<Row> = {}): Row {
+  return { id: "a", role: "assistant", text, type: "text", status: "complete", ...extra };
 }
 
 describe("MessageView", () => {
   it("shows a user's HTML as text", () => {
     const { container } = render(
-      <MessageView message={{ id: "u", role: "user", content: XSS, type: "text", status: "complete" }} />,
+      <MessageView {...{ id: "u", role: "user", text: XSS, type: "text", status: "complete" }} />,
     );
     expect(container.querySelector("img")).toBeNull();
     expect(screen.getByText(XSS)).toBeTruthy();
   });
 
   it("shows raw HTML in a model reply as text, not elements", () => {
-    const { container } = render(<MessageView message={assistant(`Here: ${XSS} <script>window.__xss=2</script>`)} />);
+    const { container } = render(<MessageView {...assistant(`Here: ${XSS} <script>window.__xss=2</script>`)} />);
     expect(container.querySelector("img")).toBeNull();
     expect(container.querySelector("script")).toBeNull();
     expect(container.textContent).toContain("<img src=x");
@@ -31,7 +31,7 @@ describe("MessageView", () => {
 
   it("drops javascript: links and turns Markdown images into links", () => {
     const { container } = render(
-      <MessageView message={assistant("[click](javascript:alert(1)) ![logo](https://example.invalid/x.png)")} />,
+      <MessageView {...assistant("[click](javascript:alert(1)) ![logo](https://example.invalid/x.png)")} />,
     );
     expect(container.querySelector("img")).toBeNull();
     const hrefs = Array.from(container.querySelectorAll("a"), (a) => a.getAttribute("href") ?? "");
@@ -43,7 +43,7 @@ describe("MessageView", () => {
     const writeText = vi.fn(async () => {});
     Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
     const code = "def add(a, b):\n    return a + b\n";
-    const { container } = render(<MessageView message={assistant("Code:\n\n```python\n" + code + "```\n", { mode: "generate_code" })} />);
+    const { container } = render(<MessageView {...assistant("Code:\n\n```python\n" + code + "```\n", { mode: "generate_code" })} />);
     expect(container.querySelector("pre code.hljs.language-python")).not.toBeNull();
     expect(container.querySelector("pre code .hljs-keyword")?.textContent).toBe("def");
     fireEvent.click(screen.getByRole("button", { name: "Copy python code" }));
@@ -52,19 +52,19 @@ describe("MessageView", () => {
 
   it("keeps a poem's line breaks", () => {
     const { container } = render(
-      <MessageView message={assistant("Roses are red,\nviolets are blue.", { mode: "generate_poem" })} />,
+      <MessageView {...assistant("Roses are red,\nviolets are blue.", { mode: "generate_poem" })} />,
     );
     expect(container.querySelectorAll(".markdown.poem br")).toHaveLength(1);
   });
 
   it("renders GFM tables and strikethrough", () => {
-    const { container } = render(<MessageView message={assistant("| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~")} />);
+    const { container } = render(<MessageView {...assistant("| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~")} />);
     expect(container.querySelector("table td")?.textContent).toBe("1");
     expect(container.querySelector("del")?.textContent).toBe("old");
   });
 
   it("shows the mode badge and the stop note", () => {
-    render(<MessageView message={assistant("partial", { mode: "prompt_for_more", status: "stopped", interrupted: true })} />);
+    render(<MessageView {...assistant("partial", { mode: "prompt_for_more", status: "stopped", interrupted: true })} />);
     expect(screen.getByTestId("mode-badge").textContent).toBe("clarify");
     expect(screen.getByTestId("interrupted").textContent).toBe("stopped");
   });
@@ -73,28 +73,28 @@ describe("MessageView", () => {
     const onRetry = vi.fn();
     render(
       <MessageView
-        message={assistant("par", {
+        {...assistant("par", {
           status: "failed",
-          prompt: "hi",
-          error: { kind: "stream", code: "upstream_error", message: "Upstream answered 500", retryable: true },
+          retry: true,
+          error: { kind: "stream", code: "upstream_error", message: "Upstream answered 500" },
         })}
         onRetry={onRetry}
       />,
     );
     expect(screen.getByRole("alert").textContent).toContain("Upstream answered 500");
     fireEvent.click(screen.getByRole("button", { name: /retry/i }));
-    expect(onRetry).toHaveBeenCalledWith("a");
+    expect(onRetry).toHaveBeenCalled();
   });
 
   it("shows a stored error item as a failure, as text", () => {
-    const { container } = render(<MessageView message={assistant(`Upstream failed ${XSS}`, { type: "error" })} />);
+    const { container } = render(<MessageView {...assistant(`Upstream failed ${XSS}`, { type: "error" })} />);
     expect(screen.getByTestId("stored-error").textContent).toContain("Upstream failed <img");
     expect(container.querySelector("img")).toBeNull();
     expect(screen.queryByRole("button", { name: /retry/i })).toBeNull();
   });
 
   it("shows a typing indicator before the first delta", () => {
-    render(<MessageView message={assistant("", { status: "streaming" })} />);
+    render(<MessageView {...assistant("", { status: "streaming" })} />);
     expect(screen.getByRole("status", { name: "Assistant is writing" })).toBeTruthy();
   });
 });
@@ -108,25 +108,25 @@ function handlers() {
   };
 }
 
-function user(content: string, extra: Partial<Message> = {}): Message {
-  return { id: "u", role: "user", content, type: "text", status: "complete", index: 2, ...extra };
+function user(text: string, extra: Partial<Row> = {}): Row {
+  return { id: "u", role: "user", text, type: "text", status: "complete", index: 2, ...extra };
 }
 
 describe("MessageView branches", () => {
-  it("edits a prompt inline and sends the new text for its index", () => {
+  it("edits a prompt inline and sends the new text for its message", () => {
     const branches = handlers();
-    render(<MessageView message={user("old")} action="edit" branches={branches} />);
+    render(<MessageView {...user("old")} action="edit" branches={branches} />);
     fireEvent.click(screen.getByRole("button", { name: "Edit message" }));
     const input = screen.getByRole("textbox", { name: "Edited message" });
     expect(screen.queryByText("old", { selector: ".user-bubble" })).toBeNull();
     fireEvent.change(input, { target: { value: "new" } });
     fireEvent.keyDown(input, { key: "Enter" });
-    expect(branches.onEdit).toHaveBeenCalledWith(2, "new");
+    expect(branches.onEdit).toHaveBeenCalledWith("u", "new");
     expect(screen.queryByRole("textbox")).toBeNull();
   });
 
   it("gives the focus back to Edit when the editor is cancelled", () => {
-    render(<MessageView message={user("old")} action="edit" branches={handlers()} />);
+    render(<MessageView {...user("old")} action="edit" branches={handlers()} />);
     fireEvent.click(screen.getByRole("button", { name: "Edit message" }));
     fireEvent.keyDown(screen.getByRole("textbox", { name: "Edited message" }), { key: "Escape" });
     expect(screen.getByText("old")).toBeTruthy();
@@ -135,48 +135,48 @@ describe("MessageView branches", () => {
 
   it("offers no edit or regenerate while locked, or where the message is not addressable", () => {
     const branches = handlers();
-    const { rerender } = render(<MessageView message={user("q")} action="edit" locked branches={branches} />);
+    const { rerender } = render(<MessageView {...user("q")} action="edit" locked branches={branches} />);
     expect(screen.queryByRole("button", { name: "Edit message" })).toBeNull();
-    rerender(<MessageView message={user("q")} branches={branches} />);
+    rerender(<MessageView {...user("q")} branches={branches} />);
     expect(screen.queryByRole("button", { name: "Edit message" })).toBeNull();
-    rerender(<MessageView message={assistant("r", { index: 3 })} action="regenerate" locked branches={branches} />);
+    rerender(<MessageView {...assistant("r", { index: 3 })} action="regenerate" locked branches={branches} />);
     expect(screen.queryByRole("button", { name: "Regenerate reply" })).toBeNull();
   });
 
-  it("regenerates a reply at its index", () => {
+  it("regenerates a reply by its id", () => {
     const branches = handlers();
-    render(<MessageView message={assistant("r", { index: 3 })} action="regenerate" branches={branches} />);
+    render(<MessageView {...assistant("r", { index: 3 })} action="regenerate" branches={branches} />);
     fireEvent.click(screen.getByRole("button", { name: "Regenerate reply" }));
-    expect(branches.onRegenerate).toHaveBeenCalledWith(3);
+    expect(branches.onRegenerate).toHaveBeenCalledWith("a");
   });
 
   it("regenerates a stored error item too", () => {
     const branches = handlers();
-    render(<MessageView message={assistant("Upstream failed", { index: 1, type: "error" })} action="regenerate" branches={branches} />);
+    render(<MessageView {...assistant("Upstream failed", { index: 1, type: "error" })} action="regenerate" branches={branches} />);
     fireEvent.click(screen.getByRole("button", { name: "Regenerate reply" }));
-    expect(branches.onRegenerate).toHaveBeenCalledWith(1);
+    expect(branches.onRegenerate).toHaveBeenCalledWith("a");
     expect(screen.queryByRole("button", { name: "Copy reply" })).toBeNull();
   });
 
   it("a stopped reply the server stored is regenerated as a branch, not sent again", () => {
     const branches = handlers();
     const onRetry = vi.fn();
-    const stopped = assistant("par", { index: 3, status: "stopped", interrupted: true, prompt: "q" });
-    const { rerender } = render(<MessageView message={stopped} action="regenerate" onRetry={onRetry} branches={branches} />);
+    const stopped = assistant("par", { index: 3, status: "stopped", interrupted: true });
+    const { rerender } = render(<MessageView {...stopped} action="regenerate" onRetry={onRetry} branches={branches} />);
     expect(screen.getAllByRole("button", { name: /regenerate/i })).toHaveLength(1);
     fireEvent.click(screen.getByRole("button", { name: /regenerate/i }));
-    expect(branches.onRegenerate).toHaveBeenCalledWith(3);
+    expect(branches.onRegenerate).toHaveBeenCalledWith("a");
     expect(onRetry).not.toHaveBeenCalled();
-    // Nothing of it stored (no index, so no branch action): its prompt is sent again.
-    rerender(<MessageView message={{ ...stopped, index: undefined }} onRetry={onRetry} branches={branches} />);
+    // Nothing of it stored (no branch action, the last turn): its prompt is sent again.
+    rerender(<MessageView {...{ ...stopped, text: "", index: undefined, retry: true }} onRetry={onRetry} branches={branches} />);
     fireEvent.click(screen.getByRole("button", { name: /regenerate/i }));
-    expect(onRetry).toHaveBeenCalledWith("a");
+    expect(onRetry).toHaveBeenCalled();
   });
 
   it("shows the switcher and the branch's Burr link on a versioned prompt and reply", () => {
     const branches = handlers();
     const versioned = user("q", { branch: { version: 1, versions: 2, app_id: "c~1" } });
-    const { rerender } = render(<MessageView message={versioned} branches={branches} />);
+    const { rerender } = render(<MessageView {...versioned} branches={branches} />);
     expect(screen.getByTestId("branch-position").textContent).toBe("2 / 2");
     fireEvent.click(screen.getByRole("button", { name: "Previous version" }));
     expect(branches.onSwitch).toHaveBeenCalledWith(2, 0);
@@ -184,14 +184,14 @@ describe("MessageView branches", () => {
     expect(branches.burrUrl).toHaveBeenCalledWith("c~1");
 
     const reply = assistant("r", { index: 5, branch: { version: 0, versions: 3, app_id: "c" } });
-    rerender(<MessageView message={reply} branches={branches} />);
+    rerender(<MessageView {...reply} branches={branches} />);
     expect(screen.getByTestId("branch-position").textContent).toBe("1 / 3");
     fireEvent.click(screen.getByRole("button", { name: "Next version" }));
     expect(branches.onSwitch).toHaveBeenLastCalledWith(5, 1);
   });
 
   it("shows no switcher on a message with one version", () => {
-    render(<MessageView message={user("q")} action="edit" branches={handlers()} />);
+    render(<MessageView {...user("q")} action="edit" branches={handlers()} />);
     expect(screen.queryByTestId("branch-switcher")).toBeNull();
   });
 });

@@ -3,7 +3,9 @@
  * Shift+Enter adds a line, Escape or Cancel closes it. Saving the same text is not offered:
  * that is what Regenerate is for.
  */
-import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState } from "react";
+import { useEffect, useId, useRef, useState } from "react";
+
+import { isSubmitKey, useAutoGrow } from "./Composer";
 
 interface Props {
   initial: string;
@@ -13,60 +15,40 @@ interface Props {
   onCancel: () => void;
 }
 
-const MAX_HEIGHT_PX = 320;
-
 export function PromptEditor({ initial, locked, onSave, onCancel }: Props) {
   const [text, setText] = useState(initial);
   const area = useRef<HTMLTextAreaElement>(null);
   const hint = useId();
   const prompt = text.trim();
   const canSave = !locked && prompt !== "" && prompt !== initial.trim();
-
-  useEffect(() => {
-    const el = area.current;
-    if (!el) return;
-    el.style.height = "auto";
-    el.style.height = `${Math.min(el.scrollHeight, MAX_HEIGHT_PX)}px`;
-  }, [text]);
+  const save = () => canSave && onSave(prompt);
+  useAutoGrow(area, text, 320);
 
   // Opened by the Edit button: the keyboard goes to the text, after its last character.
   useEffect(() => {
-    const el = area.current;
-    if (!el) return;
+    const el = area.current!;
     el.focus();
     el.setSelectionRange(el.value.length, el.value.length);
   }, []);
 
-  const save = () => {
-    if (canSave) onSave(prompt);
-  };
-
-  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.nativeEvent.isComposing) return;
-    if (event.key === "Enter" && !event.shiftKey) {
-      event.preventDefault();
-      save();
-    } else if (event.key === "Escape") {
-      // Handled here: Escape elsewhere on the page stops a streaming reply.
-      event.preventDefault();
-      event.stopPropagation();
-      onCancel();
-    }
-  };
-
-  const onSubmit = (event: FormEvent) => {
-    event.preventDefault();
-    save();
-  };
-
   return (
-    <form className="prompt-editor" onSubmit={onSubmit} aria-label="Edit your message">
+    <form className="prompt-editor" onSubmit={(e) => (e.preventDefault(), save())} aria-label="Edit your message">
       <textarea
         ref={area}
         value={text}
         rows={1}
         onChange={(e) => setText(e.target.value)}
-        onKeyDown={onKeyDown}
+        onKeyDown={(e) => {
+          if (isSubmitKey(e)) {
+            e.preventDefault();
+            save();
+          } else if (e.key === "Escape" && !e.nativeEvent.isComposing) {
+            // Handled here: Escape elsewhere on the page stops a streaming reply.
+            e.preventDefault();
+            e.stopPropagation();
+            onCancel();
+          }
+        }}
         aria-label="Edited message"
         aria-describedby={hint}
         data-testid="edit-input"

@@ -1,37 +1,29 @@
-import { type MouseEvent, useEffect, useRef, useState } from "react";
+import type { UseInfiniteQueryResult } from "@tanstack/react-query";
+import { useEffect, useRef, useState } from "react";
 
-import type { ConversationList } from "../hooks/useConversationList";
-import type { ConversationSummary } from "../lib/protocol";
-import { conversationPath, isPlainClick, navigate } from "../lib/router";
-import { FailureNotice } from "./MessageView";
+import { describeFailure } from "../lib/messages";
+import type { ConversationSummary, Info } from "../lib/protocol";
+import { conversationPath, followLink } from "../lib/router";
 import { CloseIcon, ExternalIcon, PlusIcon, TrashIcon } from "./icons";
+import { FailureNotice } from "./MessageView";
 
 interface Props {
-  list: ConversationList;
-  /** Conversations started here that the server's list does not show yet. */
-  pending: ConversationSummary[];
+  info: Info | undefined;
+  /** The conversation list's pages (TanStack Query's infinite query). */
+  list: Pick<UseInfiniteQueryResult, "isFetching" | "error" | "refetch" | "hasNextPage" | "fetchNextPage">;
+  items: ConversationSummary[];
   currentId: string | null;
   open: boolean;
-  burrUiUrl: string | null;
-  offlineModel: boolean;
   /** Shown when the server wants an API key: forget it in this browser. */
-  onSignOut: (() => void) | null;
+  onSignOut: () => void;
   onClose: () => void;
   onNewChat: () => void;
   onDelete: (appId: string) => Promise<void>;
 }
 
-function ConversationRow({
-  conversation,
-  current,
-  onOpen,
-  onDelete,
-}: {
-  conversation: ConversationSummary;
-  current: boolean;
-  onOpen: () => void;
-  onDelete: (appId: string) => Promise<void>;
-}) {
+type RowProps = { conversation: ConversationSummary; current: boolean; onOpen: () => void; onDelete: Props["onDelete"] };
+
+function ConversationRow({ conversation, current, onOpen, onDelete }: RowProps) {
   const [confirming, setConfirming] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const confirmButton = useRef<HTMLButtonElement>(null);
@@ -40,13 +32,6 @@ function ConversationRow({
   useEffect(() => {
     if (confirming) confirmButton.current?.focus();
   }, [confirming]);
-
-  const follow = (event: MouseEvent<HTMLAnchorElement>) => {
-    if (!isPlainClick(event)) return;
-    event.preventDefault();
-    navigate(conversationPath(conversation.app_id));
-    onOpen();
-  };
 
   return (
     <li className={`conversation${current ? " current" : ""}`} data-testid="conversation-item" data-app-id={conversation.app_id}>
@@ -79,7 +64,7 @@ function ConversationRow({
           <a
             href={conversationPath(conversation.app_id)}
             aria-current={current ? "page" : undefined}
-            onClick={follow}
+            onClick={(e) => followLink(e, conversationPath(conversation.app_id)) && onOpen()}
             title={title}
           >
             {title}
@@ -98,11 +83,8 @@ function ConversationRow({
   );
 }
 
-export function Sidebar(props: Props) {
-  const { list, pending, currentId, open, burrUiUrl, offlineModel, onSignOut, onClose, onNewChat, onDelete } =
-    props;
-  const known = new Set(list.items.map((c) => c.app_id));
-  const rows = [...pending.filter((p) => !known.has(p.app_id)), ...list.items];
+export function Sidebar({ info, list, items, currentId, open, onSignOut, onClose, onNewChat, onDelete }: Props) {
+  const loading = list.isFetching;
   const panel = useRef<HTMLElement>(null);
 
   // On phones the sidebar is a drawer: move focus into it when it opens.
@@ -136,10 +118,10 @@ export function Sidebar(props: Props) {
 
         <div className="sidebar-scroll">
           <h2 className="sidebar-heading">Recent</h2>
-          {list.error && <FailureNotice error={list.error} onRetry={list.refresh} />}
-          {rows.length === 0 && !list.loading && !list.error && <p className="sidebar-empty">No conversations yet.</p>}
+          {list.error && <FailureNotice error={describeFailure(list.error)} onRetry={() => void list.refetch()} />}
+          {items.length === 0 && !loading && !list.error && <p className="sidebar-empty">No conversations yet.</p>}
           <ul className="conversation-list" data-testid="conversation-list">
-            {rows.map((c) => (
+            {items.map((c) => (
               <ConversationRow
                 key={c.app_id}
                 conversation={c}
@@ -149,25 +131,25 @@ export function Sidebar(props: Props) {
               />
             ))}
           </ul>
-          {list.items.length < list.total && (
-            <button type="button" className="button quiet load-more" onClick={list.loadMore} disabled={list.loading}>
-              {list.loading ? "Loading…" : "Show more"}
+          {list.hasNextPage && (
+            <button type="button" className="button quiet load-more" onClick={() => void list.fetchNextPage()} disabled={loading}>
+              {loading ? "Loading…" : "Show more"}
             </button>
           )}
         </div>
 
         <div className="sidebar-footer">
-          {offlineModel && (
+          {info?.offline_model && (
             <p className="offline-note" title="No API key is configured on the server: replies come from the embedded offline model.">
               <span className="dot" aria-hidden="true" /> Offline model
             </p>
           )}
-          {burrUiUrl && (
-            <a href={burrUiUrl} target="_blank" rel="noopener" className="burr-ui-link">
+          {info?.burr_ui_url && (
+            <a href={info.burr_ui_url} target="_blank" rel="noopener" className="burr-ui-link">
               Burr tracking UI <ExternalIcon />
             </a>
           )}
-          {onSignOut && (
+          {info?.auth_required && (
             <button type="button" className="button quiet small sign-out" onClick={onSignOut}>
               Forget API key
             </button>

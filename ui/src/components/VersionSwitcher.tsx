@@ -18,25 +18,30 @@ interface Props {
   burrUrl: string | null;
 }
 
-export function VersionSwitcher({ mark, locked, onSwitch, burrUrl }: Props) {
-  const { version, versions } = mark;
-  const step = (to: number) => {
-    if (!locked && to >= 0 && to < versions) onSwitch(to);
-  };
-  const atStart = locked || version === 0;
-  const atEnd = locked || version === versions - 1;
-  return (
-    <div className="versions" role="group" aria-label="Versions" data-testid="branch-switcher">
+const STEPS = [
+  { by: -1, label: "Previous version", testId: "branch-prev", Icon: ChevronLeftIcon },
+  { by: 1, label: "Next version", testId: "branch-next", Icon: ChevronRightIcon },
+];
+
+export function VersionSwitcher({ mark: { version, versions, app_id }, locked, onSwitch, burrUrl }: Props) {
+  const step = ({ by, label, testId, Icon }: (typeof STEPS)[number]) => {
+    const blocked = locked || version + by < 0 || version + by >= versions;
+    return (
       <button
         type="button"
         className="version-step"
-        aria-label="Previous version"
-        aria-disabled={atStart}
-        onClick={() => step(version - 1)}
-        data-testid="branch-prev"
+        aria-label={label}
+        aria-disabled={blocked}
+        onClick={() => blocked || onSwitch(version + by)}
+        data-testid={testId}
       >
-        <ChevronLeftIcon />
+        <Icon />
       </button>
+    );
+  };
+  return (
+    <div className="versions" role="group" aria-label="Versions" data-testid="branch-switcher">
+      {step(STEPS[0]!)}
       <span className="version-position" aria-live="polite">
         <span aria-hidden="true" data-testid="branch-position">
           {version + 1} / {versions}
@@ -45,25 +50,9 @@ export function VersionSwitcher({ mark, locked, onSwitch, burrUrl }: Props) {
           Version {version + 1} of {versions}
         </span>
       </span>
-      <button
-        type="button"
-        className="version-step"
-        aria-label="Next version"
-        aria-disabled={atEnd}
-        onClick={() => step(version + 1)}
-        data-testid="branch-next"
-      >
-        <ChevronRightIcon />
-      </button>
+      {step(STEPS[1]!)}
       {burrUrl && (
-        <a
-          className="version-burr-link"
-          href={burrUrl}
-          target="_blank"
-          rel="noopener"
-          title={`Burr app ${mark.app_id}`}
-          data-testid="branch-burr-link"
-        >
+        <a className="version-burr-link" href={burrUrl} target="_blank" rel="noopener" title={`Burr app ${app_id}`} data-testid="branch-burr-link">
           View in Burr
           <ExternalIcon />
         </a>

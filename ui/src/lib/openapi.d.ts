@@ -938,6 +938,14 @@ export interface components {
       id: "route";
       data: components["schemas"]["UIRouteData"];
     };
+    /** UIStartMetadataOut */
+    UIStartMetadataOut: {
+      /**
+       * Prompt
+       * @description The prompt the reply answers (a reader that reattached has not seen it).
+       */
+      prompt: string;
+    };
     /** UIStartPart */
     UIStartPart: {
       /**
@@ -950,6 +958,7 @@ export interface components {
        * @description The reply's id.
        */
       messageId: string;
+      messageMetadata: components["schemas"]["UIStartMetadataOut"];
     };
     /** UITextDeltaPart */
     UITextDeltaPart: {
