@@ -65,11 +65,11 @@ class ConversationFinder(Protocol):
         the shown branch no longer has that item (it changed since it was read)."""
         ...
 
-    async def branch_history(self, app_id: str) -> Sequence[ChatItem]:
+    async def branch_history(self, branch_id: str) -> Sequence[ChatItem]:
         """The latest stored history of a branch (a Burr app id)."""
         ...
 
-    async def show(self, app_id: str) -> None:
+    async def show(self, branch_id: str) -> None:
         """Make a branch (a Burr app id) the one its conversation shows."""
         ...
 
@@ -103,15 +103,15 @@ async def begin_continuation(
         await turn.aclose()  # not this one: nothing was stored, the lease is released
         return None
 
-    async def on_branch(app_id: str) -> LiveTurn | None:
+    async def on_branch(branch_id: str) -> LiveTurn | None:
         """Go on in a branch that is not shown: show it, then continue or branch it."""
-        history = await conversations.branch_history(app_id)
+        history = await conversations.branch_history(branch_id)
         holds_all = continues(history, earlier)
         point = None if holds_all else branch_for_resent(history, earlier, prompt)
         if not holds_all and point is None:
             return None
-        await conversations.show(app_id)
-        conversation = conversation_of(app_id)
+        await conversations.show(branch_id)
+        conversation = conversation_of(branch_id)
         if point is None:
             return await accepted(await conversations.begin(conversation))
         return await accepted(await conversations.begin_branch(conversation, point))

@@ -50,15 +50,15 @@ class ConversationNotFound(Exception):
 
     code = "conversation_not_found"
 
-    def __init__(self, project_id: str, app_id: str) -> None:
-        super().__init__(f"There is no conversation {app_id!r} in {project_id!r}.")
+    def __init__(self, project_id: str, conversation_id: str) -> None:
+        super().__init__(f"There is no conversation {conversation_id!r} in {project_id!r}.")
 
 
 @dataclass(frozen=True, slots=True)
 class Version:
     """One version of an item: the branch that wrote it, when, and how it begins."""
 
-    app_id: str
+    branch_id: str  # the Burr app id of the branch
     created_at: dt.datetime | None
     preview: str
 
@@ -97,14 +97,14 @@ class Branching:
         self._apps = apps
         self._tracking = tracking
 
-    async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
+    async def history_view(self, project_id: str, conversation_id: str) -> list[HistoryItem] | None:
         """The shown branch's items, each item with versions marked (``branch``), or None
         when the conversation does not exist."""
-        tree = await self._tree(project_id, app_id)
+        tree = await self._tree(project_id, conversation_id)
         return await self._view(project_id, tree, tree.shown)
 
-    async def _tree(self, project_id: str, app_id: str) -> BranchTree:
-        return BranchTree(app_id, await self.store.branches(project_id, app_id))
+    async def _tree(self, project_id: str, conversation_id: str) -> BranchTree:
+        return BranchTree(conversation_id, await self.store.branches(project_id, conversation_id))
 
     async def _view(
         self, project_id: str, tree: BranchTree, branch: str
@@ -124,17 +124,17 @@ class Branching:
             }
         return items
 
-    async def versions(self, project_id: str, app_id: str, index: int) -> Versions:
+    async def versions(self, project_id: str, conversation_id: str, index: int) -> Versions:
         """The versions of item ``index`` of the shown branch (a single one is an answer).
 
         Raises ``ConversationNotFound``, or ``BranchInputError`` for an index the shown
         branch does not have."""
-        tree = await self._tree(project_id, app_id)
+        tree = await self._tree(project_id, conversation_id)
         shown = tree.shown
         length = len(tree.owners(shown))
         if not 0 <= index < length:
-            if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
+            if not tree.records and not await self.store.exists(project_id, conversation_id):
+                raise ConversationNotFound(project_id, conversation_id)
             raise BranchInputError(
                 ITEM_NOT_FOUND,
                 f"There is no item {index}: the conversation has {length} item(s).",
@@ -151,7 +151,7 @@ class Branching:
             record = tree.record(owner)
             versions.append(
                 Version(
-                    app_id=owner,
+                    branch_id=owner,
                     created_at=record.created_at if record is not None else None,
                     preview=item["content"][:PREVIEW_CHARS] if item is not None else "",
                 )
@@ -161,7 +161,7 @@ class Branching:
     async def switch(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         *,
         index: int | None = None,
         version: int | None = None,
@@ -174,17 +174,19 @@ class Branching:
         a reply is written (a switch must not move the ground under a running turn); also
         ``ConversationNotFound`` and ``BranchInputError``. Nothing changes when it raises.
         """
-        lease = await take_lease(self.store, project_id, app_id)
+        lease = await take_lease(self.store, project_id, conversation_id)
         try:
-            tree = await self._tree(project_id, app_id)
-            if not tree.records and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
+            tree = await self._tree(project_id, conversation_id)
+            if not tree.records and not await self.store.exists(project_id, conversation_id):
+                raise ConversationNotFound(project_id, conversation_id)
             shown = tree.shown
             if branch is not None:
-                if branch != shown and (branch not in tree or conversation_of(branch) != app_id):
+                if branch != shown and (
+                    branch not in tree or conversation_of(branch) != conversation_id
+                ):
                     raise BranchInputError(
                         BRANCH_NOT_FOUND,
-                        f"{branch!r} is not a branch of the conversation {app_id!r}.",
+                        f"{branch!r} is not a branch of the conversation {conversation_id!r}.",
                         ("body", "app_id"),
                     )
                 target = branch
@@ -194,10 +196,12 @@ class Branching:
                         INVALID_REQUEST, "Name an item and a version, or a branch.", INDEX
                     )
                 target = tree.switch_target(shown, index, version)
-            if target != shown and not await self.store.show_branch(project_id, app_id, target):
+            if target != shown and not await self.store.show_branch(
+                project_id, conversation_id, target
+            ):
                 raise BranchInputError(
                     BRANCH_NOT_FOUND,
-                    f"{target!r} is not a branch of the conversation {app_id!r}.",
+                    f"{target!r} is not a branch of the conversation {conversation_id!r}.",
                     ("body", "app_id"),
                 )
             view = await self._view(project_id, tree, target)
@@ -208,7 +212,7 @@ class Branching:
     async def fork(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         plan_for: Callable[[Sequence[ChatItem]], ForkPlan],
     ) -> Fork:
         """Fork the shown branch as ``plan_for`` its history says, for one turn.
@@ -219,15 +223,15 @@ class Branching:
         """
         tracker = None
         try:
-            tree = await self._tree(project_id, app_id)
+            tree = await self._tree(project_id, conversation_id)
             viewed = tree.shown
             state = await self.store.load_state(project_id, viewed)
-            if state is None and not await self.store.exists(project_id, app_id):
-                raise ConversationNotFound(project_id, app_id)
+            if state is None and not await self.store.exists(project_id, conversation_id):
+                raise ConversationNotFound(project_id, conversation_id)
             history = as_history(state.get("chat_history") if state is not None else None)
             plan = plan_for(history)
             parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
-            branch = branch_app_id(app_id, tree.next_number())
+            branch = branch_app_id(conversation_id, tree.next_number())
             if self._tracking is not None:
                 await self._tracking.remove_branch(project_id, branch)
             tracker = self._apps.tracker(project_id)

@@ -61,23 +61,23 @@ class ConversationService:
         self._branching = Branching(store, apps, tracking)
 
     # --- reads --------------------------------------------------------------------------
-    async def history(self, project_id: str, app_id: str) -> list[ChatItem] | None:
+    async def history(self, project_id: str, conversation_id: str) -> list[ChatItem] | None:
         """The shown branch's chat history, or None when the conversation does not exist."""
-        branch = await self._store.shown_branch(project_id, app_id)
+        branch = await self._store.shown_branch(project_id, conversation_id)
         state = await self._store.load_state(project_id, branch)
         if state is not None:
             return list(state.get("chat_history", []))
-        if await self._store.exists(project_id, app_id):
+        if await self._store.exists(project_id, conversation_id):
             return []
         return None
 
-    async def history_view(self, project_id: str, app_id: str) -> list[HistoryItem] | None:
+    async def history_view(self, project_id: str, conversation_id: str) -> list[HistoryItem] | None:
         """The shown branch's items with their versions marked (``Branching.history_view``)."""
-        return await self._branching.history_view(project_id, app_id)
+        return await self._branching.history_view(project_id, conversation_id)
 
-    async def versions(self, project_id: str, app_id: str, index: int) -> Versions:
+    async def versions(self, project_id: str, conversation_id: str, index: int) -> Versions:
         """The versions of item ``index`` of the shown branch (``Branching.versions``)."""
-        return await self._branching.versions(project_id, app_id, index)
+        return await self._branching.versions(project_id, conversation_id, index)
 
     async def list(
         self, project_id: str, limit: int, offset: int
@@ -90,25 +90,25 @@ class ConversationService:
         await self._store.ping()
 
     # --- writes -------------------------------------------------------------------------
-    async def create(self, project_id: str, app_id: str) -> bool:
+    async def create(self, project_id: str, conversation_id: str) -> bool:
         """Register a conversation; with tracking on, it also appears in Burr's UI at once."""
-        created = await self._store.create(project_id, app_id)
-        await self._apps.announce(project_id, app_id)
+        created = await self._store.create(project_id, conversation_id)
+        await self._apps.announce(project_id, conversation_id)
         return created
 
-    async def delete(self, project_id: str, app_id: str) -> bool:
+    async def delete(self, project_id: str, conversation_id: str) -> bool:
         """Delete a conversation, its stored states and its Burr tracking log.
 
         A reply running in this process is stopped first (kept as interrupted, then
         deleted with the rest); one running in another process makes this raise
         ``ConversationBusy``. False when there was nothing to delete.
         """
-        await self._turns.stop_here(project_id, app_id, CONVERSATION_DELETED)
-        lease = await self._store.acquire_turn(project_id, app_id)
+        await self._turns.stop_here(project_id, conversation_id, CONVERSATION_DELETED)
+        lease = await self._store.acquire_turn(project_id, conversation_id)
         try:
-            deleted = await self._store.delete(project_id, app_id)
+            deleted = await self._store.delete(project_id, conversation_id)
             if self._tracking is not None:
-                await self._tracking.remove_conversation(project_id, app_id)
+                await self._tracking.remove_conversation(project_id, conversation_id)
         finally:
             await lease.release()
         return deleted
@@ -116,7 +116,7 @@ class ConversationService:
     async def switch_branch(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         *,
         index: int | None = None,
         version: int | None = None,
@@ -124,24 +124,24 @@ class ConversationService:
     ) -> list[HistoryItem]:
         """Show another version or branch and answer its history (``Branching.switch``)."""
         return await self._branching.switch(
-            project_id, app_id, index=index, version=version, branch=branch
+            project_id, conversation_id, index=index, version=version, branch=branch
         )
 
     # --- turns --------------------------------------------------------------------------
-    async def start_reply(self, project_id: str, app_id: str, prompt: str) -> Reply:
+    async def start_reply(self, project_id: str, conversation_id: str, prompt: str) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
         Raises what ``begin_turn`` raises.
         """
-        return self._turns.start(await self.begin_turn(project_id, app_id, prompt))
+        return self._turns.start(await self.begin_turn(project_id, conversation_id, prompt))
 
     async def start_branch(
-        self, project_id: str, app_id: str, *, index: int, prompt: str | None
+        self, project_id: str, conversation_id: str, *, index: int, prompt: str | None
     ) -> Reply:
         """Fork a branch at item ``index`` and run its first turn, as ``start_reply`` runs a
         turn: ``prompt`` None regenerates the reply at ``index``, else edits the prompt
         there. Raises what ``begin_branch_turn`` raises."""
-        turn = await self.begin_branch_turn(project_id, app_id, index=index, prompt=prompt)
+        turn = await self.begin_branch_turn(project_id, conversation_id, index=index, prompt=prompt)
         return self._turns.start(turn)
 
     async def continue_reply(
@@ -157,20 +157,18 @@ class ConversationService:
 
         ``earlier`` are the messages the client sent before its prompt, ``named`` the
         conversation it names, if any; ``chatbot.conversations.continuation`` has the rules.
-        The reply's ``app_id`` says where it went (possibly a new conversation; its turn
+        The reply's ``conversation_id`` says where it went (possibly a new conversation; its turn
         may be a new branch's).
         """
         options = replace(options or TurnOptions(), seed=tuple(earlier))
         finder = _Finder(self, project_id, prompt, options)
-        turn = await begin_continuation(
-            prompt, earlier, named, finder, new_id=new_conversation_id
-        )
+        turn = await begin_continuation(prompt, earlier, named, finder, new_id=new_conversation_id)
         return self._turns.start(turn)
 
     async def begin_turn(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         prompt: str,
         options: TurnOptions | None = None,
     ) -> LiveTurn:
@@ -183,15 +181,15 @@ class ConversationService:
         """
         started = time.perf_counter()
         self._turns.check_admission()
-        lease = await take_lease(self._store, project_id, app_id)
+        lease = await take_lease(self._store, project_id, conversation_id)
         tracker = None
         try:
-            branch = await self._store.shown_branch(project_id, app_id)
+            branch = await self._store.shown_branch(project_id, conversation_id)
             tracker = self._apps.tracker(project_id)
             seed = as_history(options.seed) if options is not None and options.seed else None
             app = await self._apps.load(project_id, branch, tracker, seed)
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
-                await self._store.create(project_id, app_id)
+                await self._store.create(project_id, conversation_id)
         except BaseException:
             if tracker is not None:
                 tracker.close()
@@ -200,7 +198,7 @@ class ConversationService:
         return self._turns.admit(
             Turn(app, prompt, started=started, inputs=options.inputs() if options else None),
             project_id,
-            app_id,
+            conversation_id,
             lease,
             tracker,
             branch=branch,
@@ -209,7 +207,7 @@ class ConversationService:
     async def begin_branch_turn(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         *,
         index: int,
         prompt: str | None,
@@ -227,26 +225,29 @@ class ConversationService:
         """
         if prompt is None:
             return await self._begin_fork(
-                project_id, app_id, lambda history: plan_regenerate(history, index), options
+                project_id,
+                conversation_id,
+                lambda history: plan_regenerate(history, index),
+                options,
             )
         edited = prompt
         return await self._begin_fork(
-            project_id, app_id, lambda history: plan_edit(history, index, edited), options
+            project_id, conversation_id, lambda history: plan_edit(history, index, edited), options
         )
 
     async def _begin_fork(
         self,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         plan_for: Callable[[Sequence[ChatItem]], ForkPlan],
         options: TurnOptions | None,
     ) -> LiveTurn:
         """``begin_turn``'s steps around ``Branching.fork``."""
         started = time.perf_counter()
         self._turns.check_admission()
-        lease = await take_lease(self._store, project_id, app_id)
+        lease = await take_lease(self._store, project_id, conversation_id)
         try:
-            fork = await self._branching.fork(project_id, app_id, plan_for)
+            fork = await self._branching.fork(project_id, conversation_id, plan_for)
         except BaseException:
             await lease.release()
             raise
@@ -255,7 +256,7 @@ class ConversationService:
                 fork.app, fork.prompt, started=started, inputs=options.inputs() if options else None
             ),
             project_id,
-            app_id,
+            conversation_id,
             lease,
             fork.tracker,
             branch=fork.branch,
@@ -263,9 +264,9 @@ class ConversationService:
         )
 
     # --- what a stateless client's continuation looks up -------------------------------
-    async def branch_history(self, project_id: str, app_id: str) -> list[ChatItem]:
+    async def branch_history(self, project_id: str, branch_id: str) -> list[ChatItem]:
         """The latest stored history of one branch (a Burr app id)."""
-        state = await self._store.load_state(project_id, app_id)
+        state = await self._store.load_state(project_id, branch_id)
         return list(state.get("chat_history", [])) if state is not None else []
 
     async def find_by_history(self, project_id: str, earlier: Sequence[ChatItem]) -> str | None:
@@ -312,13 +313,13 @@ class _Finder:
             # (that part of it was given whole by a client, so no state ends there).
             return None
 
-    async def branch_history(self, app_id: str) -> Sequence[ChatItem]:
-        return await self.service.branch_history(self.project_id, app_id)
+    async def branch_history(self, branch_id: str) -> Sequence[ChatItem]:
+        return await self.service.branch_history(self.project_id, branch_id)
 
-    async def show(self, app_id: str) -> None:
+    async def show(self, branch_id: str) -> None:
         try:
             await self.service.switch_branch(
-                self.project_id, conversation_of(app_id), branch=app_id
+                self.project_id, conversation_of(branch_id), branch=branch_id
             )
         except BranchInputError:
             pass  # gone meanwhile: the turn begun next is checked under its lease anyway

@@ -75,24 +75,26 @@ class Relay:
     async def aclose(self) -> None:
         await self.remote.aclose()
 
-    async def watch(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
+    async def watch(
+        self, project_id: str, conversation_id: str, here: Reply | None
+    ) -> Reply | None:
         """The conversation's current reply, wherever it is (see ``RemoteReplies.watch``).
 
         If the database cannot be asked, this process's own finished reply is the best
         answer there is; without one, raises ``StoreUnavailable``.
         """
         try:
-            return await self.remote.watch(project_id, app_id, here)
+            return await self.remote.watch(project_id, conversation_id, here)
         except Exception as exc:
             if here is not None:
                 return here
             raise _unavailable(exc) from exc
 
-    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+    async def stop(self, project_id: str, conversation_id: str) -> TurnOutcome | None:
         """Stop the reply another process is writing; raises ``ConversationBusy`` when it
         does not confirm in time, ``StoreUnavailable`` when the database cannot be asked."""
         try:
-            return await self.remote.stop(project_id, app_id)
+            return await self.remote.stop(project_id, conversation_id)
         except ConversationBusy:
             raise
         except Exception as exc:

@@ -126,7 +126,7 @@ class RelayAnswerer:
         if not expired:
             return
         await self._table.drop_mirrors(
-            [(m.reply.project_id, m.reply.app_id, m.reply.id) for m in expired]
+            [(m.reply.project_id, m.reply.conversation_id, m.reply.id) for m in expired]
         )
         for mirror in expired:
             del self.mirrors[mirror.reply.id]

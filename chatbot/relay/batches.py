@@ -60,7 +60,7 @@ class Mirror:
         reply = self.reply
         return MirroredBatch(
             reply.project_id,
-            reply.app_id,
+            reply.conversation_id,
             reply.id,
             self._written,
             end,

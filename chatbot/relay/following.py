@@ -59,19 +59,21 @@ class RemoteReplies:
         await asyncio.gather(*self._followers, return_exceptions=True)
 
     # --- watch --------------------------------------------------------------------------
-    async def watch(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
+    async def watch(
+        self, project_id: str, conversation_id: str, here: Reply | None
+    ) -> Reply | None:
         """The conversation's current reply, wherever it is being (or was lately) written.
 
         ``here`` is this process's finished reply of the conversation, if it has one: it is
         the answer unless a later turn has run, or is running, elsewhere.
         """
-        key = (project_id, app_id)
+        key = (project_id, conversation_id)
         followed = self.followed.get(key)
         if followed is not None and not followed.done:
             return followed
         asking = self._asking.get(key)
         if asking is None:
-            asking = asyncio.ensure_future(self._find(project_id, app_id, here))
+            asking = asyncio.ensure_future(self._find(project_id, conversation_id, here))
             self._asking[key] = asking
             asking.add_done_callback(lambda done: self._asked(key, done))
         # Shielded: a reader that leaves does not cancel the others' answer.
@@ -82,23 +84,25 @@ class RemoteReplies:
         if not done.cancelled():
             done.exception()  # seen here, so an error nobody awaited any more is not logged
 
-    async def _find(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
-        activity = await self._table.activity(project_id, app_id, self._retention_s)
+    async def _find(
+        self, project_id: str, conversation_id: str, here: Reply | None
+    ) -> Reply | None:
+        activity = await self._table.activity(project_id, conversation_id, self._retention_s)
         if here is not None and _still_current(here, activity):
             return here
         if not (activity.turn_running or activity.recently_stored):
             return None
-        answer = await self._ask_watch(project_id, app_id)
+        answer = await self._ask_watch(project_id, conversation_id)
         if answer is None:
             return None
         if here is not None and here.id == answer.reply_id:
             return here
-        return await self._copy(project_id, app_id, answer.reply_id)
+        return await self._copy(project_id, conversation_id, answer.reply_id)
 
-    async def _ask_watch(self, project_id: str, app_id: str) -> WatchAnswer | None:
+    async def _ask_watch(self, project_id: str, conversation_id: str) -> WatchAnswer | None:
         """The best answer to a watch signal: a reply being written at once, else the
         highest-ranked finished one, once the other holders have had a poll to answer."""
-        signal_id = await self._table.add_signal(project_id, app_id, "watch")
+        signal_id = await self._table.add_signal(project_id, conversation_id, "watch")
         try:
             deadline = time.monotonic() + WATCH_ANSWER_WAIT_S
             settled_at: float | None = None
@@ -116,12 +120,12 @@ class RemoteReplies:
         finally:
             await self._drop_signal(signal_id)
 
-    async def _copy(self, project_id: str, app_id: str, reply_id: str) -> Reply | None:
+    async def _copy(self, project_id: str, conversation_id: str, reply_id: str) -> Reply | None:
         """A local copy of a mirrored reply, followed until its end; None if the mirror is
         gone already."""
-        key = (project_id, app_id)
-        reply = Reply(project_id, app_id, None, ReplyLog(), reply_id)
-        batches = await self._table.read_batches(project_id, app_id, reply_id, 0)
+        key = (project_id, conversation_id)
+        reply = Reply(project_id, conversation_id, None, ReplyLog(), reply_id)
+        batches = await self._table.read_batches(project_id, conversation_id, reply_id, 0)
         if not batches:
             return None
         for batch in batches:
@@ -139,7 +143,7 @@ class RemoteReplies:
 
     async def _follow(self, reply: Reply) -> None:
         log = reply.log
-        key = (reply.project_id, reply.app_id)
+        key = (reply.project_id, reply.conversation_id)
         next_check = time.monotonic() + QUIET_CHECK_S
         writer_missing = failures = 0
         try:
@@ -147,7 +151,7 @@ class RemoteReplies:
                 await self._table.wait_for_change("replies", self._poll_s)
                 try:
                     batches = await self._table.read_batches(
-                        reply.project_id, reply.app_id, reply.id, len(log.events)
+                        reply.project_id, reply.conversation_id, reply.id, len(log.events)
                     )
                     grew = False
                     for batch in batches:
@@ -180,18 +184,18 @@ class RemoteReplies:
 
     async def _writer_alive(self, reply: Reply) -> bool:
         """Whether the reply's mirror is still there and a lease still holds its turn."""
-        if not await self._table.mirror_exists(reply.project_id, reply.app_id, reply.id):
+        if not await self._table.mirror_exists(reply.project_id, reply.conversation_id, reply.id):
             return False
-        return (await self._table.activity(reply.project_id, reply.app_id, 0)).turn_running
+        return (await self._table.activity(reply.project_id, reply.conversation_id, 0)).turn_running
 
     # --- stop ---------------------------------------------------------------------------
-    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+    async def stop(self, project_id: str, conversation_id: str) -> TurnOutcome | None:
         """Have the process writing the conversation's reply stop it; answers what it
         stopped, or None when no reply was being written. Raises ``ConversationBusy``
         when the holder does not answer in time."""
-        if not (await self._table.activity(project_id, app_id, 0)).turn_running:
+        if not (await self._table.activity(project_id, conversation_id, 0)).turn_running:
             return None
-        signal_id = await self._table.add_signal(project_id, app_id, "stop")
+        signal_id = await self._table.add_signal(project_id, conversation_id, "stop")
         try:
             deadline = time.monotonic() + STOP_ANSWER_WAIT_S
             next_check = time.monotonic() + QUIET_CHECK_S
@@ -203,14 +207,16 @@ class RemoteReplies:
                     return _outcome(answer.outcome)
                 now = time.monotonic()
                 if now >= deadline:
-                    raise ConversationBusy(f"{project_id}/{app_id}")
+                    raise ConversationBusy(f"{project_id}/{conversation_id}")
                 if answer is not None and answer.taken:
                     # Being stopped: the lease is released before the answer is written.
                     # The holder answers, or gives up before the deadline.
                     continue
                 if now >= next_check:
                     next_check = now + QUIET_CHECK_S
-                    running = (await self._table.activity(project_id, app_id, 0)).turn_running
+                    running = (
+                        await self._table.activity(project_id, conversation_id, 0)
+                    ).turn_running
                     ended = 0 if running else ended + 1
                     # Read after the take (the loop reads the answer first, and a holder
                     # takes the stop before its lease goes): nobody is stopping it, the

@@ -35,7 +35,7 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 class LiveTurn:
     """Created by ``TurnRegistry.admit`` holding the lease; iterate ``events()`` once.
 
-    ``app_id`` is the conversation (what clients, replies, leases and metrics know);
+    ``conversation_id`` is the conversation (what clients, replies, leases and metrics know);
     ``branch_app_id`` the Burr application the turn runs and is stored under, one of the
     conversation's branches (``chatbot.domain.branch_ids``). A branch's first turn carries
     ``new_branch``, so that storing it also records the branch, in one transaction.
@@ -46,7 +46,7 @@ class LiveTurn:
         turn: Turn,
         *,
         project_id: str,
-        app_id: str,
+        conversation_id: str,
         store: ConversationStore,
         lease: TurnLease,
         tracker: OffloopTrackingClient | None,
@@ -57,8 +57,8 @@ class LiveTurn:
         new_branch: NewBranch | None = None,
     ) -> None:
         self.project_id = project_id
-        self.app_id = app_id
-        self.branch_app_id = branch_app_id or app_id
+        self.conversation_id = conversation_id
+        self.branch_app_id = branch_app_id or conversation_id
         self.new_branch = new_branch
         self.outcome: TurnOutcome | None = None
         self.settled = asyncio.Event()

@@ -52,12 +52,14 @@ class ShuttingDown(Exception):
 class OtherProcesses(Protocol):
     """Replies written by the other processes sharing the database (``chatbot.relay``)."""
 
-    async def watch(self, project_id: str, app_id: str, here: Reply | None) -> Reply | None:
+    async def watch(
+        self, project_id: str, conversation_id: str, here: Reply | None
+    ) -> Reply | None:
         """The conversation's current reply wherever it is written; ``here`` is this
         process's finished one, if any."""
         ...
 
-    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+    async def stop(self, project_id: str, conversation_id: str) -> TurnOutcome | None:
         """Stop the reply another process is writing; None when none is written."""
         ...
 
@@ -120,7 +122,7 @@ class TurnRegistry:
         live = LiveTurn(
             turn,
             project_id=project_id,
-            app_id=conversation_id,
+            conversation_id=conversation_id,
             store=self._store,
             lease=lease,
             tracker=tracker,
@@ -137,7 +139,7 @@ class TurnRegistry:
         return live
 
     def _settled(self, turn: LiveTurn) -> None:
-        key = (turn.project_id, turn.app_id)
+        key = (turn.project_id, turn.conversation_id)
         if self._running.get(key) is turn:
             del self._running[key]
         self._metrics.active_turns.set(len(self._running))
@@ -148,8 +150,8 @@ class TurnRegistry:
     def start(self, turn: LiveTurn) -> Reply:
         """Run ``turn`` to its end in a task of its own, logging its events; returns at
         once. Readers come and go; the reply stays for the retention window."""
-        reply = Reply(turn.project_id, turn.app_id, turn, ReplyLog(), secrets.token_hex(6))
-        self._replies[(turn.project_id, turn.app_id)] = reply
+        reply = Reply(turn.project_id, turn.conversation_id, turn, ReplyLog(), secrets.token_hex(6))
+        self._replies[(turn.project_id, turn.conversation_id)] = reply
         reply.task = self.spawn(self._run(reply))
         return reply
 
@@ -169,7 +171,7 @@ class TurnRegistry:
             asyncio.get_running_loop().call_later(self.retention_s, self._forget, reply)
 
     def _forget(self, reply: Reply) -> None:
-        key = (reply.project_id, reply.app_id)
+        key = (reply.project_id, reply.conversation_id)
         if self._replies.get(key) is reply:
             del self._replies[key]
 
@@ -179,17 +181,17 @@ class TurnRegistry:
         could anyone ask this process about anything)."""
         return len(self._replies)
 
-    def reply(self, project_id: str, app_id: str) -> Reply | None:
+    def reply(self, project_id: str, conversation_id: str) -> Reply | None:
         """The conversation's running (or just finished) reply in this process, if any."""
-        return self._replies.get((project_id, app_id))
+        return self._replies.get((project_id, conversation_id))
 
-    async def find(self, project_id: str, app_id: str) -> Reply | None:
+    async def find(self, project_id: str, conversation_id: str) -> Reply | None:
         """The conversation's current reply, running or just finished, wherever it is
         written: this process's own if it is running here, else through the others."""
-        reply = self._replies.get((project_id, app_id))
+        reply = self._replies.get((project_id, conversation_id))
         if reply is not None and not reply.done:
             return reply
-        return await self._elsewhere.watch(project_id, app_id, reply)
+        return await self._elsewhere.watch(project_id, conversation_id, reply)
 
     def client_left(self, reply: Reply) -> None:
         """The client that started ``reply`` went away; only with on_disconnect=cancel
@@ -198,23 +200,23 @@ class TurnRegistry:
             reply.turn.stop(None, "interrupted")
 
     # --- stop ---------------------------------------------------------------------------
-    async def stop(self, project_id: str, app_id: str) -> TurnOutcome | None:
+    async def stop(self, project_id: str, conversation_id: str) -> TurnOutcome | None:
         """Stop the reply being written in a conversation, in this process or another one;
         its partial reply is kept.
 
         Returns the stopped turn's outcome, or None when no reply is being written. Raises
         ``ConversationBusy`` if the turn does not end in time.
         """
-        reply = self._replies.get((project_id, app_id))
+        reply = self._replies.get((project_id, conversation_id))
         if reply is not None and reply.turn is not None:
-            return await self.stop_here(project_id, app_id)
-        return await self._elsewhere.stop(project_id, app_id)
+            return await self.stop_here(project_id, conversation_id)
+        return await self._elsewhere.stop(project_id, conversation_id)
 
     async def stop_here(
-        self, project_id: str, app_id: str, error: TurnError = REPLY_STOPPED
+        self, project_id: str, conversation_id: str, error: TurnError = REPLY_STOPPED
     ) -> TurnOutcome | None:
         """Stop the conversation's reply if this process is writing it (None if not)."""
-        reply = self._replies.get((project_id, app_id))
+        reply = self._replies.get((project_id, conversation_id))
         turn = reply.turn if reply is not None else None
         if turn is None:
             return None

@@ -80,7 +80,7 @@ class Reply:
     """A running (or just finished) turn of one conversation and the log of what it said."""
 
     project_id: str
-    app_id: str
+    conversation_id: str
     # None once the turn has settled: a finished reply keeps its log, not the turn (its
     # Burr application and tracker), for the retention window.
     turn: LiveTurn | None

@@ -157,7 +157,7 @@ async def list_versions(
         versions=[
             VersionOut(
                 version=number,
-                app_id=version.app_id,
+                app_id=version.branch_id,
                 created_at=version.created_at,
                 preview=version.preview,
             )

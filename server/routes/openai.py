@@ -156,7 +156,7 @@ async def chat_completions(
     reply = await conversations.continue_reply(
         project_id, request.prompt, request.earlier, named=named, options=options
     )
-    headers = {CONVERSATION_HEADER: reply.app_id}
+    headers = {CONVERSATION_HEADER: reply.conversation_id}
     events = reply.log.read()
     opening = await _until_step(events)
     if not isinstance(opening, StepStarted):  # failed (or was stopped) before any text
@@ -169,7 +169,7 @@ async def chat_completions(
             completion_id=completion_id,
             created=created,
             model=MODEL_ID,
-            conversation_id=reply.app_id,
+            conversation_id=reply.conversation_id,
             include_usage=request.include_usage,
         )
         return EventStreamResponse(
@@ -188,7 +188,7 @@ async def chat_completions(
         completion_id=completion_id,
         created=created,
         model=MODEL_ID,
-        conversation_id=reply.app_id,
+        conversation_id=reply.conversation_id,
     )
 
 

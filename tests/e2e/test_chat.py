@@ -69,7 +69,9 @@ def test_a_prompt_is_a_post_to_the_ai_sdk_route(chat: ChatPage, page: Page) -> N
     assert body["messages"][-1]["role"] == "user"
     assert body["messages"][-1]["parts"] == [{"type": "text", "text": "What is a transport?"}]
     # Nothing of the Burr-UI frames' routes: the UI no longer reads that dialect.
-    assert not [url for _, url, _ in sent if re.search(r"/streaming_chatbot/(response|stream)/", url)]
+    assert not [
+        url for _, url, _ in sent if re.search(r"/streaming_chatbot/(response|stream)/", url)
+    ]
 
 
 AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
@@ -80,7 +82,8 @@ def axe_violations(page: Page) -> list[str]:
     protocol, which the page's Content-Security-Policy does not apply to)."""
     page.evaluate(AXE.read_text())
     result = page.evaluate(
-        "axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
+        "axe.run(document, {runOnly: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})"
     )
     return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in result["violations"]]
 

@@ -118,7 +118,12 @@ def test_a_stop_before_the_turn_began_stops_it_once_it_does(
     expect(chat.input).to_be_enabled()
     # Nothing is being written any more: the server ended the reply (the upstream is still
     # held at its gate, so a reply left running would still be there).
-    assert httpx.get(f"{e2e_upstream_server.base_url}/api/chat/{chat.app_id}/stream", timeout=30).status_code == 204
+    assert (
+        httpx.get(
+            f"{e2e_upstream_server.base_url}/api/chat/{chat.app_id}/stream", timeout=30
+        ).status_code
+        == 204
+    )
     history = httpx.get(
         f"{e2e_upstream_server.api}/history/demo_streaming_chatbot/{chat.app_id}", timeout=30
     ).json()

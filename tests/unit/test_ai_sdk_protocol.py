@@ -69,7 +69,7 @@ async def test_a_completed_turn_is_one_message() -> None:
     )
     assert no_text[-3]["messageMetadata"]["timings"] == {"first_delta_ms": None, "total_ms": 3.0}
     assert parts == [
-        {"type": "start", "messageId": "m1"},
+        {"type": "start", "messageId": "m1", "messageMetadata": {"prompt": "p"}},
         {"type": "data-route", "id": "route", "data": {"mode": "generate_poem"}},
         {"type": "text-start", "id": "text"},
         {"type": "text-delta", "id": "text", "delta": "a"},

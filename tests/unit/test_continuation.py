@@ -57,7 +57,7 @@ def test_a_client_continues_a_history_it_holds_or_when_it_sends_nothing_earlier(
 
 @dataclass
 class FakeTurn:
-    app_id: str  # the conversation
+    conversation_id: str
     branch: str  # the Burr app id it writes
     history: list[ChatItem]
     point: BranchPoint | None = None
@@ -132,30 +132,30 @@ class Conversations:
 async def test_a_first_message_starts_a_new_conversation_without_a_look_up() -> None:
     conversations = Conversations()
     turn = await conversations.run([], None)
-    assert turn.app_id == "new" and conversations.looked_up == 0
+    assert turn.conversation_id == "new" and conversations.looked_up == 0
 
 
 async def test_earlier_messages_matching_a_stored_history_continue_it() -> None:
     conversations = Conversations(stored={"c1": [U1, A1], "c2": [U2, A2]})
-    assert (await conversations.run([U2, A2], None)).app_id == "c2"
+    assert (await conversations.run([U2, A2], None)).conversation_id == "c2"
 
 
 async def test_unknown_earlier_messages_seed_a_new_conversation() -> None:
     conversations = Conversations(stored={"c1": [U1, A1]})
     turn = await conversations.run([U2, A2], None)
-    assert (turn.app_id, turn.history) == ("new", [U2, A2])
+    assert (turn.conversation_id, turn.history) == ("new", [U2, A2])
 
 
 async def test_a_named_conversation_is_continued_with_or_without_earlier_messages() -> None:
     conversations = Conversations(stored={"c1": [U1, A1]})
-    assert (await conversations.run([], "c1")).app_id == "c1"
-    assert (await conversations.run([U1, A1], "c1")).app_id == "c1"
+    assert (await conversations.run([], "c1")).conversation_id == "c1"
+    assert (await conversations.run([U1, A1], "c1")).conversation_id == "c1"
     assert conversations.looked_up == 0
 
 
 async def test_a_named_conversation_that_does_not_exist_starts_from_the_clients_messages() -> None:
     turn = await Conversations().run([U1, A1], "mine")
-    assert (turn.app_id, turn.history) == ("mine", [U1, A1])
+    assert (turn.conversation_id, turn.history) == ("mine", [U1, A1])
 
 
 async def test_resending_a_turns_prompt_in_a_named_conversation_regenerates_it_as_a_branch() -> (
@@ -163,7 +163,7 @@ async def test_resending_a_turns_prompt_in_a_named_conversation_regenerates_it_a
 ):
     conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
     turn = await conversations.run([U1, A1], "c1", prompt="A poem?")
-    assert (turn.app_id, turn.branch, turn.point) == ("c1", "c1~1", BranchPoint(3, None))
+    assert (turn.conversation_id, turn.branch, turn.point) == ("c1", "c1~1", BranchPoint(3, None))
     assert turn.history == [U1, A1]
     shown = conversations.begun[0]
     assert shown.branch == "c1" and shown.closed  # lease given back, nothing stored
@@ -182,14 +182,14 @@ async def test_a_history_the_conversation_never_held_goes_on_in_a_new_conversati
     conversations = Conversations(stored={"c1": [U1, A1, U2, A2]})
     edited = [U1, assistant_item("Edited.")]
     turn = await conversations.run(edited, "c1")
-    assert (turn.app_id, turn.history) == ("new", edited)
+    assert (turn.conversation_id, turn.history) == ("new", edited)
     assert all(t.point is None for t in conversations.begun) and conversations.switched == []
 
 
 async def test_a_new_conversation_is_found_again_when_the_client_names_the_original() -> None:
     elsewhere = [U1, assistant_item("Edited."), U2, A2]
     conversations = Conversations(stored={"c1": [U1, A1], "new": elsewhere})
-    assert (await conversations.run(elsewhere, "c1")).app_id == "new"
+    assert (await conversations.run(elsewhere, "c1")).conversation_id == "new"
 
 
 async def test_a_client_holding_a_branch_that_is_not_shown_walks_back_to_it() -> None:
@@ -228,7 +228,7 @@ async def test_a_found_branch_that_is_not_shown_is_shown_and_continued() -> None
     branch = [U1, assistant_item("Hi!")]
     conversations = Conversations(stored={"c1": [U1, A1], "c1~1": branch})
     turn = await conversations.run(branch, None)
-    assert (turn.app_id, turn.branch, conversations.switched) == ("c1", "c1~1", ["c1~1"])
+    assert (turn.conversation_id, turn.branch, conversations.switched) == ("c1", "c1~1", ["c1~1"])
     # Shown already: no switch.
     await conversations.run(branch, None)
     assert conversations.switched == ["c1~1"]
@@ -244,7 +244,7 @@ async def test_a_branch_whose_history_moved_under_the_lease_is_given_up() -> Non
 
     conversations.begin_branch = moved  # type: ignore[method-assign]
     turn = await conversations.run([U1, A1], "c1", prompt="A poem?")
-    assert turn.app_id == "new"
+    assert turn.conversation_id == "new"
     *given_up, last = conversations.begun
     assert given_up and all(t.closed for t in given_up) and "c1~1" in [t.branch for t in given_up]
     assert last.branch == "new" and not last.closed

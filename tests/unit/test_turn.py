@@ -51,7 +51,7 @@ class Harness:
         self.turn = LiveTurn(
             make_turn(model),
             project_id="p",
-            app_id="a",
+            conversation_id="a",
             store=self.store,  # type: ignore[arg-type]
             lease=self.lease,
             tracker=None,
