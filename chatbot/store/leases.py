@@ -8,8 +8,9 @@ the TTL. A process that dies stops renewing, and its leases lapse after the TTL.
 token fences the final write: a turn whose lease was taken over (its process stalled
 past the expiry) cannot store its state.
 
-This module is the part both databases share: the in-process guard, the renewal task and
-the bookkeeping of lost leases. The SQL is in ``postgres_leases`` and ``sqlite_leases``.
+Rows, not PostgreSQL advisory locks: a session-level lock belongs to a connection, so
+holding it for a whole streamed reply would pin one pooled connection per open stream.
+Expiries are compared on the dialect's clock (the database's on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
+from chatbot.store.dialect import Dialect
 from chatbot.store.local_leases import LocalLeases
+from chatbot.store.tables import leases
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ LeaseKey = tuple[str, str]  # (project_id, app_id)
 # Renewal ticks between sweeps of long-expired leases (left by crashed processes on
 # conversations nobody came back to; an expired lease is free, so dropping it is safe).
 SWEEP_EVERY_TICKS = 100
+_SWEPT_AFTER_S = 3600.0  # rows expired this long ago are dropped by the sweep
 
 
 def process_holder() -> str:
@@ -39,23 +45,75 @@ def process_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
-class LeaseTable(Protocol):
-    """The statements one database needs to keep lease rows."""
+async def held_tokens(conn: AsyncConnection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these leases are still in place; run inside the final write's transaction.
+
+    Nobody can take one over between this check and the commit: on SQLite the transaction
+    holds the write lock (``BEGIN IMMEDIATE``), on PostgreSQL ``FOR UPDATE`` makes a taker
+    wait for the commit.
+    """
+    if not tokens:
+        return set()
+    rows = await conn.execute(
+        sa.select(leases.c.token).where(leases.c.token.in_(tokens)).with_for_update()
+    )
+    return {uuid.UUID(str(token)) for (token,) in rows}
+
+
+class LeaseTable:
+    """The lease rows; each method is one short autocommit statement."""
+
+    def __init__(self, dialect: Dialect, holder: str) -> None:
+        self._dialect = dialect
+        self._holder = holder
 
     async def insert(self, key: LeaseKey, token: uuid.UUID, ttl_s: float) -> bool:
         """Take the lease if it is free or expired; False while another one is live."""
+        d = self._dialect
+        row = d.insert(leases).values(
+            project_id=key[0],
+            app_id=key[1],
+            token=token,
+            holder=self._holder,
+            acquired_at=d.now(),
+            expires_at=d.now(ttl_s),
+        )
+        taken = row.on_conflict_do_update(
+            index_elements=["project_id", "app_id"],
+            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
+            where=leases.c.expires_at < d.now(),
+        ).returning(leases.c.token)
+        async with d.reading(d.side_engine) as conn:
+            return (await conn.execute(taken)).first() is not None
 
     async def delete(self, key: LeaseKey, token: uuid.UUID) -> None:
         """Drop the lease if it still carries this token."""
+        c = leases.c
+        async with self._dialect.reading(self._dialect.side_engine) as conn:
+            await conn.execute(
+                leases.delete().where(c.project_id == key[0], c.app_id == key[1], c.token == token)
+            )
 
     async def renew(self, tokens: Sequence[uuid.UUID], ttl_s: float) -> set[uuid.UUID]:
-        """Push back these leases' expiry; answers those still there (the rest were taken).
-
-        Called on every tick, with no tokens too, so a table can keep other rows alive.
-        """
+        """Push back these leases' expiry; answers those still there (the rest were taken)."""
+        d = self._dialect
+        await d.keep_alive()
+        if not tokens:
+            return set()
+        renewed = (
+            leases.update()
+            .where(leases.c.token.in_(tokens))
+            .values(expires_at=d.now(ttl_s))
+            .returning(leases.c.token)
+        )
+        async with d.reading(d.side_engine) as conn:
+            return {uuid.UUID(str(token)) for (token,) in await conn.execute(renewed)}
 
     async def sweep(self) -> None:
         """Drop rows long expired."""
+        d = self._dialect
+        async with d.reading(d.side_engine) as conn:
+            await conn.execute(leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S)))
 
 
 class _DatabaseLease(TurnLease):

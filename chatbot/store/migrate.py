@@ -1,0 +1,87 @@
+"""Schema migrations with Alembic, run from code (no ``alembic.ini`` at run time).
+
+The scripts are in ``migrations/`` (``env.py`` and ``versions/``); revision 0001 is the
+schema of the releases before migrations, created table by table where absent, so a
+database those releases wrote (it has no ``alembic_version`` table) comes under Alembic
+by the same upgrade, with nothing in it touched.
+
+The server migrates at start (``ConversationStore.initialize``): the upgrade runs in one
+transaction that first takes a lock every other starting process waits for (PostgreSQL:
+a transaction-level advisory lock; SQLite: the file's write lock, ``BEGIN IMMEDIATE``),
+so processes and workers starting at once migrate one after the other, and the later
+ones find nothing left to do. ``chatbot db upgrade`` does the same without serving. A
+database migrated by a newer release is refused (``SchemaTooNew``), never downgraded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from chatbot.store.base import SchemaTooNew
+from chatbot.store.dialect import Dialect
+
+SCRIPTS = Path(__file__).with_name("migrations")
+
+
+def _config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def head() -> str:
+    """The newest revision this release knows."""
+    return _scripts().get_current_head() or ""
+
+
+def _current(conn: Connection) -> tuple[str, ...]:
+    """The database's revisions; refuses one this release does not know."""
+    revisions = MigrationContext.configure(conn).get_current_heads()
+    known = {script.revision for script in _scripts().walk_revisions()}
+    unknown = [revision for revision in revisions if revision not in known]
+    if unknown:
+        raise SchemaTooNew(
+            f"the database schema is at revision {', '.join(unknown)}, newer than this "
+            f"release knows (its newest is {head()}): run a newer release of the chatbot "
+            "on it, or restore a backup made before the upgrade"
+        )
+    return tuple(revisions)
+
+
+def _upgrade(conn: Connection) -> None:
+    if _current(conn) != (head(),):
+        command.upgrade(_config(conn), "head")
+
+
+async def upgrade(d: Dialect) -> None:
+    """Bring the schema to this release's revision, one process at a time."""
+    async with d.writing(d.engine) as conn:
+        await d.lock_schema(conn)
+        await conn.run_sync(_upgrade)
+
+
+async def current(d: Dialect) -> str:
+    """The database's revision ("" for an empty database); refuses an unknown one."""
+    async with d.reading(d.engine) as conn:
+        return ", ".join(await conn.run_sync(_current))
+
+
+async def check(d: Dialect) -> None:
+    """Refuse to use a database whose schema is not this release's."""
+    found = await current(d)
+    if found != head():
+        raise SchemaTooNew(
+            f"the database schema is at revision {found or 'none'}, not {head()}: "
+            "run `chatbot db upgrade` first"
+        )
