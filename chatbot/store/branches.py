@@ -64,6 +64,11 @@ def _created(project_id: Any, conversation_id: Any) -> Any:
     )
 
 
+def _created_or(project_id: Any, conversation_id: Any, now: Any) -> Any:
+    """When the conversation was created, or ``now`` for one never registered."""
+    return sa.func.coalesce(_created(project_id, conversation_id), sa.type_coerce(now, Instant))
+
+
 def _next_shown(project_id: Any, conversation_id: Any) -> Any:
     other = branches.alias("other")
     return (
@@ -95,7 +100,7 @@ async def write_turns(
         app_id=sa.bindparam("b_app"), parent_app_id=None, fork_sequence_id=None,
         diverges_at=0, created=sa.bindparam("b_created"), shown=0,
         items=sa.bindparam("b_items"),
-        created_at=sa.func.coalesce(_created(p, c), sa.type_coerce(now, Instant)), project_id=p, conversation_id=c,
+        created_at=_created_or(p, c, now), project_id=p, conversation_id=c,
     )  # fmt: skip
     await conn.execute(
         row.on_conflict_do_update(
@@ -125,7 +130,7 @@ async def _record_fork(conn: AsyncConnection, d: Dialect, t: TurnRows, now: Any)
     original = d.insert(branches).values(
         app_id=c, parent_app_id=None, fork_sequence_id=None, diverges_at=0, created=0, shown=0,
         items=sa.func.coalesce(_latest(d, d.history_length(st.state), p, c), 0),
-        created_at=sa.func.coalesce(_created(p, c), sa.type_coerce(now, Instant)), project_id=p, conversation_id=c,
+        created_at=_created_or(p, c, now), project_id=p, conversation_id=c,
     )  # fmt: skip
     await conn.execute(original.on_conflict_do_nothing())
     new = d.insert(branches).values(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 Change = Literal["signals", "replies"]
 # Failures that mean "the database is not usable", whichever driver raised them.
 DATABASE_ERRORS = (OSError, TimeoutError, sa.exc.SQLAlchemyError)
+_ENGINES = ("engine", "side_engine")
 _Connection = contextlib.AbstractAsyncContextManager[AsyncConnection]
 
 
@@ -48,7 +49,9 @@ class Dialect(abc.ABC):
         """Create the engines (they belong to the running event loop)."""
 
     async def close(self) -> None:
-        for engine in {id(e): e for e in (self.engine, self.side_engine)}.values():
+        """Dispose of the engines (those opened: ``open`` may have failed half-way)."""
+        engines = {id(e): e for e in (self.__dict__.pop(n, None) for n in _ENGINES) if e}
+        for engine in engines.values():
             await engine.dispose()
 
     # --- transactions -------------------------------------------------------------------

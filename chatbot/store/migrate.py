@@ -15,21 +15,29 @@ database migrated by a newer release is refused (``SchemaTooNew``), never downgr
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from chatbot.store.base import SchemaTooNew
 from chatbot.store.dialect import Dialect
 
 SCRIPTS = Path(__file__).with_name("migrations")
+logger = logging.getLogger(__name__)
+# Alembic narrates its plugins (as it is imported) and each step at INFO; the one line
+# that matters is ours. So it is quieted first, and imported only when needed.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     config.attributes["connection"] = connection
@@ -37,6 +45,8 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def _scripts() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
@@ -47,6 +57,8 @@ def head() -> str:
 
 def _current(conn: Connection) -> tuple[str, ...]:
     """The database's revisions; refuses one this release does not know."""
+    from alembic.runtime.migration import MigrationContext
+
     revisions = MigrationContext.configure(conn).get_current_heads()
     known = {script.revision for script in _scripts().walk_revisions()}
     unknown = [revision for revision in revisions if revision not in known]
@@ -60,8 +72,12 @@ def _current(conn: Connection) -> tuple[str, ...]:
 
 
 def _upgrade(conn: Connection) -> None:
-    if _current(conn) != (head(),):
+    from alembic import command
+
+    found = _current(conn)
+    if found != (head(),):
         command.upgrade(_config(conn), "head")
+        logger.info("database schema upgraded from %s to %s", found or "none", head())
 
 
 async def upgrade(d: Dialect) -> None:

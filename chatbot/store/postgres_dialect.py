@@ -101,6 +101,8 @@ class PostgresDialect(Dialect):
         self.side_engine = self.engine
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._changed = {kind: asyncio.Event() for kind in CHANNELS}
+        async with self.reading(self.engine) as conn:  # unreachable: an error, not a warning
+            await conn.execute(sa.select(1))
         await self._listen()
 
     async def close(self) -> None:

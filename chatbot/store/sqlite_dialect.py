@@ -90,7 +90,7 @@ class SQLiteDialect(Dialect):
         self.side_engine = _engine(self.path, "NORMAL")
 
     async def close(self) -> None:
-        with contextlib.suppress(*_ERRORS):
+        with contextlib.suppress(AttributeError, *_ERRORS):  # AttributeError: never opened
             async with self.reading(self.side_engine) as conn:
                 await conn.execute(
                     lease_holders.delete().where(lease_holders.c.id == self._holder_id)
