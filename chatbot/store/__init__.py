@@ -38,6 +38,7 @@ __all__ = [
     "TurnLeaseLost",
     "check_store",
     "open_store",
+    "schema_revision",
 ]
 
 
@@ -89,6 +90,31 @@ async def check_store(database_url: str, *, processes: int = 1) -> str:
         return f"{line}, shared {' and '.join(sharing)}" if sharing else line
     finally:
         await store.close()
+
+
+async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[str, str, str]:
+    """The database, its schema revision ("" for none) and this release's newest revision.
+
+    With ``upgrade``, migrates first (``chatbot db upgrade``); without, changes nothing
+    (``chatbot db current``). Raises ``StoreUnavailable`` (``SchemaTooNew`` for a revision
+    this release does not know).
+    """
+    from chatbot.store import migrate
+    from chatbot.store.dialect import DATABASE_ERRORS
+
+    try:
+        dialect = open_store(database_url).dialect
+    except ValueError as exc:
+        raise StoreUnavailable(str(exc)) from None
+    try:
+        await dialect.open()
+        if upgrade:
+            await migrate.upgrade(dialect)
+        return dialect.where, await migrate.current(dialect), migrate.head()
+    except DATABASE_ERRORS as exc:
+        raise StoreUnavailable(dialect.unavailable(exc)) from exc
+    finally:
+        await dialect.close()
 
 
 def _other_servers(pids: list[int]) -> list[str]:
