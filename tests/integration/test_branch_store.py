@@ -233,9 +233,35 @@ async def test_listing_stays_one_row_per_conversation(store: ConversationStore) 
     )
     items, total = await store.list(PROJECT, 10, 0)
     assert total == 1 and [item.app_id for item in items] == ["listed"]
-    # The summary is the conversation's latest turn, whichever branch wrote it.
+    # The summary is the branch shown: the new one, shown since its first turn.
     assert (items[0].title, items[0].turns) == ("new start", 1)
     assert await store.exists(PROJECT, "listed") and not await store.exists(PROJECT, "listed~1")
+
+
+async def test_the_listing_follows_the_branch_shown(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    await store.create(PROJECT, "titled")
+    await _store_turns(store, "titled", 3)
+    start = await store.boundary(PROJECT, "titled", 0)
+    await _run_branch_turn(store, "titled~1", start, "another start", diverges_at=0)
+
+    async def listed() -> tuple[str, int]:
+        (item,), _ = await second_store.list(PROJECT, 10, 0)
+        return item.title, item.turns
+
+    assert await listed() == ("another start", 1)
+    assert await second_store.show_branch(PROJECT, "titled", "titled")
+    assert await listed() == ("question 0", 3)
+    # A turn stored on a branch that is no longer shown leaves the listing alone.
+    branch_state = await store.load_state(PROJECT, "titled~1")
+    history = [*branch_state["chat_history"], *_reply("late")]
+    await store.save_state(
+        PROJECT, "titled~1", 9, "reply", State({"chat_history": history}), "completed"
+    )
+    assert await listed() == ("question 0", 3)
+    assert await store.show_branch(PROJECT, "titled", "titled~1")
+    assert await listed() == ("another start", 2)
 
 
 async def test_delete_removes_every_branch_and_nothing_else(store: ConversationStore) -> None:
