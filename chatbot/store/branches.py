@@ -142,23 +142,18 @@ async def _record_fork(conn: AsyncConnection, d: Dialect, t: TurnRows, now: Any)
     await conn.execute(new.on_conflict_do_nothing())
     # The state it was forked from: the parent's boundary row, else the parent's snapshot
     # (a conversation older than branching), else the start.
-    source = (
-        await conn.execute(
-            sa.select(bd.position, bd.status, bd.rest).where(
-                bd.project_id == p,
-                bd.app_id == fork.parent_app_id,
-                bd.sequence_id == fork.fork_sequence_id,
-            )
-        )
-    ).first() or (
-        await conn.execute(
-            sa.select(st.position, st.status, d.without_history(st.state)).where(
-                st.partition_key == p,
-                st.app_id == fork.parent_app_id,
-                st.sequence_id == fork.fork_sequence_id,
-            )
-        )
-    ).first()
+    parent, at = fork.parent_app_id, fork.fork_sequence_id
+    source = await first(
+        conn,
+        sa.select(bd.position, bd.status, bd.rest).where(
+            bd.project_id == p, bd.app_id == parent, bd.sequence_id == at
+        ),
+    ) or await first(
+        conn,
+        sa.select(st.position, st.status, d.without_history(st.state)).where(
+            st.partition_key == p, st.app_id == parent, st.sequence_id == at
+        ),
+    )
     position, status, rest = source or (START_POSITION, START_STATUS, EMPTY_REST)
     return {
         "project_id": p, "app_id": t.app_id, "sequence_id": fork.fork_sequence_id,
@@ -171,18 +166,10 @@ async def delete_conversation(
     conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str
 ) -> None:
     """Every branch's states, boundaries, digests and rows (inside the caller's transaction)."""
-    await conn.execute(
-        states.delete().where(
-            st.partition_key == project_id, _of_conversation(d, st.app_id, conversation_id)
-        )
-    )
-    for table in (history_digests, boundaries):
-        await conn.execute(
-            table.delete().where(
-                table.c.project_id == project_id,
-                _of_conversation(d, table.c.app_id, conversation_id),
-            )
-        )
+    for table, project in ((states, st.partition_key), (history_digests, None), (boundaries, None)):
+        project = project if project is not None else table.c.project_id
+        of_it = _of_conversation(d, table.c.app_id, conversation_id)
+        await conn.execute(table.delete().where(project == project_id, of_it))
     await conn.execute(
         branches.delete().where(br.project_id == project_id, br.conversation_id == conversation_id)
     )
@@ -196,17 +183,15 @@ async def load_boundary(
         if await _has_states(conn, partition_key, app_id):
             return start_state(partition_key, app_id)
         return None
-    row = (
-        await conn.execute(
-            sa.select(
-                bd["items"], bd.position, bd.status, bd.rest, bd.written_at,
-                _latest(d, d.history(st.state), partition_key, app_id),
-            ).where(
-                bd.project_id == partition_key, bd.app_id == app_id,
-                bd.sequence_id == sequence_id,
-            )
-        )
-    ).first()  # fmt: skip
+    row = await first(
+        conn,
+        sa.select(
+            bd["items"], bd.position, bd.status, bd.rest, bd.written_at,
+            _latest(d, d.history(st.state), partition_key, app_id),
+        ).where(
+            bd.project_id == partition_key, bd.app_id == app_id, bd.sequence_id == sequence_id
+        ),
+    )  # fmt: skip
     if row is None:
         return None
     items, position, status, rest, written_at, latest = row
@@ -219,13 +204,14 @@ async def load_boundary(
     )  # fmt: skip
 
 
+async def first(conn: AsyncConnection, query: sa.Executable) -> Any:
+    """The first row of a query, or None (a select asks for one row only)."""
+    return (await conn.execute(query.limit(1) if isinstance(query, sa.Select) else query)).first()
+
+
 async def _has_states(conn: AsyncConnection, partition_key: str, app_id: str) -> bool:
-    found = await conn.execute(
-        sa.select(sa.literal(1))
-        .where(st.partition_key == partition_key, st.app_id == app_id)
-        .limit(1)
-    )
-    return found.first() is not None
+    one = sa.select(sa.literal(1)).where(st.partition_key == partition_key, st.app_id == app_id)
+    return await first(conn, one.limit(1)) is not None
 
 
 async def branch_records(
@@ -240,14 +226,13 @@ async def branch_records(
     if records:
         return records
     # A conversation stored before branching: its original alone, from its latest state.
-    items, created_at = (
-        await conn.execute(
-            sa.select(
-                _latest(d, d.history_length(st.state), project_id, conversation_id),
-                _created(project_id, conversation_id),
-            )
-        )
-    ).one()
+    items, created_at = await first(
+        conn,
+        sa.select(
+            _latest(d, d.history_length(st.state), project_id, conversation_id),
+            _created(project_id, conversation_id),
+        ),
+    )
     if items is None:
         return []
     return [BranchRecord(conversation_id, None, None, 0, 0, 0, items, created_at=created_at)]
@@ -279,16 +264,11 @@ async def show_branch(
         .values(shown=_next_shown(project_id, conversation_id))
     )
     if switched.rowcount == 0:
-        if (
-            app_id != conversation_id
-            or (await conn.execute(shown_query(project_id, conversation_id))).first()
-        ):
+        if app_id != conversation_id or await first(conn, shown_query(project_id, app_id)):
             return False
         # A conversation older than branching has one branch, its original, shown already.
         return await _has_states(conn, project_id, conversation_id)
-    history = (
-        await conn.execute(sa.select(_latest(d, d.history(st.state), project_id, app_id)))
-    ).scalar()
+    (history,) = await first(conn, sa.select(_latest(d, d.history(st.state), project_id, app_id)))
     if history is not None:
         title, turns = summarise(orjson.loads(history))
         c = conversations.c
@@ -303,34 +283,23 @@ async def show_branch(
 async def boundary(
     conn: AsyncConnection, d: Dialect, project_id: str, app_id: str, items: int
 ) -> Boundary | None:
-    sequence_id = (
-        await conn.execute(
-            sa.select(bd.sequence_id)
-            .where(bd.project_id == project_id, bd.app_id == app_id, bd["items"] == items)
-            .order_by(bd.sequence_id.desc())
-            .limit(1)
-        )
-    ).scalar()
-    if sequence_id is None:
+    own = (bd.project_id == project_id, bd.app_id == app_id)
+    found = await first(
+        conn,
+        sa.select(bd.sequence_id).where(*own, bd["items"] == items).order_by(bd.sequence_id.desc()),
+    )
+    if found is None:
         # Snapshots without a boundary row (written before branching, or by Burr itself).
-        own = sa.exists().where(
-            bd.project_id == project_id, bd.app_id == app_id, bd.sequence_id == st.sequence_id
+        has_row = sa.exists().where(*own, bd.sequence_id == st.sequence_id)
+        found = await first(
+            conn,
+            sa.select(st.sequence_id)
+            .where(st.partition_key == project_id, st.app_id == app_id, ~has_row)
+            .where(d.history_length(st.state) == items)
+            .order_by(st.sequence_id.desc()),
         )
-        sequence_id = (
-            await conn.execute(
-                sa.select(st.sequence_id)
-                .where(
-                    st.partition_key == project_id,
-                    st.app_id == app_id,
-                    ~own,
-                    d.history_length(st.state) == items,
-                )
-                .order_by(st.sequence_id.desc())
-                .limit(1)
-            )
-        ).scalar()
-    if sequence_id is not None:
-        return Boundary(app_id, sequence_id, items)
+    if found is not None:
+        return Boundary(app_id, found.sequence_id, items)
     if items == 0 and await _has_states(conn, project_id, app_id):
         return Boundary(app_id, START_SEQUENCE_ID, 0)
     return None
@@ -339,16 +308,11 @@ async def boundary(
 async def find_boundary(
     conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str, digest: str
 ) -> Boundary | None:
-    row = (
-        await conn.execute(
-            sa.select(bd.app_id, bd.sequence_id, bd["items"])
-            .where(
-                bd.project_id == project_id,
-                bd.digest == digest,
-                _of_conversation(d, bd.app_id, conversation_id),
-            )
-            .order_by(bd.written_at.desc(), bd.sequence_id.desc())
-            .limit(1)
-        )
-    ).first()
+    row = await first(
+        conn,
+        sa.select(bd.app_id, bd.sequence_id, bd["items"])
+        .where(bd.project_id == project_id, bd.digest == digest)
+        .where(_of_conversation(d, bd.app_id, conversation_id))
+        .order_by(bd.written_at.desc(), bd.sequence_id.desc()),
+    )
     return Boundary(*row) if row else None

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
 from chatbot.store.dialect import Dialect
-from chatbot.store.local_leases import LocalLeases
 from chatbot.store.tables import leases
 
 logger = logging.getLogger(__name__)
@@ -114,6 +113,37 @@ class LeaseTable:
         d = self._dialect
         async with d.reading(d.side_engine) as conn:
             await conn.execute(leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S)))
+
+
+class _LocalLease(TurnLease):
+    __slots__ = ("_held", "_key", "_released")
+
+    def __init__(self, held: set[tuple[str, str]], key: tuple[str, str]) -> None:
+        self._held = held
+        self._key = key
+        self._released = False
+
+    async def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._held.discard(self._key)
+
+
+class LocalLeases:
+    """A set of conversations with a turn in progress; acquiring a held one fails at once."""
+
+    def __init__(self) -> None:
+        self._held: set[tuple[str, str]] = set()
+
+    def acquire(self, project_id: str, app_id: str) -> TurnLease:
+        key = (project_id, app_id)
+        if key in self._held:
+            raise ConversationBusy(f"{project_id}/{app_id}")
+        self._held.add(key)
+        return _LocalLease(self._held, key)
+
+    def __len__(self) -> int:
+        return len(self._held)
 
 
 class _DatabaseLease(TurnLease):

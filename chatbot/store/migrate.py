@@ -1,9 +1,10 @@
 """Schema migrations with Alembic, run from code (no ``alembic.ini`` at run time).
 
-The scripts are in ``migrations/`` (``env.py`` and ``versions/``); revision 0001 is the
-schema of the releases before migrations, created table by table where absent, so a
-database those releases wrote (it has no ``alembic_version`` table) comes under Alembic
-by the same upgrade, with nothing in it touched.
+The scripts are in ``migrations/`` (``env.py`` and ``versions/``). ``tables`` is the
+newest schema: an empty database is created from it and stamped at the newest revision.
+Revision 0001 is the baseline, the schema of the releases before migrations: a database
+they wrote (it has tables and no ``alembic_version``) is stamped at 0001, with nothing in
+it touched, and upgraded from there by the later revisions.
 
 The server migrates at start (``ConversationStore.initialize``): the upgrade runs in one
 transaction that first takes a lock every other starting process waits for (PostgreSQL:
@@ -19,12 +20,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chatbot.store.base import SchemaTooNew
 from chatbot.store.dialect import Dialect
+from chatbot.store.tables import metadata
 
 SCRIPTS = Path(__file__).with_name("migrations")
+BASELINE = "0001"  # the schema of the releases before migrations
 logger = logging.getLogger(__name__)
 # Alembic narrates its plugins (as it is imported) and each step at INFO; the one line
 # that matters is ours. So it is quieted first, and imported only when needed.
@@ -75,9 +79,19 @@ def _upgrade(conn: Connection) -> None:
     from alembic import command
 
     found = _current(conn)
-    if found != (head(),):
-        command.upgrade(_config(conn), "head")
-        logger.info("database schema upgraded from %s to %s", found or "none", head())
+    if found == (head(),):
+        return
+    config = _config(conn)
+    if not found:
+        # As Alembic's cookbook has it: an empty database gets the newest schema at once;
+        # one written before migrations (78b97e7) is at the baseline, with any table its
+        # older versions lacked created first.
+        tables = [t for t in metadata.sorted_tables if conn.dialect.name in t.info["dialects"]]
+        legacy = {t.name for t in tables} & set(sa.inspect(conn).get_table_names())
+        metadata.create_all(conn, tables=tables)
+        command.stamp(config, BASELINE if legacy else "head")
+    command.upgrade(config, "head")
+    logger.info("database schema upgraded from %s to %s", found or "none", head())
 
 
 async def upgrade(d: Dialect) -> None:
@@ -91,13 +105,3 @@ async def current(d: Dialect) -> str:
     """The database's revision ("" for an empty database); refuses an unknown one."""
     async with d.reading(d.engine) as conn:
         return ", ".join(await conn.run_sync(_current))
-
-
-async def check(d: Dialect) -> None:
-    """Refuse to use a database whose schema is not this release's."""
-    found = await current(d)
-    if found != head():
-        raise SchemaTooNew(
-            f"the database schema is at revision {found or 'none'}, not {head()}: "
-            "run `chatbot db upgrade` first"
-        )

@@ -16,6 +16,7 @@ Its statements are written once; a dialect only wakes the other processes up
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -218,19 +219,7 @@ class RelayTable:
         for start in range(0, len(batches), _ROWS_PER_STATEMENT):
             chunk = batches[start : start + _ROWS_PER_STATEMENT]
             rows = self._dialect.insert(reply_events).values(
-                [
-                    {
-                        "project_id": b.project_id,
-                        "app_id": b.app_id,
-                        "reply_id": b.reply_id,
-                        "first_index": b.first_index,
-                        "next_index": b.next_index,
-                        "done": b.done,
-                        "payload": b.payload,
-                        "created_at": now,
-                    }
-                    for b in chunk
-                ]
+                [{**dataclasses.asdict(b), "created_at": now} for b in chunk]
             )
             await self._run(
                 rows.on_conflict_do_update(

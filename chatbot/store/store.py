@@ -81,16 +81,16 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         return self.dialect.database_url
 
     # --- lifecycle ------------------------------------------------------------------------
-    async def initialize(self, *, upgrade: bool = True) -> None:
+    async def initialize(self) -> None:
         """Open the database and bring its schema to this release's revision (``migrate``).
 
         Raises ``StoreUnavailable`` when that is impossible, ``SchemaTooNew`` when a newer
-        release migrated it. ``upgrade=False`` only checks that the schema is current.
+        release migrated it.
         """
         d = self.dialect
         try:
             await d.open()
-            await (migrate.upgrade(d) if upgrade else migrate.check(d))
+            await migrate.upgrade(d)
             table = LeaseTable(d, process_holder())
             await d.keep_alive()
         except StoreUnavailable:

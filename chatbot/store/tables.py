@@ -20,15 +20,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = sa.MetaData()
-_TIMESTAMPTZ = TIMESTAMP(timezone=True)
+BOTH = ("sqlite", "postgresql")
 
 
 def _on_postgres(dialect: Dialect, postgres: TypeEngine, other: TypeEngine) -> TypeEngine:
     return dialect.type_descriptor(postgres if dialect.name == "postgresql" else other)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class JsonText(TypeDecorator):
@@ -41,40 +37,40 @@ class JsonText(TypeDecorator):
         return _on_postgres(dialect, JSONB(), sa.Text())
 
 
-class Instant(TypeDecorator):
-    impl = sa.Text
+class _Time(TypeDecorator):
+    """An aware datetime: ``TIMESTAMPTZ`` on PostgreSQL, ``sqlite`` (text or seconds) on SQLite."""
+
     cache_ok = True
+    sqlite: TypeEngine
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
-        return _on_postgres(dialect, _TIMESTAMPTZ, sa.Text())
+        return _on_postgres(dialect, TIMESTAMP(timezone=True), self.sqlite)
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name == "postgresql":
             return value
-        return _aware(value).isoformat()
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value.isoformat() if isinstance(self.sqlite, sa.Text) else value.timestamp()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None or isinstance(value, dt.datetime):
             return value
-        return _aware(dt.datetime.fromisoformat(value))
-
-
-class Clock(TypeDecorator):
-    impl = sa.Float
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
-        return _on_postgres(dialect, _TIMESTAMPTZ, sa.Float())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
-            return value
-        return _aware(value).timestamp()
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None or isinstance(value, dt.datetime):
-            return value
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+class Instant(_Time):
+    cache_ok = True
+    impl = sa.Text
+    sqlite = sa.Text()
+
+
+class Clock(_Time):
+    cache_ok = True
+    impl = sa.Float
+    sqlite = sa.Float()
 
 
 class Token(TypeDecorator):
@@ -98,14 +94,18 @@ def _int(name: str, **kwargs: Any) -> sa.Column:
     return sa.Column(name, sa.Integer, nullable=kwargs.pop("nullable", False), **kwargs)
 
 
+def _table(name: str, *items: Any, dialects: tuple[str, ...] = BOTH, **kw: Any) -> sa.Table:
+    """A table of the schema; ``dialects``: the databases that have it."""
+    return sa.Table(name, metadata, *items, info={"dialects": dialects}, **kw)
+
+
 def _keys(*names: str) -> list[sa.Column]:
     return [_text(name, primary_key=True) for name in names]
 
 
 # Burr's own ``burr_state`` layout, column for column, so Burr's stock persisters read it.
-states = sa.Table(
+states = _table(
     "burr_state",
-    metadata,
     sa.Column("partition_key", sa.Text, primary_key=True, server_default=""),
     *_keys("app_id"),
     _int("sequence_id", primary_key=True),
@@ -115,33 +115,33 @@ states = sa.Table(
     sa.Column("created_at", sa.DateTime, server_default=sa.text("CURRENT_TIMESTAMP")),
     sa.Index("burr_state_created_at_index", "created_at"),
 )
-conversations = sa.Table(
+conversations = _table(
     "chatbot_conversations",
-    metadata,
     *_keys("project_id", "app_id"),
     _text("title", server_default=""),
-    _int("turns", server_default="0"),
+    _int("turns", server_default=sa.text("0")),
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("updated_at", Instant, nullable=False),
     sa.Index("chatbot_conversations_recent", "project_id", sa.text("updated_at DESC"), "app_id"),
 )
 # One row per branch: the digest of its latest stored history.
-history_digests = sa.Table(
+history_digests = _table(
     "chatbot_history_digests",
-    metadata,
     *_keys("project_id", "app_id"),
     _text("digest"),
     sa.Column("updated_at", Instant, nullable=False),
     sa.Index("chatbot_history_digests_digest", "project_id", "digest", sa.text("updated_at DESC")),
 )
-branches = sa.Table(
+branches = _table(
     "chatbot_branches",
-    metadata,
     *_keys("project_id", "app_id"),
     _text("conversation_id"),
     _text("parent_app_id", nullable=True),
     _int("fork_sequence_id", nullable=True),
-    *(_int(name, server_default="0") for name in ("diverges_at", "created", "shown", "items")),
+    *(
+        _int(name, server_default=sa.text("0"))
+        for name in ("diverges_at", "created", "shown", "items")
+    ),
     sa.Column("created_at", Instant, nullable=False),
     sa.Index(
         "chatbot_branches_conversation",
@@ -150,9 +150,8 @@ branches = sa.Table(
         sa.text("shown DESC"),  # noqa: E501
     ),
 )
-boundaries = sa.Table(
+boundaries = _table(
     "chatbot_turn_boundaries",
-    metadata,
     *_keys("project_id", "app_id"),
     _int("sequence_id", primary_key=True),
     _int("items"),
@@ -161,9 +160,8 @@ boundaries = sa.Table(
     sa.Column("written_at", Instant, nullable=False),
     sa.Index("chatbot_turn_boundaries_digest", "project_id", "digest"),
 )
-leases = sa.Table(
+leases = _table(
     "chatbot_turn_leases",
-    metadata,
     *_keys("project_id", "app_id"),
     sa.Column("token", Token, nullable=False),
     _text("holder"),
@@ -171,18 +169,17 @@ leases = sa.Table(
     sa.Column("expires_at", Clock, nullable=False),
 )
 # SQLite only: the processes using the file (``sqlite_dialect``).
-lease_holders = sa.Table(
+lease_holders = _table(
     "chatbot_lease_holders",
-    metadata,
     _text("id", primary_key=True),
     _text("host"),
     _int("pid"),
     sa.Column("started_at", Clock, nullable=False),
     sa.Column("expires_at", Clock, nullable=False),
+    dialects=("sqlite",),
 )
-signals = sa.Table(
+signals = _table(
     "chatbot_reply_signals",
-    metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     *(_text(name) for name in ("project_id", "app_id", "kind")),
     sa.Column("created_at", Clock, nullable=False),
@@ -193,9 +190,8 @@ signals = sa.Table(
     sa.Index("chatbot_reply_signals_created", "created_at"),
     sqlite_autoincrement=True,
 )
-reply_events = sa.Table(
+reply_events = _table(
     "chatbot_reply_events",
-    metadata,
     *_keys("project_id", "app_id", "reply_id"),
     _int("first_index", primary_key=True),
     _int("next_index"),
