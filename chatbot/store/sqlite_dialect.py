@@ -41,11 +41,14 @@ from chatbot.store.tables import lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
 BUSY_TIMEOUT_MS = 10_000
-POOL_SIZE = 4
 
 
 def _engine(path: Path, synchronous: str) -> AsyncEngine:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=POOL_SIZE)
+    # One connection per pool: statements of this process queue for it here instead of
+    # contending for the file's lock inside SQLite (whose busy handler sleeps and retries).
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0, pool_reset_on_return=None
+    )
 
     @sa.event.listens_for(engine.sync_engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
