@@ -6,13 +6,14 @@ are single statements. ``Dialect.forks_of`` says which app ids are a conversatio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from burr.core.persistence import PersistedStateData
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_tree import BranchRecord
@@ -82,47 +83,52 @@ def _of_conversation(d: Dialect, app_id: sa.ColumnElement, conversation_id: str)
     return sa.or_(app_id == conversation_id, d.forks_of(app_id, conversation_id))
 
 
-async def write_turns(
-    conn: AsyncConnection, d: Dialect, turns: Sequence[TurnRows], now: Any
-) -> None:
-    """The branch and boundary rows of a group commit's turns (inside its transaction)."""
-    boundary_rows = [
-        {"project_id": t.project_id, "app_id": t.app_id, "sequence_id": t.sequence_id,
-         "items": t.items, "position": t.position, "status": t.status, "digest": t.digest,
-         "rest": t.rest}
-        for t in turns
-    ]  # fmt: skip
-    for t in turns:
-        if t.new_branch is not None:
-            boundary_rows.append(await _record_fork(conn, d, t, now))
-    p, c = sa.bindparam("b_project"), sa.bindparam("b_conversation")
+@functools.cache
+def _turn_statements(d: Dialect) -> tuple[sa.Insert, sa.Insert]:
+    """The upserts of every turn's branch row and boundary row (built once: they are the
+    group commit's)."""
+    p, c, now = sa.bindparam("b_project"), sa.bindparam("b_conversation"), d.commit_time()
     row = d.insert(branches).values(
         app_id=sa.bindparam("b_app"), parent_app_id=None, fork_sequence_id=None,
         diverges_at=0, created=sa.bindparam("b_created"), shown=0,
         items=sa.bindparam("b_items"),
         created_at=_created_or(p, c, now), project_id=p, conversation_id=c,
     )  # fmt: skip
-    await conn.execute(
-        row.on_conflict_do_update(
-            index_elements=["project_id", "app_id"], set_={"items": row.excluded["items"]}
-        ),
+    branch = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id"], set_={"items": row.excluded["items"]}
+    )
+    row = d.insert(boundaries).values(written_at=now)
+    boundary = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id", "sequence_id"],
+        set_={name: row.excluded[name] for name in _BOUNDARY_VALUES},
+    )
+    return branch, boundary
+
+
+def write_turns(conn: Connection, d: Dialect, turns: Sequence[TurnRows], now: Any) -> None:
+    """The branch and boundary rows of a group commit's turns (inside its transaction)."""
+    boundary_rows = [
+        {"project_id": t.project_id, "app_id": t.app_id, "sequence_id": t.sequence_id,
+         "items": t.items, "position": t.position, "status": t.status, "digest": t.digest,
+         "rest": t.rest, "now": now}
+        for t in turns
+    ]  # fmt: skip
+    for t in turns:
+        if t.new_branch is not None:
+            boundary_rows.append(_record_fork(conn, d, t, now))
+    branch, boundary = _turn_statements(d)
+    conn.execute(
+        branch,
         [
             {"b_project": t.project_id, "b_conversation": t.conversation_id, "b_app": t.app_id,
-             "b_created": t.created, "b_items": t.items}
+             "b_created": t.created, "b_items": t.items, "now": now}
             for t in turns
         ],
     )  # fmt: skip
-    boundary = d.insert(boundaries).values(written_at=now)
-    await conn.execute(
-        boundary.on_conflict_do_update(
-            index_elements=["project_id", "app_id", "sequence_id"],
-            set_={name: boundary.excluded[name] for name in _BOUNDARY_VALUES},
-        ),
-        boundary_rows,
-    )
+    conn.execute(boundary, boundary_rows)
 
 
-async def _record_fork(conn: AsyncConnection, d: Dialect, t: TurnRows, now: Any) -> dict:
+def _record_fork(conn: Connection, d: Dialect, t: TurnRows, now: Any) -> dict:
     """A new branch's row (and its original's, for a conversation older than branching);
     answers the boundary row of the state it was forked from."""
     fork, p, c = t.new_branch, t.project_id, t.conversation_id
@@ -130,25 +136,25 @@ async def _record_fork(conn: AsyncConnection, d: Dialect, t: TurnRows, now: Any)
     original = d.insert(branches).values(
         app_id=c, parent_app_id=None, fork_sequence_id=None, diverges_at=0, created=0, shown=0,
         items=sa.func.coalesce(_latest(d, d.history_length(st.state), p, c), 0),
-        created_at=_created_or(p, c, now), project_id=p, conversation_id=c,
+        created_at=_created_or(p, c, d.now()), project_id=p, conversation_id=c,
     )  # fmt: skip
-    await conn.execute(original.on_conflict_do_nothing())
+    conn.execute(original.on_conflict_do_nothing())
     new = d.insert(branches).values(
         app_id=t.app_id, parent_app_id=fork.parent_app_id,
         fork_sequence_id=fork.fork_sequence_id, diverges_at=fork.diverges_at,
-        created=t.created, shown=_next_shown(p, c), items=t.items, created_at=now,
+        created=t.created, shown=_next_shown(p, c), items=t.items, created_at=d.now(),
         project_id=p, conversation_id=c,
     )  # fmt: skip
-    await conn.execute(new.on_conflict_do_nothing())
+    conn.execute(new.on_conflict_do_nothing())
     # The state it was forked from: the parent's boundary row, else the parent's snapshot
     # (a conversation older than branching), else the start.
     parent, at = fork.parent_app_id, fork.fork_sequence_id
-    source = await first(
+    source = first(
         conn,
         sa.select(bd.position, bd.status, bd.rest).where(
             bd.project_id == p, bd.app_id == parent, bd.sequence_id == at
         ),
-    ) or await first(
+    ) or first(
         conn,
         sa.select(st.position, st.status, d.without_history(st.state)).where(
             st.partition_key == p, st.app_id == parent, st.sequence_id == at
@@ -158,32 +164,32 @@ async def _record_fork(conn: AsyncConnection, d: Dialect, t: TurnRows, now: Any)
     return {
         "project_id": p, "app_id": t.app_id, "sequence_id": fork.fork_sequence_id,
         "items": fork.fork_items, "position": position, "status": status,
-        "digest": t.fork_digest, "rest": rest,
+        "digest": t.fork_digest, "rest": rest, "now": now,
     }  # fmt: skip
 
 
-async def delete_conversation(
-    conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str
+def delete_conversation(
+    conn: Connection, d: Dialect, project_id: str, conversation_id: str
 ) -> None:
     """Every branch's states, boundaries, digests and rows (inside the caller's transaction)."""
     for table, project in ((states, st.partition_key), (history_digests, None), (boundaries, None)):
         project = project if project is not None else table.c.project_id
         of_it = _of_conversation(d, table.c.app_id, conversation_id)
-        await conn.execute(table.delete().where(project == project_id, of_it))
-    await conn.execute(
+        conn.execute(table.delete().where(project == project_id, of_it))
+    conn.execute(
         branches.delete().where(br.project_id == project_id, br.conversation_id == conversation_id)
     )
 
 
-async def load_boundary(
-    conn: AsyncConnection, d: Dialect, partition_key: str, app_id: str, sequence_id: int
+def load_boundary(
+    conn: Connection, d: Dialect, partition_key: str, app_id: str, sequence_id: int
 ) -> PersistedStateData | None:
     """The state at a boundary whose snapshot was pruned (or -1, the start), else None."""
     if sequence_id == START_SEQUENCE_ID:
-        if await _has_states(conn, partition_key, app_id):
+        if _has_states(conn, partition_key, app_id):
             return start_state(partition_key, app_id)
         return None
-    row = await first(
+    row = first(
         conn,
         sa.select(
             bd["items"], bd.position, bd.status, bd.rest, bd.written_at,
@@ -204,20 +210,20 @@ async def load_boundary(
     )  # fmt: skip
 
 
-async def first(conn: AsyncConnection, query: sa.Executable) -> Any:
+def first(conn: Connection, query: sa.Executable) -> Any:
     """The first row of a query, or None (a select asks for one row only)."""
-    return (await conn.execute(query.limit(1) if isinstance(query, sa.Select) else query)).first()
+    return (conn.execute(query.limit(1) if isinstance(query, sa.Select) else query)).first()
 
 
-async def _has_states(conn: AsyncConnection, partition_key: str, app_id: str) -> bool:
+def _has_states(conn: Connection, partition_key: str, app_id: str) -> bool:
     one = sa.select(sa.literal(1)).where(st.partition_key == partition_key, st.app_id == app_id)
-    return await first(conn, one.limit(1)) is not None
+    return first(conn, one.limit(1)) is not None
 
 
-async def branch_records(
-    conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str
+def branch_records(
+    conn: Connection, d: Dialect, project_id: str, conversation_id: str
 ) -> list[BranchRecord]:
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(*_BRANCH_COLUMNS)
         .where(br.project_id == project_id, br.conversation_id == conversation_id)
         .order_by(br.created, br.app_id)
@@ -226,7 +232,7 @@ async def branch_records(
     if records:
         return records
     # A conversation stored before branching: its original alone, from its latest state.
-    items, created_at = await first(
+    items, created_at = first(
         conn,
         sa.select(
             _latest(d, d.history_length(st.state), project_id, conversation_id),
@@ -247,14 +253,14 @@ def shown_query(project_id: str, conversation_id: Any) -> sa.Select:
     )
 
 
-async def show_branch(
-    conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str, app_id: str
+def show_branch(
+    conn: Connection, d: Dialect, project_id: str, conversation_id: str, app_id: str
 ) -> bool:
     """Inside a write transaction: the switch, and the listing's title and turn count
     taken from the branch now shown."""
     if conversation_of(app_id) != conversation_id:
         return False
-    switched = await conn.execute(
+    switched = conn.execute(
         branches.update()
         .where(
             br.project_id == project_id,
@@ -264,15 +270,15 @@ async def show_branch(
         .values(shown=_next_shown(project_id, conversation_id))
     )
     if switched.rowcount == 0:
-        if app_id != conversation_id or await first(conn, shown_query(project_id, app_id)):
+        if app_id != conversation_id or first(conn, shown_query(project_id, app_id)):
             return False
         # A conversation older than branching has one branch, its original, shown already.
-        return await _has_states(conn, project_id, conversation_id)
-    (history,) = await first(conn, sa.select(_latest(d, d.history(st.state), project_id, app_id)))
+        return _has_states(conn, project_id, conversation_id)
+    (history,) = first(conn, sa.select(_latest(d, d.history(st.state), project_id, app_id)))
     if history is not None:
         title, turns = summarise(orjson.loads(history))
         c = conversations.c
-        await conn.execute(
+        conn.execute(
             conversations.update()
             .where(c.project_id == project_id, c.app_id == conversation_id)
             .values(title=title, turns=turns)
@@ -280,18 +286,18 @@ async def show_branch(
     return True
 
 
-async def boundary(
-    conn: AsyncConnection, d: Dialect, project_id: str, app_id: str, items: int
+def boundary(
+    conn: Connection, d: Dialect, project_id: str, app_id: str, items: int
 ) -> Boundary | None:
     own = (bd.project_id == project_id, bd.app_id == app_id)
-    found = await first(
+    found = first(
         conn,
         sa.select(bd.sequence_id).where(*own, bd["items"] == items).order_by(bd.sequence_id.desc()),
     )
     if found is None:
         # Snapshots without a boundary row (written before branching, or by Burr itself).
         has_row = sa.exists().where(*own, bd.sequence_id == st.sequence_id)
-        found = await first(
+        found = first(
             conn,
             sa.select(st.sequence_id)
             .where(st.partition_key == project_id, st.app_id == app_id, ~has_row)
@@ -300,15 +306,15 @@ async def boundary(
         )
     if found is not None:
         return Boundary(app_id, found.sequence_id, items)
-    if items == 0 and await _has_states(conn, project_id, app_id):
+    if items == 0 and _has_states(conn, project_id, app_id):
         return Boundary(app_id, START_SEQUENCE_ID, 0)
     return None
 
 
-async def find_boundary(
-    conn: AsyncConnection, d: Dialect, project_id: str, conversation_id: str, digest: str
+def find_boundary(
+    conn: Connection, d: Dialect, project_id: str, conversation_id: str, digest: str
 ) -> Boundary | None:
-    row = await first(
+    row = first(
         conn,
         sa.select(bd.app_id, bd.sequence_id, bd["items"])
         .where(bd.project_id == project_id, bd.digest == digest)

@@ -1,6 +1,10 @@
 """Where the two databases truly differ; everything else in the store is written once.
 
-A ``Dialect`` opens the engines, says how a write transaction starts and how reads run,
+Every store operation is one synchronous function of a SQLAlchemy ``Connection``; a
+``Dialect`` runs it (``run``): PostgreSQL through the asyncio extension (``run_sync``:
+each statement one round trip on asyncpg, awaited), SQLite on a thread of its own (the
+whole operation in one hop off the event loop, its statements native calls there).
+It also opens the engines, says how a write transaction starts,
 whose clock "now" is, how a state's history is reached inside JSON, which app ids belong
 to a conversation, and what the relay's wake-ups are. ``sqlite_dialect`` and
 ``postgres_dialect`` are its two implementations.
@@ -10,28 +14,25 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import datetime as dt
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
 
 Change = Literal["signals", "replies"]
 # Failures that mean "the database is not usable", whichever driver raised them.
 DATABASE_ERRORS = (OSError, TimeoutError, sa.exc.SQLAlchemyError)
-_ENGINES = ("engine", "side_engine")
-_Connection = contextlib.AbstractAsyncContextManager[AsyncConnection]
+T = TypeVar("T")
+Work = Callable[[Connection], T]
 
 
 class Dialect(abc.ABC):
     """One database: its engines and the handful of things SQL cannot say the same way."""
 
     name: str
-    # States, summaries and branches.
-    engine: AsyncEngine
-    # Leases and relay rows (SQLite: a pool that commits without an fsync); may be ``engine``.
-    side_engine: AsyncEngine
+    database_url: str
     # ``sqlalchemy.dialects.<name>.insert``: the upsert (``on_conflict_do_*``) of the database.
     insert: Any
 
@@ -48,29 +49,35 @@ class Dialect(abc.ABC):
     async def open(self) -> None:
         """Create the engines (they belong to the running event loop)."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
         """Dispose of the engines (those opened: ``open`` may have failed half-way)."""
-        engines = {id(e): e for e in (self.__dict__.pop(n, None) for n in _ENGINES) if e}
-        for engine in engines.values():
-            await engine.dispose()
 
-    # --- transactions -------------------------------------------------------------------
+    # --- running operations ---------------------------------------------------------------
     @abc.abstractmethod
-    def reading(self, engine: AsyncEngine) -> _Connection:
-        """A connection whose statements each commit on their own (one round trip each)."""
-
-    @abc.abstractmethod
-    def writing(self, engine: AsyncEngine) -> _Connection:
-        """A connection in a write transaction, committed at the end (rolled back on error)."""
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        """``work(connection)``: in one write transaction, or with each statement committing
+        on its own (one round trip each). ``side``: lease and relay rows, which need no
+        fsync (SQLite runs them on a connection of their own)."""
 
     @abc.abstractmethod
-    async def lock_schema(self, conn: AsyncConnection) -> None:
+    def lock_schema(self, conn: Connection) -> None:
         """Inside the migration's transaction: make other processes' migrations wait."""
 
     # --- SQL that differs ---------------------------------------------------------------
     @abc.abstractmethod
     def now(self, offset_s: float = 0.0) -> Any:
         """The current time (plus ``offset_s``) as leases and relay rows compare it."""
+
+    @abc.abstractmethod
+    def commit_time(self) -> Any:
+        """ "Now" in a prepared statement, for the times a write stores: PostgreSQL's
+        ``now()``; on SQLite the parameter ``now`` (``utcnow()``, given with each write)."""
+
+    @abc.abstractmethod
+    def lease_clock(self) -> tuple[Any, Any]:
+        """ "Now" and "now plus the parameter ``ttl`` seconds" in a prepared lease statement
+        (on SQLite, the parameters ``now`` and ``expires``: see ``clock_params``)."""
 
     @abc.abstractmethod
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
@@ -107,3 +114,9 @@ class Dialect(abc.ABC):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def clock_params(ttl_s: float = 0.0) -> dict[str, Any]:
+    """The parameters of ``Dialect.lease_clock`` and ``commit_time``, for either database."""
+    now = utcnow()
+    return {"now": now, "expires": now + dt.timedelta(seconds=ttl_s), "ttl": ttl_s}

@@ -24,11 +24,11 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
-from chatbot.store.dialect import Dialect
-from chatbot.store.tables import leases
+from chatbot.store.dialect import Dialect, clock_params
+from chatbot.store.tables import Token, leases
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def process_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
-async def held_tokens(conn: AsyncConnection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def held_tokens(conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these leases are still in place; run inside the final write's transaction.
 
     Nobody can take one over between this check and the commit: on SQLite the transaction
@@ -53,7 +53,7 @@ async def held_tokens(conn: AsyncConnection, tokens: Sequence[uuid.UUID]) -> set
     """
     if not tokens:
         return set()
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(leases.c.token).where(leases.c.token.in_(tokens)).with_for_update()
     )
     return {uuid.UUID(str(token)) for (token,) in rows}
@@ -65,33 +65,38 @@ class LeaseTable:
     def __init__(self, dialect: Dialect, holder: str) -> None:
         self._dialect = dialect
         self._holder = holder
+        self._taken, self._mine = self._build()
 
     async def insert(self, key: LeaseKey, token: uuid.UUID, ttl_s: float) -> bool:
         """Take the lease if it is free or expired; False while another one is live."""
-        d = self._dialect
-        row = d.insert(leases).values(
-            project_id=key[0],
-            app_id=key[1],
-            token=token,
-            holder=self._holder,
-            acquired_at=d.now(),
-            expires_at=d.now(ttl_s),
+        params = {"p": key[0], "a": key[1], "token": token, **clock_params(ttl_s)}
+        taken = self._taken
+        return await self._dialect.run(
+            lambda conn: conn.execute(taken, params).first() is not None, side=True
         )
-        taken = row.on_conflict_do_update(
-            index_elements=["project_id", "app_id"],
-            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
-            where=leases.c.expires_at < d.now(),
-        ).returning(leases.c.token)
-        async with d.reading(d.side_engine) as conn:
-            return (await conn.execute(taken)).first() is not None
 
     async def delete(self, key: LeaseKey, token: uuid.UUID) -> None:
         """Drop the lease if it still carries this token."""
+        params = {"p": key[0], "a": key[1], "token": token}
+        mine = self._mine
+        await self._dialect.run(lambda conn: conn.execute(mine, params), side=True)
+
+    def _build(self) -> tuple[sa.Insert, sa.Delete]:
+        """Taking and dropping a lease: a turn's statements, built once."""
+        now, expires = self._dialect.lease_clock()
+        p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
+        row = self._dialect.insert(leases).values(
+            project_id=p, app_id=a, token=token, holder=self._holder, acquired_at=now,
+            expires_at=expires,
+        )  # fmt: skip
+        taken = row.on_conflict_do_update(
+            index_elements=["project_id", "app_id"],
+            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
+            where=leases.c.expires_at < now,
+        ).returning(leases.c.token)
         c = leases.c
-        async with self._dialect.reading(self._dialect.side_engine) as conn:
-            await conn.execute(
-                leases.delete().where(c.project_id == key[0], c.app_id == key[1], c.token == token)
-            )
+        mine = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
+        return taken, mine
 
     async def renew(self, tokens: Sequence[uuid.UUID], ttl_s: float) -> set[uuid.UUID]:
         """Push back these leases' expiry; answers those still there (the rest were taken)."""
@@ -105,14 +110,14 @@ class LeaseTable:
             .values(expires_at=d.now(ttl_s))
             .returning(leases.c.token)
         )
-        async with d.reading(d.side_engine) as conn:
-            return {uuid.UUID(str(token)) for (token,) in await conn.execute(renewed)}
+        rows = await d.run(lambda conn: conn.execute(renewed).all(), side=True)
+        return {uuid.UUID(str(token)) for (token,) in rows}
 
     async def sweep(self) -> None:
         """Drop rows long expired."""
         d = self._dialect
-        async with d.reading(d.side_engine) as conn:
-            await conn.execute(leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S)))
+        expired = leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S))
+        await d.run(lambda conn: conn.execute(expired), side=True)
 
 
 class _LocalLease(TurnLease):

@@ -96,12 +96,14 @@ def _upgrade(conn: Connection) -> None:
 
 async def upgrade(d: Dialect) -> None:
     """Bring the schema to this release's revision, one process at a time."""
-    async with d.writing(d.engine) as conn:
-        await d.lock_schema(conn)
-        await conn.run_sync(_upgrade)
+
+    def locked(conn: Connection) -> None:
+        d.lock_schema(conn)
+        _upgrade(conn)
+
+    await d.run(locked, write=True)
 
 
 async def current(d: Dialect) -> str:
     """The database's revision ("" for an empty database); refuses an unknown one."""
-    async with d.reading(d.engine) as conn:
-        return ", ".join(await conn.run_sync(_current))
+    return ", ".join(await d.run(_current))

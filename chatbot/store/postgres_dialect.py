@@ -22,16 +22,18 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import Change, Dialect, _Connection
+from chatbot.store.dialect import Change, Dialect, T, Work
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +100,9 @@ class PostgresDialect(Dialect):
             json_serializer=_text,
             json_deserializer=_text,
         )
-        self.side_engine = self.engine
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._changed = {kind: asyncio.Event() for kind in CHANNELS}
-        async with self.reading(self.engine) as conn:  # unreachable: an error, not a warning
-            await conn.execute(sa.select(1))
+        await self.run(lambda conn: conn.execute(sa.select(1)))  # unreachable: an error
         await self._listen()
 
     async def close(self) -> None:
@@ -114,21 +114,29 @@ class PostgresDialect(Dialect):
             listener, self._listener = self._listener, None
             with contextlib.suppress(Exception):
                 await listener.close(timeout=5)
-        await super().close()
+        engine: AsyncEngine | None = self.__dict__.pop("engine", None)
+        if engine is not None:
+            await engine.dispose()
 
-    @contextlib.asynccontextmanager
-    async def reading(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        if write:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
         async with self._autocommit.connect() as conn:
-            yield conn
+            return await conn.run_sync(work)
 
-    def writing(self, engine: AsyncEngine) -> _Connection:
-        return engine.begin()
-
-    async def lock_schema(self, conn: AsyncConnection) -> None:
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+    def lock_schema(self, conn: Connection) -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
 
     def now(self, offset_s: float = 0.0) -> sa.ColumnElement:
         return sa.func.now() + dt.timedelta(seconds=offset_s)
+
+    def lease_clock(self) -> tuple[Any, Any]:
+        ttl = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("ttl", type_=sa.Float))
+        return sa.func.now(), sa.func.now() + ttl
+
+    def commit_time(self) -> sa.ColumnElement:
+        return sa.func.now()
 
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         return state.op("->")(_HISTORY_KEY)
@@ -148,8 +156,8 @@ class PostgresDialect(Dialect):
 
     # --- relay wake-ups -----------------------------------------------------------------
     async def notify(self, kind: Change) -> None:
-        async with self.reading(self.engine) as conn:
-            await conn.execute(sa.select(sa.func.pg_notify(CHANNELS[kind], "")))
+        notify = sa.select(sa.func.pg_notify(CHANNELS[kind], ""))
+        await self.run(lambda conn: conn.execute(notify))
 
     async def _listen(self) -> None:
         """Open the listening connection; without it the relay still works, by polling."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 # ``Change``: what a waiting part of the relay waits for: new signals (the holders of
 # replies), or answers and batches (the readers elsewhere).
@@ -123,9 +124,14 @@ class RelayTable:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
 
-    async def _run(self, statement: sa.Executable) -> sa.CursorResult:
-        async with self._dialect.reading(self._dialect.side_engine) as conn:
-            return await conn.execute(statement)
+    async def _run(self, statement: sa.Executable) -> tuple[list[sa.Row], int]:
+        """One statement; answers its rows and how many rows it changed."""
+
+        def run(conn: Connection) -> tuple[list[sa.Row], int]:
+            result = conn.execute(statement)
+            return (result.all() if result.returns_rows else []), result.rowcount
+
+        return await self._dialect.run(run, side=True)
 
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
         """Until rows of this kind may have changed, at most ``within_s`` seconds.
@@ -141,7 +147,7 @@ class RelayTable:
         added = signals.insert().values(
             project_id=project_id, app_id=app_id, kind=kind, created_at=self._dialect.now()
         )
-        signal_id = (await self._run(added.returning(signals.c.id))).scalar_one()
+        ((signal_id,),), _ = await self._run(added.returning(signals.c.id))
         await self._dialect.notify("signals")
         return signal_id
 
@@ -149,7 +155,7 @@ class RelayTable:
         """Signals of the last ``within_s`` seconds that still want an answer (a watch
         answered with a finished reply still does: a reply being written outranks it)."""
         s = signals.c
-        rows = await self._run(
+        rows, _ = await self._run(
             sa.select(s.id, s.project_id, s.app_id, s.kind)
             .where(s.created_at > self._dialect.now(-within_s), _WANTS_ANSWER)
             .order_by(s.id)
@@ -159,23 +165,22 @@ class RelayTable:
     async def answer_watch(self, signal_id: int, answer: WatchAnswer) -> None:
         """Answer a watch, unless an answer of equal or higher rank is already there."""
         s = signals.c
-        answered = await self._run(
+        _, answered = await self._run(
             signals.update()
             .where(s.id == signal_id, sa.or_(s.rank.is_(None), s.rank < answer.rank))
             .values(reply_id=answer.reply_id, running=answer.running, rank=answer.rank)
         )
-        if answered.rowcount:
+        if answered:
             await self._dialect.notify("replies")
 
     async def watch_answer(self, signal_id: int) -> WatchAnswer | None:
         s = signals.c
-        rows = await self._run(
+        rows, _ = await self._run(
             sa.select(s.reply_id, s.running, s.rank).where(
                 s.id == signal_id, s.reply_id.is_not(None)
             )
         )
-        row = rows.first()
-        return WatchAnswer(row.reply_id, bool(row.running), row.rank) if row else None
+        return WatchAnswer(rows[0].reply_id, bool(rows[0].running), rows[0].rank) if rows else None
 
     async def take_stop(self, signal_id: int, reply_id: str) -> None:
         """Say that this process holds the reply and is stopping it (before it does)."""
@@ -190,18 +195,17 @@ class RelayTable:
     async def answer_stop(self, signal_id: int, outcome: str) -> None:
         """Answer a stop with the stopped turn's outcome (JSON; ``null``: nothing stopped)."""
         s = signals.c
-        answered = await self._run(
+        _, answered = await self._run(
             signals.update().where(s.id == signal_id, s.outcome.is_(None)).values(outcome=outcome)
         )
-        if answered.rowcount:
+        if answered:
             await self._dialect.notify("replies")
 
     async def stop_answer(self, signal_id: int) -> StopAnswer | None:
         """How far the stop has got; None when the signal is gone."""
         s = signals.c
-        rows = await self._run(sa.select(s.reply_id, s.outcome).where(s.id == signal_id))
-        row = rows.first()
-        return StopAnswer(row.reply_id is not None, row.outcome) if row else None
+        rows, _ = await self._run(sa.select(s.reply_id, s.outcome).where(s.id == signal_id))
+        return StopAnswer(rows[0].reply_id is not None, rows[0].outcome) if rows else None
 
     async def drop_signal(self, signal_id: int) -> None:
         await self._run(signals.delete().where(signals.c.id == signal_id))
@@ -237,7 +241,7 @@ class RelayTable:
         """In index order: the batches holding events from index ``start`` on, one that
         starts there (even empty), and the last one (marked done) if it is written."""
         e = reply_events.c
-        rows = await self._run(
+        rows, _ = await self._run(
             sa.select(*_BATCH)
             .where(
                 e.project_id == project_id,
@@ -251,12 +255,12 @@ class RelayTable:
 
     async def mirror_exists(self, project_id: str, app_id: str, reply_id: str) -> bool:
         e = reply_events.c
-        rows = await self._run(
+        rows, _ = await self._run(
             sa.select(sa.literal(1))
             .where(e.project_id == project_id, e.app_id == app_id, e.reply_id == reply_id)
             .limit(1)
         )
-        return rows.first() is not None
+        return bool(rows)
 
     async def drop_mirrors(self, replies: Sequence[tuple[str, str, str]]) -> None:
         """Delete the batches of these (project_id, app_id, reply_id)."""
@@ -271,18 +275,15 @@ class RelayTable:
         the last one was stored within ``stored_within_s`` seconds."""
         now, lc, c = self._dialect.now, leases.c, conversations.c
         this = (c.project_id == project_id, c.app_id == app_id)
-        row = (
-            await self._run(
-                sa.select(
-                    sa.exists().where(
-                        lc.project_id == project_id, lc.app_id == app_id, lc.expires_at > now()
-                    ),
-                    sa.select(c.turns).where(*this).scalar_subquery(),
-                    sa.select(c.updated_at > now(-stored_within_s)).where(*this).scalar_subquery(),
-                )
+        ((running, turns, recent),), _ = await self._run(
+            sa.select(
+                sa.exists().where(
+                    lc.project_id == project_id, lc.app_id == app_id, lc.expires_at > now()
+                ),
+                sa.select(c.turns).where(*this).scalar_subquery(),
+                sa.select(c.updated_at > now(-stored_within_s)).where(*this).scalar_subquery(),
             )
-        ).one()
-        running, turns, recent = row
+        )
         return Activity(bool(running), turns or 0, bool(turns) and bool(recent))
 
     async def sweep(self, signals_older_than_s: float, mirrors_idle_s: float) -> None:

@@ -2,8 +2,11 @@
 
 ``chatbot serve --workers N`` and separate ``chatbot serve`` processes can use one file:
 turn leases are rows in it, so one turn at a time per conversation holds across all of
-them. ``aiosqlite`` runs each connection's statements on a thread of its own, so the
-event loop never waits on disk or on another process's write lock (``busy_timeout``).
+them. Each of the two connections runs on a thread of its own, and a store operation is
+one hop to it (SQLite's statements are calls, not round trips): the event loop never
+waits on disk or on another process's write lock (``busy_timeout``). The operations of
+this process queue for the connection, not for the file's lock inside SQLite (whose busy
+handler sleeps and retries).
 
 What differs from PostgreSQL:
 
@@ -12,8 +15,7 @@ What differs from PostgreSQL:
   rows on a second pool with ``synchronous=NORMAL`` (visible to every process at once, no
   fsync: only a crash of the machine loses one, and then every holder is gone too).
 - A write transaction starts with ``BEGIN IMMEDIATE`` (SQLite's write lock first, so a
-  lease check and the writes after it are seen by every process in one order), and one
-  at a time per process (a second would only wait for the lock inside SQLite).
+  lease check and the writes after it are seen by every process in one order).
 - Times are this machine's clock, which every process on the file shares.
 - Each process keeps a row of its own in ``chatbot_lease_holders``, renewed with its
   leases: that is how a starting server knows whether another one uses the file.
@@ -27,38 +29,40 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import Dialect, utcnow
-from chatbot.store.tables import lease_holders
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, utcnow
+from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
 BUSY_TIMEOUT_MS = 10_000
 
 
-def _engine(path: Path, synchronous: str) -> AsyncEngine:
-    # One connection per pool: statements of this process queue for it here instead of
-    # contending for the file's lock inside SQLite (whose busy handler sleeps and retries).
-    engine = create_async_engine(
-        f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0, pool_reset_on_return=None
+def _engine(path: Path, synchronous: str) -> Engine:
+    """One connection, used by one thread at a time (its executor's)."""
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        pool_size=1,
+        max_overflow=0,
+        pool_reset_on_return=None,  # autocommit: nothing to reset
+        connect_args={"check_same_thread": False},
     )
 
-    @sa.event.listens_for(engine.sync_engine, "connect")
+    @sa.event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
         # Autocommit at the driver: reads are single statements, writes say BEGIN themselves.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            (mode,) = cursor.fetchone()
+            (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
             if str(mode).lower() != "wal":
                 raise OSError(f"the file cannot use WAL mode (journal mode stays {mode!r})")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
@@ -66,6 +70,20 @@ def _engine(path: Path, synchronous: str) -> AsyncEngine:
             cursor.close()
 
     return engine
+
+
+def _run(engine: Engine, work: Work[T], write: bool) -> T:
+    with engine.connect() as conn:
+        if not write:
+            return work(conn)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return result
 
 
 class SQLiteDialect(Dialect):
@@ -76,7 +94,7 @@ class SQLiteDialect(Dialect):
         self.path = path
         self.database_url = f"sqlite:///{path}"
         self._ttl_s = ttl_s
-        self._write_lock = asyncio.Lock()
+        self._engines: dict[bool, tuple[Engine, ThreadPoolExecutor]] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
 
     @property
@@ -89,38 +107,36 @@ class SQLiteDialect(Dialect):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = _engine(self.path, "FULL")
-        self.side_engine = _engine(self.path, "NORMAL")
+        for side, synchronous in ((False, "FULL"), (True, "NORMAL")):
+            executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{synchronous.lower()}")
+            self._engines[side] = (_engine(self.path, synchronous), executor)
+        await self.run(lambda conn: conn.exec_driver_sql("SELECT 1"))  # opens it, or says why
 
     async def close(self) -> None:
-        with contextlib.suppress(AttributeError, *_ERRORS):  # AttributeError: never opened
-            async with self.reading(self.side_engine) as conn:
-                await conn.execute(
-                    lease_holders.delete().where(lease_holders.c.id == self._holder_id)
-                )
-        await super().close()
+        if self._engines:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                mine = lease_holders.delete().where(lease_holders.c.id == self._holder_id)
+                await self.run(lambda conn: conn.execute(mine), side=True)
+        engines, self._engines = self._engines, {}
+        for engine, executor in engines.values():
+            await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
+            executor.shutdown()
 
-    @contextlib.asynccontextmanager
-    async def reading(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        async with engine.connect() as conn:
-            yield conn
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        engine, executor = self._engines[side]
+        return await asyncio.get_running_loop().run_in_executor(executor, _run, engine, work, write)
 
-    @contextlib.asynccontextmanager
-    async def writing(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, engine.connect() as conn:
-            await conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                await conn.rollback()
-                raise
-            await conn.commit()
-
-    async def lock_schema(self, conn: AsyncConnection) -> None:
-        pass  # ``writing`` began with SQLite's write lock: other processes wait for it
+    def lock_schema(self, conn: Connection) -> None:
+        pass  # the migration's transaction began with SQLite's write lock (BEGIN IMMEDIATE)
 
     def now(self, offset_s: float = 0.0) -> dt.datetime:
         return utcnow() + dt.timedelta(seconds=offset_s)
+
+    def lease_clock(self) -> tuple[Any, Any]:
+        return sa.bindparam("now", type_=Clock), sa.bindparam("expires", type_=Clock)
+
+    def commit_time(self) -> sa.BindParameter:
+        return sa.bindparam("now")
 
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.json_extract(state, "$.chat_history")
@@ -149,26 +165,21 @@ class SQLiteDialect(Dialect):
             "expires_at": now + dt.timedelta(seconds=self._ttl_s),
         }
         upsert = sqlite.insert(lease_holders).values(row)
-        async with self.reading(self.side_engine) as conn:
-            await conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
-                )
-            )
+        renewed = upsert.on_conflict_do_update(
+            index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
+        )
+        await self.run(lambda conn: conn.execute(renewed), side=True)
 
     async def other_processes(self) -> list[int]:
         """The pids of the others using the file (live, or not yet expired elsewhere)."""
         h = lease_holders.c
-        async with self.reading(self.side_engine) as conn:
-            rows = await conn.execute(
-                sa.select(h.host, h.pid)
-                .where(h.expires_at > utcnow(), h.id != self._holder_id)
-                .order_by(h.started_at)
-            )
+        others = (
+            sa.select(h.host, h.pid)
+            .where(h.expires_at > utcnow(), h.id != self._holder_id)
+            .order_by(h.started_at)
+        )
+        rows = await self.run(lambda conn: conn.execute(others).all(), side=True)
         return [pid for host, pid in rows if host != socket.gethostname() or _alive(pid)]
-
-
-_ERRORS = (OSError, sa.exc.SQLAlchemyError)
 
 
 def _alive(pid: int) -> bool:

@@ -9,6 +9,7 @@ however many turns are in it. See ``base`` for how the store is used through Bur
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from burr.core import State
 from burr.core.persistence import AsyncBaseStateLoader, AsyncBaseStateSaver, PersistedStateData
+from sqlalchemy.engine import Connection
 
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_tree import BranchRecord
@@ -36,12 +38,24 @@ from chatbot.store.base import (
     summarise,
 )
 from chatbot.store.branch_rows import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
 from chatbot.store.leases import DatabaseLeases, LeaseTable, held_tokens, process_holder
 from chatbot.store.relay import RelayTable
 from chatbot.store.tables import conversations, history_digests, states
 
 st, cv = states.c, conversations.c
+# The statements of every turn's reads, built once.
+_SHOWN = branch_sql.shown_query(sa.bindparam("p"), sa.bindparam("c"))
+_LOAD = sa.select(st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status).where(
+    st.partition_key == sa.bindparam("pk")
+)
+_LOAD_ANY = _LOAD.order_by(st.created_at.desc(), st.sequence_id.desc()).limit(1)
+_LOAD_LATEST = (
+    _LOAD.where(st.app_id == sa.bindparam("app_id")).order_by(st.sequence_id.desc()).limit(1)
+)
+_LOAD_AT = _LOAD.where(
+    st.app_id == sa.bindparam("app_id"), st.sequence_id == sa.bindparam("sequence_id")
+).limit(1)
 
 
 @dataclass(slots=True)
@@ -111,8 +125,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """True once the database is open and has Burr's state table (Burr asks before use)."""
         if not self._open:
             return False
-        async with self.dialect.reading(self.dialect.engine) as conn:
-            return await conn.run_sync(lambda c: sa.inspect(c).has_table(states.name))
+        return await self.dialect.run(lambda conn: sa.inspect(conn).has_table(states.name))
 
     async def close(self) -> None:
         if not self._open:
@@ -134,8 +147,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         if not self._open:
             raise StoreUnavailable(f"the store for {self.where} is closed")
         try:
-            async with asyncio.timeout(10), self.dialect.reading(self.dialect.engine) as conn:
-                await conn.execute(sa.select(sa.literal(1)))
+            async with asyncio.timeout(10):
+                await self.dialect.run(lambda conn: conn.execute(sa.select(sa.literal(1))))
         except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
             reason = " ".join(str(getattr(exc, "orig", None) or exc).split()) or type(exc).__name__
             raise StoreUnavailable(
@@ -145,9 +158,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def other_processes(self) -> list[int]:
         """The pids of the other live server processes on this database, when it can tell."""
         return await self.dialect.other_processes()
-
-    def _read(self) -> Any:
-        return self.dialect.reading(self.dialect.engine)
 
     # --- Burr's persister contract --------------------------------------------------------
     async def load(
@@ -160,33 +170,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The state at ``sequence_id``, or the latest one; with no ``app_id``, the partition's
         most recently written state (Burr's contract). None when there is nothing stored."""
         d, pk = self.dialect, partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        async with self._read() as conn:
-            if app_id is not None and sequence_id == START_SEQUENCE_ID:
-                return await branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
-            query = sa.select(
-                st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status
-            ).where(st.partition_key == pk)
-            if app_id is None:
-                query = query.order_by(st.created_at.desc(), st.sequence_id.desc())
-            elif sequence_id is None:
-                query = query.where(st.app_id == app_id).order_by(st.sequence_id.desc())
-            else:
-                query = query.where(st.app_id == app_id, st.sequence_id == sequence_id)
-            row = (await conn.execute(query.limit(1))).first()
-            if row is None:
-                if app_id is None or sequence_id is None:
-                    return None
-                # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
-                return await branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
-        return {
-            "partition_key": pk,
-            "app_id": row.app_id,
-            "sequence_id": row.sequence_id,
-            "position": row.position,
-            "state": decode_state(row.state),
-            "created_at": row.created_at,
-            "status": row.status,
-        }
+        return await d.run(lambda conn: _load(conn, d, pk, app_id, sequence_id))
 
     async def save(
         self,
@@ -238,7 +222,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                lost = await self._write(batch)
+                lost = await self.dialect.run(
+                    functools.partial(self._write, batch=batch), write=True
+                )
             except BaseException as exc:
                 for entry in batch:
                     if not entry.done.done():
@@ -257,82 +243,38 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                     else:
                         entry.done.set_result(None)
 
-    async def _write(self, batch: list[_PendingSave]) -> list[_PendingSave]:
+    def _write(self, conn: Connection, *, batch: list[_PendingSave]) -> list[_PendingSave]:
         """One transaction for the batch; answers the saves not written: their lease was lost."""
         d = self.dialect
-        async with d.writing(d.engine) as conn:
-            held = await held_tokens(conn, [e.token for e in batch if e.token is not None])
-            written = [e for e in batch if e.token is None or e.token in held]
-            lost = [e for e in batch if e.token is not None and e.token not in held]
-            if not written:
-                return lost
-            now = d.now()
-            burr_row = d.insert(states)
-            await conn.execute(
-                burr_row.on_conflict_do_update(
-                    index_elements=["partition_key", "app_id", "sequence_id", "position"],
-                    set_={c: burr_row.excluded[c] for c in ("state", "status", "created_at")},
-                ),
-                [e.row for e in written],
-            )
-            await branch_sql.write_turns(conn, d, [e.branch for e in written], now)
-            await conn.execute(self._summary_upsert(now), _summaries(written))
-            digest = d.insert(history_digests).values(updated_at=now)
-            await conn.execute(
-                digest.on_conflict_do_update(
-                    index_elements=["project_id", "app_id"],
-                    set_={"digest": digest.excluded.digest, "updated_at": now},
-                ),
-                list({(e.row["partition_key"], e.row["app_id"]): {
-                    "project_id": e.row["partition_key"], "app_id": e.row["app_id"],
-                    "digest": e.branch.digest} for e in written}.values()),
-            )  # fmt: skip
-            # Keep the newest SNAPSHOTS_KEPT states of each branch written.
-            p, a = sa.bindparam("p_project"), sa.bindparam("p_app")
-            newest = (
-                sa.select(st.sequence_id)
-                .where(st.partition_key == p, st.app_id == a)
-                .order_by(st.sequence_id.desc())
-                .limit(SNAPSHOTS_KEPT)
-            )
-            await conn.execute(
-                states.delete().where(
-                    st.partition_key == p, st.app_id == a, st.sequence_id.not_in(newest)
-                ),
-                [{"p_project": pk, "p_app": app} for pk, app in
-                 {(e.row["partition_key"], e.row["app_id"]) for e in written}],
-            )  # fmt: skip
+        held = held_tokens(conn, [e.token for e in batch if e.token is not None])
+        written = [e for e in batch if e.token is None or e.token in held]
+        lost = [e for e in batch if e.token is not None and e.token not in held]
+        if not written:
+            return lost
+        now = utcnow()  # for SQLite's statements; PostgreSQL's take the database's now()
+        burr_row, summary, digest, prune = _commit_statements(d)
+        conn.execute(burr_row, [e.row for e in written])
+        branch_sql.write_turns(conn, d, [e.branch for e in written], now)
+        conn.execute(summary, [{**row, "now": now} for row in _summaries(written)])
+        branches = {(e.row["partition_key"], e.row["app_id"]): e for e in written}
+        conn.execute(
+            digest,
+            [{"project_id": p, "app_id": a, "digest": e.branch.digest, "now": now}
+             for (p, a), e in branches.items()],
+        )  # fmt: skip
+        conn.execute(prune, [{"p_project": p, "p_app": a} for p, a in branches])
         return lost
-
-    def _summary_upsert(self, now: Any) -> Any:
-        """One row per conversation; its title and turn count are the shown branch's."""
-        row = self.dialect.insert(conversations).values(created_at=now, updated_at=now)
-        conversation = sa.bindparam("s_conversation")
-        shown = sa.func.coalesce(
-            branch_sql.shown_query(sa.bindparam("s_project"), conversation).scalar_subquery(),
-            conversation,
-        )
-        saved_is_shown = shown == sa.bindparam("s_branch")
-        return row.on_conflict_do_update(
-            index_elements=["project_id", "app_id"],
-            set_={
-                "title": sa.case((saved_is_shown, row.excluded.title), else_=cv.title),
-                "turns": sa.case((saved_is_shown, row.excluded.turns), else_=cv.turns),
-                "updated_at": row.excluded.updated_at,
-            },
-        )
 
     async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
         """The app IDs with stored states in a partition, most recently written first."""
         pk = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        async with self._read() as conn:
-            rows = await conn.execute(
-                sa.select(st.app_id)
-                .where(st.partition_key == pk)
-                .group_by(st.app_id)
-                .order_by(sa.func.max(st.created_at).desc(), st.app_id)
-            )
-            return list(rows.scalars())
+        ids = (
+            sa.select(st.app_id)
+            .where(st.partition_key == pk)
+            .group_by(st.app_id)
+            .order_by(sa.func.max(st.created_at).desc(), st.app_id)
+        )
+        return await self.dialect.run(lambda conn: list(conn.execute(ids).scalars()))
 
     # --- conveniences over the contract -------------------------------------------------
     async def load_state(self, project_id: str, app_id: str) -> State | None:
@@ -361,52 +303,47 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """Register a conversation; False if it already existed."""
         d = self.dialect
         now = d.now()
-        async with d.writing(d.engine) as conn:
-            created = await conn.execute(
-                d.insert(conversations)
-                .values(project_id=project_id, app_id=app_id, title="", turns=0,
-                        created_at=now, updated_at=now)
-                .on_conflict_do_nothing()
-            )  # fmt: skip
-            return created.rowcount > 0
+        row = d.insert(conversations).values(
+            project_id=project_id, app_id=app_id, title="", turns=0, created_at=now, updated_at=now
+        )
+        insert = row.on_conflict_do_nothing()
+        return await d.run(lambda conn: conn.execute(insert).rowcount > 0, write=True)
 
     async def exists(self, project_id: str, app_id: str) -> bool:
-        async with self._read() as conn:
-            found = await conn.execute(
-                sa.select(sa.literal(1)).where(cv.project_id == project_id, cv.app_id == app_id)
-            )
-            return found.first() is not None
+        found = sa.select(sa.literal(1)).where(cv.project_id == project_id, cv.app_id == app_id)
+        return await self.dialect.run(lambda conn: branch_sql.first(conn, found) is not None)
 
     async def list(
         self, project_id: str, limit: int, offset: int
     ) -> tuple[list[ConversationSummary], int]:
         """A page of conversations, most recently active first, and the total count."""
-        async with self._read() as conn:
-            total = (
-                await conn.execute(
-                    sa.select(sa.func.count()).select_from(conversations)
-                    .where(cv.project_id == project_id)
-                )
-            ).scalar_one()  # fmt: skip
-            rows = await conn.execute(
-                sa.select(cv.app_id, cv.title, cv.turns, cv.created_at, cv.updated_at)
-                .where(cv.project_id == project_id)
-                .order_by(cv.updated_at.desc(), cv.app_id)
-                .limit(limit)
-                .offset(offset)
-            )
-            return [ConversationSummary(*row) for row in rows], total
+        total = sa.select(sa.func.count()).where(cv.project_id == project_id)
+        page = (
+            sa.select(cv.app_id, cv.title, cv.turns, cv.created_at, cv.updated_at)
+            .where(cv.project_id == project_id)
+            .order_by(cv.updated_at.desc(), cv.app_id)
+            .limit(limit)
+            .offset(offset)
+        )
+
+        def listing(conn: Connection) -> tuple[list[ConversationSummary], int]:
+            rows = conn.execute(page)
+            return [ConversationSummary(*row) for row in rows], conn.execute(total).scalar_one()
+
+        return await self.dialect.run(listing)
 
     async def delete(self, project_id: str, app_id: str) -> bool:
         """Remove the conversation ``app_id`` and every branch's states; False if there was
         nothing to delete."""
         d = self.dialect
-        async with d.writing(d.engine) as conn:
-            deleted = await conn.execute(
-                conversations.delete().where(cv.project_id == project_id, cv.app_id == app_id)
-            )
-            await branch_sql.delete_conversation(conn, d, project_id, app_id)
-            return deleted.rowcount > 0
+        row = conversations.delete().where(cv.project_id == project_id, cv.app_id == app_id)
+
+        def delete(conn: Connection) -> bool:
+            deleted = conn.execute(row).rowcount > 0
+            branch_sql.delete_conversation(conn, d, project_id, app_id)
+            return deleted
+
+        return await d.run(delete, write=True)
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
@@ -417,15 +354,13 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The conversation whose latest stored history has ``digest`` (the most recently
         written one if several have), or None."""
         h = history_digests.c
-        async with self._read() as conn:
-            return (
-                await conn.execute(
-                    sa.select(h.app_id)
-                    .where(h.project_id == project_id, h.digest == digest)
-                    .order_by(h.updated_at.desc())
-                    .limit(1)
-                )
-            ).scalar()
+        newest = (
+            sa.select(h.app_id)
+            .where(h.project_id == project_id, h.digest == digest)
+            .order_by(h.updated_at.desc())
+            .limit(1)
+        )
+        return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
 
     # --- branches (``chatbot.domain.branch_ids``) ---------------------------------------
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
@@ -434,16 +369,14 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         A conversation stored before branching existed answers its original alone,
         synthesised from its latest state.
         """
-        async with self._read() as conn:
-            return await branch_sql.branch_records(conn, self.dialect, project_id, conversation_id)
+        d = self.dialect
+        return await d.run(lambda c: branch_sql.branch_records(c, d, project_id, conversation_id))
 
     async def shown_branch(self, project_id: str, conversation_id: str) -> str:
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
         conversation id itself (one cheap query: it runs once per turn)."""
-        async with self._read() as conn:
-            shown = (
-                await conn.execute(branch_sql.shown_query(project_id, conversation_id))
-            ).scalar()
+        params = {"p": project_id, "c": conversation_id}
+        shown = await self.dialect.run(lambda conn: conn.execute(_SHOWN, params).scalar())
         return shown if shown is not None else conversation_id
 
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
@@ -452,8 +385,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         The conversation's listing then shows that branch's title and turn count.
         """
         d = self.dialect
-        async with d.writing(d.engine) as conn:
-            return await branch_sql.show_branch(conn, d, project_id, conversation_id, app_id)
+        return await d.run(
+            lambda c: branch_sql.show_branch(c, d, project_id, conversation_id, app_id), write=True
+        )
 
     async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
         """The branch's stored boundary holding exactly ``items`` items, or None.
@@ -461,18 +395,18 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         ``items == 0`` is the state before the branch's first step (sequence id -1) when
         the branch has stored turns and no boundary of its own with no items.
         """
-        async with self._read() as conn:
-            return await branch_sql.boundary(conn, self.dialect, project_id, app_id, items)
+        d = self.dialect
+        return await d.run(lambda c: branch_sql.boundary(c, d, project_id, app_id, items))
 
     async def find_boundary(
         self, project_id: str, conversation_id: str, digest: str
     ) -> Boundary | None:
         """The most recently written boundary of any branch of the conversation whose
         history digest (``chatbot.domain.client_view.history_digest``) is ``digest``."""
-        async with self._read() as conn:
-            return await branch_sql.find_boundary(
-                conn, self.dialect, project_id, conversation_id, digest
-            )
+        d = self.dialect
+        return await d.run(
+            lambda c: branch_sql.find_boundary(c, d, project_id, conversation_id, digest)
+        )
 
     # --- replies across processes -------------------------------------------------------
     @property
@@ -481,6 +415,75 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         if self._relay is None:
             raise StoreUnavailable(f"the store for {self.where} is closed")
         return self._relay
+
+
+def _load(
+    conn: Connection, d: Dialect, pk: str, app_id: str | None, sequence_id: int | None
+) -> PersistedStateData | None:
+    """``load`` on a connection (see there)."""
+    if app_id is not None and sequence_id == START_SEQUENCE_ID:
+        return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
+    params = {"pk": pk, "app_id": app_id, "sequence_id": sequence_id}
+    query = _LOAD_ANY if app_id is None else _LOAD_LATEST if sequence_id is None else _LOAD_AT
+    row = conn.execute(query, params).first()
+    if row is None:
+        if app_id is None or sequence_id is None:
+            return None
+        # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
+        return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
+    return {
+        "partition_key": pk,
+        "app_id": row.app_id,
+        "sequence_id": row.sequence_id,
+        "position": row.position,
+        "state": decode_state(row.state),
+        "created_at": row.created_at,
+        "status": row.status,
+    }
+
+
+@functools.cache
+def _commit_statements(d: Dialect) -> tuple[Any, Any, Any, Any]:
+    """The group commit's statements, built once: Burr's row, the summary (one row per
+    conversation; its title and turn count are the shown branch's), the digest, and the
+    pruning that keeps each branch's newest SNAPSHOTS_KEPT states."""
+    now = d.commit_time()
+    row = d.insert(states)
+    burr_row = row.on_conflict_do_update(
+        index_elements=["partition_key", "app_id", "sequence_id", "position"],
+        set_={c: row.excluded[c] for c in ("state", "status", "created_at")},
+    )
+    row = d.insert(conversations).values(created_at=now, updated_at=now)
+    conversation = sa.bindparam("s_conversation")
+    shown = sa.func.coalesce(
+        branch_sql.shown_query(sa.bindparam("s_project"), conversation).scalar_subquery(),
+        conversation,
+    )
+    saved_is_shown = shown == sa.bindparam("s_branch")
+    summary = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id"],
+        set_={
+            "title": sa.case((saved_is_shown, row.excluded.title), else_=cv.title),
+            "turns": sa.case((saved_is_shown, row.excluded.turns), else_=cv.turns),
+            "updated_at": row.excluded.updated_at,
+        },
+    )
+    row = d.insert(history_digests).values(updated_at=now)
+    digest = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id"],
+        set_={"digest": row.excluded.digest, "updated_at": row.excluded.updated_at},
+    )
+    p, a = sa.bindparam("p_project"), sa.bindparam("p_app")
+    newest = (
+        sa.select(st.sequence_id)
+        .where(st.partition_key == p, st.app_id == a)
+        .order_by(st.sequence_id.desc())
+        .limit(SNAPSHOTS_KEPT)
+    )
+    prune = states.delete().where(
+        st.partition_key == p, st.app_id == a, st.sequence_id.not_in(newest)
+    )
+    return burr_row, summary, digest, prune
 
 
 def _summaries(written: list[_PendingSave]) -> list[dict]:
