@@ -43,6 +43,7 @@ from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
 BUSY_TIMEOUT_MS = 10_000
+_FORGOTTEN_AFTER = dt.timedelta(hours=1)
 
 
 def _engine(path: Path, synchronous: str) -> Engine:
@@ -168,7 +169,14 @@ class SQLiteDialect(Dialect):
         renewed = upsert.on_conflict_do_update(
             index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
         )
-        await self.run(lambda conn: conn.execute(renewed), side=True)
+        # Rows of processes that died long ago go too (a process killed leaves its row).
+        gone = lease_holders.delete().where(lease_holders.c.expires_at < now - _FORGOTTEN_AFTER)
+
+        def renew(conn: Connection) -> None:
+            conn.execute(renewed)
+            conn.execute(gone)
+
+        await self.run(renew, side=True)
 
     async def other_processes(self) -> list[int]:
         """The pids of the others using the file (live, or not yet expired elsewhere)."""
