@@ -84,9 +84,9 @@ def _of_conversation(d: Dialect, app_id: sa.ColumnElement, conversation_id: str)
 
 
 @functools.cache
-def _turn_statements(d: Dialect) -> tuple[sa.Insert, sa.Insert]:
-    """The upserts of every turn's branch row and boundary row (built once: they are the
-    group commit's)."""
+def _turn_statements(d: Dialect) -> tuple[sa.Executable, ...]:
+    """The upserts of every turn's branch row and boundary row, built once (they are the
+    group commit's); one statement where the database chains writes (``chains_writes``)."""
     p, c, now = sa.bindparam("b_project"), sa.bindparam("b_conversation"), d.commit_time()
     row = d.insert(branches).values(
         app_id=sa.bindparam("b_app"), parent_app_id=None, fork_sequence_id=None,
@@ -102,30 +102,38 @@ def _turn_statements(d: Dialect) -> tuple[sa.Insert, sa.Insert]:
         index_elements=["project_id", "app_id", "sequence_id"],
         set_={name: row.excluded[name] for name in _BOUNDARY_VALUES},
     )
-    return branch, boundary
+    return (boundary.add_cte(branch.cte("branch")),) if d.chains_writes else (branch, boundary)
 
 
 def write_turns(conn: Connection, d: Dialect, turns: Sequence[TurnRows], now: Any) -> None:
     """The branch and boundary rows of a group commit's turns (inside its transaction)."""
-    boundary_rows = [
-        {"project_id": t.project_id, "app_id": t.app_id, "sequence_id": t.sequence_id,
-         "items": t.items, "position": t.position, "status": t.status, "digest": t.digest,
-         "rest": t.rest, "now": now}
-        for t in turns
-    ]  # fmt: skip
+    rows = []
     for t in turns:
+        branch = {
+            "b_project": t.project_id,
+            "b_conversation": t.conversation_id,
+            "b_app": t.app_id,
+            "b_created": t.created,
+            "b_items": t.items,
+            "now": now,
+        }
+        rows.append(
+            {
+                "project_id": t.project_id,
+                "app_id": t.app_id,
+                "sequence_id": t.sequence_id,
+                "items": t.items,
+                "position": t.position,
+                "status": t.status,
+                "digest": t.digest,
+                "rest": t.rest,
+                **branch,
+            }
+        )
         if t.new_branch is not None:
-            boundary_rows.append(_record_fork(conn, d, t, now))
-    branch, boundary = _turn_statements(d)
-    conn.execute(
-        branch,
-        [
-            {"b_project": t.project_id, "b_conversation": t.conversation_id, "b_app": t.app_id,
-             "b_created": t.created, "b_items": t.items, "now": now}
-            for t in turns
-        ],
-    )  # fmt: skip
-    conn.execute(boundary, boundary_rows)
+            rows.append({**_record_fork(conn, d, t, now), **branch})
+    for statement in _turn_statements(d):
+        conn.execute(statement, rows)
 
 
 def _record_fork(conn: Connection, d: Dialect, t: TurnRows, now: Any) -> dict:
