@@ -33,6 +33,8 @@ class Dialect(abc.ABC):
 
     name: str
     database_url: str
+    # Group commits one process may have in flight at once (each on a connection).
+    parallel_commits: int = 1
     # Whether a statement can carry another write as a CTE (one round trip for both).
     chains_writes: bool = False
     # ``sqlalchemy.dialects.<name>.insert``: the upsert (``on_conflict_do_*``) of the database.

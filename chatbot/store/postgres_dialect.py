@@ -73,6 +73,8 @@ class PostgresDialect(Dialect):
     def __init__(self, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.database_url = database_url
         self.pool_size = pool_size
+        # Turns finishing while a group commit is in flight need not wait for it.
+        self.parallel_commits = max(1, pool_size // 2)
         self._listener: asyncpg.Connection | None = None
         self._changed: dict[Change, asyncio.Event] = {}
         # One reconnection at a time, at most one every LISTEN_RETRY_S.

@@ -80,7 +80,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         self._leases: DatabaseLeases | None = None
         self._relay: RelayTable | None = None
         self._pending: list[_PendingSave] = []
-        self._flusher: asyncio.Task[None] | None = None
+        # Group commits in flight: each writes what was pending when it started.
+        self._flushers: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"ConversationStore({self.where!r})"
@@ -133,8 +134,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         self._open = False
         if self._leases is not None:
             await self._leases.stop()
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await asyncio.gather(*self._flushers, return_exceptions=True)
         self._relay = None
         await self.dialect.close()
 
@@ -214,8 +214,10 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         )  # fmt: skip
         done = asyncio.get_running_loop().create_future()
         self._pending.append(_PendingSave(row, title, turns, branch, token, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        if len(self._flushers) < self.dialect.parallel_commits:
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         await asyncio.shield(done)
 
     async def _flush(self) -> None:
