@@ -33,7 +33,28 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes sharing the port and the database (default 1)",
     )
+    db = commands.add_parser("db", help="the database schema (migrations)")
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current"],
+        help="upgrade: migrate to this release's schema (serve also does it at start); "
+        "current: show the schema's revision",
+    )
     return parser
+
+
+def _db(action: str, database_url: str) -> int:
+    """``chatbot db upgrade|current``: one line about the schema, or one error line."""
+    from chatbot.store import StoreUnavailable, schema_revision
+
+    try:
+        where, found, head = asyncio.run(schema_revision(database_url, upgrade=action == "upgrade"))
+    except StoreUnavailable as exc:
+        print(f"chatbot db {action}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    state = "up to date" if found == head else f"this release's is {head}"
+    print(f"{where}: schema revision {found or 'none'} ({state})", flush=True)
+    return 0
 
 
 def _positive_int(value: str) -> int:
@@ -69,7 +90,7 @@ def _worker_log_config(level: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _configure_logging(args.log_level)
+    _configure_logging(getattr(args, "log_level", "info"))
     try:
         settings = ServerSettings()
     except ValidationError as exc:
@@ -79,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"chatbot: invalid configuration: {problems}", file=sys.stderr)
         return 2
+    if args.command == "db":
+        return _db(args.action, settings.resolved_database_url)
     # Imported here, not at the top: uvicorn's spawned workers re-import this module before
     # they answer the supervisor's health checks, and Burr's import is slow.
     from chatbot.store import StoreUnavailable, check_store
 
-    # Open the database (and create its schema) once before serving: an unreachable or
+    # Open the database (and migrate its schema) once before serving: an unreachable or
     # unusable one is a one-line error and exit status 1, not a lifespan traceback (or,
     # with workers, children that fail one after another). The answer is the banner's
     # line about the database, which says who else shares a SQLite file.

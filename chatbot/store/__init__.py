@@ -1,4 +1,10 @@
-"""Conversation storage: Burr persisters for SQLite (default) and PostgreSQL."""
+"""Conversation storage: one Burr persister over SQLAlchemy Core, for SQLite and PostgreSQL.
+
+``store`` is the store, written once; ``tables`` the schema; ``migrate`` and
+``migrations/`` its Alembic revisions; ``sqlite_dialect`` and ``postgres_dialect`` what
+the two databases do differently; ``leases`` and ``relay`` the turn leases and the
+relay's rows, which live in the same database.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,18 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from chatbot.store.base import (
+    DEFAULT_LEASE_TTL_S,
     Boundary,
     BranchRecord,
     ConversationBusy,
-    ConversationStore,
     ConversationSummary,
     NewBranch,
+    SchemaTooNew,
     StoreUnavailable,
     TurnLease,
     TurnLeaseLost,
 )
+from chatbot.store.store import ConversationStore
 
 __all__ = [
     "Boundary",
@@ -24,16 +32,14 @@ __all__ = [
     "ConversationStore",
     "ConversationSummary",
     "NewBranch",
+    "SchemaTooNew",
     "StoreUnavailable",
     "TurnLease",
     "TurnLeaseLost",
     "check_store",
     "open_store",
+    "schema_revision",
 ]
-
-
-def _scheme(database_url: str) -> str:
-    return urlparse(database_url).scheme
 
 
 def open_store(
@@ -44,27 +50,21 @@ def open_store(
     ``lease_ttl_s`` is how long a crashed process's turn leases keep their conversations
     busy, on either database; ``pool_size`` is PostgreSQL's connections per process.
     """
-    from chatbot.store.base import DEFAULT_LEASE_TTL_S
-
-    scheme = _scheme(database_url)
+    ttl = lease_ttl_s or DEFAULT_LEASE_TTL_S
+    scheme = urlparse(database_url).scheme
     if scheme == "sqlite":
         # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
         if not database_url.startswith("sqlite:///"):
             raise ValueError("A SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
-        from chatbot.store.sqlite import SQLiteConversationStore
+        from chatbot.store.sqlite_dialect import SQLiteDialect
 
-        return SQLiteConversationStore(
-            Path(database_url.removeprefix("sqlite:///")).expanduser(),
-            lease_ttl_s=lease_ttl_s or DEFAULT_LEASE_TTL_S,
-        )
+        path = Path(database_url.removeprefix("sqlite:///")).expanduser()
+        return ConversationStore(SQLiteDialect(path, ttl_s=ttl), lease_ttl_s=ttl)
     if scheme in ("postgresql", "postgres"):
-        from chatbot.store.postgres import DEFAULT_POOL_SIZE, PostgresConversationStore
+        from chatbot.store.postgres_dialect import DEFAULT_POOL_SIZE, PostgresDialect
 
-        return PostgresConversationStore(
-            database_url,
-            pool_size=pool_size or DEFAULT_POOL_SIZE,
-            lease_ttl_s=lease_ttl_s or DEFAULT_LEASE_TTL_S,
-        )
+        dialect = PostgresDialect(database_url, pool_size=pool_size or DEFAULT_POOL_SIZE)
+        return ConversationStore(dialect, lease_ttl_s=ttl)
     raise ValueError(
         f"Unsupported CHATBOT_DATABASE_URL scheme {scheme!r}: use sqlite:///path or postgresql://…"
     )
@@ -73,10 +73,10 @@ def open_store(
 async def check_store(database_url: str, *, processes: int = 1) -> str:
     """Open the database once before serving; answers the start-up banner's line about it.
 
-    Opens the store (creating its schema) and closes it again; raises ``StoreUnavailable``
-    with one clear sentence, so a bad configuration is an error message and an exit status
-    rather than a traceback (or, with workers, children that fail one after another).
-    ``processes`` is the number of workers about to share the database.
+    Opens the store (migrating its schema, see ``migrate``) and closes it again; raises
+    ``StoreUnavailable`` with one clear sentence, so a bad configuration is an error
+    message and an exit status rather than a traceback (or, with workers, children that
+    fail one after another). ``processes`` is the number of workers about to share it.
     """
     try:
         store = open_store(database_url)
@@ -85,14 +85,36 @@ async def check_store(database_url: str, *, processes: int = 1) -> str:
     await store.initialize()
     try:
         sharing = [f"by the {processes} workers"] if processes > 1 else []
-        from chatbot.store.sqlite import SQLiteConversationStore
-
-        if isinstance(store, SQLiteConversationStore):
-            sharing += _other_servers(await store.other_processes())
+        sharing += _other_servers(await store.other_processes())
         line = f"Database: {store.where}"
         return f"{line}, shared {' and '.join(sharing)}" if sharing else line
     finally:
         await store.close()
+
+
+async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[str, str, str]:
+    """The database, its schema revision ("" for none) and this release's newest revision.
+
+    With ``upgrade``, migrates first (``chatbot db upgrade``); without, changes nothing
+    (``chatbot db current``). Raises ``StoreUnavailable`` (``SchemaTooNew`` for a revision
+    this release does not know).
+    """
+    from chatbot.store import migrate
+    from chatbot.store.dialect import DATABASE_ERRORS
+
+    try:
+        dialect = open_store(database_url).dialect
+    except ValueError as exc:
+        raise StoreUnavailable(str(exc)) from None
+    try:
+        await dialect.open()
+        if upgrade:
+            await migrate.upgrade(dialect)
+        return dialect.where, await migrate.current(dialect), migrate.head()
+    except DATABASE_ERRORS as exc:
+        raise StoreUnavailable(dialect.unavailable(exc)) from exc
+    finally:
+        await dialect.close()
 
 
 def _other_servers(pids: list[int]) -> list[str]:

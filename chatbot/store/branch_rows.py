@@ -16,9 +16,10 @@ import orjson
 from burr.core import State
 from burr.core.persistence import PersistedStateData
 
-from chatbot.domain.branch_ids import BRANCH_SEPARATOR, branch_number, conversation_of
+from chatbot.domain.branch_ids import branch_number, conversation_of
 from chatbot.domain.client_view import history_digest
-from chatbot.store.base import NewBranch, utcnow
+from chatbot.store.base import NewBranch
+from chatbot.store.dialect import utcnow
 
 HISTORY_KEY = "chat_history"
 # The state before a branch's first step: what Burr loads to fork at boundary 0.
@@ -127,13 +128,3 @@ def start_state(partition_key: str, app_id: str) -> PersistedStateData:
         "created_at": utcnow().isoformat(),
         "status": START_STATUS,
     }
-
-
-def branch_range(conversation_id: str) -> tuple[str, str]:
-    """Bounds ``lo <= app_id < hi`` (binary order) of the conversation's fork ids ``c~n``.
-
-    Every id starting with ``c~`` is in it and no other: the upper bound is ``c`` followed
-    by the character after the separator.
-    """
-    after = chr(ord(BRANCH_SEPARATOR) + 1)
-    return conversation_id + BRANCH_SEPARATOR, conversation_id + after

@@ -8,8 +8,9 @@ the TTL. A process that dies stops renewing, and its leases lapse after the TTL.
 token fences the final write: a turn whose lease was taken over (its process stalled
 past the expiry) cannot store its state.
 
-This module is the part both databases share: the in-process guard, the renewal task and
-the bookkeeping of lost leases. The SQL is in ``postgres_leases`` and ``sqlite_leases``.
+Rows, not PostgreSQL advisory locks: a session-level lock belongs to a connection, so
+holding it for a whole streamed reply would pin one pooled connection per open stream.
+Expiries are compared on the dialect's clock (the database's on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
-from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
-from chatbot.store.local_leases import LocalLeases
+from chatbot.store.dialect import Dialect, clock_params
+from chatbot.store.tables import Token, leases
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ LeaseKey = tuple[str, str]  # (project_id, app_id)
 # Renewal ticks between sweeps of long-expired leases (left by crashed processes on
 # conversations nobody came back to; an expired lease is free, so dropping it is safe).
 SWEEP_EVERY_TICKS = 100
+_SWEPT_AFTER_S = 3600.0  # rows expired this long ago are dropped by the sweep
 
 
 def process_holder() -> str:
@@ -39,23 +44,111 @@ def process_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
-class LeaseTable(Protocol):
-    """The statements one database needs to keep lease rows."""
+def held_tokens(conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these leases are still in place; run inside the final write's transaction.
+
+    Nobody can take one over between this check and the commit: on SQLite the transaction
+    holds the write lock (``BEGIN IMMEDIATE``), on PostgreSQL ``FOR UPDATE`` makes a taker
+    wait for the commit.
+    """
+    if not tokens:
+        return set()
+    rows = conn.execute(
+        sa.select(leases.c.token).where(leases.c.token.in_(tokens)).with_for_update()
+    )
+    return {uuid.UUID(str(token)) for (token,) in rows}
+
+
+class LeaseTable:
+    """The lease rows; each method is one short autocommit statement."""
+
+    def __init__(self, dialect: Dialect, holder: str) -> None:
+        self._dialect = dialect
+        self._holder = holder
+        self._taken, self._mine = self._build()
 
     async def insert(self, key: LeaseKey, token: uuid.UUID, ttl_s: float) -> bool:
         """Take the lease if it is free or expired; False while another one is live."""
+        params = {"p": key[0], "a": key[1], "token": token, **clock_params(ttl_s)}
+        taken = self._taken
+        return await self._dialect.run(
+            lambda conn: conn.execute(taken, params).first() is not None, side=True
+        )
 
     async def delete(self, key: LeaseKey, token: uuid.UUID) -> None:
         """Drop the lease if it still carries this token."""
+        params = {"p": key[0], "a": key[1], "token": token}
+        mine = self._mine
+        await self._dialect.run(lambda conn: conn.execute(mine, params), side=True)
+
+    def _build(self) -> tuple[sa.Insert, sa.Delete]:
+        """Taking and dropping a lease: a turn's statements, built once."""
+        now, expires = self._dialect.lease_clock()
+        p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
+        row = self._dialect.insert(leases).values(
+            project_id=p, app_id=a, token=token, holder=self._holder, acquired_at=now,
+            expires_at=expires,
+        )  # fmt: skip
+        taken = row.on_conflict_do_update(
+            index_elements=["project_id", "app_id"],
+            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
+            where=leases.c.expires_at < now,
+        ).returning(leases.c.token)
+        c = leases.c
+        mine = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
+        return taken, mine
 
     async def renew(self, tokens: Sequence[uuid.UUID], ttl_s: float) -> set[uuid.UUID]:
-        """Push back these leases' expiry; answers those still there (the rest were taken).
-
-        Called on every tick, with no tokens too, so a table can keep other rows alive.
-        """
+        """Push back these leases' expiry; answers those still there (the rest were taken)."""
+        d = self._dialect
+        await d.keep_alive()
+        if not tokens:
+            return set()
+        renewed = (
+            leases.update()
+            .where(leases.c.token.in_(tokens))
+            .values(expires_at=d.now(ttl_s))
+            .returning(leases.c.token)
+        )
+        rows = await d.run(lambda conn: conn.execute(renewed).all(), side=True)
+        return {uuid.UUID(str(token)) for (token,) in rows}
 
     async def sweep(self) -> None:
         """Drop rows long expired."""
+        d = self._dialect
+        expired = leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S))
+        await d.run(lambda conn: conn.execute(expired), side=True)
+
+
+class _LocalLease(TurnLease):
+    __slots__ = ("_held", "_key", "_released")
+
+    def __init__(self, held: set[tuple[str, str]], key: tuple[str, str]) -> None:
+        self._held = held
+        self._key = key
+        self._released = False
+
+    async def release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._held.discard(self._key)
+
+
+class LocalLeases:
+    """A set of conversations with a turn in progress; acquiring a held one fails at once."""
+
+    def __init__(self) -> None:
+        self._held: set[tuple[str, str]] = set()
+
+    def acquire(self, project_id: str, app_id: str) -> TurnLease:
+        key = (project_id, app_id)
+        if key in self._held:
+            raise ConversationBusy(f"{project_id}/{app_id}")
+        self._held.add(key)
+        return _LocalLease(self._held, key)
+
+    def __len__(self) -> int:
+        return len(self._held)
 
 
 class _DatabaseLease(TurnLease):

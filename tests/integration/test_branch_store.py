@@ -10,13 +10,7 @@ every branch, a conversation stored before branching) is what the runtime relies
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiosqlite
-import asyncpg
 import pytest
 from burr.core import Application, ApplicationBuilder, State, action, default
 
@@ -27,75 +21,27 @@ from chatbot.store import (
     ConversationStore,
     NewBranch,
     TurnLeaseLost,
-    open_store,
 )
-from chatbot.store.base import (
-    BOUNDARIES_TABLE,
-    BRANCHES_TABLE,
-    HISTORY_DIGESTS_TABLE,
-    LEASES_TABLE,
-    SNAPSHOTS_KEPT,
-    STATE_TABLE,
-)
+from chatbot.store.base import SNAPSHOTS_KEPT
 from tests.support.postgres import (  # noqa: F401 (fixtures)
     postgres_server,
     postgres_url,
+)
+from tests.support.stores import (
+    BOUNDARIES_TABLE,
+    BRANCHES_TABLE,
+    HISTORY_DIGESTS_TABLE,
+    STATE_TABLE,
+    expire_leases,
+    sql,
 )
 
 PROJECT = "proj"
 TURNS = SNAPSHOTS_KEPT + 3
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-async def _opened(database_url: str) -> ConversationStore:
-    opened = open_store(database_url, lease_ttl_s=30)
-    await opened.initialize()
-    return opened
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ConversationStore]:
-    opened = await _opened(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def second_store(database_url: str) -> AsyncIterator[ConversationStore]:
-    """Another store on the same database, as another server process would open it."""
-    opened = await _opened(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def _sql(store: ConversationStore, query: str, *args: object) -> list[tuple]:
-    """One statement on the store's database, outside the store (as another client)."""
-    if hasattr(store, "pool"):
-        conn = await asyncpg.connect(store.database_url)
-        try:
-            numbers = itertools.count(1)
-            numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", query)
-            return [tuple(row) for row in await conn.fetch(numbered, *args)]
-        finally:
-            await conn.close()
-    async with aiosqlite.connect(store.path) as conn:
-        rows = await conn.execute_fetchall(query, args)
-        await conn.commit()
-        return [tuple(row) for row in rows]
-
-
 async def _count(store: ConversationStore, table: str, column: str, app_id: str) -> int:
-    ((count,),) = await _sql(store, f"SELECT count(*) FROM {table} WHERE {column} = ?", app_id)
+    ((count,),) = await sql(store, f"SELECT count(*) FROM {table} WHERE {column} = ?", app_id)
     return count
 
 
@@ -287,9 +233,35 @@ async def test_listing_stays_one_row_per_conversation(store: ConversationStore) 
     )
     items, total = await store.list(PROJECT, 10, 0)
     assert total == 1 and [item.app_id for item in items] == ["listed"]
-    # The summary is the conversation's latest turn, whichever branch wrote it.
+    # The summary is the branch shown: the new one, shown since its first turn.
     assert (items[0].title, items[0].turns) == ("new start", 1)
     assert await store.exists(PROJECT, "listed") and not await store.exists(PROJECT, "listed~1")
+
+
+async def test_the_listing_follows_the_branch_shown(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    await store.create(PROJECT, "titled")
+    await _store_turns(store, "titled", 3)
+    start = await store.boundary(PROJECT, "titled", 0)
+    await _run_branch_turn(store, "titled~1", start, "another start", diverges_at=0)
+
+    async def listed() -> tuple[str, int]:
+        (item,), _ = await second_store.list(PROJECT, 10, 0)
+        return item.title, item.turns
+
+    assert await listed() == ("another start", 1)
+    assert await second_store.show_branch(PROJECT, "titled", "titled")
+    assert await listed() == ("question 0", 3)
+    # A turn stored on a branch that is no longer shown leaves the listing alone.
+    branch_state = await store.load_state(PROJECT, "titled~1")
+    history = [*branch_state["chat_history"], *_reply("late")]
+    await store.save_state(
+        PROJECT, "titled~1", 9, "reply", State({"chat_history": history}), "completed"
+    )
+    assert await listed() == ("question 0", 3)
+    assert await store.show_branch(PROJECT, "titled", "titled~1")
+    assert await listed() == ("another start", 2)
 
 
 async def test_delete_removes_every_branch_and_nothing_else(store: ConversationStore) -> None:
@@ -354,8 +326,8 @@ async def test_a_conversation_stored_before_branching_can_be_forked(
     await store.create(PROJECT, "legacy")
     sequence_ids = await _store_turns(store, "legacy", 3)
     # As an older version stored it: Burr's snapshots and a summary, no branch rows.
-    await _sql(store, f"DELETE FROM {BRANCHES_TABLE}")
-    await _sql(store, f"DELETE FROM {BOUNDARIES_TABLE}")
+    await sql(store, f"DELETE FROM {BRANCHES_TABLE}")
+    await sql(store, f"DELETE FROM {BOUNDARIES_TABLE}")
 
     (original,) = await store.branches(PROJECT, "legacy")
     assert _without_time(original) == BranchRecord("legacy", None, None, 0, 0, 0, 6)
@@ -373,7 +345,7 @@ async def test_a_conversation_stored_before_branching_can_be_forked(
         BranchRecord("legacy~1", "legacy", sequence_ids[1], 4, 1, 1, 6),
     ]
     # The branch's fork point loads even once its parent's snapshot is gone.
-    await _sql(store, f"DELETE FROM {STATE_TABLE} WHERE app_id = ?", "legacy")
+    await sql(store, f"DELETE FROM {STATE_TABLE} WHERE app_id = ?", "legacy")
     loaded = await store.load(PROJECT, "legacy~1", sequence_ids[1])
     assert loaded["state"]["chat_history"] == _history(2)
     assert loaded["state"]["mode"] == "mode 1"
@@ -386,10 +358,7 @@ async def test_a_branch_turn_is_fenced_by_its_conversation_lease(
     at_two = await store.boundary(PROJECT, "fenced", 2)
     lease = await store.acquire_turn(PROJECT, "fenced")
     # This process stalls past its lease; another one takes the conversation over.
-    if hasattr(store, "pool"):
-        await _sql(store, f"UPDATE {LEASES_TABLE} SET expires_at = now() - interval '1s'")
-    else:
-        await _sql(store, f"UPDATE {LEASES_TABLE} SET expires_at = 0")
+    await expire_leases(store)
     takeover = await second_store.acquire_turn(PROJECT, "fenced")
     app = await _fork(store, "fenced~1", "fenced", at_two.sequence_id)
     await app.astep(inputs={"prompt": "late"})

@@ -209,6 +209,25 @@ def test_editing_the_first_prompt_starts_a_branch_with_nothing_before_it(
     assert _plain(_switch(client, offline_server, "first", index=0, version=0)) == old
 
 
+def test_the_listing_shows_the_title_and_turn_count_of_the_branch_shown(
+    offline_server: ServerProcess, client: httpx.Client
+) -> None:
+    server = offline_server
+    _talk(client, server, "titled", ["What is Burr?", "What is a graph?"])
+    _edit(client, server, "titled", 0, "Write a poem about forks")
+
+    def listed() -> tuple[str, int]:
+        listing = client.get(f"{server.api}/conversations/{PROJECT}").json()
+        (item,) = [item for item in listing["items"] if item["app_id"] == "titled"]
+        return item["title"], item["turns"]
+
+    assert listed() == ("Write a poem about forks", 1)
+    _switch(client, server, "titled", index=0, version=0)
+    assert listed() == ("What is Burr?", 2)
+    _switch(client, server, "titled", app_id="titled~1")
+    assert listed() == ("Write a poem about forks", 1)
+
+
 def test_a_new_prompt_continues_the_branch_shown(
     offline_server: ServerProcess, client: httpx.Client
 ) -> None:

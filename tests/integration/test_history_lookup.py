@@ -6,7 +6,6 @@ digest of each conversation's latest history so that any process can find which 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 from burr.core import State
 
 from chatbot.conversations.continuation import history_digest
-from chatbot.store import ConversationStore, open_store
+from chatbot.store import ConversationStore
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.server_process import server_env, start_server
@@ -25,23 +24,6 @@ A1 = {"role": "assistant", "content": "Water that moves.", "type": "text"}
 U2 = {"role": "user", "content": "And a lake?", "type": "text"}
 A2 = {"role": "assistant", "content": "Water that waits.", "type": "text"}
 FAILED = {"role": "assistant", "content": "The model failed.", "type": "error"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ConversationStore]:
-    opened = open_store(database_url, lease_ttl_s=30)
-    await opened.initialize()
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def save(store: ConversationStore, app_id: str, sequence_id: int, history: list) -> None:

@@ -9,13 +9,10 @@ snapshots, answer a readiness ping and share turn leases that fence late writes.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import re
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiosqlite
@@ -32,70 +29,21 @@ from chatbot.store import (
     TurnLeaseLost,
     open_store,
 )
-from chatbot.store.base import LEASES_TABLE, SNAPSHOTS_KEPT, STATE_TABLE
-from chatbot.store.sqlite_leases import HOLDERS_TABLE
-from tests.support.postgres import (  # noqa: F401 (fixtures)
-    PostgresServer,
-    postgres_server,
-    postgres_url,
+from chatbot.store.base import SNAPSHOTS_KEPT
+from tests.support.postgres import PostgresServer
+from tests.support.stores import (
+    HOLDERS_TABLE,
+    LEASES_TABLE,
+    STATE_TABLE,
+    expire_leases,
+    is_postgres,
+    sql,
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ConversationStore]:
-    opened = open_store(database_url, lease_ttl_s=30)
-    await opened.initialize()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def second_store(database_url: str) -> AsyncIterator[ConversationStore]:
-    """Another store on the same database, as another server process would open it."""
-    opened = open_store(database_url, lease_ttl_s=30)
-    await opened.initialize()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-async def _sql(store: ConversationStore, query: str, *args: object) -> list[tuple]:
-    """Run one statement on the store's database outside the store (as another client)."""
-    if hasattr(store, "pool"):
-        conn = await asyncpg.connect(store.database_url)
-        try:
-            numbers = itertools.count(1)
-            numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", query)
-            return [tuple(row) for row in await conn.fetch(numbered, *args)]
-        finally:
-            await conn.close()
-    async with aiosqlite.connect(store.path) as conn:
-        rows = await conn.execute_fetchall(query, args)
-        await conn.commit()
-        return [tuple(row) for row in rows]
-
-
 async def _state_rows(store: ConversationStore, app_id: str) -> int:
-    ((count,),) = await _sql(store, f"SELECT count(*) FROM {STATE_TABLE} WHERE app_id = ?", app_id)
+    ((count,),) = await sql(store, f"SELECT count(*) FROM {STATE_TABLE} WHERE app_id = ?", app_id)
     return count
-
-
-async def _expire_leases(store: ConversationStore) -> None:
-    """As if the process holding them had stalled past their expiry."""
-    if hasattr(store, "pool"):
-        await store.pool.execute(f"UPDATE {LEASES_TABLE} SET expires_at = now() - interval '1s'")
-    else:
-        await _sql(store, f"UPDATE {LEASES_TABLE} SET expires_at = 0")
 
 
 def _chat(*contents: str) -> list[dict]:
@@ -209,11 +157,11 @@ async def test_burr_with_state_persister_persists_and_resumes(store: Conversatio
 async def test_burr_stock_persisters_read_our_rows_and_we_read_theirs(
     store: ConversationStore,
 ) -> None:
-    if hasattr(store, "pool"):
+    if is_postgres(store):
         conn = await asyncpg.connect(store.database_url)
         burr = AsyncPostgreSQLPersister(connection=conn, table_name=STATE_TABLE)
     else:
-        conn = await aiosqlite.connect(store.path)
+        conn = await aiosqlite.connect(store.database_url.removeprefix("sqlite:///"))
         burr = AsyncSQLitePersister(connection=conn, table_name=STATE_TABLE)
     try:
         ours = State({"count": 5, "chat_history": _chat("hello", "hi there")})
@@ -306,7 +254,7 @@ async def test_a_turn_lease_is_exclusive_until_released(store: ConversationStore
     again = await store.acquire_turn("proj", "leased")
     await again.release()
     await other.release()
-    assert await _sql(store, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
+    assert await sql(store, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
 
 
 async def test_leases_are_shared_between_stores_and_fence_late_writes(
@@ -317,7 +265,7 @@ async def test_leases_are_shared_between_stores_and_fence_late_writes(
     with pytest.raises(ConversationBusy):
         await second.acquire_turn("proj", "fenced")
     # The first process stalls past its expiry; the second takes the conversation over.
-    await _expire_leases(first)
+    await expire_leases(first)
     takeover = await second.acquire_turn("proj", "fenced")
     state = State({"chat_history": _chat("late")})
     with pytest.raises(TurnLeaseLost):
@@ -329,7 +277,7 @@ async def test_leases_are_shared_between_stores_and_fence_late_writes(
     await second.save_state("proj", "fenced", 3, "answer_question", state, "completed")
     await takeover.release()
     assert (await first.load_state("proj", "fenced"))["chat_history"][0]["content"] == "late"
-    assert await _sql(first, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
+    assert await sql(first, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
 
 
 async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
@@ -337,7 +285,7 @@ async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
 ) -> None:
     """Turns finishing together are written together; one fenced out spoils none of the rest."""
     leases = [await store.acquire_turn("proj", f"g{n}") for n in range(4)]
-    await _expire_leases(store)
+    await expire_leases(store)
     takeover = await second_store.acquire_turn("proj", "g2")
     results = await asyncio.gather(
         *(
@@ -422,7 +370,7 @@ async def test_sqlite_stores_know_who_else_uses_the_file(tmp_path: Path) -> None
         # A process killed before its row expired does not count.
         dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
         await dead.wait()
-        await _sql(
+        await sql(
             first,
             f"INSERT INTO {HOLDERS_TABLE} (id, host, pid, started_at, expires_at) "
             "VALUES ('dead', ?, ?, 0, ?)",

@@ -4,61 +4,30 @@ answers, mirrored batches, what the database says about a conversation, the swee
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from burr.core import State
 
-from chatbot.store import ConversationStore, open_store
+from chatbot.store import ConversationStore
 from chatbot.store.relay import (
-    EVENTS_TABLE,
-    SIGNALS_TABLE,
     MirroredBatch,
     RelayTable,
     StopAnswer,
     WatchAnswer,
 )
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'relay.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
-async def _opened(database_url: str) -> ConversationStore:
-    store = open_store(database_url, lease_ttl_s=30)
-    await store.initialize()
-    return store
+from tests.support.stores import EVENTS_TABLE, SIGNALS_TABLE, opened_store, sql
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[ConversationStore]:
-    opened = await _opened(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def other(database_url: str) -> AsyncIterator[ConversationStore]:
+def other(second_store: ConversationStore) -> ConversationStore:
     """The same database as another server process opens it."""
-    opened = await _opened(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
+    return second_store
 
 
 async def _count(store: ConversationStore, table: str) -> int:
-    if hasattr(store, "pool"):
-        return await store.pool.fetchval(f"SELECT count(*) FROM {table}")
-    rows = await store.connection.execute_fetchall(f"SELECT count(*) FROM {table}")
-    return rows[0][0]
+    ((count,),) = await sql(store, f"SELECT count(*) FROM {table}")
+    return count
 
 
 def _batch(reply: str, first: int, end: int, done: bool = False, app: str = "a") -> MirroredBatch:
@@ -200,7 +169,7 @@ async def test_the_sweep_drops_only_rows_past_their_age(
 async def test_postgres_notifications_wake_the_waiting_side(
     postgres_url: str,  # noqa: F811
 ) -> None:
-    holder, asker = await _opened(postgres_url), await _opened(postgres_url)
+    holder, asker = await opened_store(postgres_url), await opened_store(postgres_url)
     try:
         # Far longer than the test may take: only a notification ends these waits.
         signals = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
@@ -226,14 +195,15 @@ async def test_postgres_notifications_wake_the_waiting_side(
 async def test_a_lost_listening_connection_comes_back(
     postgres_url: str,  # noqa: F811
 ) -> None:
-    holder, asker = await _opened(postgres_url), await _opened(postgres_url)
+    holder, asker = await opened_store(postgres_url), await opened_store(postgres_url)
     try:
-        listening = await asker.pool.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        listening = await sql(
+            asker, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
         )
-        assert listening == 2  # one per store
-        await asker.pool.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        assert listening == [(2,)]  # one per store
+        await sql(
+            asker,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'",
         )
 
         async def woken() -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatbot.store.sqlite_leases import HOLDERS_TABLE
+from chatbot.store.tables import lease_holders
+
+HOLDERS_TABLE = lease_holders.name
 
 # Each server process renews its heartbeat row there on a timer, whatever the requests do.
 _TIMER_TABLES = {HOLDERS_TABLE}

@@ -1,0 +1,126 @@
+"""Where the two databases truly differ; everything else in the store is written once.
+
+Every store operation is one synchronous function of a SQLAlchemy ``Connection``; a
+``Dialect`` runs it (``run``): PostgreSQL through the asyncio extension (``run_sync``:
+each statement one round trip on asyncpg, awaited), SQLite on a thread of its own (the
+whole operation in one hop off the event loop, its statements native calls there).
+It also opens the engines, says how a write transaction starts,
+whose clock "now" is, how a state's history is reached inside JSON, which app ids belong
+to a conversation, and what the relay's wake-ups are. ``sqlite_dialect`` and
+``postgres_dialect`` are its two implementations.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+Change = Literal["signals", "replies"]
+# Failures that mean "the database is not usable", whichever driver raised them.
+DATABASE_ERRORS = (OSError, TimeoutError, sa.exc.SQLAlchemyError)
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
+
+class Dialect(abc.ABC):
+    """One database: its engines and the handful of things SQL cannot say the same way."""
+
+    name: str
+    database_url: str
+    # Group commits one process may have in flight at once (each on a connection).
+    parallel_commits: int = 1
+    # Whether a statement can carry another write as a CTE (one round trip for both).
+    chains_writes: bool = False
+    # ``sqlalchemy.dialects.<name>.insert``: the upsert (``on_conflict_do_*``) of the database.
+    insert: Any
+
+    @property
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The database, for messages and logs (never with a password)."""
+
+    @abc.abstractmethod
+    def unavailable(self, exc: BaseException) -> str:
+        """The sentence for a database that cannot be opened (``StoreUnavailable``)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Create the engines (they belong to the running event loop)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Dispose of the engines (those opened: ``open`` may have failed half-way)."""
+
+    # --- running operations ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        """``work(connection)``: in one write transaction, or with each statement committing
+        on its own (one round trip each). ``side``: lease and relay rows, which need no
+        fsync (SQLite runs them on a connection of their own)."""
+
+    @abc.abstractmethod
+    def lock_schema(self, conn: Connection) -> None:
+        """Inside the migration's transaction: make other processes' migrations wait."""
+
+    # --- SQL that differs ---------------------------------------------------------------
+    @abc.abstractmethod
+    def now(self, offset_s: float = 0.0) -> Any:
+        """The current time (plus ``offset_s``) as leases and relay rows compare it."""
+
+    @abc.abstractmethod
+    def commit_time(self) -> Any:
+        """ "Now" in a prepared statement, for the times a write stores: PostgreSQL's
+        ``now()``; on SQLite the parameter ``now`` (``utcnow()``, given with each write)."""
+
+    @abc.abstractmethod
+    def lease_clock(self) -> tuple[Any, Any]:
+        """ "Now" and "now plus the parameter ``ttl`` seconds" in a prepared lease statement
+        (on SQLite, the parameters ``now`` and ``expires``: see ``clock_params``)."""
+
+    @abc.abstractmethod
+    def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        """A state's ``chat_history`` as JSON text."""
+
+    @abc.abstractmethod
+    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        """A state's history length; NULL for a state without one."""
+
+    @abc.abstractmethod
+    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        """A state's JSON without its history."""
+
+    @abc.abstractmethod
+    def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
+        """True for the fork ids ``c~n`` of a conversation (not for ``c`` itself)."""
+
+    # --- this process among the others --------------------------------------------------
+    async def keep_alive(self) -> None:  # noqa: B027 (most databases need nothing)
+        """Called on every lease renewal tick."""
+
+    async def other_processes(self) -> list[int]:
+        """Pids of other server processes on the same database, when the database knows."""
+        return []
+
+    # --- relay wake-ups -----------------------------------------------------------------
+    async def notify(self, kind: Change) -> None:  # noqa: B027 (polling databases: nothing)
+        """Tell other processes that relay rows of this kind changed (after the write)."""
+
+    async def wait_for_change(self, kind: Change, within_s: float) -> None:
+        """Until rows of this kind may have changed, at most ``within_s`` seconds."""
+        await asyncio.sleep(within_s)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def clock_params(ttl_s: float = 0.0) -> dict[str, Any]:
+    """The parameters of ``Dialect.lease_clock`` and ``commit_time``, for either database."""
+    now = utcnow()
+    return {"now": now, "expires": now + dt.timedelta(seconds=ttl_s), "ttl": ttl_s}

@@ -1,0 +1,204 @@
+"""PostgreSQL: several server processes on any number of machines.
+
+What differs from SQLite:
+
+- Times are the database's clock (``now()``), so machines with skewed clocks agree.
+- Reads run in autocommit (one round trip each); a write transaction is a plain one, and
+  the lease check inside it takes ``FOR UPDATE``, which is what orders it against a
+  process taking the lease over.
+- A data-modifying CTE carries a turn's branch row on its boundary row's statement, so
+  the group commit has the round trips it had before SQLAlchemy (``chains_writes``).
+- Migrations run under a transaction-level advisory lock, so processes starting at once
+  on one database migrate one after the other.
+- The relay is woken by notifications: a write of signals sends ``NOTIFY
+  chatbot_relay_signals``, of answers or batches ``NOTIFY chatbot_relay_replies``. Each
+  process listens on one connection of its own (not a pooled one, which would be pinned
+  for good). Polling stays the rule: a notification lost with a dropped connection costs
+  one poll interval, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from chatbot.domain.branch_ids import BRANCH_SEPARATOR
+from chatbot.store.dialect import Change, Dialect, T, Work
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POOL_SIZE = 10
+CONNECT_TIMEOUT_S = 10.0
+# Serialises migrations of processes that start at once on one database.
+_SCHEMA_LOCK_KEY = 0x63686174626F74  # "chatbot"
+CHANNELS: dict[Change, str] = {
+    "signals": "chatbot_relay_signals",
+    "replies": "chatbot_relay_replies",
+}
+_HISTORY_KEY = sa.literal_column("'chat_history'")
+# How often a process whose listening connection was lost tries to open it again.
+LISTEN_RETRY_S = 5.0
+
+
+def display_url(database_url: str) -> str:
+    """``postgresql://user@host:port/db`` without the password, for messages and logs."""
+    parsed = urlparse(database_url)
+    user = f"{parsed.username}@" if parsed.username else ""
+    host = parsed.hostname or "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{user}{host}{port}{parsed.path}"
+
+
+def _text(value: str) -> str:
+    return value  # JSON arrives and leaves as text: the store encodes it once, with orjson
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    chains_writes = True  # a turn's branch row rides on its boundary row's statement
+    insert = staticmethod(postgresql.insert)
+
+    def __init__(self, database_url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.database_url = database_url
+        self.pool_size = pool_size
+        # Turns finishing while a group commit is in flight need not wait for it.
+        self.parallel_commits = max(1, pool_size // 2)
+        self._listener: asyncpg.Connection | None = None
+        self._changed: dict[Change, asyncio.Event] = {}
+        # One reconnection at a time, at most one every LISTEN_RETRY_S.
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._last_attempt = 0.0
+        self._warned = False
+
+    @property
+    def where(self) -> str:
+        return display_url(self.database_url)
+
+    def unavailable(self, exc: BaseException) -> str:
+        reason = " ".join(
+            (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).split()
+        )
+        return f"cannot reach the PostgreSQL database at {self.where}: {reason}"
+
+    def _connect(self) -> Callable:
+        return lambda: asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_S)
+
+    async def open(self) -> None:
+        # The driver reads the URL itself, so every form asyncpg accepts keeps working.
+        self.engine = create_async_engine(
+            "postgresql+asyncpg://",
+            async_creator=self._connect(),
+            pool_size=self.pool_size,
+            max_overflow=0,
+            json_serializer=_text,
+            json_deserializer=_text,
+        )
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._changed = {kind: asyncio.Event() for kind in CHANNELS}
+        await self.run(lambda conn: conn.execute(sa.select(1)))  # unreachable: an error
+        await self._listen()
+
+    async def close(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reconnecting
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            with contextlib.suppress(Exception):
+                await listener.close(timeout=5)
+        engine: AsyncEngine | None = self.__dict__.pop("engine", None)
+        if engine is not None:
+            await engine.dispose()
+
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        if write:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        async with self._autocommit.connect() as conn:
+            return await conn.run_sync(work)
+
+    def lock_schema(self, conn: Connection) -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+
+    def now(self, offset_s: float = 0.0) -> sa.ColumnElement:
+        return sa.func.now() + dt.timedelta(seconds=offset_s)
+
+    def lease_clock(self) -> tuple[Any, Any]:
+        ttl = sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("ttl", type_=sa.Float))
+        return sa.func.now(), sa.func.now() + ttl
+
+    def commit_time(self) -> sa.ColumnElement:
+        return sa.func.now()
+
+    def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        return state.op("->")(_HISTORY_KEY)
+
+    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        history = self.history(state)
+        return sa.case(
+            (sa.func.jsonb_typeof(history) == "array", sa.func.jsonb_array_length(history))
+        )
+
+    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        return state.op("-")(_HISTORY_KEY)
+
+    def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
+        # Text order depends on the database's collation here: no range over it.
+        return sa.func.starts_with(app_id, conversation_id + BRANCH_SEPARATOR)
+
+    # --- relay wake-ups -----------------------------------------------------------------
+    async def notify(self, kind: Change) -> None:
+        notify = sa.select(sa.func.pg_notify(CHANNELS[kind], ""))
+        await self.run(lambda conn: conn.execute(notify))
+
+    async def _listen(self) -> None:
+        """Open the listening connection; without it the relay still works, by polling."""
+        self._last_attempt = time.monotonic()
+        try:
+            conn = await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_S)
+            for kind, channel in CHANNELS.items():
+                await conn.add_listener(channel, self._notified(kind))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if not self._warned:  # once per outage
+                logger.warning("relay notifications are off, polling until back: %s", exc)
+            self._warned = True
+            return
+        if self._warned:
+            logger.info("relay notifications are back")
+        self._warned = False
+        self._listener = conn
+
+    def _notified(self, kind: Change) -> Callable[..., None]:
+        changed = self._changed[kind]
+        return lambda *_: changed.set()
+
+    async def wait_for_change(self, kind: Change, within_s: float) -> None:
+        self._keep_listening()
+        changed = self._changed[kind]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), within_s)
+        changed.clear()
+
+    def _keep_listening(self) -> None:
+        """Reconnect a listening connection that was lost, in the background."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        if time.monotonic() - self._last_attempt < LISTEN_RETRY_S:
+            return
+        self._listener = None
+        self._reconnecting = asyncio.get_running_loop().create_task(self._listen())

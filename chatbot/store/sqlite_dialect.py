@@ -1,0 +1,201 @@
+"""SQLite: one file shared by every server process of one machine.
+
+``chatbot serve --workers N`` and separate ``chatbot serve`` processes can use one file:
+turn leases are rows in it, so one turn at a time per conversation holds across all of
+them. Each of the two connections runs on a thread of its own, and a store operation is
+one hop to it (SQLite's statements are calls, not round trips): the event loop never
+waits on disk or on another process's write lock (``busy_timeout``). The operations of
+this process queue for the connection, not for the file's lock inside SQLite (whose busy
+handler sleeps and retries).
+
+What differs from PostgreSQL:
+
+- WAL mode. States and summaries are written with ``synchronous=FULL`` (a turn is on
+  disk before its ``end`` frame, and survives a crash of the machine); leases and relay
+  rows on a second pool with ``synchronous=NORMAL`` (visible to every process at once, no
+  fsync: only a crash of the machine loses one, and then every holder is gone too).
+- A write transaction starts with ``BEGIN IMMEDIATE`` (SQLite's write lock first, so a
+  lease check and the writes after it are seen by every process in one order).
+- Times are this machine's clock, which every process on the file shares.
+- Each process keeps a row of its own in ``chatbot_lease_holders``, renewed with its
+  leases: that is how a starting server knows whether another one uses the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from chatbot.domain.branch_ids import BRANCH_SEPARATOR
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, utcnow
+from chatbot.store.tables import Clock, lease_holders
+
+# How long a statement waits for another process's write transaction before failing.
+BUSY_TIMEOUT_MS = 10_000
+_FORGOTTEN_AFTER = dt.timedelta(hours=1)
+
+
+def _engine(path: Path, synchronous: str) -> Engine:
+    """One connection, used by one thread at a time (its executor's)."""
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        pool_size=1,
+        max_overflow=0,
+        pool_reset_on_return=None,  # autocommit: nothing to reset
+        connect_args={"check_same_thread": False},
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver: reads are single statements, writes say BEGIN themselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            (mode,) = cursor.execute("PRAGMA journal_mode=WAL").fetchone()
+            if str(mode).lower() != "wal":
+                raise OSError(f"the file cannot use WAL mode (journal mode stays {mode!r})")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def _run(engine: Engine, work: Work[T], write: bool) -> T:
+    with engine.connect() as conn:
+        if not write:
+            return work(conn)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return result
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    insert = staticmethod(sqlite.insert)
+
+    def __init__(self, path: Path, *, ttl_s: float) -> None:
+        self.path = path
+        self.database_url = f"sqlite:///{path}"
+        self._ttl_s = ttl_s
+        self._engines: dict[bool, tuple[Engine, ThreadPoolExecutor]] = {}
+        self._holder_id = uuid.uuid4().hex  # this store among the file's users
+
+    @property
+    def where(self) -> str:
+        return f"SQLite file {self.path}"
+
+    def unavailable(self, exc: BaseException) -> str:
+        reason = getattr(exc, "orig", None) or exc
+        return f"cannot open the SQLite database at {self.path}: {reason}"
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for side, synchronous in ((False, "FULL"), (True, "NORMAL")):
+            executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{synchronous.lower()}")
+            self._engines[side] = (_engine(self.path, synchronous), executor)
+        await self.run(lambda conn: conn.exec_driver_sql("SELECT 1"))  # opens it, or says why
+
+    async def close(self) -> None:
+        if self._engines:
+            with contextlib.suppress(*DATABASE_ERRORS):
+                mine = lease_holders.delete().where(lease_holders.c.id == self._holder_id)
+                await self.run(lambda conn: conn.execute(mine), side=True)
+        engines, self._engines = self._engines, {}
+        for engine, executor in engines.values():
+            await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
+            executor.shutdown()
+
+    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+        engine, executor = self._engines[side]
+        return await asyncio.get_running_loop().run_in_executor(executor, _run, engine, work, write)
+
+    def lock_schema(self, conn: Connection) -> None:
+        pass  # the migration's transaction began with SQLite's write lock (BEGIN IMMEDIATE)
+
+    def now(self, offset_s: float = 0.0) -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=offset_s)
+
+    def lease_clock(self) -> tuple[Any, Any]:
+        return sa.bindparam("now", type_=Clock), sa.bindparam("expires", type_=Clock)
+
+    def commit_time(self) -> sa.BindParameter:
+        return sa.bindparam("now")
+
+    def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.json_extract(state, "$.chat_history")
+
+    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.json_array_length(state, "$.chat_history")
+
+    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.func.json_remove(state, "$.chat_history")
+
+    def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
+        # SQLite compares text in binary order: the ids ``c~…`` are one index range.
+        after = chr(ord(BRANCH_SEPARATOR) + 1)
+        return sa.and_(
+            app_id >= conversation_id + BRANCH_SEPARATOR, app_id < conversation_id + after
+        )
+
+    async def keep_alive(self) -> None:
+        """Say (again) that this process uses the file, for one more TTL."""
+        now = utcnow()
+        row = {
+            "id": self._holder_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": now,
+            "expires_at": now + dt.timedelta(seconds=self._ttl_s),
+        }
+        upsert = sqlite.insert(lease_holders).values(row)
+        renewed = upsert.on_conflict_do_update(
+            index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
+        )
+        # Rows of processes that died long ago go too (a process killed leaves its row).
+        gone = lease_holders.delete().where(lease_holders.c.expires_at < now - _FORGOTTEN_AFTER)
+
+        def renew(conn: Connection) -> None:
+            conn.execute(renewed)
+            conn.execute(gone)
+
+        await self.run(renew, side=True)
+
+    async def other_processes(self) -> list[int]:
+        """The pids of the others using the file (live, or not yet expired elsewhere)."""
+        h = lease_holders.c
+        others = (
+            sa.select(h.host, h.pid)
+            .where(h.expires_at > utcnow(), h.id != self._holder_id)
+            .order_by(h.started_at)
+        )
+        rows = await self.run(lambda conn: conn.execute(others).all(), side=True)
+        return [pid for host, pid in rows if host != socket.gethostname() or _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host still runs (one killed leaves an unexpired row)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True

@@ -1,0 +1,505 @@
+"""The conversation store: a Burr persister plus what the server needs beyond it.
+
+Written once over SQLAlchemy Core; ``dialect`` holds what SQLite and PostgreSQL do
+differently. Saving is a group commit: turns that finish together in one process are
+written in one transaction (one fsync on SQLite), with a fixed handful of round trips
+however many turns are in it. See ``base`` for how the store is used through Burr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from burr.core import State
+from burr.core.persistence import AsyncBaseStateLoader, AsyncBaseStateSaver, PersistedStateData
+from sqlalchemy.engine import Connection
+
+from chatbot.domain.branch_ids import conversation_of
+from chatbot.domain.branch_tree import BranchRecord
+from chatbot.domain.client_view import history_digest
+from chatbot.store import branches as branch_sql
+from chatbot.store import migrate
+from chatbot.store.base import (
+    PARTITION_KEY_DEFAULT,
+    SNAPSHOTS_KEPT,
+    Boundary,
+    ConversationSummary,
+    NewBranch,
+    StoreUnavailable,
+    TurnLease,
+    TurnLeaseLost,
+    decode_state,
+    encode_state,
+    summarise,
+)
+from chatbot.store.branch_rows import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
+from chatbot.store.leases import DatabaseLeases, LeaseTable, held_tokens, process_holder
+from chatbot.store.relay import RelayTable
+from chatbot.store.tables import conversations, history_digests, states
+
+st, cv = states.c, conversations.c
+# The statements of every turn's reads, built once.
+_SHOWN = branch_sql.shown_query(sa.bindparam("p"), sa.bindparam("c"))
+_LOAD = sa.select(st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status).where(
+    st.partition_key == sa.bindparam("pk")
+)
+_LOAD_ANY = _LOAD.order_by(st.created_at.desc(), st.sequence_id.desc()).limit(1)
+_LOAD_LATEST = (
+    _LOAD.where(st.app_id == sa.bindparam("app_id")).order_by(st.sequence_id.desc()).limit(1)
+)
+_LOAD_AT = _LOAD.where(
+    st.app_id == sa.bindparam("app_id"), st.sequence_id == sa.bindparam("sequence_id")
+).limit(1)
+
+
+@dataclass(slots=True)
+class _PendingSave:
+    """One turn waiting for the next group commit."""
+
+    row: dict  # Burr's row
+    title: str
+    turns: int
+    branch: TurnRows  # its boundary and branch rows (and the digest)
+    token: uuid.UUID | None
+    done: asyncio.Future
+
+
+class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
+    """States in Burr's ``burr_state`` layout, summaries, branches, turn leases, relay rows."""
+
+    def __init__(self, dialect: Dialect, *, lease_ttl_s: float) -> None:
+        self.dialect = dialect
+        self.lease_ttl_s = float(lease_ttl_s)
+        self._open = False
+        self._leases: DatabaseLeases | None = None
+        self._relay: RelayTable | None = None
+        self._pending: list[_PendingSave] = []
+        # Group commits in flight: each writes what was pending when it started.
+        self._flushers: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"ConversationStore({self.where!r})"
+
+    @property
+    def where(self) -> str:
+        """The database, for messages and logs (never with a password)."""
+        return self.dialect.where
+
+    @property
+    def database_url(self) -> str:
+        return self.dialect.database_url
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        """Open the database and bring its schema to this release's revision (``migrate``).
+
+        Raises ``StoreUnavailable`` when that is impossible, ``SchemaTooNew`` when a newer
+        release migrated it.
+        """
+        d = self.dialect
+        try:
+            await d.open()
+            await migrate.upgrade(d)
+            table = LeaseTable(d, process_holder())
+            await d.keep_alive()
+        except StoreUnavailable:
+            await d.close()
+            raise
+        except DATABASE_ERRORS as exc:
+            await d.close()
+            raise StoreUnavailable(d.unavailable(exc)) from exc
+        except ValueError as exc:  # a malformed URL
+            await d.close()
+            raise StoreUnavailable(f"invalid database URL {self.where}: {exc}") from exc
+        self._relay = RelayTable(d)
+        self._leases = DatabaseLeases(table, ttl_s=self.lease_ttl_s)
+        self._leases.start()
+        self._open = True
+
+    async def is_initialized(self) -> bool:
+        """True once the database is open and has Burr's state table (Burr asks before use)."""
+        if not self._open:
+            return False
+        return await self.dialect.run(lambda conn: sa.inspect(conn).has_table(states.name))
+
+    async def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        if self._leases is not None:
+            await self._leases.stop()
+        await asyncio.gather(*self._flushers, return_exceptions=True)
+        self._relay = None
+        await self.dialect.close()
+
+    async def cleanup(self) -> None:
+        """Burr's name for ``close``."""
+        await self.close()
+
+    async def ping(self) -> None:
+        """Readiness: one cheap round trip; raise ``StoreUnavailable`` if it does not answer."""
+        if not self._open:
+            raise StoreUnavailable(f"the store for {self.where} is closed")
+        try:
+            async with asyncio.timeout(10):
+                await self.dialect.run(lambda conn: conn.execute(sa.select(sa.literal(1))))
+        except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split()) or type(exc).__name__
+            raise StoreUnavailable(
+                f"the database at {self.where} does not answer: {reason}"
+            ) from exc
+
+    async def other_processes(self) -> list[int]:
+        """The pids of the other live server processes on this database, when it can tell."""
+        return await self.dialect.other_processes()
+
+    # --- Burr's persister contract --------------------------------------------------------
+    async def load(
+        self,
+        partition_key: str | None,
+        app_id: str | None,
+        sequence_id: int | None = None,
+        **kwargs: Any,
+    ) -> PersistedStateData | None:
+        """The state at ``sequence_id``, or the latest one; with no ``app_id``, the partition's
+        most recently written state (Burr's contract). None when there is nothing stored."""
+        d, pk = self.dialect, partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        return await d.run(lambda conn: _load(conn, d, pk, app_id, sequence_id))
+
+    async def save(
+        self,
+        partition_key: str | None,
+        app_id: str,
+        sequence_id: int,
+        position: str,
+        state: State,
+        status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Store a turn's final state and the conversation's summary in one transaction.
+
+        ``app_id`` is a branch's Burr app id; the summary and the lease are its
+        conversation's. Also writes the turn's boundary and the branch's row, and with
+        ``new_branch=NewBranch(...)`` (a branch's first turn) records the branch and the
+        state it was forked from. Raises ``TurnLeaseLost`` when this process holds the
+        conversation's lease no more.
+
+        The turn waits for the next group commit: under load, saving turn by turn queued
+        up seconds of ``end`` frames, and turns that finish together share one transaction.
+        """
+        project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        assert self._leases is not None, "the store is not initialised"
+        token = self._leases.fencing_token(project_id, conversation_of(app_id))
+        values = state.get_all()
+        history = values.get(HISTORY_KEY, [])
+        title, turns = summarise(history)
+        row = {
+            "partition_key": project_id,
+            "app_id": app_id,
+            "sequence_id": sequence_id,
+            "position": position,
+            "state": encode_state(state),
+            "status": status,
+        }
+        branch = TurnRows.of(
+            project_id, app_id, sequence_id, position, status, values,
+            history_digest(history), new_branch,
+        )  # fmt: skip
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingSave(row, title, turns, branch, token, done))
+        if len(self._flushers) < self.dialect.parallel_commits:
+            flusher = asyncio.create_task(self._flush())
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
+        await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                lost = await self.dialect.run(
+                    functools.partial(self._write, batch=batch), write=True
+                )
+            except BaseException as exc:
+                for entry in batch:
+                    if not entry.done.done():
+                        entry.done.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError(exc)
+                        )
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                for entry in batch:
+                    if entry.done.done():
+                        continue
+                    if entry in lost:
+                        where = f"{entry.row['partition_key']}/{entry.branch.conversation_id}"
+                        entry.done.set_exception(TurnLeaseLost(where))
+                    else:
+                        entry.done.set_result(None)
+
+    def _write(self, conn: Connection, *, batch: list[_PendingSave]) -> list[_PendingSave]:
+        """One transaction for the batch; answers the saves not written: their lease was lost."""
+        d = self.dialect
+        held = held_tokens(conn, [e.token for e in batch if e.token is not None])
+        written = [e for e in batch if e.token is None or e.token in held]
+        lost = [e for e in batch if e.token is not None and e.token not in held]
+        if not written:
+            return lost
+        now = utcnow()  # for SQLite's statements; PostgreSQL's take the database's now()
+        burr_row, summary, digest, prune = _commit_statements(d)
+        conn.execute(burr_row, [e.row for e in written])
+        branch_sql.write_turns(conn, d, [e.branch for e in written], now)
+        conn.execute(summary, [{**row, "now": now} for row in _summaries(written)])
+        branches = {(e.row["partition_key"], e.row["app_id"]): e for e in written}
+        conn.execute(
+            digest,
+            [{"project_id": p, "app_id": a, "digest": e.branch.digest, "now": now}
+             for (p, a), e in branches.items()],
+        )  # fmt: skip
+        conn.execute(prune, [{"p_project": p, "p_app": a} for p, a in branches])
+        return lost
+
+    async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
+        """The app IDs with stored states in a partition, most recently written first."""
+        pk = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        ids = (
+            sa.select(st.app_id)
+            .where(st.partition_key == pk)
+            .group_by(st.app_id)
+            .order_by(sa.func.max(st.created_at).desc(), st.app_id)
+        )
+        return await self.dialect.run(lambda conn: list(conn.execute(ids).scalars()))
+
+    # --- conveniences over the contract -------------------------------------------------
+    async def load_state(self, project_id: str, app_id: str) -> State | None:
+        """The latest stored state of a conversation, or None if it has none yet."""
+        loaded = await self.load(project_id, app_id)
+        return loaded["state"] if loaded is not None else None
+
+    async def save_state(
+        self,
+        project_id: str,
+        app_id: str,
+        sequence_id: int,
+        position: str,
+        state: State,
+        status: Literal["completed", "failed"],
+        new_branch: NewBranch | None = None,
+    ) -> None:
+        """``save`` with the project as Burr's partition key (``new_branch`` on a branch's
+        first turn records the branch in the same transaction)."""
+        await self.save(
+            project_id, app_id, sequence_id, position, state, status, new_branch=new_branch
+        )
+
+    # --- conversations --------------------------------------------------------------------
+    async def create(self, project_id: str, app_id: str) -> bool:
+        """Register a conversation; False if it already existed."""
+        d = self.dialect
+        now = d.now()
+        row = d.insert(conversations).values(
+            project_id=project_id, app_id=app_id, title="", turns=0, created_at=now, updated_at=now
+        )
+        insert = row.on_conflict_do_nothing()
+        return await d.run(lambda conn: conn.execute(insert).rowcount > 0, write=True)
+
+    async def exists(self, project_id: str, app_id: str) -> bool:
+        found = sa.select(sa.literal(1)).where(cv.project_id == project_id, cv.app_id == app_id)
+        return await self.dialect.run(lambda conn: branch_sql.first(conn, found) is not None)
+
+    async def list(
+        self, project_id: str, limit: int, offset: int
+    ) -> tuple[list[ConversationSummary], int]:
+        """A page of conversations, most recently active first, and the total count."""
+        total = sa.select(sa.func.count()).where(cv.project_id == project_id)
+        page = (
+            sa.select(cv.app_id, cv.title, cv.turns, cv.created_at, cv.updated_at)
+            .where(cv.project_id == project_id)
+            .order_by(cv.updated_at.desc(), cv.app_id)
+            .limit(limit)
+            .offset(offset)
+        )
+
+        def listing(conn: Connection) -> tuple[list[ConversationSummary], int]:
+            rows = conn.execute(page)
+            return [ConversationSummary(*row) for row in rows], conn.execute(total).scalar_one()
+
+        return await self.dialect.run(listing)
+
+    async def delete(self, project_id: str, app_id: str) -> bool:
+        """Remove the conversation ``app_id`` and every branch's states; False if there was
+        nothing to delete."""
+        d = self.dialect
+        row = conversations.delete().where(cv.project_id == project_id, cv.app_id == app_id)
+
+        def delete(conn: Connection) -> bool:
+            deleted = conn.execute(row).rowcount > 0
+            branch_sql.delete_conversation(conn, d, project_id, app_id)
+            return deleted
+
+        return await d.run(delete, write=True)
+
+    async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
+        """Take the conversation's turn lease or raise ``ConversationBusy``."""
+        assert self._leases is not None, "the store is not initialised"
+        return await self._leases.acquire(project_id, app_id)
+
+    async def find_by_history(self, project_id: str, digest: str) -> str | None:
+        """The conversation whose latest stored history has ``digest`` (the most recently
+        written one if several have), or None."""
+        h = history_digests.c
+        newest = (
+            sa.select(h.app_id)
+            .where(h.project_id == project_id, h.digest == digest)
+            .order_by(h.updated_at.desc())
+            .limit(1)
+        )
+        return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
+
+    # --- branches (``chatbot.domain.branch_ids``) ---------------------------------------
+    async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
+        """Every branch of a conversation, by creation order; empty if nothing is stored.
+
+        A conversation stored before branching existed answers its original alone,
+        synthesised from its latest state.
+        """
+        d = self.dialect
+        return await d.run(lambda c: branch_sql.branch_records(c, d, project_id, conversation_id))
+
+    async def shown_branch(self, project_id: str, conversation_id: str) -> str:
+        """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
+        conversation id itself (one cheap query: it runs once per turn)."""
+        params = {"p": project_id, "c": conversation_id}
+        shown = await self.dialect.run(lambda conn: conn.execute(_SHOWN, params).scalar())
+        return shown if shown is not None else conversation_id
+
+    async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
+        """Make ``app_id`` the shown branch; False if it is no branch of that conversation.
+
+        The conversation's listing then shows that branch's title and turn count.
+        """
+        d = self.dialect
+        return await d.run(
+            lambda c: branch_sql.show_branch(c, d, project_id, conversation_id, app_id), write=True
+        )
+
+    async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
+        """The branch's stored boundary holding exactly ``items`` items, or None.
+
+        ``items == 0`` is the state before the branch's first step (sequence id -1) when
+        the branch has stored turns and no boundary of its own with no items.
+        """
+        d = self.dialect
+        return await d.run(lambda c: branch_sql.boundary(c, d, project_id, app_id, items))
+
+    async def find_boundary(
+        self, project_id: str, conversation_id: str, digest: str
+    ) -> Boundary | None:
+        """The most recently written boundary of any branch of the conversation whose
+        history digest (``chatbot.domain.client_view.history_digest``) is ``digest``."""
+        d = self.dialect
+        return await d.run(
+            lambda c: branch_sql.find_boundary(c, d, project_id, conversation_id, digest)
+        )
+
+    # --- replies across processes -------------------------------------------------------
+    @property
+    def relay(self) -> RelayTable:
+        """The signal and mirror rows of ``chatbot.relay``, in this database (once open)."""
+        if self._relay is None:
+            raise StoreUnavailable(f"the store for {self.where} is closed")
+        return self._relay
+
+
+def _load(
+    conn: Connection, d: Dialect, pk: str, app_id: str | None, sequence_id: int | None
+) -> PersistedStateData | None:
+    """``load`` on a connection (see there)."""
+    if app_id is not None and sequence_id == START_SEQUENCE_ID:
+        return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
+    params = {"pk": pk, "app_id": app_id, "sequence_id": sequence_id}
+    query = _LOAD_ANY if app_id is None else _LOAD_LATEST if sequence_id is None else _LOAD_AT
+    row = conn.execute(query, params).first()
+    if row is None:
+        if app_id is None or sequence_id is None:
+            return None
+        # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
+        return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
+    return {
+        "partition_key": pk,
+        "app_id": row.app_id,
+        "sequence_id": row.sequence_id,
+        "position": row.position,
+        "state": decode_state(row.state),
+        "created_at": row.created_at,
+        "status": row.status,
+    }
+
+
+@functools.cache
+def _commit_statements(d: Dialect) -> tuple[Any, Any, Any, Any]:
+    """The group commit's statements, built once: Burr's row, the summary (one row per
+    conversation; its title and turn count are the shown branch's), the digest, and the
+    pruning that keeps each branch's newest SNAPSHOTS_KEPT states."""
+    now = d.commit_time()
+    row = d.insert(states)
+    burr_row = row.on_conflict_do_update(
+        index_elements=["partition_key", "app_id", "sequence_id", "position"],
+        set_={c: row.excluded[c] for c in ("state", "status", "created_at")},
+    )
+    row = d.insert(conversations).values(created_at=now, updated_at=now)
+    conversation = sa.bindparam("s_conversation")
+    shown = sa.func.coalesce(
+        branch_sql.shown_query(sa.bindparam("s_project"), conversation).scalar_subquery(),
+        conversation,
+    )
+    saved_is_shown = shown == sa.bindparam("s_branch")
+    summary = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id"],
+        set_={
+            "title": sa.case((saved_is_shown, row.excluded.title), else_=cv.title),
+            "turns": sa.case((saved_is_shown, row.excluded.turns), else_=cv.turns),
+            "updated_at": row.excluded.updated_at,
+        },
+    )
+    row = d.insert(history_digests).values(updated_at=now)
+    digest = row.on_conflict_do_update(
+        index_elements=["project_id", "app_id"],
+        set_={"digest": row.excluded.digest, "updated_at": row.excluded.updated_at},
+    )
+    p, a = sa.bindparam("p_project"), sa.bindparam("p_app")
+    newest = (
+        sa.select(st.sequence_id)
+        .where(st.partition_key == p, st.app_id == a)
+        .order_by(st.sequence_id.desc())
+        .limit(SNAPSHOTS_KEPT)
+    )
+    prune = states.delete().where(
+        st.partition_key == p, st.app_id == a, st.sequence_id.not_in(newest)
+    )
+    return burr_row, summary, digest, prune
+
+
+def _summaries(written: list[_PendingSave]) -> list[dict]:
+    """One summary row per saved branch (the upsert keeps the shown branch's)."""
+    rows = {
+        (e.row["partition_key"], e.row["app_id"]): {
+            "project_id": e.row["partition_key"],
+            "app_id": e.branch.conversation_id,
+            "title": e.title,
+            "turns": e.turns,
+            "s_project": e.row["partition_key"],
+            "s_conversation": e.branch.conversation_id,
+            "s_branch": e.row["app_id"],
+        }
+        for e in written
+    }
+    return list(rows.values())

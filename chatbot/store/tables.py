@@ -1,0 +1,201 @@
+"""The schema, once, as SQLAlchemy ``Table`` metadata (the head revision's; see ``migrations``).
+
+Column types say what a value is; three small types say how each database keeps it, so
+the tables stay exactly those written by earlier releases:
+
+- ``JsonText``: JSON text in Python; ``TEXT`` on SQLite, ``JSONB`` on PostgreSQL.
+- ``Instant``: an aware datetime; ISO text on SQLite, ``TIMESTAMPTZ`` on PostgreSQL.
+- ``Clock``: an aware datetime; Unix seconds (``REAL``) on SQLite, ``TIMESTAMPTZ`` on
+  PostgreSQL (leases and relay rows, whose times are compared, never shown).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+metadata = sa.MetaData()
+BOTH = ("sqlite", "postgresql")
+
+
+def _on_postgres(dialect: Dialect, postgres: TypeEngine, other: TypeEngine) -> TypeEngine:
+    return dialect.type_descriptor(postgres if dialect.name == "postgresql" else other)
+
+
+class JsonText(TypeDecorator):
+    """JSON that Python reads and writes as text (orjson encodes it, once)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        return _on_postgres(dialect, JSONB(), sa.Text())
+
+
+class _Time(TypeDecorator):
+    """An aware datetime: ``TIMESTAMPTZ`` on PostgreSQL, ``sqlite`` (text or seconds) on SQLite."""
+
+    cache_ok = True
+    sqlite: TypeEngine
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        return _on_postgres(dialect, TIMESTAMP(timezone=True), self.sqlite)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value.isoformat() if isinstance(self.sqlite, sa.Text) else value.timestamp()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+            return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+class Instant(_Time):
+    cache_ok = True
+    impl = sa.Text
+    sqlite = sa.Text()
+
+
+class Clock(_Time):
+    cache_ok = True
+    impl = sa.Float
+    sqlite = sa.Float()
+
+
+class Token(TypeDecorator):
+    """A lease token: ``UUID`` on PostgreSQL, its text on SQLite."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
+        return _on_postgres(dialect, UUID(as_uuid=True), sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return value if value is None or dialect.name == "postgresql" else str(value)
+
+
+def _text(name: str, **kwargs: Any) -> sa.Column:
+    return sa.Column(name, sa.Text, nullable=kwargs.pop("nullable", False), **kwargs)
+
+
+def _int(name: str, **kwargs: Any) -> sa.Column:
+    return sa.Column(name, sa.Integer, nullable=kwargs.pop("nullable", False), **kwargs)
+
+
+def _table(name: str, *items: Any, dialects: tuple[str, ...] = BOTH, **kw: Any) -> sa.Table:
+    """A table of the schema; ``dialects``: the databases that have it."""
+    return sa.Table(name, metadata, *items, info={"dialects": dialects}, **kw)
+
+
+def _keys(*names: str) -> list[sa.Column]:
+    return [_text(name, primary_key=True) for name in names]
+
+
+# Burr's own ``burr_state`` layout, column for column, so Burr's stock persisters read it.
+states = _table(
+    "burr_state",
+    sa.Column("partition_key", sa.Text, primary_key=True, server_default=""),
+    *_keys("app_id"),
+    _int("sequence_id", primary_key=True),
+    _text("position", primary_key=True),
+    _text("status"),
+    sa.Column("state", JsonText, nullable=False),
+    sa.Column("created_at", sa.DateTime, server_default=sa.text("CURRENT_TIMESTAMP")),
+    sa.Index("burr_state_created_at_index", "created_at"),
+)
+conversations = _table(
+    "chatbot_conversations",
+    *_keys("project_id", "app_id"),
+    _text("title", server_default=""),
+    _int("turns", server_default=sa.text("0")),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Index("chatbot_conversations_recent", "project_id", sa.text("updated_at DESC"), "app_id"),
+)
+# One row per branch: the digest of its latest stored history.
+history_digests = _table(
+    "chatbot_history_digests",
+    *_keys("project_id", "app_id"),
+    _text("digest"),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Index("chatbot_history_digests_digest", "project_id", "digest", sa.text("updated_at DESC")),
+)
+branches = _table(
+    "chatbot_branches",
+    *_keys("project_id", "app_id"),
+    _text("conversation_id"),
+    _text("parent_app_id", nullable=True),
+    _int("fork_sequence_id", nullable=True),
+    *(
+        _int(name, server_default=sa.text("0"))
+        for name in ("diverges_at", "created", "shown", "items")
+    ),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Index(
+        "chatbot_branches_conversation",
+        "project_id",
+        "conversation_id",
+        sa.text("shown DESC"),  # noqa: E501
+    ),
+)
+boundaries = _table(
+    "chatbot_turn_boundaries",
+    *_keys("project_id", "app_id"),
+    _int("sequence_id", primary_key=True),
+    _int("items"),
+    *(_text(name) for name in ("position", "status", "digest")),
+    sa.Column("rest", JsonText, nullable=False),
+    sa.Column("written_at", Instant, nullable=False),
+    sa.Index("chatbot_turn_boundaries_digest", "project_id", "digest"),
+)
+leases = _table(
+    "chatbot_turn_leases",
+    *_keys("project_id", "app_id"),
+    sa.Column("token", Token, nullable=False),
+    _text("holder"),
+    sa.Column("acquired_at", Clock, nullable=False),
+    sa.Column("expires_at", Clock, nullable=False),
+)
+# SQLite only: the processes using the file (``sqlite_dialect``).
+lease_holders = _table(
+    "chatbot_lease_holders",
+    _text("id", primary_key=True),
+    _text("host"),
+    _int("pid"),
+    sa.Column("started_at", Clock, nullable=False),
+    sa.Column("expires_at", Clock, nullable=False),
+    dialects=("sqlite",),
+)
+signals = _table(
+    "chatbot_reply_signals",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    *(_text(name) for name in ("project_id", "app_id", "kind")),
+    sa.Column("created_at", Clock, nullable=False),
+    _text("reply_id", nullable=True),
+    sa.Column("running", sa.Boolean(create_constraint=False)),
+    sa.Column("rank", sa.BigInteger),
+    _text("outcome", nullable=True),
+    sa.Index("chatbot_reply_signals_created", "created_at"),
+    sqlite_autoincrement=True,
+)
+reply_events = _table(
+    "chatbot_reply_events",
+    *_keys("project_id", "app_id", "reply_id"),
+    _int("first_index", primary_key=True),
+    _int("next_index"),
+    sa.Column("done", sa.Boolean(create_constraint=False), nullable=False),
+    _text("payload"),
+    sa.Column("created_at", Clock, nullable=False),
+)
