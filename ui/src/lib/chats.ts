@@ -3,9 +3,9 @@
  * its conversation while another one is shown, and coming back shows it as it is.
  *
  * The transport is the AI SDK's own, against the server's `/api/chat` (and, to resume, its
- * `GET /api/chat/{id}/stream`). The server keeps the conversation itself and only counts the
- * earlier messages, so they are sent without their text. Once a turn ends, the stored history
- * is read once for what only it knows (every item's index and version marks).
+ * `GET /api/chat/{id}/stream`). The messages go as the AI SDK sends them (the server keeps the
+ * conversation itself and checks them as it checks any AI SDK client's). Once a turn ends, the
+ * stored history is read once for what only it knows (every item's index and version marks).
  */
 import { Chat } from "@ai-sdk/react";
 import { DefaultChatTransport, type UIMessageChunk } from "ai";
@@ -55,14 +55,6 @@ class Transport extends DefaultChatTransport<ChatMessage> {
 const transport = new Transport({
   api: "/api/chat",
   fetch: authFetch,
-  prepareSendMessagesRequest: ({ id, messages, trigger, messageId }) => ({
-    body: {
-      id,
-      trigger,
-      messageId,
-      messages: messages.map((m, i) => (i === messages.length - 1 ? m : { id: m.id, role: m.role, parts: [] })),
-    },
-  }),
 });
 
 async function settle(chat: Chat<ChatMessage>, projectId: string, failed: boolean): Promise<void> {
