@@ -31,7 +31,7 @@ from chatbot.store import ConversationStore, open_store
 from chatbot.tracking.files import tracking_dir_writable
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
-from chatbot.turns.registry import Overloaded, ShuttingDown, TurnRegistry
+from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
 
 # What the routes catch or return, named where they meet the runtime.
 __all__ = [
@@ -77,9 +77,11 @@ class Chatbot:
             store,
             self.metrics,
             self.relay,
-            max_running=settings.max_concurrent_streams,
-            retention_s=settings.reply_retention_s,
-            on_disconnect=settings.on_disconnect,
+            TurnPolicy(
+                max_running=settings.max_concurrent_streams,
+                retention_s=settings.reply_retention_s,
+                on_disconnect=settings.on_disconnect,
+            ),
         )
         self.relay_answerer = RelayAnswerer(
             store.relay,

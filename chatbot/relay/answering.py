@@ -47,7 +47,6 @@ class RelayAnswerer:
         self._table = table
         self._turns = turns
         self._poll_s = poll_s
-        self._retention_s = turns.retention_s
         self._orphaned_after_s = orphaned_after_s
         # Mirrors by reply id, kept until their reply's retention window has passed.
         self.mirrors: dict[str, Mirror] = {}
@@ -118,10 +117,11 @@ class RelayAnswerer:
 
     async def _drop_expired_mirrors(self, now: float) -> None:
         """A mirror lives as long as its reply does in memory: the retention window."""
+        retention_s = self._turns.policy.retention_s
         expired = [
             m
             for m in self.mirrors.values()
-            if m.finished_at is not None and now - m.finished_at >= self._retention_s
+            if m.finished_at is not None and now - m.finished_at >= retention_s
         ]
         if not expired:
             return
