@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import openai
 
-from chatbot.conversations.forks import ConversationNotFound, HistoryItem, Version, Versions
+from chatbot.conversations.forks import (
+    ConversationNotFound,
+    HistoryItem,
+    ItemVersion,
+    Version,
+    Versions,
+)
 from chatbot.conversations.service import ConversationService, new_conversation_id
 from chatbot.graph.builder import build_graph
 from chatbot.graph.burr_logging import quiet_expected_action_errors
@@ -38,6 +44,7 @@ __all__ = [
     "Chatbot",
     "ConversationNotFound",
     "HistoryItem",
+    "ItemVersion",
     "Overloaded",
     "ShuttingDown",
     "Version",

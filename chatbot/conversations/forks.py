@@ -29,7 +29,6 @@ from chatbot.domain.branch_tree import INDEX, BranchInputError, BranchTree, Fork
 from chatbot.domain.chat_items import ChatItem, as_history
 from chatbot.domain.errors import (
     BRANCH_NOT_FOUND,
-    INVALID_REQUEST,
     ITEM_NOT_BRANCHABLE,
     ITEM_NOT_FOUND,
 )
@@ -70,6 +69,15 @@ class Versions:
     index: int
     shown: int
     versions: list[Version]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemVersion:
+    """Version ``version`` of item ``index`` of the history shown: where a switch goes,
+    unless it names a branch by its id."""
+
+    index: int
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,16 +167,10 @@ class Branching:
         return Versions(index=index, shown=tree.version_of(shown, index), versions=versions)
 
     async def switch(
-        self,
-        project_id: str,
-        conversation_id: str,
-        *,
-        index: int | None = None,
-        version: int | None = None,
-        branch: str | None = None,
+        self, project_id: str, conversation_id: str, to: ItemVersion | str
     ) -> list[HistoryItem]:
-        """Show version ``version`` of item ``index`` (or the branch whose Burr app id is
-        ``branch``) and answer the history now shown, as ``history_view`` would.
+        """Show ``to`` (a version of an item, or the branch with that Burr app id) and
+        answer the history now shown, as ``history_view`` would.
 
         Holds the conversation's lease meanwhile, so it raises ``ConversationBusy`` while
         a reply is written (a switch must not move the ground under a running turn); also
@@ -180,22 +182,16 @@ class Branching:
             if not tree.records and not await self.store.exists(project_id, conversation_id):
                 raise ConversationNotFound(project_id, conversation_id)
             shown = tree.shown
-            if branch is not None:
-                if branch != shown and (
-                    branch not in tree or conversation_of(branch) != conversation_id
-                ):
+            if isinstance(to, ItemVersion):
+                target = tree.switch_target(shown, to.index, to.version)
+            else:
+                if to != shown and (to not in tree or conversation_of(to) != conversation_id):
                     raise BranchInputError(
                         BRANCH_NOT_FOUND,
-                        f"{branch!r} is not a branch of the conversation {conversation_id!r}.",
+                        f"{to!r} is not a branch of the conversation {conversation_id!r}.",
                         ("body", "app_id"),
                     )
-                target = branch
-            else:
-                if index is None or version is None:
-                    raise BranchInputError(
-                        INVALID_REQUEST, "Name an item and a version, or a branch.", INDEX
-                    )
-                target = tree.switch_target(shown, index, version)
+                target = to
             if target != shown and not await self.store.show_branch(
                 project_id, conversation_id, target
             ):
