@@ -92,18 +92,14 @@ class Fork:
     new_branch: NewBranch
 
 
+@dataclass(frozen=True, slots=True)
 class Branching:
-    """The branch-aware reads and writes of a process's conversations."""
+    """The branch-aware reads and writes of a process's conversations. It keeps no state
+    of its own: everything lives in the store, the applications and the tracking logs."""
 
-    def __init__(
-        self,
-        store: ConversationStore,
-        apps: ApplicationFactory,
-        tracking: TrackingLogs | None,
-    ) -> None:
-        self.store = store
-        self._apps = apps
-        self._tracking = tracking
+    store: ConversationStore
+    apps: ApplicationFactory
+    tracking: TrackingLogs | None
 
     async def history_view(self, project_id: str, conversation_id: str) -> list[HistoryItem] | None:
         """The shown branch's items, each item with versions marked (``branch``), or None
@@ -228,10 +224,10 @@ class Branching:
             plan = plan_for(history)
             parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
             branch = branch_app_id(conversation_id, tree.next_number())
-            if self._tracking is not None:
-                await self._tracking.remove_branch(project_id, branch)
-            tracker = self._apps.tracker(project_id)
-            app = await self._apps.fork(project_id, branch, tracker, parent)
+            if self.tracking is not None:
+                await self.tracking.remove_branch(project_id, branch)
+            tracker = self.apps.tracker(project_id)
+            app = await self.apps.fork(project_id, branch, tracker, parent)
             forked = as_history(app.state.get("chat_history"))
             if forked != history[: plan.boundary]:
                 raise RuntimeError(
