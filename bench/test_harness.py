@@ -30,7 +30,7 @@ from bench.loadgen import LoadConfig, percentile, run_load
 from chatbot.domain.chat_items import assistant_item
 from chatbot.domain.errors import TurnError
 from chatbot.domain.events import StepStarted, Timings, TurnCompleted, TurnFailed, Usage
-from server.protocols.openai import ChunkFrames, event_frames
+from server.protocols.openai import ChunkFrames, CompletionIds, event_frames
 from server.settings import ServerSettings
 
 DELTAS = 7
@@ -177,13 +177,8 @@ async def test_loadgen_counts_broken_turns_as_errors(reply: bytes, error: str) -
 
 
 def _chunk_frames(include_usage: bool) -> ChunkFrames:
-    return ChunkFrames(
-        completion_id="chatcmpl-bench",
-        created=1,
-        model="burr-chatbot",
-        conversation_id="conv-0",
-        include_usage=include_usage,
-    )
+    ids = CompletionIds("chatcmpl-bench", 1, "burr-chatbot", "conv-0")
+    return ChunkFrames(ids, include_usage=include_usage)
 
 
 def _v1_reply(

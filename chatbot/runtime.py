@@ -18,7 +18,13 @@ from __future__ import annotations
 
 import openai
 
-from chatbot.conversations.forks import ConversationNotFound, HistoryItem, Version, Versions
+from chatbot.conversations.forks import (
+    ConversationNotFound,
+    HistoryItem,
+    ItemVersion,
+    Version,
+    Versions,
+)
 from chatbot.conversations.service import ConversationService, new_conversation_id
 from chatbot.graph.builder import build_graph
 from chatbot.graph.burr_logging import quiet_expected_action_errors
@@ -31,13 +37,14 @@ from chatbot.store import ConversationStore, open_store
 from chatbot.tracking.files import tracking_dir_writable
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
-from chatbot.turns.registry import Overloaded, ShuttingDown, TurnRegistry
+from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
 
 # What the routes catch or return, named where they meet the runtime.
 __all__ = [
     "Chatbot",
     "ConversationNotFound",
     "HistoryItem",
+    "ItemVersion",
     "Overloaded",
     "ShuttingDown",
     "Version",
@@ -77,9 +84,11 @@ class Chatbot:
             store,
             self.metrics,
             self.relay,
-            max_running=settings.max_concurrent_streams,
-            retention_s=settings.reply_retention_s,
-            on_disconnect=settings.on_disconnect,
+            TurnPolicy(
+                max_running=settings.max_concurrent_streams,
+                retention_s=settings.reply_retention_s,
+                on_disconnect=settings.on_disconnect,
+            ),
         )
         self.relay_answerer = RelayAnswerer(
             store.relay,

@@ -12,36 +12,31 @@ and ``ReplyFailed`` for a reply that failed before its client read any of it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from chatbot.domain.errors import TurnError
 
 
+@dataclass(eq=False)
 class ApiError(Exception):
     """A request the HTTP layer refuses itself, with the status that says why.
 
     ``param`` names the request field at fault, as OpenAI's errors do (``/v1`` sends it);
     ``details`` lists invalid parts of the request, as validation errors do (our API).
+    A dataclass, not frozen: raising an exception sets attributes on it.
     """
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        headers: dict[str, str] | None = None,
-        details: list[dict[str, Any]] | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
-        self.details = details
-        self.param = param
+    status: int
+    code: str
+    message: str
+    _: KW_ONLY
+    headers: dict[str, str] | None = None
+    details: list[dict[str, Any]] | None = None
+    param: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
 
 class ReplyFailed(Exception):

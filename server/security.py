@@ -17,6 +17,7 @@ from http.cookies import SimpleCookie
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.error_handlers import send_error_for
+from server.http_middleware import HttpMiddleware
 from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX, is_openai_path
 
 SESSION_COOKIE = "chatbot_session"
@@ -109,7 +110,7 @@ _COMMON_HEADERS = [
 ]
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Headers every response gets; the UI's page adds its CSP itself (``server/ui.py``).
 
     Only ``http.response.start`` needs it, but a stream sends every frame through it: its
@@ -117,14 +118,7 @@ class SecurityHeadersMiddleware:
     passes for the price of a call and one comparison, with no coroutine of its own.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", ()), *_COMMON_HEADERS]

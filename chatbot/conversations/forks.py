@@ -29,7 +29,6 @@ from chatbot.domain.branch_tree import INDEX, BranchInputError, BranchTree, Fork
 from chatbot.domain.chat_items import ChatItem, as_history
 from chatbot.domain.errors import (
     BRANCH_NOT_FOUND,
-    INVALID_REQUEST,
     ITEM_NOT_BRANCHABLE,
     ITEM_NOT_FOUND,
 )
@@ -73,6 +72,15 @@ class Versions:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemVersion:
+    """Version ``version`` of item ``index`` of the history shown: where a switch goes,
+    unless it names a branch by its id."""
+
+    index: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
 class Fork:
     """A new branch ready for its first turn: its Burr application (at the fork's state),
     the prompt that turn sends, and what its first save records about it."""
@@ -84,18 +92,14 @@ class Fork:
     new_branch: NewBranch
 
 
+@dataclass(frozen=True, slots=True)
 class Branching:
-    """The branch-aware reads and writes of a process's conversations."""
+    """The branch-aware reads and writes of a process's conversations. It keeps no state
+    of its own: everything lives in the store, the applications and the tracking logs."""
 
-    def __init__(
-        self,
-        store: ConversationStore,
-        apps: ApplicationFactory,
-        tracking: TrackingLogs | None,
-    ) -> None:
-        self.store = store
-        self._apps = apps
-        self._tracking = tracking
+    store: ConversationStore
+    apps: ApplicationFactory
+    tracking: TrackingLogs | None
 
     async def history_view(self, project_id: str, conversation_id: str) -> list[HistoryItem] | None:
         """The shown branch's items, each item with versions marked (``branch``), or None
@@ -159,16 +163,10 @@ class Branching:
         return Versions(index=index, shown=tree.version_of(shown, index), versions=versions)
 
     async def switch(
-        self,
-        project_id: str,
-        conversation_id: str,
-        *,
-        index: int | None = None,
-        version: int | None = None,
-        branch: str | None = None,
+        self, project_id: str, conversation_id: str, to: ItemVersion | str
     ) -> list[HistoryItem]:
-        """Show version ``version`` of item ``index`` (or the branch whose Burr app id is
-        ``branch``) and answer the history now shown, as ``history_view`` would.
+        """Show ``to`` (a version of an item, or the branch with that Burr app id) and
+        answer the history now shown, as ``history_view`` would.
 
         Holds the conversation's lease meanwhile, so it raises ``ConversationBusy`` while
         a reply is written (a switch must not move the ground under a running turn); also
@@ -180,22 +178,16 @@ class Branching:
             if not tree.records and not await self.store.exists(project_id, conversation_id):
                 raise ConversationNotFound(project_id, conversation_id)
             shown = tree.shown
-            if branch is not None:
-                if branch != shown and (
-                    branch not in tree or conversation_of(branch) != conversation_id
-                ):
+            if isinstance(to, ItemVersion):
+                target = tree.switch_target(shown, to.index, to.version)
+            else:
+                if to != shown and (to not in tree or conversation_of(to) != conversation_id):
                     raise BranchInputError(
                         BRANCH_NOT_FOUND,
-                        f"{branch!r} is not a branch of the conversation {conversation_id!r}.",
+                        f"{to!r} is not a branch of the conversation {conversation_id!r}.",
                         ("body", "app_id"),
                     )
-                target = branch
-            else:
-                if index is None or version is None:
-                    raise BranchInputError(
-                        INVALID_REQUEST, "Name an item and a version, or a branch.", INDEX
-                    )
-                target = tree.switch_target(shown, index, version)
+                target = to
             if target != shown and not await self.store.show_branch(
                 project_id, conversation_id, target
             ):
@@ -232,10 +224,10 @@ class Branching:
             plan = plan_for(history)
             parent = await self._fork_point(project_id, tree, viewed, plan.boundary)
             branch = branch_app_id(conversation_id, tree.next_number())
-            if self._tracking is not None:
-                await self._tracking.remove_branch(project_id, branch)
-            tracker = self._apps.tracker(project_id)
-            app = await self._apps.fork(project_id, branch, tracker, parent)
+            if self.tracking is not None:
+                await self.tracking.remove_branch(project_id, branch)
+            tracker = self.apps.tracker(project_id)
+            app = await self.apps.fork(project_id, branch, tracker, parent)
             forked = as_history(app.state.get("chat_history"))
             if forked != history[: plan.boundary]:
                 raise RuntimeError(

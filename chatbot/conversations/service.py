@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from chatbot.conversations.continuation import begin_continuation
-from chatbot.conversations.forks import Branching, HistoryItem, Versions
+from chatbot.conversations.forks import Branching, HistoryItem, ItemVersion, Versions
 from chatbot.conversations.leases import take_lease
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_points import BranchPoint
@@ -114,18 +114,10 @@ class ConversationService:
         return deleted
 
     async def switch_branch(
-        self,
-        project_id: str,
-        conversation_id: str,
-        *,
-        index: int | None = None,
-        version: int | None = None,
-        branch: str | None = None,
+        self, project_id: str, conversation_id: str, to: ItemVersion | str
     ) -> list[HistoryItem]:
         """Show another version or branch and answer its history (``Branching.switch``)."""
-        return await self._branching.switch(
-            project_id, conversation_id, index=index, version=version, branch=branch
-        )
+        return await self._branching.switch(project_id, conversation_id, to)
 
     # --- turns --------------------------------------------------------------------------
     async def start_reply(self, project_id: str, conversation_id: str, prompt: str) -> Reply:
@@ -318,9 +310,7 @@ class _Finder:
 
     async def show(self, branch_id: str) -> None:
         try:
-            await self.service.switch_branch(
-                self.project_id, conversation_of(branch_id), branch=branch_id
-            )
+            await self.service.switch_branch(self.project_id, conversation_of(branch_id), branch_id)
         except BranchInputError:
             pass  # gone meanwhile: the turn begun next is checked under its lease anyway
 

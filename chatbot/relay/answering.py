@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import KW_ONLY, dataclass, field
 
 import orjson
 
@@ -33,28 +34,21 @@ SIGNAL_WINDOW_S = 15.0
 SWEEP_EVERY_S = 60.0
 
 
+@dataclass(eq=False)
 class RelayAnswerer:
     """Answers, for this process's replies (``turns``), what the others ask."""
 
-    def __init__(
-        self,
-        table: RelayTable,
-        turns: TurnRegistry,
-        *,
-        poll_s: float,
-        orphaned_after_s: float,
-    ) -> None:
-        self._table = table
-        self._turns = turns
-        self._poll_s = poll_s
-        self._retention_s = turns.retention_s
-        self._orphaned_after_s = orphaned_after_s
-        # Mirrors by reply id, kept until their reply's retention window has passed.
-        self.mirrors: dict[str, Mirror] = {}
-        # Signals this process has dealt with (id: when), so each is answered once.
-        self._handled: dict[int, float] = {}
-        self._last_sweep = time.monotonic()
-        self._task: asyncio.Task[None] | None = None
+    table: RelayTable
+    turns: TurnRegistry
+    _: KW_ONLY
+    poll_s: float
+    orphaned_after_s: float
+    # Mirrors by reply id, kept until their reply's retention window has passed.
+    mirrors: dict[str, Mirror] = field(default_factory=dict, init=False)
+    # Signals this process has dealt with (id: when), so each is answered once.
+    _handled: dict[int, float] = field(default_factory=dict, init=False)
+    _last_sweep: float = field(default_factory=time.monotonic, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -73,7 +67,7 @@ class RelayAnswerer:
     async def _run(self) -> None:
         failing = False
         while True:
-            await self._table.wait_for_change("signals", self._poll_s)
+            await self.table.wait_for_change("signals", self.poll_s)
             try:
                 await self.tick(time.monotonic())
             except Exception:
@@ -89,12 +83,12 @@ class RelayAnswerer:
     async def tick(self, now: float) -> None:
         await self._write_mirrors(now)
         await self._drop_expired_mirrors(now)
-        if not self._turns.replies_held:
+        if not self.turns.replies_held:
             return  # nothing here anyone could ask about
-        for signal in await self._table.pending_signals(SIGNAL_WINDOW_S):
+        for signal in await self.table.pending_signals(SIGNAL_WINDOW_S):
             if signal.id in self._handled:
                 continue
-            reply = self._turns.reply(signal.project_id, signal.app_id)
+            reply = self.turns.reply(signal.project_id, signal.app_id)
             if reply is None:
                 continue  # another process's conversation, or nobody's
             if signal.kind == "watch":
@@ -102,30 +96,31 @@ class RelayAnswerer:
                 self._handled[signal.id] = now
             elif reply.turn is not None:  # a stop, and the reply is still being written
                 self._handled[signal.id] = now
-                self._turns.spawn(self._answer_stop(signal, reply))
+                self.turns.spawn(self._answer_stop(signal, reply))
         self._forget_old_signals(now)
         if now - self._last_sweep >= SWEEP_EVERY_S:
             self._last_sweep = now
-            await self._table.sweep(SWEEP_EVERY_S, self._orphaned_after_s)
+            await self.table.sweep(SWEEP_EVERY_S, self.orphaned_after_s)
 
     async def _write_mirrors(self, now: float) -> None:
         pending = [(m, b) for m in self.mirrors.values() if (b := m.next_batch()) is not None]
         if not pending:
             return
-        await self._table.write_batches([batch for _, batch in pending])
+        await self.table.write_batches([batch for _, batch in pending])
         for mirror, batch in pending:
             mirror.written(batch, now)
 
     async def _drop_expired_mirrors(self, now: float) -> None:
         """A mirror lives as long as its reply does in memory: the retention window."""
+        retention_s = self.turns.policy.retention_s
         expired = [
             m
             for m in self.mirrors.values()
-            if m.finished_at is not None and now - m.finished_at >= self._retention_s
+            if m.finished_at is not None and now - m.finished_at >= retention_s
         ]
         if not expired:
             return
-        await self._table.drop_mirrors(
+        await self.table.drop_mirrors(
             [(m.reply.project_id, m.reply.conversation_id, m.reply.id) for m in expired]
         )
         for mirror in expired:
@@ -136,11 +131,11 @@ class RelayAnswerer:
             mirror = Mirror(reply)
             backlog = mirror.next_batch()
             assert backlog is not None  # a new mirror always has its first batch
-            await self._table.write_batches([backlog])
+            await self.table.write_batches([backlog])
             mirror.written(backlog, now)
             self.mirrors[reply.id] = mirror
         answer = WatchAnswer(reply.id, running=not reply.done, rank=rank(reply))
-        await self._table.answer_watch(signal.id, answer)
+        await self.table.answer_watch(signal.id, answer)
 
     async def _answer_stop(self, signal: Signal, reply: Reply) -> None:
         """Take the stop, stop the reply, answer with what was stopped.
@@ -150,18 +145,18 @@ class RelayAnswerer:
         itself and answer "nothing to stop" for a reply this process is stopping.
         """
         try:
-            await self._table.take_stop(signal.id, reply.id)
+            await self.table.take_stop(signal.id, reply.id)
         except Exception:
             logger.warning("could not take a stop from another process", exc_info=True)
             self._handled.pop(signal.id, None)  # not stopped: the next tick tries again
             return
         try:
-            outcome = await self._turns.stop_here(signal.project_id, signal.app_id)
+            outcome = await self.turns.stop_here(signal.project_id, signal.app_id)
         except ConversationBusy:
             return  # it did not end in time: the asker gives up, as a local stop would
         encoded = orjson.dumps(encode_event(outcome) if outcome is not None else None)
         try:
-            await self._table.answer_stop(signal.id, encoded.decode())
+            await self.table.answer_stop(signal.id, encoded.decode())
         except Exception:
             logger.warning("could not answer a stop from another process", exc_info=True)
 

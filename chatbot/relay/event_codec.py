@@ -14,18 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chatbot.domain import events
 from chatbot.domain.chat_items import as_history
 from chatbot.domain.errors import TurnError
-from chatbot.domain.events import (
-    StepStarted,
-    Timings,
-    TurnCompleted,
-    TurnEvent,
-    TurnFailed,
-    TurnInterrupted,
-    TurnStarted,
-    Usage,
-)
 
 JsonObject = dict[str, Any]
 
@@ -54,29 +45,35 @@ def _turn_error(value: JsonObject | None) -> TurnError | None:
     )
 
 
-def _usage(usage: Usage | None) -> JsonObject | None:
+def _usage(usage: events.Usage | None) -> JsonObject | None:
     if usage is None:
         return None
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
 
 
-def _encode_started(event: TurnStarted) -> JsonObject:
+def _decode_usage(value: JsonObject | None) -> events.Usage | None:
+    if value is None:
+        return None
+    return events.Usage(value["prompt_tokens"], value["completion_tokens"])
+
+
+def _encode_started(event: events.TurnStarted) -> JsonObject:
     return {"history": list(event.history), "prompt": event.prompt}
 
 
-def _decode_started(value: JsonObject) -> TurnStarted:
-    return TurnStarted(as_history(value["history"]), value["prompt"])
+def _decode_started(value: JsonObject) -> events.TurnStarted:
+    return events.TurnStarted(as_history(value["history"]), value["prompt"])
 
 
-def _encode_step(event: StepStarted) -> JsonObject:
+def _encode_step(event: events.StepStarted) -> JsonObject:
     return {"action": event.action}
 
 
-def _decode_step(value: JsonObject) -> StepStarted:
-    return StepStarted(value["action"])
+def _decode_step(value: JsonObject) -> events.StepStarted:
+    return events.StepStarted(value["action"])
 
 
-def _encode_completed(event: TurnCompleted) -> JsonObject:
+def _encode_completed(event: events.TurnCompleted) -> JsonObject:
     return {
         "item": event.item,
         "mode": event.mode,
@@ -88,50 +85,49 @@ def _encode_completed(event: TurnCompleted) -> JsonObject:
     }
 
 
-def _decode_completed(value: JsonObject) -> TurnCompleted:
+def _decode_completed(value: JsonObject) -> events.TurnCompleted:
     timings = value["timings"]
-    usage = value["usage"]
-    return TurnCompleted(
+    return events.TurnCompleted(
         value["item"],
         value["mode"],
-        Timings(timings["first_delta_ms"], timings["total_ms"]),
-        Usage(usage["prompt_tokens"], usage["completion_tokens"]) if usage is not None else None,
+        events.Timings(timings["first_delta_ms"], timings["total_ms"]),
+        _decode_usage(value["usage"]),
     )
 
 
-def _encode_failed(event: TurnFailed) -> JsonObject:
+def _encode_failed(event: events.TurnFailed) -> JsonObject:
     return {"error": _error(event.error), "mode": event.mode, "partial": event.partial}
 
 
-def _decode_failed(value: JsonObject) -> TurnFailed:
+def _decode_failed(value: JsonObject) -> events.TurnFailed:
     error = _turn_error(value["error"])
     if error is None:
         raise TypeError("a failed turn names its error")
-    return TurnFailed(error, value["mode"], value["partial"])
+    return events.TurnFailed(error, value["mode"], value["partial"])
 
 
-def _encode_interrupted(event: TurnInterrupted) -> JsonObject:
+def _encode_interrupted(event: events.TurnInterrupted) -> JsonObject:
     return {"partial": event.partial, "mode": event.mode, "error": _error(event.error)}
 
 
-def _decode_interrupted(value: JsonObject) -> TurnInterrupted:
-    return TurnInterrupted(value["partial"], value["mode"], _turn_error(value["error"]))
+def _decode_interrupted(value: JsonObject) -> events.TurnInterrupted:
+    return events.TurnInterrupted(value["partial"], value["mode"], _turn_error(value["error"]))
 
 
-_Kind = tuple[str, type, Callable[[Any], JsonObject], Callable[[JsonObject], TurnEvent]]
+_Kind = tuple[str, type, Callable[[Any], JsonObject], Callable[[JsonObject], events.TurnEvent]]
 
 _KINDS: tuple[_Kind, ...] = (
-    ("started", TurnStarted, _encode_started, _decode_started),
-    ("step", StepStarted, _encode_step, _decode_step),
-    ("completed", TurnCompleted, _encode_completed, _decode_completed),
-    ("failed", TurnFailed, _encode_failed, _decode_failed),
-    ("interrupted", TurnInterrupted, _encode_interrupted, _decode_interrupted),
+    ("started", events.TurnStarted, _encode_started, _decode_started),
+    ("step", events.StepStarted, _encode_step, _decode_step),
+    ("completed", events.TurnCompleted, _encode_completed, _decode_completed),
+    ("failed", events.TurnFailed, _encode_failed, _decode_failed),
+    ("interrupted", events.TurnInterrupted, _encode_interrupted, _decode_interrupted),
 )
 _ENCODERS = {cls: (tag, encode) for tag, cls, encode, _ in _KINDS}
 _DECODERS = {tag: decode for tag, _, _, decode in _KINDS}
 
 
-def encode_event(event: TurnEvent) -> str | JsonObject:
+def encode_event(event: events.TurnEvent) -> str | JsonObject:
     """The event as a JSON value: a delta as its text, any other event as a tagged object."""
     if type(event) is str:
         return event
@@ -139,7 +135,7 @@ def encode_event(event: TurnEvent) -> str | JsonObject:
     return {"type": tag, **encode(event)}
 
 
-def decode_event(value: str | JsonObject) -> TurnEvent:
+def decode_event(value: str | JsonObject) -> events.TurnEvent:
     """The event ``encode_event`` made ``value`` from; ``ValueError`` for anything else."""
     if type(value) is str:
         return value

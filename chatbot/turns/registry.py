@@ -64,6 +64,17 @@ class OtherProcesses(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TurnPolicy:
+    """How this process runs turns: how many at once (``max_running``), how long a
+    finished reply stays readable (``retention_s``), and whether a client that goes away
+    ends its reply (``on_disconnect``)."""
+
+    max_running: int
+    retention_s: float
+    on_disconnect: Literal["continue", "cancel"]
+
+
 class TurnRegistry:
     """This process's running turns and their replies, by conversation."""
 
@@ -72,18 +83,13 @@ class TurnRegistry:
         store: ConversationStore,
         metrics: Metrics,
         elsewhere: OtherProcesses,
-        *,
-        max_running: int,
-        retention_s: float,
-        on_disconnect: Literal["continue", "cancel"],
+        policy: TurnPolicy,
     ) -> None:
-        self.retention_s = retention_s
+        self.policy = policy
         self.draining = False
         self._store = store
         self._metrics = metrics
         self._elsewhere = elsewhere
-        self._max_running = max_running
-        self._on_disconnect = on_disconnect
         # Admitted turns until they have settled (what capacity and draining count).
         self._running: dict[Key, LiveTurn] = {}
         # Each conversation's reply: running, or finished within the retention window.
@@ -102,7 +108,7 @@ class TurnRegistry:
         if self.draining:
             self._metrics.rejected.labels("shutting_down").inc()
             raise ShuttingDown()
-        if len(self._running) >= self._max_running:
+        if len(self._running) >= self.policy.max_running:
             self._metrics.rejected.labels("overloaded").inc()
             raise Overloaded()
 
@@ -168,7 +174,7 @@ class TurnRegistry:
         finally:
             log.finish()
             reply.turn = None
-            asyncio.get_running_loop().call_later(self.retention_s, self._forget, reply)
+            asyncio.get_running_loop().call_later(self.policy.retention_s, self._forget, reply)
 
     def _forget(self, reply: Reply) -> None:
         key = (reply.project_id, reply.conversation_id)
@@ -196,7 +202,7 @@ class TurnRegistry:
     def client_left(self, reply: Reply) -> None:
         """The client that started ``reply`` went away; only with on_disconnect=cancel
         does that end the turn (as interrupted, keeping the partial reply)."""
-        if self._on_disconnect == "cancel" and reply.turn is not None:
+        if self.policy.on_disconnect == "cancel" and reply.turn is not None:
             reply.turn.stop(None, "interrupted")
 
     # --- stop ---------------------------------------------------------------------------

@@ -17,14 +17,7 @@ from typing import Any, assert_never
 
 import orjson
 
-from chatbot.domain.events import (
-    StepStarted,
-    TurnCompleted,
-    TurnEvent,
-    TurnFailed,
-    TurnInterrupted,
-    TurnStarted,
-)
+from chatbot.domain import events
 from chatbot.turns.replies import Reply
 from server.event_stream import DATA_PREFIX, EVENT_END, data_event
 from server.schemas import CHAT_HISTORY, TurnEndOut, TurnErrorOut
@@ -66,21 +59,21 @@ def delta_frame(text: str) -> bytes:
     return _DELTA_HEAD + _delta_text(text) + _FRAME_TAIL
 
 
-def event_payload(event: TurnEvent) -> bytes | None:
+def event_payload(event: events.TurnEvent) -> bytes | None:
     """The JSON of the frame for one event, or None for an event this dialect does not carry."""
     if type(event) is str:
         return delta_payload(event)
     match event:
-        case TurnStarted():
+        case events.TurnStarted():
             # Stored items are already the wire shape of ChatItemOut.
             return payload(CHAT_HISTORY, event.history)
-        case StepStarted():
+        case events.StepStarted():
             return None  # the page knows no such frame; the mode comes with `end`
-        case TurnCompleted():
+        case events.TurnCompleted():
             return payload("end", TurnEndOut.of(event).model_dump(exclude_unset=True))
-        case TurnFailed():
+        case events.TurnFailed():
             return payload("error", TurnErrorOut.of(event.error).model_dump())
-        case TurnInterrupted():
+        case events.TurnInterrupted():
             # A client that went away hears nothing; a stopped turn says why it ended.
             if event.error is None:
                 return None
@@ -91,7 +84,7 @@ def event_payload(event: TurnEvent) -> bytes | None:
             assert_never(event)
 
 
-def event_frame(event: TurnEvent) -> bytes | None:
+def event_frame(event: events.TurnEvent) -> bytes | None:
     """The SSE frame for one event, or None for an event this dialect does not carry."""
     if type(event) is str:
         return delta_frame(event)
@@ -112,11 +105,11 @@ async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
     """
     prefix = f"id: {reply.id}.".encode()
     async for index, event in reply.log.read_indexed(start):
-        if isinstance(event, TurnStarted):
+        if isinstance(event, events.TurnStarted):
             # The history frame carries no id of its own: it is the same for every reader.
             yield frame(CHAT_HISTORY, event.history)
             data: bytes | None = frame("prompt", event.prompt)
-        elif isinstance(event, StepStarted):
+        elif isinstance(event, events.StepStarted):
             data = frame("step", event.action)
         else:
             data = event_frame(event)
@@ -124,8 +117,8 @@ async def resumable_frames(reply: Reply, start: int) -> AsyncIterator[bytes]:
             yield b"%s%d\n%s" % (prefix, index, data)
 
 
-async def burr_ui_frames(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
-    async for event in events:
+async def burr_ui_frames(stream: AsyncIterator[events.TurnEvent]) -> AsyncIterator[bytes]:
+    async for event in stream:
         if type(event) is str:  # the hot path: one delta, one frame
             yield delta_frame(event)
             continue

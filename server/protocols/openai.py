@@ -15,6 +15,7 @@ in ``server.openai_schemas``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any, assert_never
 
 import orjson
@@ -62,29 +63,32 @@ def error_frame(error: TurnError) -> bytes:
     return data_event(orjson.dumps(body))
 
 
+@dataclass(frozen=True, slots=True)
+class CompletionIds:
+    """What names one completion, streamed or whole: its id, when it was created, the
+    model, and the conversation the request went to (``chatbot.conversation_id``)."""
+
+    completion_id: str
+    created: int
+    model: str
+    conversation_id: str
+
+
 class ChunkFrames:
     """The frames of one streamed completion; ``delta`` is the hot path."""
 
     __slots__ = ("_delta_head", "_delta_tail", "_ids", "conversation_id", "include_usage")
 
-    def __init__(
-        self,
-        *,
-        completion_id: str,
-        created: int,
-        model: str,
-        conversation_id: str,
-        include_usage: bool,
-    ) -> None:
-        self.conversation_id = conversation_id
+    def __init__(self, ids: CompletionIds, *, include_usage: bool) -> None:
+        self.conversation_id = ids.conversation_id
         self.include_usage = include_usage
-        self._ids = {"id": completion_id, "created": created, "model": model}
+        self._ids = {"id": ids.completion_id, "created": ids.created, "model": ids.model}
         head = orjson.dumps(
             {
-                "id": completion_id,
+                "id": ids.completion_id,
                 "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
+                "created": ids.created,
+                "model": ids.model,
             }
         )[:-1]  # the same keys, in the same order, as the other chunks
         self._delta_head = DATA_PREFIX + head + b',"choices":[{"index":0,"delta":{"content":'
@@ -171,20 +175,13 @@ def event_frames(event: TurnEvent, frames: ChunkFrames) -> bytes:
             assert_never(event)
 
 
-def completion(
-    outcome: TurnCompleted,
-    *,
-    completion_id: str,
-    created: int,
-    model: str,
-    conversation_id: str,
-) -> ChatCompletionOut:
+def completion(outcome: TurnCompleted, ids: CompletionIds) -> ChatCompletionOut:
     """The whole reply as one ``chat.completion`` (a request without ``stream``)."""
     reason: Any = outcome.finish_reason
     return ChatCompletionOut(
-        id=completion_id,
-        created=created,
-        model=model,
+        id=ids.completion_id,
+        created=ids.created,
+        model=ids.model,
         choices=[
             ChoiceOut(
                 message=AssistantMessageOut(content=outcome.item["content"]),
@@ -192,5 +189,5 @@ def completion(
             )
         ],
         usage=usage_out(outcome.usage),
-        chatbot=ChatbotOut(conversation_id=conversation_id, mode=outcome.mode),
+        chatbot=ChatbotOut(conversation_id=ids.conversation_id, mode=outcome.mode),
     )

@@ -12,6 +12,7 @@ Pure functions: the route (``server.routes.websocket``) does the I/O.
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import get_args
 
 from pydantic import TypeAdapter, ValidationError
@@ -38,17 +39,18 @@ _TYPES: tuple[str, ...] = tuple(
 )
 
 
+@dataclass(eq=False)
 class MessageRefused(Exception):
     """A client message the server will not act on, and why (sent back as an error frame)."""
 
-    def __init__(
-        self, code: str, message: str, *, reply_to: str | None, retryable: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.reply_to = reply_to
-        self.retryable = retryable
+    code: str
+    message: str
+    _: KW_ONLY
+    reply_to: str | None
+    retryable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
 
 def refusal_of(exc: Exception, reply_to: str) -> MessageRefused:

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi import APIRouter, Body, Path, Response
 
 from chatbot.turns.replies import Reply
-from server.deps import ID_PATTERN, ConversationsDep, RequireJson, SettingsDep, TurnsDep
+from server.deps import ID_PATTERN, ConversationsDep, SettingsDep, TurnsDep
 from server.event_stream import EventStreamResponse
-from server.limits import rate_limit
 from server.openapi import error, event_stream
 from server.protocols.ai_sdk import UI_MESSAGE_STREAM_HEADERS, ui_message_stream
 from server.protocols.ai_sdk_request import branch_point, prompt_of
-from server.routes.chat import check_prompt, on_close
+from server.routes.chat import check_prompt, on_close, streamed_prompt_route
 from server.routes.documented import (
     INVALID_JSON,
     NOT_JSON,
@@ -62,11 +61,9 @@ _ERRORS = {
 ChatId = Annotated[str, Path(pattern=ID_PATTERN, description="The chat (conversation) id.")]
 
 
-@router.post(
+@streamed_prompt_route(
+    router,
     "/chat",
-    response_class=EventStreamResponse,
-    status_code=200,
-    dependencies=[RequireJson, Depends(rate_limit)],
     responses={200: _STREAM, **_ERRORS},
     summary="useChat's endpoint: send a message, regenerate a reply or edit a message",
 )

@@ -8,16 +8,16 @@ switches the one shown, answering the new history at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from chatbot.runtime import HistoryItem
+from chatbot.runtime import HistoryItem, ItemVersion
 from server.deps import AppId, ConversationsDep, ProjectId, RequireJson, SettingsDep, TurnsDep
 from server.event_stream import EventStreamResponse
-from server.limits import rate_limit
 from server.openapi import error, event_stream
-from server.routes.chat import check_prompt, reply_stream
+from server.routes.chat import Route, check_prompt, reply_stream, streamed_prompt_route
 from server.routes.documented import (
     BUSY,
     INVALID_JSON,
@@ -74,17 +74,34 @@ _FORK_ERRORS = {
 }
 
 
-@router.post(
+def _fork_route(
+    path: str, *, not_branchable: str, invalid: str, summary: str
+) -> Callable[[Route], Route]:
+    """A route that forks a branch and streams its first reply as ``POST /response``
+    streams one; ``not_branchable`` and ``invalid`` say what its 409 and 422 mean."""
+    return streamed_prompt_route(
+        router,
+        path,
+        responses={
+            200: _STREAM,
+            **_FORK_ERRORS,
+            409: _cannot_branch(not_branchable),
+            422: error(invalid),
+        },
+        summary=summary,
+    )
+
+
+async def checked_edit(body: Annotated[EditIn, Body()], settings: SettingsDep) -> EditIn:
+    """The edit, its new prompt checked against this server's limits (``check_prompt``)."""
+    check_prompt(body.prompt, settings.max_prompt_chars)
+    return body
+
+
+@_fork_route(
     "/regenerate/{project_id}/{app_id}",
-    response_class=EventStreamResponse,
-    status_code=200,
-    dependencies=[RequireJson, Depends(rate_limit)],
-    responses={
-        200: _STREAM,
-        **_FORK_ERRORS,
-        409: _cannot_branch("regenerated: it is a prompt, not a reply"),
-        422: error("The IDs or the body are invalid (invalid_request, with error.details)."),
-    },
+    not_branchable="regenerated: it is a prompt, not a reply",
+    invalid="The IDs or the body are invalid (invalid_request, with error.details).",
     summary="Regenerate a reply: a new branch answers its prompt again, streamed",
 )
 async def regenerate_reply(
@@ -102,37 +119,28 @@ async def regenerate_reply(
     )
 
 
-@router.post(
+@_fork_route(
     "/edit/{project_id}/{app_id}",
-    response_class=EventStreamResponse,
-    status_code=200,
-    dependencies=[RequireJson, Depends(rate_limit)],
-    responses={
-        200: _STREAM,
-        **_FORK_ERRORS,
-        409: _cannot_branch("edited: it is a reply, not a prompt"),
-        422: error(
-            "The IDs or the body are invalid (invalid_request, with error.details), or the "
-            "prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS "
-            "characters (prompt_too_long)."
-        ),
-    },
+    not_branchable="edited: it is a reply, not a prompt",
+    invalid=(
+        "The IDs or the body are invalid (invalid_request, with error.details), or the "
+        "prompt is only whitespace (empty_prompt) or over CHATBOT_MAX_PROMPT_CHARS "
+        "characters (prompt_too_long)."
+    ),
     summary="Edit a prompt: a new branch sends the new prompt in its place, streamed",
 )
 async def edit_prompt(
     project_id: ProjectId,
     app_id: AppId,
-    body: Annotated[EditIn, Body()],
+    edit: Annotated[EditIn, Depends(checked_edit)],
     conversations: ConversationsDep,
     turns: TurnsDep,
-    settings: SettingsDep,
 ) -> EventStreamResponse:
     """The new branch keeps the items before the prompt, sends the new one, and becomes
     the branch shown; the old prompt and what followed it stay, as the other version."""
-    prompt = check_prompt(body.prompt, settings.max_prompt_chars)
     return reply_stream(
         turns,
-        await conversations.start_branch(project_id, app_id, index=body.index, prompt=prompt),
+        await conversations.start_branch(project_id, app_id, index=edit.index, prompt=edit.prompt),
     )
 
 
@@ -190,7 +198,7 @@ async def switch_branch(
     switching back restores what was there. The choice is stored: a reload, another
     process, the next prompt all see it. The answer is what GET /history answers next."""
     if isinstance(body, SwitchToBranchIn):
-        return await conversations.switch_branch(project_id, app_id, branch=body.app_id)
+        return await conversations.switch_branch(project_id, app_id, body.app_id)
     return await conversations.switch_branch(
-        project_id, app_id, index=body.index, version=body.version
+        project_id, app_id, ItemVersion(body.index, body.version)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends
 
@@ -22,6 +22,7 @@ from server.routes.documented import NOT_FOUND, PROMPT_ERRORS, STORAGE_UNAVAILAB
 from server.schemas import NOT_BLANK, ChatFrame, ChatItemOut, PromptIn, TurnEndOut
 
 router = APIRouter(tags=["chat"])
+Route = TypeVar("Route", bound=Callable[..., Any])
 
 
 def check_prompt(prompt: str, max_chars: int) -> str:
@@ -47,16 +48,30 @@ async def checked_prompt(body: Annotated[PromptIn, Body()], settings: SettingsDe
 Prompt = Annotated[str, Depends(checked_prompt)]
 
 
+def streamed_prompt_route(
+    router: APIRouter, path: str, *, responses: dict[int | str, dict[str, Any]], summary: str
+) -> Callable[[Route], Route]:
+    """``router.post`` for a route that takes a prompt (a JSON body, rate limited) and
+    answers with its reply as Server-Sent Events: ``/response``, ``/edit``,
+    ``/regenerate`` and the AI SDK's ``/chat``."""
+    return router.post(
+        path,
+        response_class=EventStreamResponse,
+        status_code=200,
+        dependencies=[RequireJson, Depends(rate_limit)],
+        responses=responses,
+        summary=summary,
+    )
+
+
 def reply_stream(turns: TurnRegistry, reply: Reply) -> EventStreamResponse:
     """A reply as the Burr demo page's stream (``/response``, ``/edit``, ``/regenerate``)."""
     return EventStreamResponse(burr_ui_frames(reply.log.read()), on_close=on_close(turns, reply))
 
 
-@router.post(
+@streamed_prompt_route(
+    router,
     "/response/{project_id}/{app_id}",
-    response_class=EventStreamResponse,
-    status_code=200,
-    dependencies=[RequireJson, Depends(rate_limit)],
     responses={
         200: event_stream(
             ChatFrame,

@@ -36,7 +36,7 @@ from server.openai_schemas import (
     OpenAIErrorOut,
 )
 from server.openapi import event_stream
-from server.protocols.openai import ChunkFrames, chunk_frames, completion
+from server.protocols.openai import ChunkFrames, CompletionIds, chunk_frames, completion
 from server.routes.chat import on_close
 
 MODEL_ID: Final = "burr-chatbot"
@@ -162,16 +162,14 @@ async def chat_completions(
     if not isinstance(opening, StepStarted):  # failed (or was stopped) before any text
         raise ReplyFailed(getattr(opening, "error", None) or INTERNAL_ERROR, headers)
     headers[MODE_HEADER] = opening.action
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    created = int(time.time())
+    ids = CompletionIds(
+        completion_id=f"chatcmpl-{uuid.uuid4().hex}",
+        created=int(time.time()),
+        model=MODEL_ID,
+        conversation_id=reply.conversation_id,
+    )
     if request.stream:
-        frames = ChunkFrames(
-            completion_id=completion_id,
-            created=created,
-            model=MODEL_ID,
-            conversation_id=reply.conversation_id,
-            include_usage=request.include_usage,
-        )
+        frames = ChunkFrames(ids, include_usage=request.include_usage)
         return EventStreamResponse(
             chunk_frames(events, frames, already=[opening]),
             on_close=on_close(turns, reply),
@@ -183,13 +181,7 @@ async def chat_completions(
     if not isinstance(outcome, TurnCompleted):
         raise ReplyFailed(getattr(outcome, "error", None) or INTERNAL_ERROR, headers)
     response.headers.update(headers)
-    return completion(
-        outcome,
-        completion_id=completion_id,
-        created=created,
-        model=MODEL_ID,
-        conversation_id=reply.conversation_id,
-    )
+    return completion(outcome, ids)
 
 
 async def _until_step(events: AsyncIterator[TurnEvent]) -> TurnEvent:

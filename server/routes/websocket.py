@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
@@ -83,31 +84,22 @@ def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower()
 
 
+@dataclass(eq=False)
 class ChatSocket:
     """One accepted socket: authentication, then client messages until it closes."""
 
-    def __init__(
-        self,
-        websocket: WebSocket,
-        conversations: ConversationService,
-        turns: TurnRegistry,
-        settings: ServerSettings,
-        limiter: RateLimiter | None,
-        project_id: str,
-        app_id: str,
-    ) -> None:
-        self.websocket = websocket
-        self.conversations = conversations
-        self.turns = turns
-        self.settings = settings
-        self.limiter = limiter
-        self.project_id = project_id
-        self.app_id = app_id
-        # The reply whose frames this socket is sending, until its outcome goes out.
-        self._reply: Reply | None = None
-        self._forwarder: asyncio.Task[None] | None = None
-        # Frames (the forwarder) and refusals (the reading loop) come from two tasks.
-        self._sending = asyncio.Lock()
+    websocket: WebSocket
+    conversations: ConversationService
+    turns: TurnRegistry
+    settings: ServerSettings
+    limiter: RateLimiter | None
+    project_id: str
+    app_id: str
+    # The reply whose frames this socket is sending, until its outcome goes out.
+    _reply: Reply | None = field(default=None, init=False)
+    _forwarder: asyncio.Task[None] | None = field(default=None, init=False)
+    # Frames (the forwarder) and refusals (the reading loop) come from two tasks.
+    _sending: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     async def run(self) -> None:
         if not (_VALID_ID.fullmatch(self.project_id) and _VALID_ID.fullmatch(self.app_id)):

@@ -18,20 +18,22 @@ from chatbot.domain.events import (
     Usage,
 )
 from server.openai_schemas import ChatCompletionChunkOut
-from server.protocols.openai import DONE, ChunkFrames, chunk_frames, completion, event_frames
+from server.protocols.openai import (
+    DONE,
+    ChunkFrames,
+    CompletionIds,
+    chunk_frames,
+    completion,
+    event_frames,
+)
 
 REPLY = {"role": "assistant", "content": "Hi there.", "type": "text"}
 TIMINGS = Timings(first_delta_ms=1.0, total_ms=2.0)
 
 
 def frames(include_usage: bool = False) -> ChunkFrames:
-    return ChunkFrames(
-        completion_id="chatcmpl-1",
-        created=1700000000,
-        model="burr-chatbot",
-        conversation_id="oai-abc",
-        include_usage=include_usage,
-    )
+    ids = CompletionIds("chatcmpl-1", 1700000000, "burr-chatbot", "oai-abc")
+    return ChunkFrames(ids, include_usage=include_usage)
 
 
 def events_of(data: bytes) -> list[dict | str]:
@@ -166,9 +168,7 @@ def test_non_streaming_completion_has_the_reply_usage_and_mode() -> None:
         TIMINGS,
         Usage(10, 5),
     )
-    body = completion(
-        outcome, completion_id="chatcmpl-2", created=1, model="burr-chatbot", conversation_id="c"
-    ).model_dump()
+    body = completion(outcome, CompletionIds("chatcmpl-2", 1, "burr-chatbot", "c")).model_dump()
     assert body["object"] == "chat.completion"
     assert body["choices"] == [
         {

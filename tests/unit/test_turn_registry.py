@@ -21,7 +21,7 @@ from chatbot.metrics import Metrics
 from chatbot.relay import Relay
 from chatbot.store import ConversationStore, open_store
 from chatbot.turns.applications import ApplicationFactory
-from chatbot.turns.registry import Overloaded, ShuttingDown, TurnRegistry
+from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
 from chatbot.turns.replies import Reply
 from tests.support.fake_model import FakeModel
 
@@ -47,9 +47,8 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     metrics = Metrics()
     graph = build_graph(model, max_context_messages=40, canned_pace_s=0)  # type: ignore[arg-type]
     relay = Relay(store.relay, poll_s=0.01, retention_s=30)
-    turns = TurnRegistry(
-        store, metrics, relay, max_running=1, retention_s=30, on_disconnect="continue"
-    )
+    policy = TurnPolicy(max_running=1, retention_s=30, on_disconnect="continue")
+    turns = TurnRegistry(store, metrics, relay, policy)
     apps = ApplicationFactory(graph, store, None)
     conversations = ConversationService(store, apps, turns, None)
     try:
