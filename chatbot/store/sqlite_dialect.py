@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import os
 import socket
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -73,8 +74,8 @@ def _engine(path: Path, synchronous: str) -> Engine:
     return engine
 
 
-def _run(engine: Engine, work: Work[T], write: bool) -> T:
-    with engine.connect() as conn:
+def _run(engine: Engine, work: Work[T], write: bool, lock: threading.Lock | None) -> T:
+    with engine.connect() as conn, lock or contextlib.nullcontext():
         if not write:
             return work(conn)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -97,6 +98,10 @@ class SQLiteDialect(Dialect):
         self._ttl_s = ttl_s
         self._engines: dict[bool, tuple[Engine, ThreadPoolExecutor]] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
+        # Both connections write: this process's writes take turns here, where the one
+        # waiting is woken at once, rather than in SQLite's busy handler, which sleeps
+        # a millisecond or more per retry.
+        self._writing = threading.Lock()
 
     @property
     def where(self) -> str:
@@ -125,7 +130,10 @@ class SQLiteDialect(Dialect):
 
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
         engine, executor = self._engines[side]
-        return await asyncio.get_running_loop().run_in_executor(executor, _run, engine, work, write)
+        lock = self._writing if write or side else None
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, _run, engine, work, write, lock
+        )
 
     def lock_schema(self, conn: Connection) -> None:
         pass  # the migration's transaction began with SQLite's write lock (BEGIN IMMEDIATE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,6 +81,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         self._leases: DatabaseLeases | None = None
         self._relay: RelayTable | None = None
         self._pending: list[_PendingSave] = []
+        # A group commit takes what is pending when its transaction starts (on SQLite, in
+        # the connection's thread), so the saves queued meanwhile join it.
+        self._pending_lock = threading.Lock()
         # Group commits in flight: each writes what was pending when it started.
         self._flushers: set[asyncio.Task[None]] = set()
 
@@ -213,22 +217,29 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             history_digest(history), new_branch,
         )  # fmt: skip
         done = asyncio.get_running_loop().create_future()
-        self._pending.append(_PendingSave(row, title, turns, branch, token, done))
+        with self._pending_lock:
+            self._pending.append(_PendingSave(row, title, turns, branch, token, done))
         if len(self._flushers) < self.dialect.parallel_commits:
-            flusher = asyncio.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._flushers.add(asyncio.create_task(self._flush()))
         await asyncio.shield(done)
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_pending()
+        finally:
+            # At once, not in a done callback: a save arriving in between would find the
+            # flushers all busy, start none, and wait forever.
+            self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _flush_pending(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch: list[_PendingSave] = []
             try:
                 lost = await self.dialect.run(
                     functools.partial(self._write, batch=batch), write=True
                 )
             except BaseException as exc:
-                for entry in batch:
+                for entry in batch or self._take():
                     if not entry.done.done():
                         entry.done.set_exception(
                             exc if isinstance(exc, Exception) else RuntimeError(exc)
@@ -245,8 +256,15 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                     else:
                         entry.done.set_result(None)
 
+    def _take(self) -> list[_PendingSave]:
+        with self._pending_lock:
+            taken, self._pending = self._pending, []
+        return taken
+
     def _write(self, conn: Connection, *, batch: list[_PendingSave]) -> list[_PendingSave]:
-        """One transaction for the batch; answers the saves not written: their lease was lost."""
+        """One transaction for what is pending (put in ``batch``); answers the saves not
+        written: their lease was lost."""
+        batch.extend(self._take())
         d = self.dialect
         held = held_tokens(conn, [e.token for e in batch if e.token is not None])
         written = [e for e in batch if e.token is None or e.token in held]
