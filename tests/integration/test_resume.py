@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,7 +20,22 @@ TOKENS = [f"w{i} " for i in range(40)]
 
 @pytest.fixture
 def server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    """Finished replies are kept the default while (half a minute): a
+    loaded machine between a reply's end and the test's reattaching changes nothing."""
+    return serve(upstream=fake_openai)
+
+
+@pytest.fixture
+def forgetful_server(fake_openai: FakeOpenAI, serve: StartServer) -> ServerProcess:
+    """Finished replies are kept one second, for the test of the retention window."""
     return serve(upstream=fake_openai, CHATBOT_REPLY_RETENTION_S="1")
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()  # never leave the fake upstream waiting
 
 
 def read_some(client: httpx.Client, url: str, frames_wanted: int, **kwargs) -> list[Frame]:
@@ -34,12 +50,21 @@ def read_some(client: httpx.Client, url: str, frames_wanted: int, **kwargs) -> l
     return got
 
 
-def resume(client: httpx.Client, server: ServerProcess, app: str, last_id: str | None) -> list:
+def resume(
+    client: httpx.Client,
+    server: ServerProcess,
+    app: str,
+    last_id: str | None,
+    release: threading.Event | None = None,
+) -> list:
+    """Reattach and read to the end; ``release`` opens the upstream's gate once attached."""
     headers = {"Last-Event-ID": last_id} if last_id else {}
     with client.stream(
         "GET", f"{server.api}/stream/resume/{app}", headers=headers, timeout=30
     ) as response:
         assert response.status_code == 200
+        if release is not None:
+            release.set()
         return list(iter_frames(response))
 
 
@@ -52,17 +77,17 @@ def history(client: httpx.Client, server: ServerProcess, app: str) -> list[dict]
 
 
 def test_a_client_that_leaves_does_not_stop_the_reply(
-    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client, gate
 ) -> None:
-    fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.01))
-    got = read_some(
-        client,
-        f"{server.api}/response/resume/gone",
-        3,
-        method="POST",
-        json={"prompt": "Why?"},
-    )
-    assert [f.type for f in got] == ["chat_history", "delta", "delta"]
+    # The upstream holds the reply until the client has left: it cannot end before.
+    fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.01, gate_after=2, gate=gate))
+    with client.stream(
+        "POST", f"{server.api}/response/resume/gone", json={"prompt": "Why?"}, timeout=30
+    ) as response:
+        got = read_text(iter_frames(response), "".join(TOKENS[:2]))  # then the gate holds
+    assert got[0].type == "chat_history"
+    assert fake_openai.streams_completed == 0
+    gate.set()
     assert fake_openai.wait_for(lambda: fake_openai.streams_completed == 1)
     assert fake_openai.streams_cancelled == 0
     assert fake_openai.wait_for(lambda: len(history(client, server, "gone")) == 2)
@@ -74,14 +99,16 @@ def test_a_client_that_leaves_does_not_stop_the_reply(
 
 
 def test_reattaching_without_an_id_replays_history_and_every_delta(
-    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client, gate
 ) -> None:
     post_prompt(client, server.api, "resume", "replay", "First?")
-    fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.01))
-    read_some(
-        client, f"{server.api}/response/resume/replay", 5, method="POST", json={"prompt": "Second?"}
-    )
-    frames = resume(client, server, "replay", None)
+    # Held mid-way until the second reader is attached: it reattaches to a running reply.
+    fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.01, gate_after=4, gate=gate))
+    with client.stream(
+        "POST", f"{server.api}/response/resume/replay", json={"prompt": "Second?"}, timeout=30
+    ) as response:
+        read_text(iter_frames(response), "".join(TOKENS[:4]))  # then the gate holds
+    frames = resume(client, server, "replay", None, release=gate)
     assert frames[0].type == "chat_history"
     assert [item["content"] for item in frames[0].value][0] == "First?"
     # The running turn's own prompt and its step, which the history does not have yet.
@@ -98,17 +125,31 @@ def test_resuming_after_any_frame_gives_exactly_what_was_missed(
     rng = random.Random(7)
     for run in range(12):
         app = f"cut{run}"
-        fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.005))
-        # Start it, and follow it through the resumable route up to a random frame.
-        read_some(
-            client,
-            f"{server.api}/response/resume/{app}",
-            1,
-            method="POST",
-            json={"prompt": "Go on?"},
-        )
-        first = read_some(client, f"{server.api}/stream/resume/{app}", rng.randint(1, 30))
-        rest = resume(client, server, app, first[-1].id)
+        # Held after 20 tokens until the reader is back, so the cut always falls inside
+        # the reply whatever the machine's pace.
+        gate = threading.Event()
+        fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.005, gate_after=20, gate=gate))
+        try:
+            # Start it, and follow it through the resumable route up to a random point:
+            # one of the three frames before the reply's text, or after its first tokens
+            # (counted in text: tokens the server read at once are one delta).
+            read_some(
+                client,
+                f"{server.api}/response/resume/{app}",
+                1,
+                method="POST",
+                json={"prompt": "Go on?"},
+            )
+            cut = rng.randint(1, 23)
+            url = f"{server.api}/stream/resume/{app}"
+            if cut <= 3:
+                first = read_some(client, url, cut)
+            else:
+                with client.stream("GET", url, timeout=30) as response:
+                    first = read_text(iter_frames(response), "".join(TOKENS[: cut - 3]))
+            rest = resume(client, server, app, first[-1].id, release=gate)
+        finally:
+            gate.set()
         assert rest[-1].type == "end"
         text = deltas(first) + deltas(rest)
         assert fake_openai.wait_for(lambda a=app: len(history(client, server, a)) == 2)
@@ -153,8 +194,9 @@ def test_stop_keeps_the_partial_reply_and_ends_every_reader(
 
 
 def test_finished_replies_are_forgotten_after_the_retention_window(
-    server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
+    forgetful_server: ServerProcess, fake_openai: FakeOpenAI, client: httpx.Client
 ) -> None:
+    server = forgetful_server
     fake_openai.token_delay = 0.001
     for index in range(100):
         read_some(

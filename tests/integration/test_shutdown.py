@@ -26,11 +26,14 @@ def _read_all(
 def test_sigterm_finishes_short_replies_and_ends_long_ones_with_an_error_frame(
     fake_openai: FakeOpenAI, serve: StartServer
 ) -> None:
-    server = serve(upstream=fake_openai, CHATBOT_SHUTDOWN_GRACE_S="1.5")
+    server = serve(upstream=fake_openai, CHATBOT_SHUTDOWN_GRACE_S="3")
     never = threading.Event()  # the long reply's upstream never finishes by itself
+    # The short reply is held after its first token until the server has been told to
+    # stop, so it is certainly still running then, whatever the machine's pace.
+    short_gate = threading.Event()
     fake_openai.on_stream(
         Script(tokens=["long", " reply", " never", " ends"], gate_after=2, gate=never),
-        Script(tokens=["short", " reply", " done"], token_delay=0.3),
+        Script(tokens=["short", " reply", " done"], gate_after=1, gate=short_gate),
     )
     client = httpx.Client()
     long_frames: list[Frame] = []
@@ -56,6 +59,8 @@ def test_sigterm_finishes_short_replies_and_ends_long_ones_with_an_error_frame(
     server.process.send_signal(signal.SIGTERM)
     # Listening stops at once: a new connection is refused while replies are still draining.
     assert fake_openai.wait_for(lambda: _refused(server.base_url), timeout=5)
+    assert short_frames[-1].type == "delta"  # neither reply has ended yet
+    short_gate.set()  # the short one may finish now, within the grace period
 
     for reader in readers:
         reader.join(30)

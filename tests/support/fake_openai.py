@@ -7,6 +7,10 @@ and faults: HTTP errors with ``Retry-After``, a connection reset before the firs
 slow headers, a stream cut, a malformed chunk or a stall before or after some content,
 a slow trickle. ``fault_scripts`` names each fault kind; ``inject_faults`` makes the fake
 pick them at random (seeded) for requests nothing was scripted for.
+
+A gate holds for as long as the test wants: it opens when the test sets it (or when the
+fake stops), never by itself, so a loaded machine cannot let a held reply run on behind
+the test's back. ``streams_held`` says how many streams wait at a gate right now.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class Script:
     headers_delay: float = 0.0  # wait before answering at all (read timeouts)
     reset: bool = False  # reset the connection (TCP RST) before sending a byte
     gate_after: int | None = None  # hold the stream after this many tokens…
-    gate: threading.Event | None = None  # …until this is set
+    gate: threading.Event | None = None  # …until this is set (by the test, or by ``stop``)
     # After the role chunk and this many tokens (0: before any content):
     cut_after: int | None = None  # drop the connection
     malformed_after: int | None = None  # send a chunk that is not JSON
@@ -77,6 +81,8 @@ class FakeOpenAI:
         self.streams_completed = 0
         self.streams_cancelled = 0
         self.active_streams = 0
+        self.streams_held = 0  # streams waiting at their gate right now
+        self._gates: list[threading.Event] = []  # every gate a stream waited at
         self._classify_scripts: deque[Script] = deque()
         self._stream_scripts: deque[Script] = deque()
         self._injector: _FaultInjector | None = None
@@ -180,7 +186,7 @@ class FakeOpenAI:
                 if script.error_event_after is not None and index == script.error_event_after:
                     yield b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
                 if script.gate is not None and script.gate_after == index:
-                    await asyncio.to_thread(script.gate.wait, 30)
+                    await self._hold(script.gate)
                 if index and delay:
                     await asyncio.sleep(delay)
                 yield _chunk(model, {"content": token}, None)
@@ -200,6 +206,25 @@ class FakeOpenAI:
                 self.active_streams -= 1
                 if completed:
                     self.streams_completed += 1
+
+    async def _hold(self, gate: threading.Event) -> None:
+        """Wait until the test opens ``gate``; no timeout, so the hold is the test's alone.
+
+        A test that never opens it meets pytest's timeout, not a silent release that would
+        let the reply run on. The event is polled rather than waited on in a worker thread:
+        a cancelled stream (its client left) then stops waiting at once instead of parking
+        one of the loop's few executor threads until the gate opens.
+        """
+        with self._lock:
+            self._gates.append(gate)
+            self.streams_held += 1
+        try:
+            # A threading.Event, set from the test's thread: there is no loop to wake.
+            while not gate.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        finally:
+            with self._lock:
+                self.streams_held -= 1
 
     def _reset(self, request: Request) -> None:
         """Abort the request's TCP connection so the client reads a reset, not a response."""
@@ -242,6 +267,10 @@ class FakeOpenAI:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            gates, self._gates = self._gates, []
+        for gate in gates:
+            gate.set()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
