@@ -47,7 +47,7 @@ async def _turn(store, app_id: str, n: int) -> float:
         if loaded is None:
             await store.create(PROJECT, app_id)
         state = State({"chat_history": _history(n + 1), "mode": "answer_question"})
-        await store.save_state(PROJECT, branch, 2 * n + 1, "answer", state, "completed")
+        await store.save(PROJECT, branch, 2 * n + 1, "answer", state, "completed")
     finally:
         await lease.release()
     return time.perf_counter() - started

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -95,6 +96,10 @@ class Dialect(abc.ABC):
     def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         """A state's JSON without its history."""
 
+    def one_of(self, column: sa.ColumnElement, name: str) -> sa.ColumnElement:
+        """``column`` equal to one of the list given as the parameter ``name``."""
+        return column.in_(sa.bindparam(name, type_=column.type, expanding=True))
+
     @abc.abstractmethod
     def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
         """True for the fork ids ``c~n`` of a conversation (not for ``c`` itself)."""
@@ -114,6 +119,26 @@ class Dialect(abc.ABC):
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
         """Until rows of this kind may have changed, at most ``within_s`` seconds."""
         await asyncio.sleep(within_s)
+
+
+def run_work(conn: Connection, work: Work[T], write: bool, begin: str = "BEGIN") -> T:
+    """``work`` on a connection in autocommit mode: as it is (a read's one statement, or
+    statements that each commit), or in the transaction that ``begin`` starts.
+
+    The transaction is spelled out rather than left to SQLAlchemy: every read is then
+    one statement with nothing to reset, and SQLite's ``BEGIN IMMEDIATE`` is expressible.
+    """
+    if not write:
+        return work(conn)
+    conn.exec_driver_sql(begin)
+    try:
+        result = work(conn)
+    except BaseException:
+        with contextlib.suppress(*DATABASE_ERRORS):  # the connection may be what failed
+            conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
+    return result
 
 
 def utcnow() -> dt.datetime:

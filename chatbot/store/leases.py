@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -44,7 +45,13 @@ def process_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
-def held_tokens(conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+@functools.cache
+def _held(d: Dialect) -> sa.Select:
+    """Built once: a statement made per call costs more in its cache key than it runs."""
+    return sa.select(leases.c.token).where(d.one_of(leases.c.token, "tokens")).with_for_update()
+
+
+def held_tokens(conn: Connection, d: Dialect, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of these leases are still in place; run inside the final write's transaction.
 
     Nobody can take one over between this check and the commit: on SQLite the transaction
@@ -53,9 +60,7 @@ def held_tokens(conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]
     """
     if not tokens:
         return set()
-    rows = conn.execute(
-        sa.select(leases.c.token).where(leases.c.token.in_(tokens)).with_for_update()
-    )
+    rows = conn.execute(_held(d), {"tokens": list(tokens)})
     return {uuid.UUID(str(token)) for (token,) in rows}
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, utcnow
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, run_work, utcnow
 from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
@@ -48,19 +48,17 @@ _FORGOTTEN_AFTER = dt.timedelta(hours=1)
 
 
 def _engine(path: Path, synchronous: str) -> Engine:
-    """One connection, used by one thread at a time (its executor's)."""
+    """The engine of one connection, opened once and kept by its executor's thread."""
     engine = sa.create_engine(
         f"sqlite:///{path}",
         pool_size=1,
         max_overflow=0,
-        pool_reset_on_return=None,  # autocommit: nothing to reset
+        isolation_level="AUTOCOMMIT",  # ``run_work`` begins and commits transactions
         connect_args={"check_same_thread": False},
     )
 
     @sa.event.listens_for(engine, "connect")
     def configure(dbapi_connection: Any, _record: Any) -> None:
-        # Autocommit at the driver: reads are single statements, writes say BEGIN themselves.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -74,18 +72,9 @@ def _engine(path: Path, synchronous: str) -> Engine:
     return engine
 
 
-def _run(engine: Engine, work: Work[T], write: bool, lock: threading.Lock | None) -> T:
-    with engine.connect() as conn, lock or contextlib.nullcontext():
-        if not write:
-            return work(conn)
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
-        return result
+def _locked(lock: threading.Lock | None, conn: Connection, work: Work[T], write: bool) -> T:
+    with lock or contextlib.nullcontext():
+        return run_work(conn, work, write, begin="BEGIN IMMEDIATE")
 
 
 class SQLiteDialect(Dialect):
@@ -97,6 +86,7 @@ class SQLiteDialect(Dialect):
         self.database_url = f"sqlite:///{path}"
         self._ttl_s = ttl_s
         self._engines: dict[bool, tuple[Engine, ThreadPoolExecutor]] = {}
+        self._conns: dict[bool, Connection] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
         # Both connections write: this process's writes take turns here, where the one
         # waiting is woken at once, rather than in SQLite's busy handler, which sleeps
@@ -115,7 +105,10 @@ class SQLiteDialect(Dialect):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for side, synchronous in ((False, "FULL"), (True, "NORMAL")):
             executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{synchronous.lower()}")
-            self._engines[side] = (_engine(self.path, synchronous), executor)
+            engine = _engine(self.path, synchronous)
+            conn = await asyncio.get_running_loop().run_in_executor(executor, engine.connect)
+            self._engines[side] = (engine, executor)
+            self._conns[side] = conn
         await self.run(lambda conn: conn.exec_driver_sql("SELECT 1"))  # opens it, or says why
 
     async def close(self) -> None:
@@ -124,7 +117,8 @@ class SQLiteDialect(Dialect):
                 mine = lease_holders.delete().where(lease_holders.c.id == self._holder_id)
                 await self.run(lambda conn: conn.execute(mine), side=True)
         engines, self._engines = self._engines, {}
-        for engine, executor in engines.values():
+        for side, (engine, executor) in engines.items():
+            await asyncio.get_running_loop().run_in_executor(executor, self._conns.pop(side).close)
             await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
             executor.shutdown()
 
@@ -132,7 +126,7 @@ class SQLiteDialect(Dialect):
         engine, executor = self._engines[side]
         lock = self._writing if write or side else None
         return await asyncio.get_running_loop().run_in_executor(
-            executor, _run, engine, work, write, lock
+            executor, _locked, lock, self._conns[side], work, write
         )
 
     def lock_schema(self, conn: Connection) -> None:

@@ -266,23 +266,18 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         written: their lease was lost."""
         batch.extend(self._take())
         d = self.dialect
-        held = held_tokens(conn, [e.token for e in batch if e.token is not None])
+        held = held_tokens(conn, d, [e.token for e in batch if e.token is not None])
         written = [e for e in batch if e.token is None or e.token in held]
         lost = [e for e in batch if e.token is not None and e.token not in held]
         if not written:
             return lost
         now = utcnow()  # for SQLite's statements; PostgreSQL's take the database's now()
-        burr_row, summary, digest, prune = _commit_statements(d)
+        burr_row, *per_branch = _commit_statements(d)
         conn.execute(burr_row, [e.row for e in written])
         branch_sql.write_turns(conn, d, [e.branch for e in written], now)
-        conn.execute(summary, [{**row, "now": now} for row in _summaries(written)])
-        branches = {(e.row["partition_key"], e.row["app_id"]): e for e in written}
-        conn.execute(
-            digest,
-            [{"project_id": p, "app_id": a, "digest": e.branch.digest, "now": now}
-             for (p, a), e in branches.items()],
-        )  # fmt: skip
-        conn.execute(prune, [{"p_project": p, "p_app": a} for p, a in branches])
+        rows = _branch_rows(written, now)
+        for statement in per_branch:
+            conn.execute(statement, rows)
         return lost
 
     async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
@@ -463,23 +458,26 @@ def _load(
 
 
 @functools.cache
-def _commit_statements(d: Dialect) -> tuple[Any, Any, Any, Any]:
-    """The group commit's statements, built once: Burr's row, the summary (one row per
-    conversation; its title and turn count are the shown branch's), the digest, and the
-    pruning that keeps each branch's newest SNAPSHOTS_KEPT states."""
-    now = d.commit_time()
+def _commit_statements(d: Dialect) -> tuple[Any, ...]:
+    """The group commit's statements, built once: Burr's row (one per turn), then, one row
+    per saved branch, the summary (its title and turn count are the shown branch's), the
+    digest, and the pruning that keeps the branch's newest SNAPSHOTS_KEPT states: one
+    statement where the database chains writes (``chains_writes``)."""
+    now, project, branch = d.commit_time(), sa.bindparam("s_project"), sa.bindparam("s_branch")
+    conversation = sa.bindparam("s_conversation")
     row = d.insert(states)
     burr_row = row.on_conflict_do_update(
         index_elements=["partition_key", "app_id", "sequence_id", "position"],
         set_={c: row.excluded[c] for c in ("state", "status", "created_at")},
     )
-    row = d.insert(conversations).values(created_at=now, updated_at=now)
-    conversation = sa.bindparam("s_conversation")
+    row = d.insert(conversations).values(
+        project_id=project, app_id=conversation, title=sa.bindparam("s_title"),
+        turns=sa.bindparam("s_turns"), created_at=now, updated_at=now,
+    )  # fmt: skip
     shown = sa.func.coalesce(
-        branch_sql.shown_query(sa.bindparam("s_project"), conversation).scalar_subquery(),
-        conversation,
+        branch_sql.shown_query(project, conversation).scalar_subquery(), conversation
     )
-    saved_is_shown = shown == sa.bindparam("s_branch")
+    saved_is_shown = shown == branch
     summary = row.on_conflict_do_update(
         index_elements=["project_id", "app_id"],
         set_={
@@ -488,35 +486,38 @@ def _commit_statements(d: Dialect) -> tuple[Any, Any, Any, Any]:
             "updated_at": row.excluded.updated_at,
         },
     )
-    row = d.insert(history_digests).values(updated_at=now)
+    row = d.insert(history_digests).values(
+        project_id=project, app_id=branch, digest=sa.bindparam("s_digest"), updated_at=now
+    )
     digest = row.on_conflict_do_update(
         index_elements=["project_id", "app_id"],
         set_={"digest": row.excluded.digest, "updated_at": row.excluded.updated_at},
     )
-    p, a = sa.bindparam("p_project"), sa.bindparam("p_app")
     newest = (
         sa.select(st.sequence_id)
-        .where(st.partition_key == p, st.app_id == a)
+        .where(st.partition_key == project, st.app_id == branch)
         .order_by(st.sequence_id.desc())
         .limit(SNAPSHOTS_KEPT)
     )
     prune = states.delete().where(
-        st.partition_key == p, st.app_id == a, st.sequence_id.not_in(newest)
+        st.partition_key == project, st.app_id == branch, st.sequence_id.not_in(newest)
     )
+    if d.chains_writes:  # the pruning sees Burr's rows: they were written by an earlier statement
+        return burr_row, summary.add_cte(digest.cte("digest")).add_cte(prune.cte("prune"))
     return burr_row, summary, digest, prune
 
 
-def _summaries(written: list[_PendingSave]) -> list[dict]:
-    """One summary row per saved branch (the upsert keeps the shown branch's)."""
+def _branch_rows(written: list[_PendingSave], now: Any) -> list[dict]:
+    """One row per saved branch: its latest save's summary and digest."""
     rows = {
         (e.row["partition_key"], e.row["app_id"]): {
-            "project_id": e.row["partition_key"],
-            "app_id": e.branch.conversation_id,
-            "title": e.title,
-            "turns": e.turns,
             "s_project": e.row["partition_key"],
             "s_conversation": e.branch.conversation_id,
             "s_branch": e.row["app_id"],
+            "s_title": e.title,
+            "s_turns": e.turns,
+            "s_digest": e.branch.digest,
+            "now": now,
         }
         for e in written
     }
