@@ -32,6 +32,7 @@ from chatbot.llm.chat_model import ChatModel
 from chatbot.llm.client import build_openai_client
 from chatbot.metrics import Metrics
 from chatbot.relay import Relay, RelayAnswerer
+from chatbot.relay.rows import RelayTable
 from chatbot.settings import Settings
 from chatbot.store import ConversationStore, open_store
 from chatbot.tracking.files import tracking_dir_writable
@@ -79,7 +80,8 @@ class Chatbot:
         )
         self.apps = ApplicationFactory(graph, store, self.tracking)
         poll_s = settings.relay_poll_ms / 1000
-        self.relay = Relay(store.relay, poll_s=poll_s, retention_s=settings.reply_retention_s)
+        self.relay_rows = relay_rows = RelayTable(store.dialect)
+        self.relay = Relay(relay_rows, poll_s=poll_s, retention_s=settings.reply_retention_s)
         self.turns = TurnRegistry(
             store,
             self.metrics,
@@ -91,7 +93,7 @@ class Chatbot:
             ),
         )
         self.relay_answerer = RelayAnswerer(
-            store.relay,
+            relay_rows,
             self.turns,
             poll_s=poll_s,
             # No reply runs longer than its deadline: rows older than that and the

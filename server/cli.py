@@ -57,6 +57,18 @@ def _db(action: str, database_url: str) -> int:
     return 0
 
 
+def _database_line(where: str, other_pids: list[int], workers: int) -> str:
+    """The banner's line about the database: who shares it, and with whom."""
+    sharing = [f"by the {workers} workers"] if workers > 1 else []
+    if len(other_pids) == 1:
+        sharing.append(f"with another server process (pid {other_pids[0]})")
+    elif other_pids:
+        listed = ", ".join(str(pid) for pid in other_pids)
+        sharing.append(f"with {len(other_pids)} other server processes (pids {listed})")
+    line = f"Database: {where}"
+    return f"{line}, shared {' and '.join(sharing)}" if sharing else line
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -111,10 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     # with workers, children that fail one after another). The answer is the banner's
     # line about the database, which says who else shares a SQLite file.
     try:
-        database = asyncio.run(check_store(settings.resolved_database_url, processes=args.workers))
+        where, others = asyncio.run(check_store(settings.resolved_database_url))
     except StoreUnavailable as exc:
         print(f"chatbot serve: error: {exc}", file=sys.stderr, flush=True)
         return 1
+    database = _database_line(where, others, args.workers)
     if settings.tracking_enabled:
         try:
             settings.resolved_tracking_dir.mkdir(parents=True, exist_ok=True)

@@ -56,8 +56,8 @@ import logging
 from chatbot.domain.events import TurnOutcome
 from chatbot.relay.answering import RelayAnswerer
 from chatbot.relay.following import RemoteReplies
+from chatbot.relay.rows import RelayTable
 from chatbot.store import ConversationBusy, StoreUnavailable
-from chatbot.store.relay import RelayTable
 from chatbot.turns.replies import Reply
 
 __all__ = ["Relay", "RelayAnswerer"]

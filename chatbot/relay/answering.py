@@ -21,8 +21,8 @@ import orjson
 
 from chatbot.relay.batches import Mirror, rank
 from chatbot.relay.event_codec import encode_event
+from chatbot.relay.rows import RelayTable, Signal, WatchAnswer
 from chatbot.store import ConversationBusy
-from chatbot.store.relay import RelayTable, Signal, WatchAnswer
 from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
 

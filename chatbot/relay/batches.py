@@ -11,7 +11,7 @@ import orjson
 
 from chatbot.domain.events import TurnEvent, TurnStarted
 from chatbot.relay.event_codec import decode_event, encode_event
-from chatbot.store.relay import MirroredBatch
+from chatbot.relay.rows import MirroredBatch
 from chatbot.turns.replies import Reply, ReplyLog
 
 

@@ -22,8 +22,8 @@ import orjson
 from chatbot.domain.events import OUTCOMES, TurnOutcome
 from chatbot.relay.batches import apply_batch, turn_number
 from chatbot.relay.event_codec import decode_event
+from chatbot.relay.rows import Activity, RelayTable, WatchAnswer
 from chatbot.store import ConversationBusy
-from chatbot.store.relay import Activity, RelayTable, WatchAnswer
 from chatbot.turns.replies import Reply, ReplyLog
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """Conversation storage: one Burr persister over SQLAlchemy Core, for SQLite and PostgreSQL.
 
-``store`` is the store, written once; ``tables`` the schema; ``migrate`` and
-``migrations/`` its Alembic revisions; ``sqlite_dialect`` and ``postgres_dialect`` what
-the two databases do differently; ``leases`` and ``relay`` the turn leases and the
-relay's rows, which live in the same database.
+``store`` is the store, written once; ``branches`` and ``leases`` its rows beside Burr's
+states; ``tables`` the schema of every table in the database (the relay's rows too, whose
+statements ``chatbot.relay.rows`` keeps); ``migrate`` and ``migrations/`` its Alembic
+revisions; ``dialect`` and its two implementations what the databases do differently.
 """
 
 from __future__ import annotations
@@ -47,8 +47,7 @@ def open_store(
 ) -> ConversationStore:
     """The store for a ``sqlite:///path`` or ``postgresql://…`` URL (not yet initialised).
 
-    ``lease_ttl_s`` is how long a crashed process's turn leases keep their conversations
-    busy, on either database; ``pool_size`` is PostgreSQL's connections per process.
+    ``lease_ttl_s``: how long a crashed process's leases keep its conversations busy.
     """
     ttl = lease_ttl_s or DEFAULT_LEASE_TTL_S
     scheme = urlparse(database_url).scheme
@@ -70,13 +69,12 @@ def open_store(
     )
 
 
-async def check_store(database_url: str, *, processes: int = 1) -> str:
-    """Open the database once before serving; answers the start-up banner's line about it.
+async def check_store(database_url: str) -> tuple[str, list[int]]:
+    """Open the database once before serving (migrating its schema) and close it again.
 
-    Opens the store (migrating its schema, see ``migrate``) and closes it again; raises
-    ``StoreUnavailable`` with one clear sentence, so a bad configuration is an error
-    message and an exit status rather than a traceback (or, with workers, children that
-    fail one after another). ``processes`` is the number of workers about to share it.
+    Answers where it is and the pids of other server processes using it. Raises
+    ``StoreUnavailable`` with one clear sentence, so that a bad configuration is an error
+    line and an exit status, not a traceback (or, with workers, children that fail in turn).
     """
     try:
         store = open_store(database_url)
@@ -84,21 +82,14 @@ async def check_store(database_url: str, *, processes: int = 1) -> str:
         raise StoreUnavailable(str(exc)) from None
     await store.initialize()
     try:
-        sharing = [f"by the {processes} workers"] if processes > 1 else []
-        sharing += _other_servers(await store.other_processes())
-        line = f"Database: {store.where}"
-        return f"{line}, shared {' and '.join(sharing)}" if sharing else line
+        return store.where, await store.other_processes()
     finally:
         await store.close()
 
 
 async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[str, str, str]:
-    """The database, its schema revision ("" for none) and this release's newest revision.
-
-    With ``upgrade``, migrates first (``chatbot db upgrade``); without, changes nothing
-    (``chatbot db current``). Raises ``StoreUnavailable`` (``SchemaTooNew`` for a revision
-    this release does not know).
-    """
+    """The database, its schema revision ("" for none) and this release's newest revision;
+    with ``upgrade``, migrated first (``chatbot db upgrade``; ``current`` changes nothing)."""
     from chatbot.store import migrate
     from chatbot.store.dialect import DATABASE_ERRORS
 
@@ -115,12 +106,3 @@ async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[
         raise StoreUnavailable(dialect.unavailable(exc)) from exc
     finally:
         await dialect.close()
-
-
-def _other_servers(pids: list[int]) -> list[str]:
-    if len(pids) == 1:
-        return [f"with another server process (pid {pids[0]})"]
-    if pids:
-        listed = ", ".join(str(pid) for pid in pids)
-        return [f"with {len(pids)} other server processes (pids {listed})"]
-    return []

@@ -1,43 +1,26 @@
-"""What the chatbot needs from storage, independent of the database behind it.
+"""What the chatbot needs from storage, whichever database is behind it.
 
-The stores are Burr persisters, used the way Burr means them (a decision; every store
-follows it):
+The store is a Burr persister, used the way Burr means one: a turn's application is
+built with ``initialize_from(store, …)``, so Burr reads the conversation through
+``load`` (which honours ``sequence_id``, as forking with ``fork_from_app_id`` and
+``fork_from_sequence_id`` asks); and the turn's final state is stored with ``save``, once
+per turn. Not through ``with_state_persister``, which saves after every step: a prompt
+stored without its reply if the process dies in between, and one fsync per step. States
+are rows of Burr's own ``burr_state`` layout, so Burr's stock persisters read them.
 
-- **Loading is Burr's.** A turn's application is built with
-  ``ApplicationBuilder().initialize_from(store, resume_at_next_action=False,
-  default_state=…, default_entrypoint="prompt")`` and ``abuild()``, so Burr reads the
-  conversation through ``load``. ``load`` honours ``sequence_id``, which is what Burr's
-  ``fork_from_app_id``/``fork_from_sequence_id`` ask for when a conversation is forked.
-- **Saving is Burr's ``save``, called once per turn**, with the turn's final state, not
-  through ``with_state_persister``. Burr's persister hook saves after every step: that
-  would store a prompt before its reply (a half-written turn if the process dies between
-  the two steps) and pay one fsync per step instead of one per turn.
-- **The rows are Burr's.** States go to Burr's own ``burr_state`` table layout, so Burr's
-  stock persisters read what we write and the other way round. On top, ``save`` writes the
-  conversation's summary (title, turns, last activity) in the same transaction, and refuses
-  to write for a turn whose lease another process has taken over.
-
-Turn leases (one turn at a time per conversation, across every process sharing the
-database) are part of the store because they live in the same database; so is the relay
-table, through which a process reads or stops a reply that another one is writing.
-
-Each conversation's history digest (``chatbot.conversations.continuation``) is kept
-beside its summary, written in the same transaction, so a stateless client's resent
-messages find their conversation from any process.
-
-A conversation is a tree of branches (``chatbot.domain.branch_ids``), each a Burr application
-forked with Burr's own ``fork_from_app_id``/``fork_from_sequence_id``. The summary and the
-turn lease stay the conversation's; states, digests and *boundaries* (one small row per
-stored turn, never pruned, so every earlier point between turns stays loadable: see
-``branch_rows``) are the branch's.
+Beside each state, in the same transaction: the conversation's summary (the listing),
+its history digest (how a stateless client's resent messages find their conversation),
+and the turn's *boundary* (``branches``). A conversation is a tree of branches
+(``chatbot.domain.branch_ids``), each a Burr application; the summary and the turn lease
+are the conversation's, states, digests and boundaries the branch's.
 """
 
 from __future__ import annotations
 
-import abc
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from burr.core import State
@@ -104,10 +87,9 @@ class NewBranch:
     diverges_at: int
 
 
-class TurnLease(abc.ABC):
+class TurnLease(Protocol):
     """The right to run one turn of one conversation; release it exactly once."""
 
-    @abc.abstractmethod
     async def release(self) -> None: ...
 
 

@@ -125,57 +125,20 @@ class LeaseTable:
         await d.run(lambda conn: conn.execute(expired), side=True)
 
 
-class _LocalLease(TurnLease):
-    __slots__ = ("_held", "_key", "_released")
+class _Lease:
+    """One turn lease of this process (a ``TurnLease``)."""
 
-    def __init__(self, held: set[tuple[str, str]], key: tuple[str, str]) -> None:
-        self._held = held
-        self._key = key
-        self._released = False
+    __slots__ = ("_key", "_keeper", "token")
 
-    async def release(self) -> None:
-        if not self._released:
-            self._released = True
-            self._held.discard(self._key)
-
-
-class LocalLeases:
-    """A set of conversations with a turn in progress; acquiring a held one fails at once."""
-
-    def __init__(self) -> None:
-        self._held: set[tuple[str, str]] = set()
-
-    def acquire(self, project_id: str, app_id: str) -> TurnLease:
-        key = (project_id, app_id)
-        if key in self._held:
-            raise ConversationBusy(f"{project_id}/{app_id}")
-        self._held.add(key)
-        return _LocalLease(self._held, key)
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-
-class _DatabaseLease(TurnLease):
-    __slots__ = ("_key", "_keeper", "_local", "_released", "token")
-
-    def __init__(
-        self, keeper: DatabaseLeases, key: LeaseKey, token: uuid.UUID, local: TurnLease
-    ) -> None:
-        self._keeper = keeper
+    def __init__(self, keeper: DatabaseLeases, key: LeaseKey, token: uuid.UUID) -> None:
+        self._keeper: DatabaseLeases | None = keeper
         self._key = key
         self.token = token
-        self._local = local
-        self._released = False
 
     async def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
-        try:
-            await self._keeper._release(self._key, self.token)
-        finally:
-            await self._local.release()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            await keeper._release(self._key, self.token)
 
 
 class DatabaseLeases:
@@ -184,8 +147,8 @@ class DatabaseLeases:
     def __init__(self, table: LeaseTable, *, ttl_s: float) -> None:
         self._table = table
         self.ttl_s = float(ttl_s)
-        # A turn already running here is refused without a round trip to the database.
-        self._local = LocalLeases()
+        # Conversations with a turn here (held or being acquired): refused with no round trip.
+        self._busy: set[LeaseKey] = set()
         self._held: dict[LeaseKey, uuid.UUID] = {}
         self._lost: set[uuid.UUID] = set()
         self._renewer: asyncio.Task[None] | None = None
@@ -202,18 +165,20 @@ class DatabaseLeases:
 
     async def acquire(self, project_id: str, app_id: str) -> TurnLease:
         key = (project_id, app_id)
-        local = self._local.acquire(project_id, app_id)  # raises ConversationBusy at once
+        if key in self._busy:
+            raise ConversationBusy(f"{project_id}/{app_id}")
+        self._busy.add(key)
         token = uuid.uuid4()
         try:
             granted = await self._table.insert(key, token, self.ttl_s)
         except BaseException:
-            await local.release()
+            self._busy.discard(key)
             raise
         if not granted:
-            await local.release()
+            self._busy.discard(key)
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._held[key] = token
-        return _DatabaseLease(self, key, token, local)
+        return _Lease(self, key, token)
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:
         """The token a final write must find still in place, or None without a lease here.
@@ -233,6 +198,8 @@ class DatabaseLeases:
             await self._table.delete(key, token)
         except Exception:  # it will lapse at its expiry; the turn itself is already stored
             logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
+        finally:
+            self._busy.discard(key)
 
     async def _renew_forever(self) -> None:
         ticks = 0

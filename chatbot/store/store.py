@@ -38,10 +38,9 @@ from chatbot.store.base import (
     encode_state,
     summarise,
 )
-from chatbot.store.branch_rows import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
+from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
 from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
 from chatbot.store.leases import DatabaseLeases, LeaseTable, held_tokens, process_holder
-from chatbot.store.relay import RelayTable
 from chatbot.store.tables import conversations, history_digests, states
 
 st, cv = states.c, conversations.c
@@ -79,7 +78,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         self.lease_ttl_s = float(lease_ttl_s)
         self._open = False
         self._leases: DatabaseLeases | None = None
-        self._relay: RelayTable | None = None
         self._pending: list[_PendingSave] = []
         # A group commit takes what is pending when its transaction starts (on SQLite, in
         # the connection's thread), so the saves queued meanwhile join it.
@@ -121,7 +119,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         except ValueError as exc:  # a malformed URL
             await d.close()
             raise StoreUnavailable(f"invalid database URL {self.where}: {exc}") from exc
-        self._relay = RelayTable(d)
         self._leases = DatabaseLeases(table, ttl_s=self.lease_ttl_s)
         self._leases.start()
         self._open = True
@@ -139,7 +136,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         if self._leases is not None:
             await self._leases.stop()
         await asyncio.gather(*self._flushers, return_exceptions=True)
-        self._relay = None
         await self.dialect.close()
 
     async def cleanup(self) -> None:
@@ -297,22 +293,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         loaded = await self.load(project_id, app_id)
         return loaded["state"] if loaded is not None else None
 
-    async def save_state(
-        self,
-        project_id: str,
-        app_id: str,
-        sequence_id: int,
-        position: str,
-        state: State,
-        status: Literal["completed", "failed"],
-        new_branch: NewBranch | None = None,
-    ) -> None:
-        """``save`` with the project as Burr's partition key (``new_branch`` on a branch's
-        first turn records the branch in the same transaction)."""
-        await self.save(
-            project_id, app_id, sequence_id, position, state, status, new_branch=new_branch
-        )
-
     # --- conversations --------------------------------------------------------------------
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; False if it already existed."""
@@ -379,13 +359,10 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     # --- branches (``chatbot.domain.branch_ids``) ---------------------------------------
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
-        """Every branch of a conversation, by creation order; empty if nothing is stored.
-
-        A conversation stored before branching existed answers its original alone,
-        synthesised from its latest state.
-        """
-        d = self.dialect
-        return await d.run(lambda c: branch_sql.branch_records(c, d, project_id, conversation_id))
+        """Every branch of a conversation, by creation order; empty if nothing is stored."""
+        return await self.dialect.run(
+            lambda c: branch_sql.branch_records(c, project_id, conversation_id)
+        )
 
     async def shown_branch(self, project_id: str, conversation_id: str) -> str:
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
@@ -410,8 +387,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         ``items == 0`` is the state before the branch's first step (sequence id -1) when
         the branch has stored turns and no boundary of its own with no items.
         """
-        d = self.dialect
-        return await d.run(lambda c: branch_sql.boundary(c, d, project_id, app_id, items))
+        return await self.dialect.run(lambda c: branch_sql.boundary(c, project_id, app_id, items))
 
     async def find_boundary(
         self, project_id: str, conversation_id: str, digest: str
@@ -422,14 +398,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         return await d.run(
             lambda c: branch_sql.find_boundary(c, d, project_id, conversation_id, digest)
         )
-
-    # --- replies across processes -------------------------------------------------------
-    @property
-    def relay(self) -> RelayTable:
-        """The signal and mirror rows of ``chatbot.relay``, in this database (once open)."""
-        if self._relay is None:
-            raise StoreUnavailable(f"the store for {self.where} is closed")
-        return self._relay
 
 
 def _load(

@@ -188,7 +188,7 @@ class LiveTurn:
         stored = False
         try:
             if outcome is not None and outcome.state is not None:
-                await self._store.save_state(
+                await self._store.save(
                     self.project_id,
                     self.branch_app_id,
                     self._stored_sequence_id(),

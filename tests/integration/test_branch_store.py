@@ -33,6 +33,7 @@ from tests.support.stores import (
     HISTORY_DIGESTS_TABLE,
     STATE_TABLE,
     expire_leases,
+    opened_store,
     sql,
 )
 
@@ -72,7 +73,7 @@ async def _store_turns(store: ConversationStore, app_id: str, turns: int) -> lis
         state = State(
             {"chat_history": _history(n + 1), "mode": f"mode {n}", "__SEQUENCE_ID": sequence_id}
         )
-        await store.save_state(PROJECT, app_id, sequence_id, "answer", state, "completed")
+        await store.save(PROJECT, app_id, sequence_id, "answer", state, "completed")
         sequence_ids.append(sequence_id)
     return sequence_ids
 
@@ -111,7 +112,7 @@ async def _run_branch_turn(
     app = await _fork(store, app_id, boundary.app_id, boundary.sequence_id)
     await app.astep(inputs={"prompt": prompt})
     new_branch = NewBranch(boundary.app_id, boundary.sequence_id, boundary.items, diverges_at)
-    await store.save_state(
+    await store.save(
         PROJECT, app_id, app.sequence_id, "reply", app.state, "completed", new_branch=new_branch
     )
     return app.state["chat_history"]
@@ -198,7 +199,7 @@ async def test_a_new_branch_is_shown_and_switching_is_kept_across_stores(
     # A later turn of a branch does not change which one is shown.
     loaded = await store.load(PROJECT, "tree~2")
     state = loaded["state"].update(chat_history=[*loaded["state"]["chat_history"], *_turn(9)])
-    await store.save_state(PROJECT, "tree~2", 1, "reply", state, "completed")
+    await store.save(PROJECT, "tree~2", 1, "reply", state, "completed")
     assert await store.shown_branch(PROJECT, "tree") == "tree"
     assert [b.items for b in await store.branches(PROJECT, "tree")] == [6, 4, 4]
 
@@ -256,7 +257,7 @@ async def test_the_listing_follows_the_branch_shown(
     # A turn stored on a branch that is no longer shown leaves the listing alone.
     branch_state = await store.load_state(PROJECT, "titled~1")
     history = [*branch_state["chat_history"], *_reply("late")]
-    await store.save_state(
+    await store.save(
         PROJECT, "titled~1", 9, "reply", State({"chat_history": history}), "completed"
     )
     assert await listed() == ("question 0", 3)
@@ -320,35 +321,47 @@ async def test_find_boundary_answers_a_branch_point_of_that_conversation_only(
     assert await store.find_boundary(PROJECT, "found", history_digest([])) is None
 
 
-async def test_a_conversation_stored_before_branching_can_be_forked(
-    store: ConversationStore,
+async def test_a_conversation_stored_before_branching_is_migrated_and_can_be_forked(
+    store: ConversationStore, database_url: str
 ) -> None:
     await store.create(PROJECT, "legacy")
     sequence_ids = await _store_turns(store, "legacy", 3)
-    # As an older version stored it: Burr's snapshots and a summary, no branch rows.
-    await sql(store, f"DELETE FROM {BRANCHES_TABLE}")
-    await sql(store, f"DELETE FROM {BOUNDARIES_TABLE}")
+    await _store_turns(store, "talk", 2)
+    talk = await store.branches(PROJECT, "talk")
+    # As a release before branching left it: Burr's snapshots and a summary, no branch
+    # or boundary rows, and the schema at the baseline (as such a database is stamped).
+    await sql(store, f"DELETE FROM {BRANCHES_TABLE} WHERE app_id = ?", "legacy")
+    await sql(store, f"DELETE FROM {BOUNDARIES_TABLE} WHERE app_id = ?", "legacy")
+    await sql(store, "UPDATE alembic_version SET version_num = ?", "0001")
+    await store.close()
+    store = await opened_store(database_url)  # migrates to the newest revision
+    try:
+        assert await store.branches(PROJECT, "talk") == talk  # left as it was
+        (original,) = await store.branches(PROJECT, "legacy")
+        assert _without_time(original) == BranchRecord("legacy", None, None, 0, 0, 0, 6)
+        assert original.created_at is not None
+        assert await store.shown_branch(PROJECT, "legacy") == "legacy"
+        assert await store.show_branch(PROJECT, "legacy", "legacy")
+        # Its kept snapshots are boundaries too, found by their histories' digests.
+        at_four = await store.boundary(PROJECT, "legacy", 4)
+        assert at_four == Boundary("legacy", sequence_ids[1], 4)
+        assert await store.boundary(PROJECT, "legacy", 0) == Boundary("legacy", -1, 0)
+        digest = history_digest(_history(2))
+        assert await store.find_boundary(PROJECT, "legacy", digest) == at_four
 
-    (original,) = await store.branches(PROJECT, "legacy")
-    assert _without_time(original) == BranchRecord("legacy", None, None, 0, 0, 0, 6)
-    assert original.created_at is not None
-    assert await store.shown_branch(PROJECT, "legacy") == "legacy"
-    # Its kept snapshots are boundaries too.
-    at_four = await store.boundary(PROJECT, "legacy", 4)
-    assert at_four == Boundary("legacy", sequence_ids[1], 4)
-    assert await store.boundary(PROJECT, "legacy", 0) == Boundary("legacy", -1, 0)
-
-    history = await _run_branch_turn(store, "legacy~1", at_four, "fork", diverges_at=4)
-    assert history == [*_history(2), *_reply("fork")]
-    assert [_without_time(b) for b in await store.branches(PROJECT, "legacy")] == [
-        BranchRecord("legacy", None, None, 0, 0, 0, 6),
-        BranchRecord("legacy~1", "legacy", sequence_ids[1], 4, 1, 1, 6),
-    ]
-    # The branch's fork point loads even once its parent's snapshot is gone.
-    await sql(store, f"DELETE FROM {STATE_TABLE} WHERE app_id = ?", "legacy")
-    loaded = await store.load(PROJECT, "legacy~1", sequence_ids[1])
-    assert loaded["state"]["chat_history"] == _history(2)
-    assert loaded["state"]["mode"] == "mode 1"
+        history = await _run_branch_turn(store, "legacy~1", at_four, "fork", diverges_at=4)
+        assert history == [*_history(2), *_reply("fork")]
+        assert [_without_time(b) for b in await store.branches(PROJECT, "legacy")] == [
+            BranchRecord("legacy", None, None, 0, 0, 1, 6),  # shown once, above
+            BranchRecord("legacy~1", "legacy", sequence_ids[1], 4, 1, 2, 6),
+        ]
+        # The branch's fork point loads even once its parent's snapshot is gone.
+        await sql(store, f"DELETE FROM {STATE_TABLE} WHERE app_id = ?", "legacy")
+        loaded = await store.load(PROJECT, "legacy~1", sequence_ids[1])
+        assert loaded["state"]["chat_history"] == _history(2)
+        assert loaded["state"]["mode"] == "mode 1"
+    finally:
+        await store.close()
 
 
 async def test_a_branch_turn_is_fenced_by_its_conversation_lease(
@@ -363,7 +376,7 @@ async def test_a_branch_turn_is_fenced_by_its_conversation_lease(
     app = await _fork(store, "fenced~1", "fenced", at_two.sequence_id)
     await app.astep(inputs={"prompt": "late"})
     with pytest.raises(TurnLeaseLost):
-        await store.save_state(
+        await store.save(
             PROJECT,
             "fenced~1",
             app.sequence_id,

@@ -28,7 +28,7 @@ FAILED = {"role": "assistant", "content": "The model failed.", "type": "error"}
 
 async def save(store: ConversationStore, app_id: str, sequence_id: int, history: list) -> None:
     state = State({"chat_history": history})
-    await store.save_state("proj", app_id, sequence_id, "answer_question", state, "completed")
+    await store.save("proj", app_id, sequence_id, "answer_question", state, "completed")
 
 
 async def test_a_conversation_is_found_by_its_latest_history_only(

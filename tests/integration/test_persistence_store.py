@@ -228,7 +228,7 @@ async def test_saves_keep_the_summary_and_prune_old_snapshots(store: Conversatio
             {"role": "assistant", "content": f"reply {turn}", "type": "text"},
         ]
         state = State({"chat_history": list(history), "__SEQUENCE_ID": 4 * turn + 3})
-        await store.save_state(
+        await store.save(
             "proj", "pruned", 4 * turn + 3, "answer_question", state, "completed"
         )
     assert await _state_rows(store, "pruned") == SNAPSHOTS_KEPT
@@ -269,12 +269,12 @@ async def test_leases_are_shared_between_stores_and_fence_late_writes(
     takeover = await second.acquire_turn("proj", "fenced")
     state = State({"chat_history": _chat("late")})
     with pytest.raises(TurnLeaseLost):
-        await first.save_state("proj", "fenced", 3, "answer_question", state, "completed")
+        await first.save("proj", "fenced", 3, "answer_question", state, "completed")
     assert await second.load_state("proj", "fenced") is None
     await lease.release()  # must not free the second store's lease
     with pytest.raises(ConversationBusy):
         await first.acquire_turn("proj", "fenced")
-    await second.save_state("proj", "fenced", 3, "answer_question", state, "completed")
+    await second.save("proj", "fenced", 3, "answer_question", state, "completed")
     await takeover.release()
     assert (await first.load_state("proj", "fenced"))["chat_history"][0]["content"] == "late"
     assert await sql(first, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
@@ -289,7 +289,7 @@ async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
     takeover = await second_store.acquire_turn("proj", "g2")
     results = await asyncio.gather(
         *(
-            store.save_state(
+            store.save(
                 "proj",
                 f"g{n}",
                 3,
@@ -325,7 +325,7 @@ async def test_leases_are_renewed_while_held(database_url: str) -> None:
         with pytest.raises(ConversationBusy):
             await other.acquire_turn("proj", "long")
         state = State({"chat_history": []})
-        await holder.save_state("proj", "long", 3, "answer_question", state, "completed")
+        await holder.save("proj", "long", 3, "answer_question", state, "completed")
         await lease.release()
         await (await other.acquire_turn("proj", "long")).release()
     finally:
@@ -398,7 +398,7 @@ async def test_concurrent_saves_all_land_with_their_own_summaries(store: Convers
 
     async def save(app: int, turns: int) -> None:
         state = State({"chat_history": history(app, turns)})
-        await store.save_state("burst", f"c{app}", turns * 4, "answer_question", state, "completed")
+        await store.save("burst", f"c{app}", turns * 4, "answer_question", state, "completed")
 
     await asyncio.gather(*(save(app, 1) for app in range(40)))
     await asyncio.gather(*(save(app, 2) for app in range(40)), save(0, 3))

@@ -20,9 +20,9 @@ import pytest
 from chatbot.domain.errors import REPLY_STOPPED
 from chatbot.domain.events import TurnInterrupted
 from chatbot.relay import following
+from chatbot.relay.rows import RelayTable, StopAnswer
 from chatbot.runtime import Chatbot
 from chatbot.settings import Settings
-from chatbot.store.relay import RelayTable, StopAnswer
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
@@ -106,7 +106,7 @@ async def test_a_stop_answered_after_the_lease_is_released_still_names_the_reply
     holder, asker = bots
     # The asker looks at the lease on every poll: it would give up at its second look.
     monkeypatch.setattr(following, "QUIET_CHECK_S", 0.0)
-    late = _LateStopAnswer(holder.store.relay, asker.store.relay)
+    late = _LateStopAnswer(holder.relay_rows, asker.relay_rows)
     late.install(monkeypatch)
     gate = threading.Event()
     fake_openai.on_stream(

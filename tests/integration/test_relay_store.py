@@ -8,13 +8,13 @@ import asyncio
 import pytest
 from burr.core import State
 
-from chatbot.store import ConversationStore
-from chatbot.store.relay import (
+from chatbot.relay.rows import (
     MirroredBatch,
     RelayTable,
     StopAnswer,
     WatchAnswer,
 )
+from chatbot.store import ConversationStore
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.stores import EVENTS_TABLE, SIGNALS_TABLE, opened_store, sql
 
@@ -38,7 +38,7 @@ def _batch(reply: str, first: int, end: int, done: bool = False, app: str = "a")
 async def test_a_watch_keeps_the_best_answer_and_is_pending_until_a_running_one(
     store: ConversationStore, other: ConversationStore
 ) -> None:
-    asker, holder = store.relay, other.relay
+    asker, holder = RelayTable(store.dialect), RelayTable(other.dialect)
     signal = await asker.add_signal("p", "a", "watch")
     assert await asker.watch_answer(signal) is None
     [pending] = await holder.pending_signals(60)
@@ -66,7 +66,7 @@ async def test_a_watch_keeps_the_best_answer_and_is_pending_until_a_running_one(
 
 
 async def test_a_stop_is_answered_once(store: ConversationStore, other: ConversationStore) -> None:
-    asker, holder = store.relay, other.relay
+    asker, holder = RelayTable(store.dialect), RelayTable(other.dialect)
     signal = await asker.add_signal("p", "a", "stop")
     watch = await asker.add_signal("p", "b", "watch")
     assert {(s.id, s.kind) for s in await holder.pending_signals(60)} == {
@@ -91,7 +91,7 @@ async def test_a_stop_is_answered_once(store: ConversationStore, other: Conversa
 async def test_batches_are_read_from_any_index_in_order_with_the_last_one(
     store: ConversationStore, other: ConversationStore
 ) -> None:
-    holder, reader = store.relay, other.relay
+    holder, reader = RelayTable(store.dialect), RelayTable(other.dialect)
     # An empty backlog, then batches of two replies written together.
     await holder.write_batches([_batch("r1", 0, 0)])
     assert await reader.mirror_exists("p", "a", "r1")
@@ -126,7 +126,7 @@ async def test_batches_are_read_from_any_index_in_order_with_the_last_one(
 async def test_activity_says_whether_a_turn_runs_or_was_stored_lately(
     store: ConversationStore, other: ConversationStore
 ) -> None:
-    relay = other.relay
+    relay = RelayTable(other.dialect)
     nothing = await relay.activity("p", "a", 60)
     assert (nothing.turn_running, nothing.stored_turns, nothing.recently_stored) == (0, 0, 0)
     await store.create("p", "a")
@@ -140,7 +140,7 @@ async def test_activity_says_whether_a_turn_runs_or_was_stored_lately(
         {"role": "user", "content": "Hi?", "type": "text"},
         {"role": "assistant", "content": "Hello.", "type": "text"},
     ]
-    await store.save_state(
+    await store.save(
         "p", "a", 1, "answer_question", State({"chat_history": history}), "completed"
     )
     await lease.release()
@@ -153,14 +153,14 @@ async def test_activity_says_whether_a_turn_runs_or_was_stored_lately(
 async def test_the_sweep_drops_only_rows_past_their_age(
     store: ConversationStore, other: ConversationStore
 ) -> None:
-    relay: RelayTable = store.relay
+    relay = RelayTable(store.dialect)
     await relay.add_signal("p", "a", "watch")
     await relay.write_batches([_batch("r1", 0, 2), _batch("r2", 0, 1, app="b")])
-    await other.relay.sweep(3600, 3600)
+    await RelayTable(other.dialect).sweep(3600, 3600)
     assert await _count(store, SIGNALS_TABLE) == 1
     assert await _count(store, EVENTS_TABLE) == 2
     await asyncio.sleep(0.01)  # so that "older than 0 s" is true of every row
-    await other.relay.sweep(0, 0)
+    await RelayTable(other.dialect).sweep(0, 0)
     assert await _count(store, SIGNALS_TABLE) == 0
     assert await _count(store, EVENTS_TABLE) == 0
 
@@ -169,26 +169,27 @@ async def test_the_sweep_drops_only_rows_past_their_age(
 async def test_postgres_notifications_wake_the_waiting_side(
     postgres_url: str,  # noqa: F811
 ) -> None:
-    holder, asker = await opened_store(postgres_url), await opened_store(postgres_url)
+    holding, asking = await opened_store(postgres_url), await opened_store(postgres_url)
+    holder, asker = RelayTable(holding.dialect), RelayTable(asking.dialect)
     try:
         # Far longer than the test may take: only a notification ends these waits.
-        signals = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
+        signals = asyncio.create_task(holder.wait_for_change("signals", 3600))
         await asyncio.sleep(0.1)  # waiting before the signal is sent
-        signal = await asker.relay.add_signal("p", "a", "watch")
+        signal = await asker.add_signal("p", "a", "watch")
         await asyncio.wait_for(signals, 60)
 
-        replies = asyncio.create_task(asker.relay.wait_for_change("replies", 3600))
+        replies = asyncio.create_task(asker.wait_for_change("replies", 3600))
         await asyncio.sleep(0.1)
-        await holder.relay.answer_watch(signal, WatchAnswer("r", True, 3))
+        await holder.answer_watch(signal, WatchAnswer("r", True, 3))
         await asyncio.wait_for(replies, 60)
 
-        replies = asyncio.create_task(asker.relay.wait_for_change("replies", 3600))
+        replies = asyncio.create_task(asker.wait_for_change("replies", 3600))
         await asyncio.sleep(0.1)
-        await holder.relay.write_batches([_batch("r", 0, 1)])
+        await holder.write_batches([_batch("r", 0, 1)])
         await asyncio.wait_for(replies, 60)
     finally:
-        await holder.close()
-        await asker.close()
+        await holding.close()
+        await asking.close()
 
 
 @pytest.mark.postgres
@@ -208,9 +209,11 @@ async def test_a_lost_listening_connection_comes_back(
 
         async def woken() -> bool:
             """Whether a signal sent now wakes the holder (within a generous bound)."""
-            waiting = asyncio.create_task(holder.relay.wait_for_change("signals", 3600))
+            waiting = asyncio.create_task(
+                RelayTable(holder.dialect).wait_for_change("signals", 3600)
+            )
             await asyncio.sleep(0.1)
-            await asker.relay.add_signal("p", "a", "watch")
+            await RelayTable(asker.dialect).add_signal("p", "a", "watch")
             try:
                 await asyncio.wait_for(waiting, 2)
             except TimeoutError:

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from chatbot.store.relay import EVENTS_TABLE, SIGNALS_TABLE
+from chatbot.relay.rows import EVENTS_TABLE, SIGNALS_TABLE
 from tests.support.server_process import ServerProcess
 from tests.support.workers import client_port, clients_on_each_worker, serving_worker
 

@@ -88,7 +88,7 @@ class MemoryStore:
     saved: list[tuple[str, str, str, State, str]] = field(default_factory=list)
     fail: bool = False
 
-    async def save_state(
+    async def save(
         self,
         project_id: str,
         app_id: str,

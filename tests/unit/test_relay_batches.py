@@ -11,7 +11,7 @@ from chatbot.domain.chat_items import ChatHistory, assistant_item, user_item
 from chatbot.domain.errors import REPLY_STOPPED
 from chatbot.domain.events import StepStarted, Timings, TurnCompleted, TurnInterrupted, TurnStarted
 from chatbot.relay.batches import Mirror, apply_batch, decode_events, rank, turn_number
-from chatbot.store.relay import MirroredBatch
+from chatbot.relay.rows import MirroredBatch
 from chatbot.turns.replies import Reply, ReplyLog
 
 HISTORY = ChatHistory(

@@ -19,6 +19,7 @@ from chatbot.domain.events import TurnCompleted, TurnInterrupted
 from chatbot.graph.builder import build_graph
 from chatbot.metrics import Metrics
 from chatbot.relay import Relay
+from chatbot.relay.rows import RelayTable
 from chatbot.store import ConversationStore, open_store
 from chatbot.turns.applications import ApplicationFactory
 from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
@@ -46,7 +47,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     model = FakeModel(tokens=["It ", "is ", "so."], hold_after=1)
     metrics = Metrics()
     graph = build_graph(model, max_context_messages=40, canned_pace_s=0)  # type: ignore[arg-type]
-    relay = Relay(store.relay, poll_s=0.01, retention_s=30)
+    relay = Relay(RelayTable(store.dialect), poll_s=0.01, retention_s=30)
     policy = TurnPolicy(max_running=1, retention_s=30, on_disconnect="continue")
     turns = TurnRegistry(store, metrics, relay, policy)
     apps = ApplicationFactory(graph, store, None)

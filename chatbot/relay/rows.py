@@ -1,42 +1,33 @@
 """The relay's rows: how a process asks another one about a reply it is writing.
 
-Two small tables, written only when a client reaches a process other than the one
-running its conversation's reply (``chatbot.relay`` has the protocol):
-
-- ``chatbot_reply_signals``: a request (``watch`` or ``stop``) about one conversation,
-  and, on the same row, the answer of the process that holds the reply. The asker
-  deletes its row once answered; rows left by a process that died are swept.
-- ``chatbot_reply_events``: a reply's events mirrored for readers elsewhere, one row per
-  batch (a range of event indexes, as one JSON array), written by the reply's process.
-
-The rows hold JSON text the relay encodes; this module knows nothing of what it says.
-Its statements are written once; a dialect only wakes the other processes up
-(PostgreSQL's notifications) after a write.
+Written only when a client reaches a process other than the one running its
+conversation's reply (``chatbot.relay`` has the protocol; this module only stores the
+JSON text it encodes). ``chatbot_reply_signals`` holds a request (``watch`` or ``stop``)
+about a conversation and, on the same row, the answer of the process holding the reply;
+the asker deletes it once answered, and rows of dead processes are swept.
+``chatbot_reply_events`` holds a reply's events mirrored for readers elsewhere, one row
+per batch (a range of event indexes, as one JSON array). A dialect only wakes the other
+processes up after a write (PostgreSQL's notifications).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-# ``Change``: what a waiting part of the relay waits for: new signals (the holders of
-# replies), or answers and batches (the readers elsewhere).
 from chatbot.store.dialect import Change, Dialect
 from chatbot.store.tables import conversations, leases, reply_events, signals
 
 SIGNALS_TABLE = signals.name
 EVENTS_TABLE = reply_events.name
-
 SignalKind = Literal["watch", "stop"]
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(NamedTuple):
     """A request some process made about a conversation, waiting for its holder."""
 
     id: int
@@ -45,12 +36,11 @@ class Signal:
     kind: SignalKind
 
 
-@dataclass(frozen=True, slots=True)
-class WatchAnswer:
-    """Which reply a watcher should read: its id, and whether it is still being written.
+class WatchAnswer(NamedTuple):
+    """Which reply a watcher should read, and whether it is still being written.
 
-    ``rank`` orders the answers of several processes: a conversation's newer reply ranks
-    higher, and the one being written highest. An answer only replaces a lower one.
+    ``rank`` orders the answers of several processes (a newer reply higher, the one
+    being written highest); an answer only replaces a lower one.
     """
 
     reply_id: str
@@ -58,27 +48,23 @@ class WatchAnswer:
     rank: int
 
 
-@dataclass(frozen=True, slots=True)
-class StopAnswer:
+class StopAnswer(NamedTuple):
     """How far the holder of a reply has got with a stop signal.
 
-    ``taken`` is written before the holder stops the reply, ``outcome`` once the stopped
-    turn is stored: so an asker that sees the turn's lease released while the stop is
-    taken waits for the outcome, instead of taking the stop's own release of the lease
-    for a turn that ended by itself.
+    ``taken`` is written before the holder stops the reply and ``outcome`` (JSON;
+    ``null``: nothing stopped) once the stopped turn is stored, so an asker that sees the
+    lease released while the stop is taken waits for the outcome rather than mistake the
+    stop's own release for a turn that ended by itself.
     """
 
     taken: bool
-    # The stopped turn's outcome (JSON; ``null``: nothing stopped), None until answered.
     outcome: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class MirroredBatch:
-    """Events ``first_index`` to ``next_index - 1`` of one reply, as a JSON array.
-
-    ``done`` marks the reply's last batch: nothing follows it.
-    """
+    """Events ``first_index`` to ``next_index - 1`` of one reply, as a JSON array;
+    ``done``: the reply's last batch."""
 
     project_id: str
     app_id: str
@@ -89,33 +75,22 @@ class MirroredBatch:
     payload: str
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
-    """What the database says about a conversation, before anyone is asked about it."""
+class Activity(NamedTuple):
+    """What the database says about a conversation before anyone is asked about it: a
+    live turn lease (some process writes a reply, or died doing so), the turns stored,
+    and whether one was stored within the window asked about (its reply may be readable)."""
 
-    # A turn lease is live: some process is writing a reply (or died doing so).
     turn_running: bool
-    # The turns stored (user messages in the history; 0 for no conversation at all).
     stored_turns: int
-    # A turn was stored within the window asked about: its reply may still be readable.
     recently_stored: bool
 
 
-_BATCH = (
-    reply_events.c.project_id,
-    reply_events.c.app_id,
-    reply_events.c.reply_id,
-    reply_events.c.first_index,
-    reply_events.c.next_index,
-    reply_events.c.done,
-    reply_events.c.payload,
-)
+_BATCH = [reply_events.c[name] for name in MirroredBatch.__dataclass_fields__]
 _WANTS_ANSWER = sa.or_(
     sa.and_(signals.c.kind == "watch", sa.or_(signals.c.running.is_(None), ~signals.c.running)),
     sa.and_(signals.c.kind == "stop", signals.c.outcome.is_(None)),
 )
-# Rows per INSERT statement: well under SQLite's limit on bound parameters.
-_ROWS_PER_STATEMENT = 100
+_ROWS_PER_STATEMENT = 100  # well under SQLite's limit on bound parameters
 
 
 class RelayTable:
@@ -134,11 +109,7 @@ class RelayTable:
         return await self._dialect.run(run, side=True)
 
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
-        """Until rows of this kind may have changed, at most ``within_s`` seconds.
-
-        A database that can tell (PostgreSQL's notifications) wakes the caller early;
-        the others just let the time pass, and the caller polls.
-        """
+        """Until rows of this kind may have changed (PostgreSQL tells), at most ``within_s``."""
         await self._dialect.wait_for_change(kind, within_s)
 
     # --- signals ------------------------------------------------------------------------
