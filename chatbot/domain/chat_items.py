@@ -21,6 +21,21 @@ class ChatItem(TypedDict):
     interrupted: NotRequired[bool]
 
 
+TITLE_MAX_CHARS = 80
+
+
+def summarise(history: Iterable[ChatItem]) -> tuple[str, int]:
+    """A conversation's title (its first prompt, trimmed) and turn count (user messages)."""
+    title = ""
+    turns = 0
+    for item in history:
+        if item["role"] == "user":
+            if not title:
+                title = " ".join(item["content"].split())[:TITLE_MAX_CHARS]
+            turns += 1
+    return title, turns
+
+
 def user_item(content: str) -> ChatItem:
     return {"role": "user", "content": content, "type": "text"}
 

@@ -18,7 +18,6 @@ are the conversation's, states, digests and boundaries the branch's.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,10 +25,8 @@ import orjson
 from burr.core import State
 
 from chatbot.domain.branch_tree import BranchRecord
-from chatbot.domain.chat_items import ChatItem
 
 __all__ = ["BranchRecord"]
-TITLE_MAX_CHARS = 80
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
 # Burr's persisters store a missing partition key as the empty string; so do we.
@@ -91,18 +88,6 @@ class TurnLease(Protocol):
     """The right to run one turn of one conversation; release it exactly once."""
 
     async def release(self) -> None: ...
-
-
-def summarise(history: Sequence[ChatItem]) -> tuple[str, int]:
-    """Title (the first prompt, trimmed) and turn count (user messages) of a history."""
-    title = ""
-    turns = 0
-    for item in history:
-        if item["role"] == "user":
-            if not title:
-                title = " ".join(item["content"].split())[:TITLE_MAX_CHARS]
-            turns += 1
-    return title, turns
 
 
 def encode_state(state: State) -> str:

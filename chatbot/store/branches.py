@@ -26,8 +26,9 @@ from sqlalchemy.engine import Connection
 
 from chatbot.domain.branch_ids import branch_number, conversation_of
 from chatbot.domain.branch_tree import BranchRecord
+from chatbot.domain.chat_items import summarise
 from chatbot.domain.client_view import history_digest
-from chatbot.store.base import Boundary, NewBranch, summarise
+from chatbot.store.base import Boundary, NewBranch
 from chatbot.store.dialect import Dialect, utcnow
 from chatbot.store.tables import Instant, boundaries, branches, conversations, history_digests
 from chatbot.store.tables import states as snapshots

@@ -1,13 +1,10 @@
 """Where the two databases truly differ; everything else in the store is written once.
 
-Every store operation is one synchronous function of a SQLAlchemy ``Connection``; a
-``Dialect`` runs it (``run``): PostgreSQL through the asyncio extension (``run_sync``:
-each statement one round trip on asyncpg, awaited), SQLite on a thread of its own (the
-whole operation in one hop off the event loop, its statements native calls there).
-It also opens the engines, says how a write transaction starts,
-whose clock "now" is, how a state's history is reached inside JSON, which app ids belong
-to a conversation, and what the relay's wake-ups are. ``sqlite_dialect`` and
-``postgres_dialect`` are its two implementations.
+Every store operation is one synchronous function of a SQLAlchemy ``Connection``, which a
+``Dialect`` runs (``run``): PostgreSQL's in one greenlet hop, its statements awaited on
+asyncpg; SQLite's in one hop to the connection's own thread. A dialect also opens the
+engines and says whose clock "now" is, how a state's history is reached inside JSON,
+which app ids are a conversation's forks, and how the relay is woken up.
 """
 
 from __future__ import annotations
@@ -56,55 +53,42 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Dispose of the engines (those opened: ``open`` may have failed half-way)."""
+        """Dispose of the engines that ``open`` created (it may have failed half-way)."""
 
-    # --- running operations ---------------------------------------------------------------
     @abc.abstractmethod
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
-        """``work(connection)``: in one write transaction, or with each statement committing
-        on its own (one round trip each). ``side``: lease and relay rows, which need no
-        fsync (SQLite runs them on a connection of their own)."""
+        """``work(connection)`` in one transaction (``write``), or each statement on its
+        own. ``side``: lease and relay rows, which need no fsync (SQLite's own connection)."""
 
     @abc.abstractmethod
     def lock_schema(self, conn: Connection) -> None:
         """Inside the migration's transaction: make other processes' migrations wait."""
 
-    # --- SQL that differs ---------------------------------------------------------------
     @abc.abstractmethod
     def now(self, offset_s: float = 0.0) -> Any:
         """The current time (plus ``offset_s``) as leases and relay rows compare it."""
 
     @abc.abstractmethod
     def commit_time(self) -> Any:
-        """ "Now" in a prepared statement, for the times a write stores: PostgreSQL's
-        ``now()``; on SQLite the parameter ``now`` (``utcnow()``, given with each write)."""
+        """ "Now" in a prepared write: PostgreSQL's ``now()``, SQLite's parameter ``now``."""
 
     @abc.abstractmethod
     def lease_clock(self) -> tuple[Any, Any]:
-        """ "Now" and "now plus the parameter ``ttl`` seconds" in a prepared lease statement
-        (on SQLite, the parameters ``now`` and ``expires``: see ``clock_params``)."""
+        """ "Now" and "now plus the parameter ``ttl`` seconds" in a prepared statement (on
+        SQLite the parameters ``now`` and ``expires``: ``clock_params`` gives all three)."""
 
     @abc.abstractmethod
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         """A state's ``chat_history`` as JSON text."""
 
     @abc.abstractmethod
-    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        """A state's history length; NULL for a state without one."""
-
-    @abc.abstractmethod
-    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        """A state's JSON without its history."""
+    def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
+        """True for the fork ids ``c~n`` of a conversation (not for ``c`` itself)."""
 
     def one_of(self, column: sa.ColumnElement, name: str) -> sa.ColumnElement:
         """``column`` equal to one of the list given as the parameter ``name``."""
         return column.in_(sa.bindparam(name, type_=column.type, expanding=True))
 
-    @abc.abstractmethod
-    def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
-        """True for the fork ids ``c~n`` of a conversation (not for ``c`` itself)."""
-
-    # --- this process among the others --------------------------------------------------
     async def keep_alive(self) -> None:  # noqa: B027 (most databases need nothing)
         """Called on every lease renewal tick."""
 
@@ -112,7 +96,6 @@ class Dialect(abc.ABC):
         """Pids of other server processes on the same database, when the database knows."""
         return []
 
-    # --- relay wake-ups -----------------------------------------------------------------
     async def notify(self, kind: Change) -> None:  # noqa: B027 (polling databases: nothing)
         """Tell other processes that relay rows of this kind changed (after the write)."""
 

@@ -64,74 +64,13 @@ def held_tokens(conn: Connection, d: Dialect, tokens: Sequence[uuid.UUID]) -> se
     return {uuid.UUID(str(token)) for (token,) in rows}
 
 
-class LeaseTable:
-    """The lease rows; each method is one short autocommit statement."""
-
-    def __init__(self, dialect: Dialect, holder: str) -> None:
-        self._dialect = dialect
-        self._holder = holder
-        self._taken, self._mine = self._build()
-
-    async def insert(self, key: LeaseKey, token: uuid.UUID, ttl_s: float) -> bool:
-        """Take the lease if it is free or expired; False while another one is live."""
-        params = {"p": key[0], "a": key[1], "token": token, **clock_params(ttl_s)}
-        taken = self._taken
-        return await self._dialect.run(
-            lambda conn: conn.execute(taken, params).first() is not None, side=True
-        )
-
-    async def delete(self, key: LeaseKey, token: uuid.UUID) -> None:
-        """Drop the lease if it still carries this token."""
-        params = {"p": key[0], "a": key[1], "token": token}
-        mine = self._mine
-        await self._dialect.run(lambda conn: conn.execute(mine, params), side=True)
-
-    def _build(self) -> tuple[sa.Insert, sa.Delete]:
-        """Taking and dropping a lease: a turn's statements, built once."""
-        now, expires = self._dialect.lease_clock()
-        p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
-        row = self._dialect.insert(leases).values(
-            project_id=p, app_id=a, token=token, holder=self._holder, acquired_at=now,
-            expires_at=expires,
-        )  # fmt: skip
-        taken = row.on_conflict_do_update(
-            index_elements=["project_id", "app_id"],
-            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
-            where=leases.c.expires_at < now,
-        ).returning(leases.c.token)
-        c = leases.c
-        mine = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
-        return taken, mine
-
-    async def renew(self, tokens: Sequence[uuid.UUID], ttl_s: float) -> set[uuid.UUID]:
-        """Push back these leases' expiry; answers those still there (the rest were taken)."""
-        d = self._dialect
-        await d.keep_alive()
-        if not tokens:
-            return set()
-        renewed = (
-            leases.update()
-            .where(leases.c.token.in_(tokens))
-            .values(expires_at=d.now(ttl_s))
-            .returning(leases.c.token)
-        )
-        rows = await d.run(lambda conn: conn.execute(renewed).all(), side=True)
-        return {uuid.UUID(str(token)) for (token,) in rows}
-
-    async def sweep(self) -> None:
-        """Drop rows long expired."""
-        d = self._dialect
-        expired = leases.delete().where(leases.c.expires_at < d.now(-_SWEPT_AFTER_S))
-        await d.run(lambda conn: conn.execute(expired), side=True)
-
-
 class _Lease:
     """One turn lease of this process (a ``TurnLease``)."""
 
     __slots__ = ("_key", "_keeper", "token")
 
-    def __init__(self, keeper: DatabaseLeases, key: LeaseKey, token: uuid.UUID) -> None:
-        self._keeper: DatabaseLeases | None = keeper
+    def __init__(self, keeper: Leases, key: LeaseKey, token: uuid.UUID) -> None:
+        self._keeper: Leases | None = keeper
         self._key = key
         self.token = token
 
@@ -141,17 +80,34 @@ class _Lease:
             await keeper._release(self._key, self.token)
 
 
-class DatabaseLeases:
-    """This process's leases in one database: acquire, release, renew, and fence writes."""
+class Leases:
+    """This process's leases in one database: acquire, release, renew, and fence writes.
 
-    def __init__(self, table: LeaseTable, *, ttl_s: float) -> None:
-        self._table = table
+    Taking, dropping and renewing a lease are each one short autocommit statement.
+    """
+
+    def __init__(self, dialect: Dialect, *, ttl_s: float) -> None:
+        self._dialect = dialect
         self.ttl_s = float(ttl_s)
         # Conversations with a turn here (held or being acquired): refused with no round trip.
         self._busy: set[LeaseKey] = set()
         self._held: dict[LeaseKey, uuid.UUID] = {}
         self._lost: set[uuid.UUID] = set()
         self._renewer: asyncio.Task[None] | None = None
+        # A turn's two statements, built once.
+        now, expires = dialect.lease_clock()
+        p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
+        row = dialect.insert(leases).values(
+            project_id=p, app_id=a, token=token, holder=process_holder(), acquired_at=now,
+            expires_at=expires,
+        )  # fmt: skip
+        self._take = row.on_conflict_do_update(
+            index_elements=["project_id", "app_id"],
+            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
+            where=leases.c.expires_at < now,  # free, or expired
+        ).returning(leases.c.token)
+        c = leases.c
+        self._drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -168,9 +124,12 @@ class DatabaseLeases:
         if key in self._busy:
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._busy.add(key)
-        token = uuid.uuid4()
+        token, take = uuid.uuid4(), self._take
+        params = {"p": project_id, "a": app_id, "token": token, **clock_params(self.ttl_s)}
         try:
-            granted = await self._table.insert(key, token, self.ttl_s)
+            granted = await self._dialect.run(
+                lambda conn: conn.execute(take, params).first() is not None, side=True
+            )
         except BaseException:
             self._busy.discard(key)
             raise
@@ -194,34 +153,46 @@ class DatabaseLeases:
         if self._held.get(key) == token:
             del self._held[key]
         self._lost.discard(token)
+        drop, params = self._drop, {"p": key[0], "a": key[1], "token": token}
         try:
-            await self._table.delete(key, token)
+            await self._dialect.run(lambda conn: conn.execute(drop, params), side=True)
         except Exception:  # it will lapse at its expiry; the turn itself is already stored
             logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
         finally:
             self._busy.discard(key)
 
     async def _renew_forever(self) -> None:
-        ticks = 0
+        d, ticks = self._dialect, 0
         while True:
             await asyncio.sleep(self.ttl_s / 3)
             ticks += 1
-            if ticks % SWEEP_EVERY_TICKS == 0:
-                try:
-                    await self._table.sweep()
-                except Exception:
-                    logger.warning("could not sweep expired turn leases", exc_info=True)
-            await self._renew_once()
+            try:
+                await d.keep_alive()
+                if ticks % SWEEP_EVERY_TICKS == 0:
+                    await self._sweep()
+                await self._renew_once()
+            except Exception:
+                logger.warning("could not renew turn leases; retrying", exc_info=True)
+
+    async def _sweep(self) -> None:
+        """Drop the rows long expired (an expired lease is free: dropping it is safe)."""
+        expired = leases.delete().where(leases.c.expires_at < self._dialect.now(-_SWEPT_AFTER_S))
+        await self._dialect.run(lambda conn: conn.execute(expired), side=True)
 
     async def _renew_once(self) -> None:
+        """Push back the expiry of this process's leases; those gone were taken over."""
         tokens = [token for token in self._held.values() if token not in self._lost]
-        try:
-            renewed = await self._table.renew(tokens, self.ttl_s)
-        except Exception:
-            logger.warning("could not renew turn leases; retrying", exc_info=True)
+        if not tokens:
             return
+        renewed = (
+            leases.update()
+            .where(leases.c.token.in_(tokens))
+            .values(expires_at=self._dialect.now(self.ttl_s))
+            .returning(leases.c.token)
+        )
+        rows = await self._dialect.run(lambda conn: conn.execute(renewed).all(), side=True)
         held = set(self._held.values())
-        for token in set(tokens) - renewed:
+        for token in set(tokens) - {uuid.UUID(str(token)) for (token,) in rows}:
             if token in held:  # not released meanwhile: really lost
                 self._lost.add(token)
                 logger.error("a turn lease lapsed and was taken over; its turn won't be saved")

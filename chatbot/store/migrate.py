@@ -1,17 +1,12 @@
-"""Schema migrations with Alembic, run from code (no ``alembic.ini`` at run time).
+"""Schema migrations with Alembic, run from code (``migrations/``; no ``alembic.ini``).
 
-The scripts are in ``migrations/`` (``env.py`` and ``versions/``). ``tables`` is the
-newest schema: an empty database is created from it and stamped at the newest revision.
-Revision 0001 is the baseline, the schema of the releases before migrations: a database
-they wrote (it has tables and no ``alembic_version``) is stamped at 0001, with nothing in
-it touched, and upgraded from there by the later revisions.
-
-The server migrates at start (``ConversationStore.initialize``): the upgrade runs in one
-transaction that first takes a lock every other starting process waits for (PostgreSQL:
-a transaction-level advisory lock; SQLite: the file's write lock, ``BEGIN IMMEDIATE``),
-so processes and workers starting at once migrate one after the other, and the later
-ones find nothing left to do. ``chatbot db upgrade`` does the same without serving. A
-database migrated by a newer release is refused (``SchemaTooNew``), never downgraded.
+An empty database is created from ``tables`` (the newest schema) and stamped at the newest
+revision. One written before migrations (tables, no ``alembic_version``) is stamped at the
+baseline, 0001, and upgraded from there. The server migrates at start, in one transaction
+that first takes a lock the other starting processes wait for (PostgreSQL's advisory
+lock, SQLite's write lock), so that processes starting at once migrate one after the
+other. ``chatbot db upgrade`` does the same without serving. A database migrated by a
+newer release is refused (``SchemaTooNew``), never downgraded.
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
-"""PostgreSQL: several server processes on any number of machines.
-
-What differs from SQLite:
+"""PostgreSQL: several server processes on any number of machines. What differs:
 
 - Times are the database's clock (``now()``), so machines with skewed clocks agree.
-- Reads run in autocommit (one round trip each); a write transaction is a plain one, and
-  the lease check inside it takes ``FOR UPDATE``, which is what orders it against a
+- A write transaction's lease check takes ``FOR UPDATE``, which orders it against a
   process taking the lease over.
-- A data-modifying CTE carries a turn's branch row on its boundary row's statement, so
-  the group commit has the round trips it had before SQLAlchemy (``chains_writes``).
-- Migrations run under a transaction-level advisory lock, so processes starting at once
-  on one database migrate one after the other.
-- The relay is woken by notifications: a write of signals sends ``NOTIFY
-  chatbot_relay_signals``, of answers or batches ``NOTIFY chatbot_relay_replies``. Each
-  process listens on one connection of its own (not a pooled one, which would be pinned
-  for good). Polling stays the rule: a notification lost with a dropped connection costs
-  one poll interval, never an event.
+- Data-modifying CTEs chain a group commit's writes into fewer statements, each one
+  round trip (``chains_writes``).
+- Migrations run under a transaction-level advisory lock: processes starting at once
+  migrate one after the other.
+- The relay is woken by notifications (``NOTIFY chatbot_relay_signals`` after a write of
+  signals, ``chatbot_relay_replies`` of answers or batches), heard on one connection of
+  each process's own, not a pooled one, which would be pinned for good. Polling stays
+  the rule: a notification lost with a dropped connection costs one poll, not an event.
 """
 
 from __future__ import annotations
@@ -149,15 +145,6 @@ class PostgresDialect(Dialect):
 
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         return state.op("->")(_HISTORY_KEY)
-
-    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        history = self.history(state)
-        return sa.case(
-            (sa.func.jsonb_typeof(history) == "array", sa.func.jsonb_array_length(history))
-        )
-
-    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        return state.op("-")(_HISTORY_KEY)
 
     def one_of(self, column: sa.ColumnElement, name: str) -> sa.ColumnElement:
         # One array parameter: an expanding IN renders its SQL anew on every execution.

@@ -1,24 +1,19 @@
 """SQLite: one file shared by every server process of one machine.
 
-``chatbot serve --workers N`` and separate ``chatbot serve`` processes can use one file:
-turn leases are rows in it, so one turn at a time per conversation holds across all of
-them. Each of the two connections runs on a thread of its own, and a store operation is
-one hop to it (SQLite's statements are calls, not round trips): the event loop never
-waits on disk or on another process's write lock (``busy_timeout``). The operations of
-this process queue for the connection, not for the file's lock inside SQLite (whose busy
-handler sleeps and retries).
+``--workers N`` and separate ``chatbot serve`` processes can share the file: the turn
+leases are rows in it. Each of a process's two connections is kept by a thread of its
+own, so the event loop never waits on the disk or on another process's write lock
+(``busy_timeout``). What differs from PostgreSQL:
 
-What differs from PostgreSQL:
-
-- WAL mode. States and summaries are written with ``synchronous=FULL`` (a turn is on
-  disk before its ``end`` frame, and survives a crash of the machine); leases and relay
-  rows on a second pool with ``synchronous=NORMAL`` (visible to every process at once, no
-  fsync: only a crash of the machine loses one, and then every holder is gone too).
-- A write transaction starts with ``BEGIN IMMEDIATE`` (SQLite's write lock first, so a
-  lease check and the writes after it are seen by every process in one order).
+- WAL mode; states and summaries are written with ``synchronous=FULL`` (a turn is on
+  disk before its ``end`` frame), leases and relay rows on the second connection with
+  ``synchronous=NORMAL`` (no fsync: only a crash of the machine loses one, and then
+  every holder is gone too).
+- A write transaction begins with ``BEGIN IMMEDIATE``: SQLite's write lock first, so a
+  lease check and the writes after it are seen by every process in one order.
 - Times are this machine's clock, which every process on the file shares.
-- Each process keeps a row of its own in ``chatbot_lease_holders``, renewed with its
-  leases: that is how a starting server knows whether another one uses the file.
+- Each process keeps a row in ``chatbot_lease_holders``, renewed with its leases: how a
+  starting server knows that another one uses the file.
 """
 
 from __future__ import annotations
@@ -77,6 +72,11 @@ def _locked(lock: threading.Lock | None, conn: Connection, work: Work[T], write:
         return run_work(conn, work, write, begin="BEGIN IMMEDIATE")
 
 
+def _close(conn: Connection) -> None:
+    conn.close()
+    conn.engine.dispose()
+
+
 class SQLiteDialect(Dialect):
     name = "sqlite"
     insert = staticmethod(sqlite.insert)
@@ -85,12 +85,12 @@ class SQLiteDialect(Dialect):
         self.path = path
         self.database_url = f"sqlite:///{path}"
         self._ttl_s = ttl_s
-        self._engines: dict[bool, tuple[Engine, ThreadPoolExecutor]] = {}
-        self._conns: dict[bool, Connection] = {}
+        # The two connections (``side``: leases and relay), each kept by its own thread.
+        self._lanes: dict[bool, tuple[Connection, ThreadPoolExecutor]] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
         # Both connections write: this process's writes take turns here, where the one
-        # waiting is woken at once, rather than in SQLite's busy handler, which sleeps
-        # a millisecond or more per retry.
+        # waiting is woken at once, not in SQLite's busy handler, which sleeps a
+        # millisecond or more per retry.
         self._writing = threading.Lock()
 
     @property
@@ -105,28 +105,29 @@ class SQLiteDialect(Dialect):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for side, synchronous in ((False, "FULL"), (True, "NORMAL")):
             executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{synchronous.lower()}")
-            engine = _engine(self.path, synchronous)
-            conn = await asyncio.get_running_loop().run_in_executor(executor, engine.connect)
-            self._engines[side] = (engine, executor)
-            self._conns[side] = conn
-        await self.run(lambda conn: conn.exec_driver_sql("SELECT 1"))  # opens it, or says why
+            connect = _engine(self.path, synchronous).connect
+            try:
+                conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+            except BaseException:
+                executor.shutdown(wait=False)
+                raise
+            self._lanes[side] = (conn, executor)
 
     async def close(self) -> None:
-        if self._engines:
+        if len(self._lanes) == 2:
             with contextlib.suppress(*DATABASE_ERRORS):
                 mine = lease_holders.delete().where(lease_holders.c.id == self._holder_id)
                 await self.run(lambda conn: conn.execute(mine), side=True)
-        engines, self._engines = self._engines, {}
-        for side, (engine, executor) in engines.items():
-            await asyncio.get_running_loop().run_in_executor(executor, self._conns.pop(side).close)
-            await asyncio.get_running_loop().run_in_executor(executor, engine.dispose)
+        lanes, self._lanes = self._lanes, {}
+        for conn, executor in lanes.values():
+            await asyncio.get_running_loop().run_in_executor(executor, _close, conn)
             executor.shutdown()
 
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
-        engine, executor = self._engines[side]
+        conn, executor = self._lanes[side]
         lock = self._writing if write or side else None
         return await asyncio.get_running_loop().run_in_executor(
-            executor, _locked, lock, self._conns[side], work, write
+            executor, _locked, lock, conn, work, write
         )
 
     def lock_schema(self, conn: Connection) -> None:
@@ -143,12 +144,6 @@ class SQLiteDialect(Dialect):
 
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:
         return sa.func.json_extract(state, "$.chat_history")
-
-    def history_length(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        return sa.func.json_array_length(state, "$.chat_history")
-
-    def without_history(self, state: sa.ColumnElement) -> sa.ColumnElement:
-        return sa.func.json_remove(state, "$.chat_history")
 
     def forks_of(self, app_id: sa.ColumnElement, conversation_id: str) -> sa.ColumnElement:
         # SQLite compares text in binary order: the ids ``c~…`` are one index range.

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_tree import BranchRecord
+from chatbot.domain.chat_items import summarise
 from chatbot.domain.client_view import history_digest
 from chatbot.store import branches as branch_sql
 from chatbot.store import migrate
@@ -36,11 +37,10 @@ from chatbot.store.base import (
     TurnLeaseLost,
     decode_state,
     encode_state,
-    summarise,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
 from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
-from chatbot.store.leases import DatabaseLeases, LeaseTable, held_tokens, process_holder
+from chatbot.store.leases import Leases, held_tokens
 from chatbot.store.tables import conversations, history_digests, states
 
 st, cv = states.c, conversations.c
@@ -77,7 +77,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         self.dialect = dialect
         self.lease_ttl_s = float(lease_ttl_s)
         self._open = False
-        self._leases: DatabaseLeases | None = None
+        self._leases: Leases | None = None
         self._pending: list[_PendingSave] = []
         # A group commit takes what is pending when its transaction starts (on SQLite, in
         # the connection's thread), so the saves queued meanwhile join it.
@@ -108,7 +108,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         try:
             await d.open()
             await migrate.upgrade(d)
-            table = LeaseTable(d, process_holder())
             await d.keep_alive()
         except StoreUnavailable:
             await d.close()
@@ -119,7 +118,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         except ValueError as exc:  # a malformed URL
             await d.close()
             raise StoreUnavailable(f"invalid database URL {self.where}: {exc}") from exc
-        self._leases = DatabaseLeases(table, ttl_s=self.lease_ttl_s)
+        self._leases = Leases(d, ttl_s=self.lease_ttl_s)
         self._leases.start()
         self._open = True
 
@@ -183,16 +182,11 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
-        """Store a turn's final state and the conversation's summary in one transaction.
+        """Store a turn's final state, with its branch's rows and its conversation's summary,
+        in the next group commit (turns that finish together share one transaction).
 
-        ``app_id`` is a branch's Burr app id; the summary and the lease are its
-        conversation's. Also writes the turn's boundary and the branch's row, and with
-        ``new_branch=NewBranch(...)`` (a branch's first turn) records the branch and the
-        state it was forked from. Raises ``TurnLeaseLost`` when this process holds the
-        conversation's lease no more.
-
-        The turn waits for the next group commit: under load, saving turn by turn queued
-        up seconds of ``end`` frames, and turns that finish together share one transaction.
+        ``app_id`` is a branch; ``new_branch`` records one on its first turn. Raises
+        ``TurnLeaseLost`` when this process holds the conversation's lease no more.
         """
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         assert self._leases is not None, "the store is not initialised"
@@ -201,13 +195,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         history = values.get(HISTORY_KEY, [])
         title, turns = summarise(history)
         row = {
-            "partition_key": project_id,
-            "app_id": app_id,
-            "sequence_id": sequence_id,
-            "position": position,
-            "state": encode_state(state),
-            "status": status,
-        }
+            "partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
+            "position": position, "state": encode_state(state), "status": status,
+        }  # fmt: skip
         branch = TurnRows.of(
             project_id, app_id, sequence_id, position, status, values,
             history_digest(history), new_branch,
@@ -221,13 +211,13 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def _flush(self) -> None:
         try:
-            await self._flush_pending()
+            await self._commit_pending()
         finally:
             # At once, not in a done callback: a save arriving in between would find the
             # flushers all busy, start none, and wait forever.
             self._flushers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
-    async def _flush_pending(self) -> None:
+    async def _commit_pending(self) -> None:
         while self._pending:
             batch: list[_PendingSave] = []
             try:
@@ -287,7 +277,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         )
         return await self.dialect.run(lambda conn: list(conn.execute(ids).scalars()))
 
-    # --- conveniences over the contract -------------------------------------------------
     async def load_state(self, project_id: str, app_id: str) -> State | None:
         """The latest stored state of a conversation, or None if it has none yet."""
         loaded = await self.load(project_id, app_id)
@@ -372,21 +361,16 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         return shown if shown is not None else conversation_id
 
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
-        """Make ``app_id`` the shown branch; False if it is no branch of that conversation.
-
-        The conversation's listing then shows that branch's title and turn count.
-        """
+        """Make ``app_id`` the shown branch (the listing shows its title and turn count);
+        False if it is no branch of that conversation."""
         d = self.dialect
         return await d.run(
             lambda c: branch_sql.show_branch(c, d, project_id, conversation_id, app_id), write=True
         )
 
     async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
-        """The branch's stored boundary holding exactly ``items`` items, or None.
-
-        ``items == 0`` is the state before the branch's first step (sequence id -1) when
-        the branch has stored turns and no boundary of its own with no items.
-        """
+        """The branch's stored boundary holding exactly ``items`` items, or None (for 0, the
+        state before the branch's first step, sequence id -1, once it has stored turns)."""
         return await self.dialect.run(lambda c: branch_sql.boundary(c, project_id, app_id, items))
 
     async def find_boundary(
@@ -415,14 +399,10 @@ def _load(
         # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
         return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
     return {
-        "partition_key": pk,
-        "app_id": row.app_id,
-        "sequence_id": row.sequence_id,
-        "position": row.position,
-        "state": decode_state(row.state),
-        "created_at": row.created_at,
-        "status": row.status,
-    }
+        "partition_key": pk, "app_id": row.app_id, "sequence_id": row.sequence_id,
+        "position": row.position, "state": decode_state(row.state),
+        "created_at": row.created_at, "status": row.status,
+    }  # fmt: skip
 
 
 @functools.cache

@@ -23,34 +23,28 @@ metadata = sa.MetaData()
 BOTH = ("sqlite", "postgresql")
 
 
-def _on_postgres(dialect: Dialect, postgres: TypeEngine, other: TypeEngine) -> TypeEngine:
-    return dialect.type_descriptor(postgres if dialect.name == "postgresql" else other)
+# JSON that Python reads and writes as text (orjson encodes it, once).
+JsonText = sa.Text().with_variant(JSONB(), "postgresql")
 
 
-class JsonText(TypeDecorator):
-    """JSON that Python reads and writes as text (orjson encodes it, once)."""
+class _SQLiteTime(TypeDecorator):
+    """An aware datetime as SQLite keeps it: ISO text, or Unix seconds (``REAL``)."""
 
     impl = sa.Text
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
-        return _on_postgres(dialect, JSONB(), sa.Text())
-
-
-class _Time(TypeDecorator):
-    """An aware datetime: ``TIMESTAMPTZ`` on PostgreSQL, ``sqlite`` (text or seconds) on SQLite."""
-
-    cache_ok = True
-    sqlite: TypeEngine
+    def __init__(self, seconds: bool = False) -> None:
+        super().__init__()
+        self.seconds = seconds
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
-        return _on_postgres(dialect, TIMESTAMP(timezone=True), self.sqlite)
+        return dialect.type_descriptor(sa.Float() if self.seconds else sa.Text())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
-            return value
+        if value is None:
+            return None
         value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return value.isoformat() if isinstance(self.sqlite, sa.Text) else value.timestamp()
+        return value.timestamp() if self.seconds else value.isoformat()
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None or isinstance(value, dt.datetime):
@@ -61,29 +55,20 @@ class _Time(TypeDecorator):
         return dt.datetime.fromtimestamp(value, dt.UTC)
 
 
-class Instant(_Time):
-    cache_ok = True
-    impl = sa.Text
-    sqlite = sa.Text()
-
-
-class Clock(_Time):
-    cache_ok = True
-    impl = sa.Float
-    sqlite = sa.Float()
-
-
-class Token(TypeDecorator):
-    """A lease token: ``UUID`` on PostgreSQL, its text on SQLite."""
+class _SQLiteToken(TypeDecorator):
+    """A lease token as SQLite keeps it: its text."""
 
     impl = sa.Text
     cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine:
-        return _on_postgres(dialect, UUID(as_uuid=True), sa.Text())
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return value if value is None or dialect.name == "postgresql" else str(value)
+        return value if value is None else str(value)
+
+
+_TIMESTAMPTZ = TIMESTAMP(timezone=True)
+Instant = _SQLiteTime().with_variant(_TIMESTAMPTZ, "postgresql")
+Clock = _SQLiteTime(seconds=True).with_variant(_TIMESTAMPTZ, "postgresql")
+Token = _SQLiteToken().with_variant(UUID(as_uuid=True), "postgresql")
 
 
 def _text(name: str, **kwargs: Any) -> sa.Column:
