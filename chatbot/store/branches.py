@@ -47,20 +47,12 @@ _BOUNDARY_VALUES = ("items", "position", "status", "digest", "rest", "written_at
 
 @dataclass(slots=True)
 class TurnRows:
-    """What one save writes about branches besides Burr's snapshot row."""
+    """What one save writes beside Burr's snapshot row: the turn's boundary row (whose
+    parameters carry its branch row's too) and, on a branch's first turn, the fork."""
 
-    project_id: str
-    app_id: str
-    conversation_id: str
-    sequence_id: int
-    position: str
-    status: str
-    items: int
-    digest: str
-    rest: str  # the state's JSON without its history
-    created: int  # the n of the branch's app id ``c~n`` (0 for any other id)
-    new_branch: NewBranch | None
-    fork_digest: str | None  # the digest of the state a new branch was forked from
+    row: dict
+    new_branch: NewBranch | None = None
+    fork_digest: str | None = None  # the digest of the state the branch was forked from
 
     @classmethod
     def of(
@@ -73,11 +65,19 @@ class TurnRows:
             created = branch_number(app_id)
         except ValueError:  # a Burr application the chatbot did not name
             created = 0
-        forked = history_digest(history[: new_branch.fork_items]) if new_branch else None
-        return cls(
-            project_id, app_id, conversation_of(app_id), sequence_id, position, status,
-            len(history), digest, rest, created, new_branch, forked,
-        )  # fmt: skip
+        row = {
+            "project_id": project_id, "app_id": app_id, "sequence_id": sequence_id,
+            "items": len(history), "position": position, "status": status, "digest": digest,
+            "rest": rest, "b_project": project_id, "b_conversation": conversation_of(app_id),
+            "b_app": app_id, "b_created": created, "b_items": len(history),
+        }  # fmt: skip
+        if new_branch is None:
+            return cls(row)
+        return cls(row, new_branch, history_digest(history[: new_branch.fork_items]))
+
+    @property
+    def conversation_id(self) -> str:
+        return self.row["b_conversation"]
 
 
 def _latest(column: sa.ColumnElement, project_id: Any, app_id: Any) -> Any:
@@ -134,65 +134,52 @@ def write_turns(conn: Connection, d: Dialect, turns: Sequence[TurnRows], now: An
     """The branch and boundary rows of a group commit's turns (inside its transaction)."""
     rows = []
     for t in turns:
-        branch = {
-            "b_project": t.project_id, "b_conversation": t.conversation_id, "b_app": t.app_id,
-            "b_created": t.created, "b_items": t.items, "now": now,
-        }  # fmt: skip
-        rows.append(
-            {
-                "project_id": t.project_id, "app_id": t.app_id, "sequence_id": t.sequence_id,
-                "items": t.items, "position": t.position, "status": t.status,
-                "digest": t.digest, "rest": t.rest, **branch,
-            }
-        )  # fmt: skip
+        rows.append({**t.row, "now": now})
         if t.new_branch is not None:
-            rows.append({**_record_fork(conn, d, t, now), **branch})
+            rows.append({**t.row, **_record_fork(conn, d, t), "now": now})
     for statement in _turn_statements(d):
         conn.execute(statement, rows)
 
 
-def _record_fork(conn: Connection, d: Dialect, t: TurnRows, now: Any) -> dict:
-    """A new branch's row; answers the boundary row of the state it was forked from."""
-    fork, p, c = t.new_branch, t.project_id, t.conversation_id
+def _record_fork(conn: Connection, d: Dialect, t: TurnRows) -> dict:
+    """A new branch's row; answers the boundary of the state it was forked from."""
+    fork, p, c, app = t.new_branch, t.row["project_id"], t.conversation_id, t.row["app_id"]
     assert fork is not None
     new = d.insert(branches).values(
-        app_id=t.app_id, parent_app_id=fork.parent_app_id,
-        fork_sequence_id=fork.fork_sequence_id, diverges_at=fork.diverges_at,
-        created=t.created, shown=_next_shown(p, c), items=t.items, created_at=d.now(),
-        project_id=p, conversation_id=c,
+        app_id=app, parent_app_id=fork.parent_app_id, fork_sequence_id=fork.fork_sequence_id,
+        diverges_at=fork.diverges_at, created=t.row["b_created"], shown=_next_shown(p, c),
+        items=t.row["items"], created_at=d.now(), project_id=p, conversation_id=c,
     )  # fmt: skip
     conn.execute(new.on_conflict_do_nothing())
     # The state it was forked from: the parent's boundary there, or the start.
-    parent, at = fork.parent_app_id, fork.fork_sequence_id
+    at = fork.fork_sequence_id
     source = first(
         conn,
         sa.select(bd.position, bd.status, bd.rest).where(
-            bd.project_id == p, bd.app_id == parent, bd.sequence_id == at
+            bd.project_id == p, bd.app_id == fork.parent_app_id, bd.sequence_id == at
         ),
     )
     position, status, rest = source or _START
     return {
-        "project_id": p, "app_id": t.app_id, "sequence_id": at, "items": fork.fork_items,
-        "position": position, "status": status, "digest": t.fork_digest, "rest": rest,
-        "now": now,
+        "sequence_id": at, "items": fork.fork_items, "position": position, "status": status,
+        "digest": t.fork_digest, "rest": rest,
     }  # fmt: skip
 
 
-def delete_conversation(
-    conn: Connection, d: Dialect, project_id: str, conversation_id: str
-) -> None:
-    """Every branch's states, boundaries, digests and rows (inside the caller's transaction)."""
-    for table, project in (
-        (snapshots, st.partition_key),
-        (history_digests, None),
-        (boundaries, None),
-    ):
-        project = project if project is not None else table.c.project_id
-        of_it = _of_conversation(d, table.c.app_id, conversation_id)
+def delete_conversation(conn: Connection, d: Dialect, project_id: str, conversation: str) -> bool:
+    """The conversation's summary and every branch's states, boundaries, digests and rows
+    (inside a write transaction); False if it had no summary."""
+    cv = conversations.c
+    summary = conversations.delete().where(cv.project_id == project_id, cv.app_id == conversation)
+    deleted = conn.execute(summary).rowcount > 0
+    for table in (snapshots, history_digests, boundaries):
+        project = st.partition_key if table is snapshots else table.c.project_id
+        of_it = _of_conversation(d, table.c.app_id, conversation)
         conn.execute(table.delete().where(project == project_id, of_it))
     conn.execute(
-        branches.delete().where(br.project_id == project_id, br.conversation_id == conversation_id)
+        branches.delete().where(br.project_id == project_id, br.conversation_id == conversation)
     )
+    return deleted
 
 
 def load_boundary(

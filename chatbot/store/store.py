@@ -1,9 +1,7 @@
-"""The conversation store: a Burr persister plus what the server needs beyond it.
+"""The conversation store: a Burr persister (``base`` says how it is used) and the rest.
 
-Written once over SQLAlchemy Core; ``dialect`` holds what SQLite and PostgreSQL do
-differently. Saving is a group commit: turns that finish together in one process are
-written in one transaction (one fsync on SQLite), with a fixed handful of round trips
-however many turns are in it. See ``base`` for how the store is used through Burr.
+Saving is a group commit: turns that finish together in one process are written in one
+transaction (one fsync on SQLite), in a fixed handful of statements however many they are.
 """
 
 from __future__ import annotations
@@ -97,13 +95,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     def database_url(self) -> str:
         return self.dialect.database_url
 
-    # --- lifecycle ------------------------------------------------------------------------
     async def initialize(self) -> None:
-        """Open the database and bring its schema to this release's revision (``migrate``).
-
-        Raises ``StoreUnavailable`` when that is impossible, ``SchemaTooNew`` when a newer
-        release migrated it.
-        """
+        """Open the database and migrate its schema; raises ``StoreUnavailable`` when that
+        is impossible (``SchemaTooNew`` when a newer release migrated it)."""
         d = self.dialect
         try:
             await d.open()
@@ -137,10 +131,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         await asyncio.gather(*self._flushers, return_exceptions=True)
         await self.dialect.close()
 
-    async def cleanup(self) -> None:
-        """Burr's name for ``close``."""
-        await self.close()
-
     async def ping(self) -> None:
         """Readiness: one cheap round trip; raise ``StoreUnavailable`` if it does not answer."""
         if not self._open:
@@ -150,15 +140,13 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                 await self.dialect.run(lambda conn: conn.execute(sa.select(sa.literal(1))))
         except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
             reason = " ".join(str(getattr(exc, "orig", None) or exc).split()) or type(exc).__name__
-            raise StoreUnavailable(
-                f"the database at {self.where} does not answer: {reason}"
-            ) from exc
+            message = f"the database at {self.where} does not answer: {reason}"
+            raise StoreUnavailable(message) from exc
 
     async def other_processes(self) -> list[int]:
         """The pids of the other live server processes on this database, when it can tell."""
         return await self.dialect.other_processes()
 
-    # --- Burr's persister contract --------------------------------------------------------
     async def load(
         self,
         partition_key: str | None,
@@ -282,7 +270,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         loaded = await self.load(project_id, app_id)
         return loaded["state"] if loaded is not None else None
 
-    # --- conversations --------------------------------------------------------------------
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; False if it already existed."""
         d = self.dialect
@@ -317,17 +304,11 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         return await self.dialect.run(listing)
 
     async def delete(self, project_id: str, app_id: str) -> bool:
-        """Remove the conversation ``app_id`` and every branch's states; False if there was
-        nothing to delete."""
+        """Remove the conversation and every row of its branches; False if there was none."""
         d = self.dialect
-        row = conversations.delete().where(cv.project_id == project_id, cv.app_id == app_id)
-
-        def delete(conn: Connection) -> bool:
-            deleted = conn.execute(row).rowcount > 0
-            branch_sql.delete_conversation(conn, d, project_id, app_id)
-            return deleted
-
-        return await d.run(delete, write=True)
+        return await d.run(
+            lambda c: branch_sql.delete_conversation(c, d, project_id, app_id), write=True
+        )
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
@@ -346,7 +327,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         )
         return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
 
-    # --- branches (``chatbot.domain.branch_ids``) ---------------------------------------
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
         """Every branch of a conversation, by creation order; empty if nothing is stored."""
         return await self.dialect.run(
@@ -464,7 +444,7 @@ def _branch_rows(written: list[_PendingSave], now: Any) -> list[dict]:
             "s_branch": e.row["app_id"],
             "s_title": e.title,
             "s_turns": e.turns,
-            "s_digest": e.branch.digest,
+            "s_digest": e.branch.row["digest"],
             "now": now,
         }
         for e in written

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = sa.MetaData()
+_ZERO = sa.text("0")
 BOTH = ("sqlite", "postgresql")
 
 
@@ -104,7 +105,7 @@ conversations = _table(
     "chatbot_conversations",
     *_keys("project_id", "app_id"),
     _text("title", server_default=""),
-    _int("turns", server_default=sa.text("0")),
+    _int("turns", server_default=_ZERO),
     sa.Column("created_at", Instant, nullable=False),
     sa.Column("updated_at", Instant, nullable=False),
     sa.Index("chatbot_conversations_recent", "project_id", sa.text("updated_at DESC"), "app_id"),
@@ -123,16 +124,10 @@ branches = _table(
     _text("conversation_id"),
     _text("parent_app_id", nullable=True),
     _int("fork_sequence_id", nullable=True),
-    *(
-        _int(name, server_default=sa.text("0"))
-        for name in ("diverges_at", "created", "shown", "items")
-    ),
+    *(_int(name, server_default=_ZERO) for name in ("diverges_at", "created", "shown", "items")),
     sa.Column("created_at", Instant, nullable=False),
     sa.Index(
-        "chatbot_branches_conversation",
-        "project_id",
-        "conversation_id",
-        sa.text("shown DESC"),  # noqa: E501
+        "chatbot_branches_conversation", "project_id", "conversation_id", sa.text("shown DESC")
     ),
 )
 boundaries = _table(

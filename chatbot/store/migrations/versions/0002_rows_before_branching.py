@@ -15,6 +15,7 @@ import datetime as dt
 import orjson
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.types import TypeEngine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
 from chatbot.domain.client_view import history_digest
@@ -26,27 +27,27 @@ branch_labels = None
 depends_on = None
 
 HISTORY = "chat_history"
-_states = sa.table(
-    "burr_state",
-    *map(sa.column, ("partition_key", "app_id", "sequence_id", "position", "status")),
-    sa.column("state", JsonText),
-    sa.column("created_at"),
+
+
+def _table(name: str, columns: str, **typed: TypeEngine) -> sa.TableClause:
+    """The table as this revision knows it (never the newest schema, which may change)."""
+    untyped = map(sa.column, columns.split())
+    return sa.table(name, *untyped, *(sa.column(c, type_) for c, type_ in typed.items()))
+
+
+_states = _table(
+    "burr_state", "partition_key app_id sequence_id position status created_at", state=JsonText
 )
-_branches = sa.table(
-    "chatbot_branches",
-    *map(sa.column, ("project_id", "app_id", "conversation_id", "items")),
-    sa.column("created_at", Instant),
+_branches = _table(
+    "chatbot_branches", "project_id app_id conversation_id items", created_at=Instant
 )
-_boundaries = sa.table(
+_boundaries = _table(
     "chatbot_turn_boundaries",
-    *map(sa.column, ("project_id", "app_id", "sequence_id", "items", "position", "status")),
-    *map(sa.column, ("digest",)),
-    sa.column("rest", JsonText),
-    sa.column("written_at", Instant),
+    "project_id app_id sequence_id items position status digest",
+    rest=JsonText,
+    written_at=Instant,
 )
-_conversations = sa.table(
-    "chatbot_conversations", *map(sa.column, ("project_id", "app_id")), sa.column("created_at")
-)
+_conversations = _table("chatbot_conversations", "project_id app_id created_at")
 
 
 def _instant(value: object) -> dt.datetime:
