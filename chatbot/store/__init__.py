@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+from chatbot.domain.branch_tree import BranchRecord
 from chatbot.store.base import (
     DEFAULT_LEASE_TTL_S,
     Boundary,
-    BranchRecord,
     ConversationBusy,
     ConversationSummary,
     NewBranch,
@@ -45,16 +45,15 @@ __all__ = [
 def open_store(
     database_url: str, *, pool_size: int | None = None, lease_ttl_s: float | None = None
 ) -> ConversationStore:
-    """The store for a ``sqlite:///path`` or ``postgresql://…`` URL (not yet initialised).
-
-    ``lease_ttl_s``: how long a crashed process's leases keep its conversations busy.
-    """
+    """The store for a ``sqlite:///path`` or ``postgresql://…`` URL (not yet initialised);
+    raises ``StoreUnavailable`` for any other. ``lease_ttl_s``: how long a crashed process's
+    leases keep its conversations busy."""
     ttl = lease_ttl_s or DEFAULT_LEASE_TTL_S
     scheme = urlparse(database_url).scheme
     if scheme == "sqlite":
         # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
         if not database_url.startswith("sqlite:///"):
-            raise ValueError("A SQLite URL looks like sqlite:///relative.db or sqlite:////abs.db")
+            raise StoreUnavailable("a SQLite URL is sqlite:///relative.db or sqlite:////abs.db")
         from chatbot.store.sqlite_dialect import SQLiteDialect
 
         path = Path(database_url.removeprefix("sqlite:///")).expanduser()
@@ -64,22 +63,16 @@ def open_store(
 
         dialect = PostgresDialect(database_url, pool_size=pool_size or DEFAULT_POOL_SIZE)
         return ConversationStore(dialect, lease_ttl_s=ttl)
-    raise ValueError(
-        f"Unsupported CHATBOT_DATABASE_URL scheme {scheme!r}: use sqlite:///path or postgresql://…"
+    raise StoreUnavailable(
+        f"unsupported CHATBOT_DATABASE_URL scheme {scheme!r}: use sqlite:///path or postgresql://…"
     )
 
 
 async def check_store(database_url: str) -> tuple[str, list[int]]:
-    """Open the database once before serving (migrating its schema) and close it again.
-
-    Answers where it is and the pids of other server processes using it. Raises
-    ``StoreUnavailable`` with one clear sentence, so that a bad configuration is an error
-    line and an exit status, not a traceback (or, with workers, children that fail in turn).
-    """
-    try:
-        store = open_store(database_url)
-    except ValueError as exc:
-        raise StoreUnavailable(str(exc)) from None
+    """Open the database once before serving (migrating its schema) and close it again:
+    where it is and the pids of other server processes using it. ``StoreUnavailable`` says
+    what is wrong in one sentence (an error line and an exit status, not a traceback)."""
+    store = open_store(database_url)
     await store.initialize()
     try:
         return store.where, await store.other_processes()
@@ -93,10 +86,7 @@ async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[
     from chatbot.store import migrate
     from chatbot.store.dialect import DATABASE_ERRORS
 
-    try:
-        dialect = open_store(database_url).dialect
-    except ValueError as exc:
-        raise StoreUnavailable(str(exc)) from None
+    dialect = open_store(database_url).dialect
     try:
         await dialect.open()
         if upgrade:

@@ -24,9 +24,6 @@ from typing import Protocol
 import orjson
 from burr.core import State
 
-from chatbot.domain.branch_tree import BranchRecord
-
-__all__ = ["BranchRecord"]
 # Every turn stores a full snapshot (Burr's model); older ones are pruned past this many.
 SNAPSHOTS_KEPT = 5
 # Burr's persisters store a missing partition key as the empty string; so do we.
@@ -91,11 +88,8 @@ class TurnLease(Protocol):
 
 
 def encode_state(state: State) -> str:
-    """A state as the JSON text of a ``burr_state`` row (orjson: several times ``json``'s speed).
-
-    Chat states hold only JSON values, which is what Burr's own ``State.serialize`` would
-    write for them too, so Burr's persisters read these rows unchanged.
-    """
+    """A state as a ``burr_state`` row's JSON, with orjson: chat states hold only JSON
+    values, which Burr's own ``State.serialize`` would write the same way."""
     return orjson.dumps(state.get_all()).decode()
 
 

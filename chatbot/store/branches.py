@@ -251,16 +251,9 @@ def show_branch(
     taken from the branch now shown."""
     if conversation_of(app_id) != conversation_id:
         return False
-    switched = conn.execute(
-        branches.update()
-        .where(
-            br.project_id == project_id,
-            br.conversation_id == conversation_id,
-            br.app_id == app_id,
-        )
-        .values(shown=_next_shown(project_id, conversation_id))
-    )
-    if switched.rowcount == 0:
+    this = (br.project_id == project_id, br.conversation_id == conversation_id, br.app_id == app_id)
+    shown = branches.update().where(*this).values(shown=_next_shown(project_id, conversation_id))
+    if conn.execute(shown).rowcount == 0:
         return False
     (history,) = first(conn, sa.select(_latest(d.history(st.state), project_id, app_id)))
     if history is not None:

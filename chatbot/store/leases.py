@@ -1,16 +1,11 @@
-"""Turn leases kept in the database, so that every process sharing it sees them.
+"""Turn leases in the database: one turn at a time per conversation, in every process.
 
-One turn at a time per conversation, whichever process runs it. A lease is a row, taken
-with one short statement that succeeds only when no live lease exists, so a process
-needs no connection while a reply streams. Each lease carries a random token and an
-expiry; one task per process pushes back the expiry of all of its leases every third of
-the TTL. A process that dies stops renewing, and its leases lapse after the TTL. The
-token fences the final write: a turn whose lease was taken over (its process stalled
-past the expiry) cannot store its state.
-
-Rows, not PostgreSQL advisory locks: a session-level lock belongs to a connection, so
-holding it for a whole streamed reply would pin one pooled connection per open stream.
-Expiries are compared on the dialect's clock (the database's on PostgreSQL).
+A lease is a row, taken by one statement that succeeds only when no live lease exists,
+so no connection is held while a reply streams (a PostgreSQL advisory lock would pin one
+per open stream). Each carries a random token and an expiry, which one task per process
+pushes back every third of the TTL: a dead process's leases lapse. The token fences the
+final write, so a turn whose lease was taken over (its process stalled past the expiry)
+cannot store its state. Expiries are compared on the dialect's clock.
 """
 
 from __future__ import annotations
@@ -52,12 +47,8 @@ def _held(d: Dialect) -> sa.Select:
 
 
 def held_tokens(conn: Connection, d: Dialect, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these leases are still in place; run inside the final write's transaction.
-
-    Nobody can take one over between this check and the commit: on SQLite the transaction
-    holds the write lock (``BEGIN IMMEDIATE``), on PostgreSQL ``FOR UPDATE`` makes a taker
-    wait for the commit.
-    """
+    """Which of these leases are still in place, inside the final write's transaction: no
+    taker gets between it and the commit (SQLite's write lock; PostgreSQL's ``FOR UPDATE``)."""
     if not tokens:
         return set()
     rows = conn.execute(_held(d), {"tokens": list(tokens)})
@@ -140,10 +131,8 @@ class Leases:
         return _Lease(self, key, token)
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:
-        """The token a final write must find still in place, or None without a lease here.
-
-        Raises ``TurnLeaseLost`` at once when renewal already found the lease taken over.
-        """
+        """The token a final write must find still in place (None without a lease here);
+        raises ``TurnLeaseLost`` when renewal already found the lease taken over."""
         token = self._held.get((project_id, app_id))
         if token is not None and token in self._lost:
             raise TurnLeaseLost(f"{project_id}/{app_id}")

@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import asyncpg
 import sqlalchemy as sa
@@ -50,12 +49,8 @@ LISTEN_RETRY_S = 5.0
 
 
 def display_url(database_url: str) -> str:
-    """``postgresql://user@host:port/db`` without the password, for messages and logs."""
-    parsed = urlparse(database_url)
-    user = f"{parsed.username}@" if parsed.username else ""
-    host = parsed.hostname or "localhost"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{user}{host}{port}{parsed.path}"
+    """The URL with its password masked and no query (where libpq's options may hold one)."""
+    return sa.engine.make_url(database_url).set(query={}).render_as_string(hide_password=True)
 
 
 def _text(value: str) -> str:

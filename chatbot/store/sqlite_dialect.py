@@ -155,13 +155,9 @@ class SQLiteDialect(Dialect):
     async def keep_alive(self) -> None:
         """Say (again) that this process uses the file, for one more TTL."""
         now = utcnow()
-        row = {
-            "id": self._holder_id,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": now,
-            "expires_at": now + dt.timedelta(seconds=self._ttl_s),
-        }
+        expires = now + dt.timedelta(seconds=self._ttl_s)
+        row = {"id": self._holder_id, "host": socket.gethostname(), "pid": os.getpid()}
+        row |= {"started_at": now, "expires_at": expires}
         upsert = sqlite.insert(lease_holders).values(row)
         renewed = upsert.on_conflict_do_update(
             index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
@@ -194,5 +190,5 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, under another user
-        return True
+        pass
     return True

@@ -213,22 +213,15 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                     functools.partial(self._write, batch=batch), write=True
                 )
             except BaseException as exc:
+                error = exc if isinstance(exc, Exception) else RuntimeError(exc)
                 for entry in batch or self._take():
-                    if not entry.done.done():
-                        entry.done.set_exception(
-                            exc if isinstance(exc, Exception) else RuntimeError(exc)
-                        )
-                if not isinstance(exc, Exception):
+                    _settle(entry.done, error)
+                if error is not exc:
                     raise
             else:
                 for entry in batch:
-                    if entry.done.done():
-                        continue
-                    if entry in lost:
-                        where = f"{entry.row['partition_key']}/{entry.branch.conversation_id}"
-                        entry.done.set_exception(TurnLeaseLost(where))
-                    else:
-                        entry.done.set_result(None)
+                    where = f"{entry.row['partition_key']}/{entry.branch.conversation_id}"
+                    _settle(entry.done, TurnLeaseLost(where) if entry in lost else None)
 
     def _take(self) -> list[_PendingSave]:
         with self._pending_lock:
@@ -282,7 +275,11 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def exists(self, project_id: str, app_id: str) -> bool:
         found = sa.select(sa.literal(1)).where(cv.project_id == project_id, cv.app_id == app_id)
-        return await self.dialect.run(lambda conn: branch_sql.first(conn, found) is not None)
+        return await self._scalar(found.limit(1)) is not None
+
+    async def _scalar(self, query: sa.Executable, params: dict | None = None) -> Any:
+        """The first column of a read's first row (None for no row)."""
+        return await self.dialect.run(lambda conn: conn.execute(query, params).scalar())
 
     async def list(
         self, project_id: str, limit: int, offset: int
@@ -319,13 +316,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The conversation whose latest stored history has ``digest`` (the most recently
         written one if several have), or None."""
         h = history_digests.c
-        newest = (
-            sa.select(h.app_id)
-            .where(h.project_id == project_id, h.digest == digest)
-            .order_by(h.updated_at.desc())
-            .limit(1)
-        )
-        return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
+        newest = sa.select(h.app_id).where(h.project_id == project_id, h.digest == digest)
+        return await self._scalar(newest.order_by(h.updated_at.desc()).limit(1))
 
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
         """Every branch of a conversation, by creation order; empty if nothing is stored."""
@@ -336,8 +328,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def shown_branch(self, project_id: str, conversation_id: str) -> str:
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
         conversation id itself (one cheap query: it runs once per turn)."""
-        params = {"p": project_id, "c": conversation_id}
-        shown = await self.dialect.run(lambda conn: conn.execute(_SHOWN, params).scalar())
+        shown = await self._scalar(_SHOWN, {"p": project_id, "c": conversation_id})
         return shown if shown is not None else conversation_id
 
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
@@ -433,6 +424,11 @@ def _commit_statements(d: Dialect) -> tuple[Any, ...]:
     if d.chains_writes:  # the pruning sees Burr's rows: they were written by an earlier statement
         return burr_row, summary.add_cte(digest.cte("digest")).add_cte(prune.cte("prune"))
     return burr_row, summary, digest, prune
+
+
+def _settle(done: asyncio.Future, error: Exception | None) -> None:
+    if not done.done():
+        done.set_exception(error) if error is not None else done.set_result(None)
 
 
 def _branch_rows(written: list[_PendingSave], now: Any) -> list[dict]:

@@ -1,12 +1,9 @@
-"""The schema, once, as SQLAlchemy ``Table`` metadata (the head revision's; see ``migrations``).
+"""The schema, once, as SQLAlchemy metadata (the newest revision's; see ``migrations``).
 
-Column types say what a value is; three small types say how each database keeps it, so
-the tables stay exactly those written by earlier releases:
-
-- ``JsonText``: JSON text in Python; ``TEXT`` on SQLite, ``JSONB`` on PostgreSQL.
-- ``Instant``: an aware datetime; ISO text on SQLite, ``TIMESTAMPTZ`` on PostgreSQL.
-- ``Clock``: an aware datetime; Unix seconds (``REAL``) on SQLite, ``TIMESTAMPTZ`` on
-  PostgreSQL (leases and relay rows, whose times are compared, never shown).
+Four types keep the tables exactly as earlier releases wrote them: ``JsonText`` (JSON as
+text: ``TEXT``, ``JSONB``), ``Instant`` (an aware datetime: ISO text, ``TIMESTAMPTZ``),
+``Clock`` (the same as Unix seconds on SQLite, for the times leases and relay rows compare)
+and ``Token`` (a UUID: its text, ``UUID``), on SQLite and PostgreSQL respectively.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ _ZERO = sa.text("0")
 BOTH = ("sqlite", "postgresql")
 
 
-# JSON that Python reads and writes as text (orjson encodes it, once).
 JsonText = sa.Text().with_variant(JSONB(), "postgresql")
 
 

@@ -1,8 +1,5 @@
-"""Alembic's environment: migrations run on the connection ``chatbot.store.migrate`` passes.
-
-No URL, no ``alembic.ini``: the store opens the database and runs the upgrade inside its
-own transaction (under the lock that orders processes starting at once).
-"""
+"""Alembic's environment: migrations run on the connection (and in the transaction, under
+its lock) that ``chatbot.store.migrate`` passes; no URL, no ``alembic.ini``."""
 
 from alembic import context
 

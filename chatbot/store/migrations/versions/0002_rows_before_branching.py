@@ -3,11 +3,9 @@
 Revision ID: 0002
 Revises: 0001
 
-Releases before branching stored Burr's snapshots and a summary, nothing else; the store
-used to make up the missing rows on every read. Written here once, so that the store
-reads one shape of data: each such conversation gets the row of its one branch, and each
-of its kept snapshots the boundary row every stored turn now leaves. A conversation that
-already has branch rows is left as it is.
+Releases before branching stored Burr's snapshots and a summary; the store used to make
+up the rest on every read. Here each such conversation gets the row of its one branch,
+and each kept snapshot the boundary row every stored turn now leaves.
 """
 
 import datetime as dt
