@@ -11,35 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from chatbot.domain.branch_tree import BranchRecord
-from chatbot.store.base import (
-    DEFAULT_LEASE_TTL_S,
-    Boundary,
-    ConversationBusy,
-    ConversationSummary,
-    NewBranch,
-    SchemaTooNew,
-    StoreUnavailable,
-    TurnLease,
-    TurnLeaseLost,
-)
-from chatbot.store.store import ConversationStore
-
-__all__ = [
-    "Boundary",
-    "BranchRecord",
-    "ConversationBusy",
-    "ConversationStore",
-    "ConversationSummary",
-    "NewBranch",
-    "SchemaTooNew",
-    "StoreUnavailable",
-    "TurnLease",
-    "TurnLeaseLost",
-    "check_store",
-    "open_store",
-    "schema_revision",
-]
+# Re-exported (``X as X``): what the rest of the chatbot imports from the store.
+from chatbot.domain.branch_tree import BranchRecord as BranchRecord
+from chatbot.store.base import DEFAULT_LEASE_TTL_S
+from chatbot.store.base import Boundary as Boundary
+from chatbot.store.base import ConversationBusy as ConversationBusy
+from chatbot.store.base import ConversationSummary as ConversationSummary
+from chatbot.store.base import NewBranch as NewBranch
+from chatbot.store.base import SchemaTooNew as SchemaTooNew
+from chatbot.store.base import StoreUnavailable as StoreUnavailable
+from chatbot.store.base import TurnLease as TurnLease
+from chatbot.store.base import TurnLeaseLost as TurnLeaseLost
+from chatbot.store.store import ConversationStore as ConversationStore
 
 
 def open_store(

@@ -1,12 +1,11 @@
 """What the chatbot needs from storage, whichever database is behind it.
 
-The store is a Burr persister, used the way Burr means one: a turn's application is
-built with ``initialize_from(store, …)``, so Burr reads the conversation through
-``load`` (which honours ``sequence_id``, as forking with ``fork_from_app_id`` and
-``fork_from_sequence_id`` asks); and the turn's final state is stored with ``save``, once
-per turn. Not through ``with_state_persister``, which saves after every step: a prompt
-stored without its reply if the process dies in between, and one fsync per step. States
-are rows of Burr's own ``burr_state`` layout, so Burr's stock persisters read them.
+The store is a Burr persister: a turn's application is built with ``initialize_from``, so
+Burr reads the conversation through ``load`` (honouring ``sequence_id``, as forking with
+``fork_from_app_id`` asks), and the turn's final state is stored with ``save``, once per
+turn; not with ``with_state_persister``, which saves after every step (a prompt without
+its reply if the process dies in between, and an fsync per step). States are rows of
+Burr's own ``burr_state`` layout, which Burr's stock persisters read.
 
 Beside each state, in the same transaction: the conversation's summary (the listing),
 its history digest (how a stateless client's resent messages find their conversation),

@@ -105,12 +105,9 @@ class Dialect(abc.ABC):
 
 
 def run_work(conn: Connection, work: Work[T], write: bool, begin: str = "BEGIN") -> T:
-    """``work`` on a connection in autocommit mode: as it is (a read's one statement, or
-    statements that each commit), or in the transaction that ``begin`` starts.
-
-    The transaction is spelled out rather than left to SQLAlchemy: every read is then
-    one statement with nothing to reset, and SQLite's ``BEGIN IMMEDIATE`` is expressible.
-    """
+    """``work`` on an autocommit connection, as it is or in the transaction ``begin`` starts
+    (spelled out, not SQLAlchemy's: a read has nothing to reset, and SQLite's ``BEGIN
+    IMMEDIATE`` can be said)."""
     if not write:
         return work(conn)
     conn.exec_driver_sql(begin)
@@ -122,6 +119,11 @@ def run_work(conn: Connection, work: Work[T], write: bool, begin: str = "BEGIN")
         raise
     conn.exec_driver_sql("COMMIT")
     return result
+
+
+def reason(exc: BaseException) -> str:
+    """What the driver said about a failure, on one line."""
+    return " ".join((str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).split())
 
 
 def utcnow() -> dt.datetime:

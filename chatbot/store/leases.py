@@ -29,15 +29,8 @@ from chatbot.store.tables import Token, leases
 logger = logging.getLogger(__name__)
 
 LeaseKey = tuple[str, str]  # (project_id, app_id)
-# Renewal ticks between sweeps of long-expired leases (left by crashed processes on
-# conversations nobody came back to; an expired lease is free, so dropping it is safe).
-SWEEP_EVERY_TICKS = 100
-_SWEPT_AFTER_S = 3600.0  # rows expired this long ago are dropped by the sweep
-
-
-def process_holder() -> str:
-    """Who holds a lease, for people reading the table: this host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+# Renewal ticks between sweeps of the leases dead processes left, expired this long ago.
+SWEEP_EVERY_TICKS, _SWEPT_AFTER_S = 100, 3600.0
 
 
 @functools.cache
@@ -89,8 +82,8 @@ class Leases:
         now, expires = dialect.lease_clock()
         p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
         row = dialect.insert(leases).values(
-            project_id=p, app_id=a, token=token, holder=process_holder(), acquired_at=now,
-            expires_at=expires,
+            project_id=p, app_id=a, token=token, acquired_at=now, expires_at=expires,
+            holder=f"{socket.gethostname()}:{os.getpid()}"[:200],  # for people reading it
         )  # fmt: skip
         self._take = row.on_conflict_do_update(
             index_elements=["project_id", "app_id"],

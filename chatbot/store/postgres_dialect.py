@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import Change, Dialect, T, Work, run_work
+from chatbot.store.dialect import Change, Dialect, T, Work, reason, run_work
 
 logger = logging.getLogger(__name__)
 
@@ -79,19 +78,16 @@ class PostgresDialect(Dialect):
         return display_url(self.database_url)
 
     def unavailable(self, exc: BaseException) -> str:
-        reason = " ".join(
-            (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).split()
-        )
-        return f"cannot reach the PostgreSQL database at {self.where}: {reason}"
+        return f"cannot reach the PostgreSQL database at {self.where}: {reason(exc)}"
 
-    def _connect(self) -> Callable:
-        return lambda: asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_S)
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_S)
 
     async def open(self) -> None:
         # The driver reads the URL itself, so every form asyncpg accepts keeps working.
         self.engine = create_async_engine(
             "postgresql+asyncpg://",
-            async_creator=self._connect(),
+            async_creator=self._connect,
             pool_size=self.pool_size,
             max_overflow=0,
             json_serializer=_text,
@@ -158,9 +154,9 @@ class PostgresDialect(Dialect):
         """Open the listening connection; without it the relay still works, by polling."""
         self._last_attempt = time.monotonic()
         try:
-            conn = await asyncpg.connect(self.database_url, timeout=CONNECT_TIMEOUT_S)
+            conn = await self._connect()
             for kind, channel in CHANNELS.items():
-                await conn.add_listener(channel, self._notified(kind))
+                await conn.add_listener(channel, lambda *_, heard=self._changed[kind]: heard.set())
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if not self._warned:  # once per outage
                 logger.warning("relay notifications are off, polling until back: %s", exc)
@@ -170,10 +166,6 @@ class PostgresDialect(Dialect):
             logger.info("relay notifications are back")
         self._warned = False
         self._listener = conn
-
-    def _notified(self, kind: Change) -> Callable[..., None]:
-        changed = self._changed[kind]
-        return lambda *_: changed.set()
 
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
         self._keep_listening()

@@ -37,7 +37,7 @@ from chatbot.store.base import (
     encode_state,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, reason, utcnow
 from chatbot.store.leases import Leases, held_tokens
 from chatbot.store.tables import conversations, history_digests, states
 
@@ -61,15 +61,14 @@ class _PendingSave:
     """One turn waiting for the next group commit."""
 
     row: dict  # Burr's row
-    title: str
-    turns: int
-    branch: TurnRows  # its boundary and branch rows (and the digest)
+    branch: TurnRows  # its boundary and branch rows
+    summary: dict  # its branch's digest and its conversation's summary, if that branch shows
     token: uuid.UUID | None
     done: asyncio.Future
 
 
 class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
-    """States in Burr's ``burr_state`` layout, summaries, branches, turn leases, relay rows."""
+    """States in Burr's ``burr_state`` layout, summaries, branches and turn leases."""
 
     def __init__(self, dialect: Dialect, *, lease_ttl_s: float) -> None:
         self.dialect = dialect
@@ -139,8 +138,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             async with asyncio.timeout(10):
                 await self.dialect.run(lambda conn: conn.execute(sa.select(sa.literal(1))))
         except Exception as exc:  # whatever broke the round trip, the answer is "not ready"
-            reason = " ".join(str(getattr(exc, "orig", None) or exc).split()) or type(exc).__name__
-            message = f"the database at {self.where} does not answer: {reason}"
+            message = f"the database at {self.where} does not answer: {reason(exc)}"
             raise StoreUnavailable(message) from exc
 
     async def other_processes(self) -> list[int]:
@@ -181,18 +179,21 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
         values = state.get_all()
         history = values.get(HISTORY_KEY, [])
-        title, turns = summarise(history)
         row = {
             "partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
             "position": position, "state": encode_state(state), "status": status,
         }  # fmt: skip
+        digest, (title, turns) = history_digest(history), summarise(history)
         branch = TurnRows.of(
-            project_id, app_id, sequence_id, position, status, values,
-            history_digest(history), new_branch,
-        )  # fmt: skip
+            project_id, app_id, sequence_id, position, status, values, digest, new_branch
+        )
+        summary = {
+            "s_project": project_id, "s_conversation": branch.conversation_id, "s_branch": app_id,
+            "s_title": title, "s_turns": turns, "s_digest": digest,
+        }  # fmt: skip
         done = asyncio.get_running_loop().create_future()
         with self._pending_lock:
-            self._pending.append(_PendingSave(row, title, turns, branch, token, done))
+            self._pending.append(_PendingSave(row, branch, summary, token, done))
         if len(self._flushers) < self.dialect.parallel_commits:
             self._flushers.add(asyncio.create_task(self._flush()))
         await asyncio.shield(done)
@@ -242,7 +243,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         burr_row, *per_branch = _commit_statements(d)
         conn.execute(burr_row, [e.row for e in written])
         branch_sql.write_turns(conn, d, [e.branch for e in written], now)
-        rows = _branch_rows(written, now)
+        # One row per branch: its latest save's (a batch rarely holds two of one branch).
+        latest = {(e.row["partition_key"], e.row["app_id"]): e.summary for e in written}
+        rows = [{**summary, "now": now} for summary in latest.values()]
         for statement in per_branch:
             conn.execute(statement, rows)
         return lost
@@ -393,10 +396,8 @@ def _commit_statements(d: Dialect) -> tuple[Any, ...]:
         project_id=project, app_id=conversation, title=sa.bindparam("s_title"),
         turns=sa.bindparam("s_turns"), created_at=now, updated_at=now,
     )  # fmt: skip
-    shown = sa.func.coalesce(
-        branch_sql.shown_query(project, conversation).scalar_subquery(), conversation
-    )
-    saved_is_shown = shown == branch
+    shown = branch_sql.shown_query(project, conversation).scalar_subquery()
+    saved_is_shown = sa.func.coalesce(shown, conversation) == branch
     summary = row.on_conflict_do_update(
         index_elements=["project_id", "app_id"],
         set_={
@@ -412,15 +413,9 @@ def _commit_statements(d: Dialect) -> tuple[Any, ...]:
         index_elements=["project_id", "app_id"],
         set_={"digest": row.excluded.digest, "updated_at": row.excluded.updated_at},
     )
-    newest = (
-        sa.select(st.sequence_id)
-        .where(st.partition_key == project, st.app_id == branch)
-        .order_by(st.sequence_id.desc())
-        .limit(SNAPSHOTS_KEPT)
-    )
-    prune = states.delete().where(
-        st.partition_key == project, st.app_id == branch, st.sequence_id.not_in(newest)
-    )
+    this = (st.partition_key == project, st.app_id == branch)
+    newest = sa.select(st.sequence_id).where(*this).order_by(st.sequence_id.desc())
+    prune = states.delete().where(*this, st.sequence_id.not_in(newest.limit(SNAPSHOTS_KEPT)))
     if d.chains_writes:  # the pruning sees Burr's rows: they were written by an earlier statement
         return burr_row, summary.add_cte(digest.cte("digest")).add_cte(prune.cte("prune"))
     return burr_row, summary, digest, prune
@@ -429,20 +424,3 @@ def _commit_statements(d: Dialect) -> tuple[Any, ...]:
 def _settle(done: asyncio.Future, error: Exception | None) -> None:
     if not done.done():
         done.set_exception(error) if error is not None else done.set_result(None)
-
-
-def _branch_rows(written: list[_PendingSave], now: Any) -> list[dict]:
-    """One row per saved branch: its latest save's summary and digest."""
-    rows = {
-        (e.row["partition_key"], e.row["app_id"]): {
-            "s_project": e.row["partition_key"],
-            "s_conversation": e.branch.conversation_id,
-            "s_branch": e.row["app_id"],
-            "s_title": e.title,
-            "s_turns": e.turns,
-            "s_digest": e.branch.row["digest"],
-            "now": now,
-        }
-        for e in written
-    }
-    return list(rows.values())
