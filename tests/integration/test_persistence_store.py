@@ -9,10 +9,12 @@ snapshots, answer a readiness ping and share turn leases that fence late writes.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import socket
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import aiosqlite
@@ -410,3 +412,42 @@ async def test_concurrent_saves_all_land_with_their_own_summaries(store: Convers
     turns = {item.app_id: item.turns for item in items}
     assert turns["c0"] == 3 and all(turns[f"c{app}"] == 2 for app in range(1, 40))
     assert {item.title for item in items} == {f"q{app}-0" for app in range(40)}
+
+
+async def test_the_renewal_sweeps_leases_long_expired_and_keeps_the_others(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatbot.store import leases
+
+    monkeypatch.setattr(leases, "SWEEP_EVERY_TICKS", 1)
+    store = open_store(database_url, lease_ttl_s=0.3)
+    await store.initialize()
+    try:
+        live = await store.acquire_turn("proj", "live")
+        # A lease a crashed process left two hours ago, and one of another that just lapsed.
+        for app_id, expired_s in (("crashed", 7200), ("lapsed", 60)):
+            at = time.time() - expired_s
+            stamp = at if not is_postgres(store) else _timestamp(at)
+            await sql(
+                store,
+                f"INSERT INTO {LEASES_TABLE} (project_id, app_id, token, holder, acquired_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "proj", app_id, str(uuid.uuid4()) if not is_postgres(store) else uuid.uuid4(),
+                "elsewhere:1", stamp, stamp,
+            )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while await _leases_of(store) != ["lapsed", "live"]:
+            assert time.monotonic() < deadline, await _leases_of(store)
+            await asyncio.sleep(0.1)
+        await live.release()
+    finally:
+        await store.close()
+
+
+async def _leases_of(store: ConversationStore) -> list[str]:
+    rows = await sql(store, f"SELECT app_id FROM {LEASES_TABLE} ORDER BY app_id")
+    return [app_id for (app_id,) in rows]
+
+
+def _timestamp(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
