@@ -30,8 +30,10 @@ from tests.support.workers import (
 )
 
 # Short enough to wait for in a test, long enough that a busy machine never lets a live
-# process's lease lapse between two renewals (every third of it).
-_LEASE_TTL_S = "10"
+# process's lease lapse between two renewals (every third of it), nor a dead one's lapse
+# before the survivor is asked: that window is at least two thirds of it (once seen to
+# close under the whole suite's load at 10 s, with a replacement worker booting).
+_LEASE_TTL_S = "15"
 
 
 @pytest.fixture
