@@ -30,6 +30,7 @@ from chatbot.domain.chat_items import summarise
 from chatbot.domain.client_view import history_digest
 from chatbot.store.base import Boundary, NewBranch
 from chatbot.store.dialect import Dialect, utcnow
+from chatbot.store.prepared import Prepared
 from chatbot.store.tables import Instant, boundaries, branches, conversations, history_digests
 from chatbot.store.tables import states as snapshots
 
@@ -105,7 +106,7 @@ def _of_conversation(d: Dialect, app_id: sa.ColumnElement, conversation_id: str)
 
 
 @functools.cache
-def _turn_statements(d: Dialect) -> tuple[sa.Executable, ...]:
+def _turn_statements(d: Dialect) -> tuple[Prepared, ...]:
     """The upserts of every turn's branch row and boundary row, built once (they are the
     group commit's); one statement where the database chains writes (``chains_writes``)."""
     p, c, now = sa.bindparam("b_project"), sa.bindparam("b_conversation"), d.commit_time()
@@ -127,7 +128,9 @@ def _turn_statements(d: Dialect) -> tuple[sa.Executable, ...]:
         index_elements=["project_id", "app_id", "sequence_id"],
         set_={name: row.excluded[name] for name in _BOUNDARY_VALUES},
     )
-    return (boundary.add_cte(branch.cte("branch")),) if d.chains_writes else (branch, boundary)
+    if d.chains_writes:
+        return (Prepared(boundary.add_cte(branch.cte("branch"))),)
+    return Prepared(branch), Prepared(boundary)
 
 
 def write_turns(conn: Connection, d: Dialect, turns: Sequence[TurnRows], now: Any) -> None:
@@ -137,8 +140,8 @@ def write_turns(conn: Connection, d: Dialect, turns: Sequence[TurnRows], now: An
         rows.append({**t.row, "now": now})
         if t.new_branch is not None:
             rows.append({**t.row, **_record_fork(conn, d, t), "now": now})
-    for statement in _turn_statements(d):
-        conn.execute(statement, rows)
+    for statement in _turn_statements(d):  # the boundary's columns are the rows' keys
+        statement.run_many(d, conn, rows, by_keys=True)
 
 
 def _record_fork(conn: Connection, d: Dialect, t: TurnRows) -> dict:

@@ -13,7 +13,7 @@ import abc
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
@@ -37,6 +37,8 @@ class Dialect(abc.ABC):
     chains_writes: bool = False
     # ``sqlalchemy.dialects.<name>.insert``: the upsert (``on_conflict_do_*``) of the database.
     insert: Any
+    # What starts a write transaction (``run_work``).
+    begin = "BEGIN"
 
     @property
     @abc.abstractmethod
@@ -59,6 +61,34 @@ class Dialect(abc.ABC):
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
         """``work(connection)`` in one transaction (``write``), or each statement on its
         own. ``side``: lease and relay rows, which need no fsync (SQLite's own connection)."""
+
+    @abc.abstractmethod
+    def say(self, conn: Connection, sql: str) -> None:
+        """A statement with no parameters and no rows (``BEGIN``, ``COMMIT``), on the driver."""
+
+    def run_work(self, conn: Connection, work: Work[T], write: bool) -> T:
+        """``work`` on an autocommit connection, as it is or in the transaction ``begin``
+        starts (spelled out, not SQLAlchemy's: a read has nothing to reset, and SQLite's
+        ``BEGIN IMMEDIATE`` can be said)."""
+        if not write:
+            return work(conn)
+        self.say(conn, self.begin)
+        try:
+            result = work(conn)
+        except BaseException:
+            with contextlib.suppress(*DATABASE_ERRORS):  # the connection may be what failed
+                self.say(conn, "ROLLBACK")
+            raise
+        self.say(conn, "COMMIT")
+        return result
+
+    @abc.abstractmethod
+    def driver_rows(self, conn: Connection, sql: str, args: list) -> Sequence[Sequence[Any]]:
+        """A ``Prepared`` statement's rows, from the driver (errors raised as SQLAlchemy's)."""
+
+    @abc.abstractmethod
+    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
+        """A ``Prepared`` statement once per parameter tuple, in one driver call."""
 
     @abc.abstractmethod
     def lock_schema(self, conn: Connection) -> None:
@@ -102,23 +132,6 @@ class Dialect(abc.ABC):
     async def wait_for_change(self, kind: Change, within_s: float) -> None:
         """Until rows of this kind may have changed, at most ``within_s`` seconds."""
         await asyncio.sleep(within_s)
-
-
-def run_work(conn: Connection, work: Work[T], write: bool, begin: str = "BEGIN") -> T:
-    """``work`` on an autocommit connection, as it is or in the transaction ``begin`` starts
-    (spelled out, not SQLAlchemy's: a read has nothing to reset, and SQLite's ``BEGIN
-    IMMEDIATE`` can be said)."""
-    if not write:
-        return work(conn)
-    conn.exec_driver_sql(begin)
-    try:
-        result = work(conn)
-    except BaseException:
-        with contextlib.suppress(*DATABASE_ERRORS):  # the connection may be what failed
-            conn.exec_driver_sql("ROLLBACK")
-        raise
-    conn.exec_driver_sql("COMMIT")
-    return result
 
 
 def reason(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
 from chatbot.store.dialect import Dialect, clock_params
+from chatbot.store.prepared import Prepared
 from chatbot.store.tables import Token, leases
 
 logger = logging.getLogger(__name__)
@@ -85,13 +86,15 @@ class Leases:
             project_id=p, app_id=a, token=token, acquired_at=now, expires_at=expires,
             holder=f"{socket.gethostname()}:{os.getpid()}"[:200],  # for people reading it
         )  # fmt: skip
-        self._take = row.on_conflict_do_update(
+        take = row.on_conflict_do_update(
             index_elements=["project_id", "app_id"],
             set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
             where=leases.c.expires_at < now,  # free, or expired
-        ).returning(leases.c.token)
+        )
+        self._take = Prepared(take.returning(leases.c.token))
         c = leases.c
-        self._drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
+        drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
+        self._drop = Prepared(drop)
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -108,12 +111,10 @@ class Leases:
         if key in self._busy:
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._busy.add(key)
-        token, take = uuid.uuid4(), self._take
+        d, token, take = self._dialect, uuid.uuid4(), self._take
         params = {"p": project_id, "a": app_id, "token": token, **clock_params(self.ttl_s)}
         try:
-            granted = await self._dialect.run(
-                lambda conn: conn.execute(take, params).first() is not None, side=True
-            )
+            granted = await d.run(lambda conn: take.first(d, conn, params) is not None, side=True)
         except BaseException:
             self._busy.discard(key)
             raise
@@ -135,9 +136,9 @@ class Leases:
         if self._held.get(key) == token:
             del self._held[key]
         self._lost.discard(token)
-        drop, params = self._drop, {"p": key[0], "a": key[1], "token": token}
+        d, drop, params = self._dialect, self._drop, {"p": key[0], "a": key[1], "token": token}
         try:
-            await self._dialect.run(lambda conn: conn.execute(drop, params), side=True)
+            await d.run(lambda conn: drop.rows(d, conn, params), side=True)
         except Exception:  # it will lapse at its expiry; the turn itself is already stored
             logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
         finally:

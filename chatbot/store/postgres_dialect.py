@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import Change, Dialect, T, Work, reason, run_work
+from chatbot.store.dialect import Change, Dialect, T, Work, reason
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ LISTEN_RETRY_S = 5.0
 def display_url(database_url: str) -> str:
     """The URL with its password masked and no query (where libpq's options may hold one)."""
     return sa.engine.make_url(database_url).set(query={}).render_as_string(hide_password=True)
+
+
+def _failed(conn: Connection, sql: str, args: Any, exc: Exception) -> sa.exc.DBAPIError:
+    """A driver's error as SQLAlchemy's; the connection is dropped from the pool, as
+    SQLAlchemy would drop one it found disconnected (what failed cannot be told apart
+    here, and a fresh connection is cheap next to a broken one handed out again)."""
+    conn.invalidate(exc)
+    return sa.exc.DBAPIError(sql, args, exc, connection_invalidated=True)
 
 
 def _text(value: str) -> str:
@@ -92,7 +100,7 @@ class PostgresDialect(Dialect):
             max_overflow=0,
             json_serializer=_text,
             json_deserializer=_text,
-            isolation_level="AUTOCOMMIT",  # ``run_work`` begins and commits transactions
+            isolation_level="AUTOCOMMIT",  # ``Dialect.run_work`` begins and commits
         )
         # Operations run on the engine's synchronous face, each in one greenlet hop (as
         # ``AsyncConnection.run_sync`` does, without its two extra hops to connect and close).
@@ -119,7 +127,25 @@ class PostgresDialect(Dialect):
 
     def _run(self, work: Work[T], write: bool) -> T:
         with self._engine.connect() as conn:
-            return run_work(conn, work, write)
+            return self.run_work(conn, work, write)
+
+    def say(self, conn: Connection, sql: str) -> None:
+        try:
+            await_only(conn.connection.driver_connection.execute(sql))
+        except Exception as exc:
+            raise _failed(conn, sql, [], exc) from exc
+
+    def driver_rows(self, conn: Connection, sql: str, args: list) -> list[Any]:
+        try:
+            return await_only(conn.connection.driver_connection.fetch(sql, *args))
+        except Exception as exc:
+            raise _failed(conn, sql, args, exc) from exc
+
+    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
+        try:
+            await_only(conn.connection.driver_connection.executemany(sql, args))
+        except Exception as exc:
+            raise _failed(conn, sql, args, exc) from exc
 
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))

@@ -22,10 +22,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import queue
 import socket
+import sqlite3
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, run_work, utcnow
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, utcnow
 from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
@@ -43,12 +45,12 @@ _FORGOTTEN_AFTER = dt.timedelta(hours=1)
 
 
 def _engine(path: Path, synchronous: str) -> Engine:
-    """The engine of one connection, opened once and kept by its executor's thread."""
+    """The engine of one connection, opened once and kept by its lane's thread."""
     engine = sa.create_engine(
         f"sqlite:///{path}",
         pool_size=1,
         max_overflow=0,
-        isolation_level="AUTOCOMMIT",  # ``run_work`` begins and commits transactions
+        isolation_level="AUTOCOMMIT",  # ``Dialect.run_work`` begins and commits
         connect_args={"check_same_thread": False},
     )
 
@@ -67,9 +69,45 @@ def _engine(path: Path, synchronous: str) -> Engine:
     return engine
 
 
-def _locked(lock: threading.Lock | None, conn: Connection, work: Work[T], write: bool) -> T:
-    with lock or contextlib.nullcontext():
-        return run_work(conn, work, write, begin="BEGIN IMMEDIATE")
+class _Lane:
+    """One thread that runs calls for the event loop, in order: the keeper of a connection.
+
+    Hand-rolled where a one-thread ``ThreadPoolExecutor`` would do: ``run_in_executor``
+    pays for two futures, a condition and their callbacks on every call, which under a
+    burst of turns cost about as much as the statements themselves. Here a call is one
+    queue entry and one ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._calls.put((loop, done, fn, args))
+        return done
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            loop, done, fn, args = call
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the caller, whatever it is
+                loop.call_soon_threadsafe(_settle, done, None, exc)
+            else:
+                loop.call_soon_threadsafe(_settle, done, result, None)
+
+    async def stop(self) -> None:
+        self._calls.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+
+def _settle(done: asyncio.Future, result: Any, exc: BaseException | None) -> None:
+    if done.cancelled():  # its caller stopped waiting; the call itself ran
+        return
+    done.set_exception(exc) if exc is not None else done.set_result(result)
 
 
 def _close(conn: Connection) -> None:
@@ -80,13 +118,14 @@ def _close(conn: Connection) -> None:
 class SQLiteDialect(Dialect):
     name = "sqlite"
     insert = staticmethod(sqlite.insert)
+    begin = "BEGIN IMMEDIATE"  # the write lock first (see above)
 
     def __init__(self, path: Path, *, ttl_s: float) -> None:
         self.path = path
         self.database_url = f"sqlite:///{path}"
         self._ttl_s = ttl_s
         # The two connections (``side``: leases and relay), each kept by its own thread.
-        self._lanes: dict[bool, tuple[Connection, ThreadPoolExecutor]] = {}
+        self._lanes: dict[bool, tuple[Connection, _Lane]] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
         # Both connections write: this process's writes take turns here, where the one
         # waiting is woken at once, not in SQLite's busy handler, which sleeps a
@@ -104,14 +143,13 @@ class SQLiteDialect(Dialect):
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for side, synchronous in ((False, "FULL"), (True, "NORMAL")):
-            executor = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite-{synchronous.lower()}")
-            connect = _engine(self.path, synchronous).connect
+            lane = _Lane(f"sqlite-{synchronous.lower()}")
             try:
-                conn = await asyncio.get_running_loop().run_in_executor(executor, connect)
+                conn = await lane.call(_engine(self.path, synchronous).connect)
             except BaseException:
-                executor.shutdown(wait=False)
+                await lane.stop()
                 raise
-            self._lanes[side] = (conn, executor)
+            self._lanes[side] = (conn, lane)
 
     async def close(self) -> None:
         if len(self._lanes) == 2:
@@ -119,16 +157,37 @@ class SQLiteDialect(Dialect):
                 mine = lease_holders.delete().where(lease_holders.c.id == self._holder_id)
                 await self.run(lambda conn: conn.execute(mine), side=True)
         lanes, self._lanes = self._lanes, {}
-        for conn, executor in lanes.values():
-            await asyncio.get_running_loop().run_in_executor(executor, _close, conn)
-            executor.shutdown()
+        for conn, lane in lanes.values():
+            try:
+                await lane.call(_close, conn)
+            finally:
+                await lane.stop()
 
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
-        conn, executor = self._lanes[side]
+        conn, lane = self._lanes[side]
         lock = self._writing if write or side else None
-        return await asyncio.get_running_loop().run_in_executor(
-            executor, _locked, lock, conn, work, write
-        )
+        return await lane.call(self._locked, lock, conn, work, write)
+
+    def _locked(
+        self, lock: threading.Lock | None, conn: Connection, work: Work[T], write: bool
+    ) -> T:
+        with lock or contextlib.nullcontext():
+            return self.run_work(conn, work, write)
+
+    def say(self, conn: Connection, sql: str) -> None:
+        self.driver_rows(conn, sql, [])
+
+    def driver_rows(self, conn: Connection, sql: str, args: list) -> list[Any]:
+        try:
+            return conn.connection.driver_connection.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
+
+    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
+        try:
+            conn.connection.driver_connection.executemany(sql, args)
+        except sqlite3.Error as exc:
+            raise sa.exc.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
 
     def lock_schema(self, conn: Connection) -> None:
         pass  # the migration's transaction began with SQLite's write lock (BEGIN IMMEDIATE)

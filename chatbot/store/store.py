@@ -39,21 +39,24 @@ from chatbot.store.base import (
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
 from chatbot.store.dialect import DATABASE_ERRORS, Dialect, reason, utcnow
 from chatbot.store.leases import Leases, held_tokens
+from chatbot.store.prepared import Prepared
 from chatbot.store.tables import conversations, history_digests, states
 
 st, cv = states.c, conversations.c
 # The statements of every turn's reads, built once.
-_SHOWN = branch_sql.shown_query(sa.bindparam("p"), sa.bindparam("c"))
+_SHOWN = Prepared(branch_sql.shown_query(sa.bindparam("p"), sa.bindparam("c")))
 _LOAD = sa.select(st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status).where(
     st.partition_key == sa.bindparam("pk")
 )
-_LOAD_ANY = _LOAD.order_by(st.created_at.desc(), st.sequence_id.desc()).limit(1)
-_LOAD_LATEST = (
+_LOAD_ANY = Prepared(_LOAD.order_by(st.created_at.desc(), st.sequence_id.desc()).limit(1))
+_LOAD_LATEST = Prepared(
     _LOAD.where(st.app_id == sa.bindparam("app_id")).order_by(st.sequence_id.desc()).limit(1)
 )
-_LOAD_AT = _LOAD.where(
-    st.app_id == sa.bindparam("app_id"), st.sequence_id == sa.bindparam("sequence_id")
-).limit(1)
+_LOAD_AT = Prepared(
+    _LOAD.where(
+        st.app_id == sa.bindparam("app_id"), st.sequence_id == sa.bindparam("sequence_id")
+    ).limit(1)
+)
 
 
 @dataclass(slots=True)
@@ -241,13 +244,13 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             return lost
         now = utcnow()  # for SQLite's statements; PostgreSQL's take the database's now()
         burr_row, *per_branch = _commit_statements(d)
-        conn.execute(burr_row, [e.row for e in written])
+        burr_row.run_many(d, conn, [e.row for e in written], by_keys=True)
         branch_sql.write_turns(conn, d, [e.branch for e in written], now)
         # One row per branch: its latest save's (a batch rarely holds two of one branch).
         latest = {(e.row["partition_key"], e.row["app_id"]): e.summary for e in written}
         rows = [{**summary, "now": now} for summary in latest.values()]
         for statement in per_branch:
-            conn.execute(statement, rows)
+            statement.run_many(d, conn, rows)
         return lost
 
     async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
@@ -331,8 +334,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def shown_branch(self, project_id: str, conversation_id: str) -> str:
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
         conversation id itself (one cheap query: it runs once per turn)."""
-        shown = await self._scalar(_SHOWN, {"p": project_id, "c": conversation_id})
-        return shown if shown is not None else conversation_id
+        d, params = self.dialect, {"p": project_id, "c": conversation_id}
+        shown = await d.run(lambda conn: _SHOWN.first(d, conn, params))
+        return shown[0] if shown is not None else conversation_id
 
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
         """Make ``app_id`` the shown branch (the listing shows its title and turn count);
@@ -366,21 +370,22 @@ def _load(
         return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
     params = {"pk": pk, "app_id": app_id, "sequence_id": sequence_id}
     query = _LOAD_ANY if app_id is None else _LOAD_LATEST if sequence_id is None else _LOAD_AT
-    row = conn.execute(query, params).first()
+    row = query.first(d, conn, params)
     if row is None:
         if app_id is None or sequence_id is None:
             return None
         # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
         return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
+    position, state, sequence_id, app_id, created_at, status = row
     return {
-        "partition_key": pk, "app_id": row.app_id, "sequence_id": row.sequence_id,
-        "position": row.position, "state": decode_state(row.state),
-        "created_at": row.created_at, "status": row.status,
+        "partition_key": pk, "app_id": app_id, "sequence_id": sequence_id,
+        "position": position, "state": decode_state(state), "created_at": created_at,
+        "status": status,
     }  # fmt: skip
 
 
 @functools.cache
-def _commit_statements(d: Dialect) -> tuple[Any, ...]:
+def _commit_statements(d: Dialect) -> tuple[Prepared, ...]:
     """The group commit's statements, built once: Burr's row (one per turn), then, one row
     per saved branch, the summary (its title and turn count are the shown branch's), the
     digest, and the pruning that keeps the branch's newest SNAPSHOTS_KEPT states: one
@@ -417,8 +422,9 @@ def _commit_statements(d: Dialect) -> tuple[Any, ...]:
     newest = sa.select(st.sequence_id).where(*this).order_by(st.sequence_id.desc())
     prune = states.delete().where(*this, st.sequence_id.not_in(newest.limit(SNAPSHOTS_KEPT)))
     if d.chains_writes:  # the pruning sees Burr's rows: they were written by an earlier statement
-        return burr_row, summary.add_cte(digest.cte("digest")).add_cte(prune.cte("prune"))
-    return burr_row, summary, digest, prune
+        chained = summary.add_cte(digest.cte("digest")).add_cte(prune.cte("prune"))
+        return Prepared(burr_row), Prepared(chained)
+    return tuple(Prepared(statement) for statement in (burr_row, summary, digest, prune))
 
 
 def _settle(done: asyncio.Future, error: Exception | None) -> None:
