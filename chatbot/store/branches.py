@@ -1,15 +1,11 @@
 """Branches and boundaries: the rows beside Burr's snapshots that make forking work.
 
-A branch is a Burr application (``chatbot.domain.branch_ids``); its states are Burr's
-snapshot rows, pruned to the newest few because each holds the whole history. Forking
-needs every earlier point between turns, so each stored turn also leaves a *boundary*
-row: the state without its history (``rest``) and the history's length. A branch's
-history only grows, so its latest snapshot cut to that length is the history the
-boundary had: any boundary loads from two small rows and one snapshot, however old.
-
-Writes run inside the store's group commit (``write_turns``); look-ups are single
-statements. ``Dialect.forks_of`` says which app ids are a conversation's forks.
-"""
+A branch is a Burr application (``chatbot.domain.branch_ids``) whose snapshots are pruned to the
+newest few, as each holds the whole history. Forking needs every earlier point between turns, so
+each stored turn also leaves a *boundary* row: the state without its history (``rest``) and that
+history's length. A branch's history only grows, so its latest snapshot cut to that length is the
+boundary's history: any boundary, however old, loads from two small rows and one snapshot. Writes
+run in the group commit (``write_turns``); ``Dialect.forks_of`` matches a conversation's forks."""
 
 from __future__ import annotations
 
@@ -38,11 +34,9 @@ HISTORY_KEY = "chat_history"
 # The state before a branch's first step: what Burr loads to fork at boundary 0.
 START_SEQUENCE_ID = -1
 _START = ("prompt", "completed", "{}")  # its position, status and rest
-st, bd, br = snapshots.c, boundaries.c, branches.c
-_BRANCH_COLUMNS = (
-    br.app_id, br.parent_app_id, br.fork_sequence_id, br.diverges_at, br.created, br.shown,
-    br["items"], br.created_at,
-)  # fmt: skip
+st, bd, br, cv = snapshots.c, boundaries.c, branches.c, conversations.c
+_BRANCH_COLUMNS = (br.app_id, br.parent_app_id, br.fork_sequence_id, br.diverges_at, br.created,
+                   br.shown, br["items"], br.created_at)  # fmt: skip
 _BOUNDARY_VALUES = ("items", "position", "status", "digest", "rest", "written_at")
 
 
@@ -56,25 +50,20 @@ class TurnRows:
     fork_digest: str | None = None  # the digest of the state the branch was forked from
 
     @classmethod
-    def of(
-        cls, project_id: str, app_id: str, sequence_id: int, position: str, status: str,
-        values: dict, digest: str, new_branch: NewBranch | None,
-    ) -> TurnRows:  # fmt: skip
+    def of(cls, project_id: str, app_id: str, sequence_id: int, position: str, status: str,
+           values: dict, digest: str, new_branch: NewBranch | None) -> TurnRows:  # fmt: skip
         history = values.get(HISTORY_KEY, [])
         rest = orjson.dumps({k: v for k, v in values.items() if k != HISTORY_KEY}).decode()
         try:
             created = branch_number(app_id)
         except ValueError:  # a Burr application the chatbot did not name
             created = 0
-        row = {
-            "project_id": project_id, "app_id": app_id, "sequence_id": sequence_id,
-            "items": len(history), "position": position, "status": status, "digest": digest,
-            "rest": rest, "b_project": project_id, "b_conversation": conversation_of(app_id),
-            "b_app": app_id, "b_created": created, "b_items": len(history),
-        }  # fmt: skip
-        if new_branch is None:
-            return cls(row)
-        return cls(row, new_branch, history_digest(history[: new_branch.fork_items]))
+        row = {"project_id": project_id, "app_id": app_id, "sequence_id": sequence_id,
+               "items": len(history), "position": position, "status": status, "digest": digest,
+               "rest": rest, "b_project": project_id, "b_conversation": conversation_of(app_id),
+               "b_app": app_id, "b_created": created, "b_items": len(history)}  # fmt: skip
+        at_fork = None if new_branch is None else history_digest(history[: new_branch.fork_items])
+        return cls(row, new_branch, at_fork)
 
     @property
     def conversation_id(self) -> str:
@@ -83,22 +72,14 @@ class TurnRows:
 
 def _latest(column: sa.ColumnElement, project_id: Any, app_id: Any) -> Any:
     """``column`` of the branch's latest snapshot, as a scalar subquery."""
-    return (
-        sa.select(column)
-        .where(st.partition_key == project_id, st.app_id == app_id)
-        .order_by(st.sequence_id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+    of_branch = sa.select(column).where(st.partition_key == project_id, st.app_id == app_id)
+    return of_branch.order_by(st.sequence_id.desc()).limit(1).scalar_subquery()
 
 
 def _next_shown(project_id: Any, conversation_id: Any) -> Any:
-    other = branches.alias("other")
-    return (
-        sa.select(sa.func.coalesce(sa.func.max(other.c.shown), 0) + 1)
-        .where(other.c.project_id == project_id, other.c.conversation_id == conversation_id)
-        .scalar_subquery()
-    )
+    o = branches.alias("other").c
+    theirs = (o.project_id == project_id, o.conversation_id == conversation_id)
+    return sa.select(sa.func.coalesce(sa.func.max(o.shown), 0) + 1).where(*theirs).scalar_subquery()
 
 
 def _of_conversation(d: Dialect, app_id: sa.ColumnElement, conversation_id: str) -> Any:
@@ -110,16 +91,13 @@ def _turn_statements(d: Dialect) -> tuple[Prepared, ...]:
     """The upserts of every turn's branch row and boundary row, built once (they are the
     group commit's); one statement where the database chains writes (``chains_writes``)."""
     p, c, now = sa.bindparam("b_project"), sa.bindparam("b_conversation"), d.commit_time()
-    created = sa.select(conversations.c.created_at).where(
-        conversations.c.project_id == p, conversations.c.app_id == c
-    )
+    # When the conversation was created, or now for one never registered.
+    created = sa.select(cv.created_at).where(cv.project_id == p, cv.app_id == c).scalar_subquery()
+    created_at = sa.func.coalesce(created, sa.type_coerce(now, Instant))
     row = d.insert(branches).values(
-        app_id=sa.bindparam("b_app"), parent_app_id=None, fork_sequence_id=None,
-        diverges_at=0, created=sa.bindparam("b_created"), shown=0,
-        items=sa.bindparam("b_items"), project_id=p, conversation_id=c,
-        # When the conversation was created, or now for one never registered.
-        created_at=sa.func.coalesce(created.scalar_subquery(), sa.type_coerce(now, Instant)),
-    )  # fmt: skip
+        app_id=sa.bindparam("b_app"), parent_app_id=None, fork_sequence_id=None, diverges_at=0,
+        created=sa.bindparam("b_created"), shown=0, items=sa.bindparam("b_items"), project_id=p,
+        conversation_id=c, created_at=created_at)  # fmt: skip
     branch = row.on_conflict_do_update(
         index_elements=["project_id", "app_id"], set_={"items": row.excluded["items"]}
     )
@@ -151,37 +129,28 @@ def _record_fork(conn: Connection, d: Dialect, t: TurnRows) -> dict:
     new = d.insert(branches).values(
         app_id=app, parent_app_id=fork.parent_app_id, fork_sequence_id=fork.fork_sequence_id,
         diverges_at=fork.diverges_at, created=t.row["b_created"], shown=_next_shown(p, c),
-        items=t.row["items"], created_at=d.now(), project_id=p, conversation_id=c,
-    )  # fmt: skip
+        items=t.row["items"], created_at=d.now(), project_id=p, conversation_id=c)  # fmt: skip
     conn.execute(new.on_conflict_do_nothing())
     # The state it was forked from: the parent's boundary there, or the start.
     at = fork.fork_sequence_id
-    source = first(
-        conn,
-        sa.select(bd.position, bd.status, bd.rest).where(
-            bd.project_id == p, bd.app_id == fork.parent_app_id, bd.sequence_id == at
-        ),
-    )
+    there = (bd.project_id == p, bd.app_id == fork.parent_app_id, bd.sequence_id == at)
+    source = first(conn, sa.select(bd.position, bd.status, bd.rest).where(*there))
     position, status, rest = source or _START
-    return {
-        "sequence_id": at, "items": fork.fork_items, "position": position, "status": status,
-        "digest": t.fork_digest, "rest": rest,
-    }  # fmt: skip
+    return {"sequence_id": at, "items": fork.fork_items, "position": position, "status": status,
+            "digest": t.fork_digest, "rest": rest}  # fmt: skip
 
 
 def delete_conversation(conn: Connection, d: Dialect, project_id: str, conversation: str) -> bool:
     """The conversation's summary and every branch's states, boundaries, digests and rows
     (inside a write transaction); False if it had no summary."""
-    cv = conversations.c
     summary = conversations.delete().where(cv.project_id == project_id, cv.app_id == conversation)
     deleted = conn.execute(summary).rowcount > 0
     for table in (snapshots, history_digests, boundaries):
         project = st.partition_key if table is snapshots else table.c.project_id
         of_it = _of_conversation(d, table.c.app_id, conversation)
         conn.execute(table.delete().where(project == project_id, of_it))
-    conn.execute(
-        branches.delete().where(br.project_id == project_id, br.conversation_id == conversation)
-    )
+    theirs = (br.project_id == project_id, br.conversation_id == conversation)
+    conn.execute(branches.delete().where(*theirs))
     return deleted
 
 
@@ -194,29 +163,20 @@ def load_boundary(
             return None
         items, (position, status, rest), written_at, latest = 0, _START, utcnow(), "[]"
     else:
-        row = first(
-            conn,
-            sa.select(
-                bd["items"], bd.position, bd.status, bd.rest, bd.written_at,
-                _latest(d.history(st.state), partition_key, app_id),
-            ).where(
-                bd.project_id == partition_key, bd.app_id == app_id,
-                bd.sequence_id == sequence_id,
-            ),
-        )  # fmt: skip
+        this = (bd.project_id == partition_key, bd.app_id == app_id, bd.sequence_id == sequence_id)
+        row = first(conn, sa.select(
+            bd["items"], bd.position, bd.status, bd.rest, bd.written_at,
+            _latest(d.history(st.state), partition_key, app_id)).where(*this))  # fmt: skip
         if row is None:
             return None
         items, position, status, rest, written_at, latest = row
     history = orjson.loads(latest) if latest is not None else []
     if len(history) < items:  # not this branch's prefix: nothing sound to load
         return None
-    values = orjson.loads(rest)
-    values[HISTORY_KEY] = history[:items]
-    return {
-        "partition_key": partition_key, "app_id": app_id, "sequence_id": sequence_id,
-        "position": position, "state": State(values), "created_at": written_at,
-        "status": status,
-    }  # fmt: skip
+    values = {**orjson.loads(rest), HISTORY_KEY: history[:items]}
+    return {"partition_key": partition_key, "app_id": app_id, "sequence_id": sequence_id,
+            "position": position, "state": State(values), "created_at": written_at,
+            "status": status}  # fmt: skip
 
 
 def first(conn: Connection, query: sa.Executable) -> Any:
@@ -230,21 +190,14 @@ def _has_states(conn: Connection, partition_key: str, app_id: str) -> bool:
 
 
 def branch_records(conn: Connection, project_id: str, conversation_id: str) -> list[BranchRecord]:
-    rows = conn.execute(
-        sa.select(*_BRANCH_COLUMNS)
-        .where(br.project_id == project_id, br.conversation_id == conversation_id)
-        .order_by(br.created, br.app_id)
-    )
+    theirs = (br.project_id == project_id, br.conversation_id == conversation_id)
+    rows = conn.execute(sa.select(*_BRANCH_COLUMNS).where(*theirs).order_by(br.created, br.app_id))
     return [BranchRecord(*row[:7], created_at=row[7]) for row in rows]
 
 
 def shown_query(project_id: Any, conversation_id: Any) -> sa.Select:
-    return (
-        sa.select(br.app_id)
-        .where(br.project_id == project_id, br.conversation_id == conversation_id)
-        .order_by(br.shown.desc(), br.created.desc())
-        .limit(1)
-    )
+    theirs = (br.project_id == project_id, br.conversation_id == conversation_id)
+    return sa.select(br.app_id).where(*theirs).order_by(br.shown.desc(), br.created.desc()).limit(1)
 
 
 def show_branch(
@@ -261,22 +214,14 @@ def show_branch(
     (history,) = first(conn, sa.select(_latest(d.history(st.state), project_id, app_id)))
     if history is not None:
         title, turns = summarise(orjson.loads(history))
-        c = conversations.c
-        conn.execute(
-            conversations.update()
-            .where(c.project_id == project_id, c.app_id == conversation_id)
-            .values(title=title, turns=turns)
-        )
+        summary = (cv.project_id == project_id, cv.app_id == conversation_id)
+        conn.execute(conversations.update().where(*summary).values(title=title, turns=turns))
     return True
 
 
 def boundary(conn: Connection, project_id: str, app_id: str, items: int) -> Boundary | None:
-    found = first(
-        conn,
-        sa.select(bd.sequence_id)
-        .where(bd.project_id == project_id, bd.app_id == app_id, bd["items"] == items)
-        .order_by(bd.sequence_id.desc()),
-    )
+    this = (bd.project_id == project_id, bd.app_id == app_id, bd["items"] == items)
+    found = first(conn, sa.select(bd.sequence_id).where(*this).order_by(bd.sequence_id.desc()))
     if found is not None:
         return Boundary(app_id, found.sequence_id, items)
     if items == 0 and _has_states(conn, project_id, app_id):
@@ -287,11 +232,7 @@ def boundary(conn: Connection, project_id: str, app_id: str, items: int) -> Boun
 def find_boundary(
     conn: Connection, d: Dialect, project_id: str, conversation_id: str, digest: str
 ) -> Boundary | None:
-    row = first(
-        conn,
-        sa.select(bd.app_id, bd.sequence_id, bd["items"])
-        .where(bd.project_id == project_id, bd.digest == digest)
-        .where(_of_conversation(d, bd.app_id, conversation_id))
-        .order_by(bd.written_at.desc(), bd.sequence_id.desc()),
-    )
+    found = sa.select(bd.app_id, bd.sequence_id, bd["items"]).where(bd.project_id == project_id)
+    found = found.where(bd.digest == digest, _of_conversation(d, bd.app_id, conversation_id))
+    row = first(conn, found.order_by(bd.written_at.desc(), bd.sequence_id.desc()))
     return Boundary(*row) if row else None

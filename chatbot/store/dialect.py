@@ -37,8 +37,7 @@ class Dialect(abc.ABC):
     chains_writes: bool = False
     # ``sqlalchemy.dialects.<name>.insert``: the upsert (``on_conflict_do_*``) of the database.
     insert: Any
-    # What starts a write transaction (``run_work``).
-    begin = "BEGIN"
+    begin = "BEGIN"  # what starts a write transaction (``run_work``)
 
     @property
     @abc.abstractmethod
@@ -59,12 +58,8 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
-        """``work(connection)`` in one transaction (``write``), or each statement on its
-        own. ``side``: lease and relay rows, which need no fsync (SQLite's own connection)."""
-
-    @abc.abstractmethod
-    def say(self, conn: Connection, sql: str) -> None:
-        """A statement with no parameters and no rows (``BEGIN``, ``COMMIT``), on the driver."""
+        """``work(connection)``, in one transaction if ``write``. ``side``: lease and relay
+        rows, which need no fsync (SQLite's own connection)."""
 
     def run_work(self, conn: Connection, work: Work[T], write: bool) -> T:
         """``work`` on an autocommit connection, as it is or in the transaction ``begin``
@@ -72,23 +67,20 @@ class Dialect(abc.ABC):
         ``BEGIN IMMEDIATE`` can be said)."""
         if not write:
             return work(conn)
-        self.say(conn, self.begin)
+        self.driver(conn, self.begin, [])
         try:
             result = work(conn)
         except BaseException:
             with contextlib.suppress(*DATABASE_ERRORS):  # the connection may be what failed
-                self.say(conn, "ROLLBACK")
+                self.driver(conn, "ROLLBACK", [])
             raise
-        self.say(conn, "COMMIT")
+        self.driver(conn, "COMMIT", [])
         return result
 
     @abc.abstractmethod
-    def driver_rows(self, conn: Connection, sql: str, args: list) -> Sequence[Sequence[Any]]:
-        """A ``Prepared`` statement's rows, from the driver (errors raised as SQLAlchemy's)."""
-
-    @abc.abstractmethod
-    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
-        """A ``Prepared`` statement once per parameter tuple, in one driver call."""
+    def driver(self, conn: Connection, sql: str, args: list, many: bool = False) -> Sequence:
+        """SQL's rows from the driver (``many``: once per parameter list, no rows), its
+        errors raised as SQLAlchemy's: ``Prepared`` statements and transactions."""
 
     @abc.abstractmethod
     def lock_schema(self, conn: Connection) -> None:
@@ -104,8 +96,7 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     def lease_clock(self) -> tuple[Any, Any]:
-        """ "Now" and "now plus the parameter ``ttl`` seconds" in a prepared statement (on
-        SQLite the parameters ``now`` and ``expires``: ``clock_params`` gives all three)."""
+        """ "Now" and "now plus the parameter ``ttl`` seconds" (``clock_params``)."""
 
     @abc.abstractmethod
     def history(self, state: sa.ColumnElement) -> sa.ColumnElement:

@@ -1,11 +1,10 @@
 """Turn leases in the database: one turn at a time per conversation, in every process.
 
-A lease is a row, taken by one statement that succeeds only when no live lease exists,
-so no connection is held while a reply streams (a PostgreSQL advisory lock would pin one
-per open stream). Each carries a random token and an expiry, which one task per process
-pushes back every third of the TTL: a dead process's leases lapse. The token fences the
-final write, so a turn whose lease was taken over (its process stalled past the expiry)
-cannot store its state. Expiries are compared on the dialect's clock.
+A lease is a row, taken by one statement that succeeds only when no live lease exists:
+no connection is held while a reply streams (an advisory lock would pin one per stream).
+Its expiry is pushed back every third of the TTL by one task per process, so a dead
+process's leases lapse; its random token fences the final write, so a turn whose lease
+was taken over (its process stalled past the expiry) cannot store its state.
 """
 
 from __future__ import annotations
@@ -66,10 +65,8 @@ class _Lease:
 
 
 class Leases:
-    """This process's leases in one database: acquire, release, renew, and fence writes.
-
-    Taking, dropping and renewing a lease are each one short autocommit statement.
-    """
+    """This process's leases in one database: acquire, release, renew, and fence writes
+    (taking, dropping and renewing are each one short autocommit statement)."""
 
     def __init__(self, dialect: Dialect, *, ttl_s: float) -> None:
         self._dialect = dialect

@@ -1,12 +1,11 @@
 """Schema migrations with Alembic, run from code (``migrations/``; no ``alembic.ini``).
 
-An empty database is created from ``tables`` (the newest schema) and stamped at the newest
-revision. One written before migrations (tables, no ``alembic_version``) is stamped at the
-baseline, 0001, and upgraded from there. The server migrates at start, in one transaction
-that first takes a lock the other starting processes wait for (PostgreSQL's advisory
-lock, SQLite's write lock), so that processes starting at once migrate one after the
-other. ``chatbot db upgrade`` does the same without serving. A database migrated by a
-newer release is refused (``SchemaTooNew``), never downgraded.
+An empty database gets the newest schema (``tables``) and revision; one written before
+migrations (tables, no ``alembic_version``) is stamped at the baseline, 0001, and
+upgraded. The server migrates at start, in one transaction that first takes a lock
+(PostgreSQL's advisory lock, SQLite's write lock): processes starting at once migrate one
+after the other. ``chatbot db upgrade`` does the same without serving. A database
+migrated by a newer release is refused (``SchemaTooNew``), never downgraded.
 """
 
 from __future__ import annotations
@@ -25,8 +24,7 @@ from chatbot.store.tables import metadata
 SCRIPTS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # the schema of the releases before migrations
 logger = logging.getLogger(__name__)
-# Alembic narrates its plugins (as it is imported) and each step at INFO; the one line
-# that matters is ours. So it is quieted first, and imported only when needed.
+# Alembic narrates its plugins and each step at INFO; the one line that matters is ours.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:

@@ -1,16 +1,13 @@
 """PostgreSQL: several server processes on any number of machines. What differs:
 
-- Times are the database's clock (``now()``), so machines with skewed clocks agree.
-- A write transaction's lease check takes ``FOR UPDATE``, which orders it against a
-  process taking the lease over.
-- Data-modifying CTEs chain a group commit's writes into fewer statements, each one
-  round trip (``chains_writes``).
-- Migrations run under a transaction-level advisory lock: processes starting at once
-  migrate one after the other.
-- The relay is woken by notifications (``NOTIFY chatbot_relay_signals`` after a write of
-  signals, ``chatbot_relay_replies`` of answers or batches), heard on one connection of
-  each process's own, not a pooled one, which would be pinned for good. Polling stays
-  the rule: a notification lost with a dropped connection costs one poll, not an event.
+- Times are the database's clock (``now()``): machines with skewed clocks agree.
+- The final write's lease check takes ``FOR UPDATE``, ordering it against a takeover.
+- Data-modifying CTEs chain a group commit's writes into fewer round trips.
+- Migrations run under a transaction-level advisory lock, one process after the other.
+- The relay is woken by notifications (``chatbot_relay_signals`` after a write of
+  signals, ``chatbot_relay_replies`` of answers or batches), heard on a connection of
+  each process's own (a pooled one would be pinned for good). Polling stays the rule: a
+  notification lost with a dropped connection costs one poll, not an event.
 """
 
 from __future__ import annotations
@@ -50,14 +47,6 @@ LISTEN_RETRY_S = 5.0
 def display_url(database_url: str) -> str:
     """The URL with its password masked and no query (where libpq's options may hold one)."""
     return sa.engine.make_url(database_url).set(query={}).render_as_string(hide_password=True)
-
-
-def _failed(conn: Connection, sql: str, args: Any, exc: Exception) -> sa.exc.DBAPIError:
-    """A driver's error as SQLAlchemy's; the connection is dropped from the pool, as
-    SQLAlchemy would drop one it found disconnected (what failed cannot be told apart
-    here, and a fresh connection is cheap next to a broken one handed out again)."""
-    conn.invalidate(exc)
-    return sa.exc.DBAPIError(sql, args, exc, connection_invalidated=True)
 
 
 def _text(value: str) -> str:
@@ -129,23 +118,13 @@ class PostgresDialect(Dialect):
         with self._engine.connect() as conn:
             return self.run_work(conn, work, write)
 
-    def say(self, conn: Connection, sql: str) -> None:
+    def driver(self, conn: Connection, sql: str, args: list, many: bool = False) -> list:
+        raw = conn.connection.driver_connection
         try:
-            await_only(conn.connection.driver_connection.execute(sql))
-        except Exception as exc:
-            raise _failed(conn, sql, [], exc) from exc
-
-    def driver_rows(self, conn: Connection, sql: str, args: list) -> list[Any]:
-        try:
-            return await_only(conn.connection.driver_connection.fetch(sql, *args))
-        except Exception as exc:
-            raise _failed(conn, sql, args, exc) from exc
-
-    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
-        try:
-            await_only(conn.connection.driver_connection.executemany(sql, args))
-        except Exception as exc:
-            raise _failed(conn, sql, args, exc) from exc
+            return await_only(raw.executemany(sql, args) if many else raw.fetch(sql, *args)) or []
+        except Exception as exc:  # which failed cannot be told: a fresh connection next time
+            conn.invalidate(exc)
+            raise sa.exc.DBAPIError(sql, args, exc, connection_invalidated=True) from exc
 
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))

@@ -1,13 +1,11 @@
 """The statements every turn runs, compiled once per database and handed to its driver.
 
-SQLAlchemy spends some 13 µs of Python on each execution (its execution context, the
-parameters' processing, the result's set-up) where the driver spends about 5: under a
-burst of turns that was most of the store's CPU. The few statements each turn runs are
-still written once in SQLAlchemy Core; a ``Prepared`` compiles one with the connection's
-dialect the first time it runs and, after that, only orders the parameters, applies the
-column types' own conversions (``bind_processor``/``result_processor``: ISO text and Unix
-seconds on SQLite) and calls the driver (``Dialect.driver_rows``/``driver_many``).
-Everything else in the store goes through SQLAlchemy as usual.
+SQLAlchemy spends some 13 µs of Python on each execution (execution context, parameter
+processing, result set-up) where the driver spends about 5: under a burst of turns, most
+of the store's CPU. These statements are still written once in SQLAlchemy Core; each is
+compiled with the connection's dialect on first use, and then only its parameters are
+ordered and converted by the column types' own ``bind_processor``/``result_processor``
+(ISO text, Unix seconds on SQLite) around one driver call (``Dialect.driver``).
 """
 
 from __future__ import annotations
@@ -53,13 +51,12 @@ class _Compiled:
     def row(self, raw: Sequence[Any]) -> tuple:
         if self.results is None:
             return tuple(raw)
-        return tuple(f(v) if f is not None else v for f, v in zip(self.results, raw, strict=True))
+        return tuple([f(v) if f is not None else v for f, v in zip(self.results, raw, strict=True)])
 
 
 class Prepared:
-    """A statement of the turn's path (built once, at import or per dialect), run on the
-    driver's own connection. Its SQL is compiled on first use, per set of column keys for
-    an ``INSERT`` whose columns come from the parameters."""
+    """A statement built once (at import, or once per dialect), run on the driver; an
+    ``INSERT`` taking its columns from the rows' keys is compiled once per set of keys."""
 
     __slots__ = ("_statement", "_compiled")
 
@@ -70,13 +67,14 @@ class Prepared:
     def _for(self, conn: Connection, keys: tuple[str, ...] | None) -> _Compiled:
         found = self._compiled.get((conn.dialect.name, keys))
         if found is None:
-            found = _Compiled(self._statement, conn, keys)
-            self._compiled[(conn.dialect.name, keys)] = found
+            found = self._compiled[(conn.dialect.name, keys)] = _Compiled(
+                self._statement, conn, keys
+            )
         return found
 
     def rows(self, d: Dialect, conn: Connection, params: Mapping[str, Any]) -> list[tuple]:
         compiled = self._for(conn, None)
-        return [compiled.row(r) for r in d.driver_rows(conn, compiled.sql, compiled.args(params))]
+        return [compiled.row(r) for r in d.driver(conn, compiled.sql, compiled.args(params))]
 
     def first(self, d: Dialect, conn: Connection, params: Mapping[str, Any]) -> tuple | None:
         rows = self.rows(d, conn, params)
@@ -85,9 +83,7 @@ class Prepared:
     def run_many(
         self, d: Dialect, conn: Connection, rows: Sequence[Mapping[str, Any]], by_keys: bool = False
     ) -> None:
-        """One statement per row, in one driver call; ``by_keys``: an ``INSERT`` that takes
-        its columns from the rows' keys (every row has the same keys)."""
-        if not rows:
-            return
-        compiled = self._for(conn, tuple(rows[0]) if by_keys else None)
-        d.driver_many(conn, compiled.sql, [compiled.args(row) for row in rows])
+        """Once per row, in one driver call; ``by_keys``: the columns are the rows' keys."""
+        if rows:
+            compiled = self._for(conn, tuple(rows[0]) if by_keys else None)
+            d.driver(conn, compiled.sql, [compiled.args(row) for row in rows], many=True)

@@ -1,17 +1,13 @@
-"""SQLite: one file shared by every server process of one machine.
+"""SQLite: one file shared by every server process of one machine (the leases are rows).
 
-``--workers N`` and separate ``chatbot serve`` processes can share the file: the turn
-leases are rows in it. Each of a process's two connections is kept by a thread of its
-own, so the event loop never waits on the disk or on another process's write lock
-(``busy_timeout``). What differs from PostgreSQL:
+Each of a process's two connections is kept by a thread of its own, so the event loop
+never waits on the disk or on another process's write lock. What differs from PostgreSQL:
 
 - WAL mode; states and summaries are written with ``synchronous=FULL`` (a turn is on
   disk before its ``end`` frame), leases and relay rows on the second connection with
-  ``synchronous=NORMAL`` (no fsync: only a crash of the machine loses one, and then
-  every holder is gone too).
-- A write transaction begins with ``BEGIN IMMEDIATE``: SQLite's write lock first, so a
-  lease check and the writes after it are seen by every process in one order.
-- Times are this machine's clock, which every process on the file shares.
+  ``synchronous=NORMAL`` (only a crash of the machine loses one, and every holder too).
+- ``BEGIN IMMEDIATE``: the write lock first, so every process sees a lease check and the
+  writes after it in one order. Times are this machine's clock.
 - Each process keeps a row in ``chatbot_lease_holders``, renewed with its leases: how a
   starting server knows that another one uses the file.
 """
@@ -70,12 +66,11 @@ def _engine(path: Path, synchronous: str) -> Engine:
 
 
 class _Lane:
-    """One thread that runs calls for the event loop, in order: the keeper of a connection.
+    """The thread keeping one connection: runs the event loop's calls, in order.
 
-    Hand-rolled where a one-thread ``ThreadPoolExecutor`` would do: ``run_in_executor``
-    pays for two futures, a condition and their callbacks on every call, which under a
-    burst of turns cost about as much as the statements themselves. Here a call is one
-    queue entry and one ``call_soon_threadsafe``.
+    Hand-rolled, not a one-thread ``ThreadPoolExecutor``: ``run_in_executor`` pays two
+    futures, a condition and their callbacks per call (under a burst, as much as the
+    statement); here a call is one queue entry and one ``call_soon_threadsafe``.
     """
 
     def __init__(self, name: str) -> None:
@@ -127,9 +122,8 @@ class SQLiteDialect(Dialect):
         # The two connections (``side``: leases and relay), each kept by its own thread.
         self._lanes: dict[bool, tuple[Connection, _Lane]] = {}
         self._holder_id = uuid.uuid4().hex  # this store among the file's users
-        # Both connections write: this process's writes take turns here, where the one
-        # waiting is woken at once, not in SQLite's busy handler, which sleeps a
-        # millisecond or more per retry.
+        # Both connections write: they take turns here, where the one waiting is woken at
+        # once, not in SQLite's busy handler (which sleeps a millisecond or more per retry).
         self._writing = threading.Lock()
 
     @property
@@ -174,18 +168,10 @@ class SQLiteDialect(Dialect):
         with lock or contextlib.nullcontext():
             return self.run_work(conn, work, write)
 
-    def say(self, conn: Connection, sql: str) -> None:
-        self.driver_rows(conn, sql, [])
-
-    def driver_rows(self, conn: Connection, sql: str, args: list) -> list[Any]:
+    def driver(self, conn: Connection, sql: str, args: list, many: bool = False) -> list:
+        raw = conn.connection.driver_connection
         try:
-            return conn.connection.driver_connection.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise sa.exc.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
-
-    def driver_many(self, conn: Connection, sql: str, args: list[list]) -> None:
-        try:
-            conn.connection.driver_connection.executemany(sql, args)
+            return (raw.executemany if many else raw.execute)(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise sa.exc.DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
 

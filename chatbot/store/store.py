@@ -1,16 +1,15 @@
 """The conversation store: a Burr persister (``base`` says how it is used) and the rest.
 
 Saving is a group commit: turns that finish together in one process are written in one
-transaction (one fsync on SQLite), in a fixed handful of statements however many they are.
-"""
+transaction (one fsync on SQLite), in a fixed handful of statements however many they are."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 import uuid
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -45,18 +44,12 @@ from chatbot.store.tables import conversations, history_digests, states
 st, cv = states.c, conversations.c
 # The statements of every turn's reads, built once.
 _SHOWN = Prepared(branch_sql.shown_query(sa.bindparam("p"), sa.bindparam("c")))
-_LOAD = sa.select(st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status).where(
-    st.partition_key == sa.bindparam("pk")
-)
+_LOADED = (st.position, st.state, st.sequence_id, st.app_id, st.created_at, st.status)
+_LOAD = sa.select(*_LOADED).where(st.partition_key == sa.bindparam("pk"))
 _LOAD_ANY = Prepared(_LOAD.order_by(st.created_at.desc(), st.sequence_id.desc()).limit(1))
-_LOAD_LATEST = Prepared(
-    _LOAD.where(st.app_id == sa.bindparam("app_id")).order_by(st.sequence_id.desc()).limit(1)
-)
-_LOAD_AT = Prepared(
-    _LOAD.where(
-        st.app_id == sa.bindparam("app_id"), st.sequence_id == sa.bindparam("sequence_id")
-    ).limit(1)
-)
+_LOAD_APP = _LOAD.where(st.app_id == sa.bindparam("app_id"))
+_LOAD_LATEST = Prepared(_LOAD_APP.order_by(st.sequence_id.desc()).limit(1))
+_LOAD_AT = Prepared(_LOAD_APP.where(st.sequence_id == sa.bindparam("sequence_id")).limit(1))
 
 
 @dataclass(slots=True)
@@ -82,8 +75,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         # A group commit takes what is pending when its transaction starts (on SQLite, in
         # the connection's thread), so the saves queued meanwhile join it.
         self._pending_lock = threading.Lock()
-        # Group commits in flight: each writes what was pending when it started.
-        self._flushers: set[asyncio.Task[None]] = set()
+        self._flushers: set[asyncio.Task[None]] = set()  # the group commits in flight
 
     def __repr__(self) -> str:
         return f"ConversationStore({self.where!r})"
@@ -105,14 +97,12 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             await d.open()
             await migrate.upgrade(d)
             await d.keep_alive()
-        except StoreUnavailable:
+        except (StoreUnavailable, *DATABASE_ERRORS, ValueError) as exc:  # ValueError: a bad URL
             await d.close()
-            raise
-        except DATABASE_ERRORS as exc:
-            await d.close()
-            raise StoreUnavailable(d.unavailable(exc)) from exc
-        except ValueError as exc:  # a malformed URL
-            await d.close()
+            if isinstance(exc, StoreUnavailable):
+                raise
+            if isinstance(exc, DATABASE_ERRORS):
+                raise StoreUnavailable(d.unavailable(exc)) from exc
             raise StoreUnavailable(f"invalid database URL {self.where}: {exc}") from exc
         self._leases = Leases(d, ttl_s=self.lease_ttl_s)
         self._leases.start()
@@ -120,9 +110,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def is_initialized(self) -> bool:
         """True once the database is open and has Burr's state table (Burr asks before use)."""
-        if not self._open:
-            return False
-        return await self.dialect.run(lambda conn: sa.inspect(conn).has_table(states.name))
+        return self._open and await self.dialect.run(lambda c: sa.inspect(c).has_table(states.name))
 
     async def close(self) -> None:
         if not self._open:
@@ -171,29 +159,23 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         new_branch: NewBranch | None = None,
         **kwargs: Any,
     ) -> None:
-        """Store a turn's final state, with its branch's rows and its conversation's summary,
-        in the next group commit (turns that finish together share one transaction).
-
-        ``app_id`` is a branch; ``new_branch`` records one on its first turn. Raises
-        ``TurnLeaseLost`` when this process holds the conversation's lease no more.
-        """
+        """Store a turn's final state, its branch's rows and its conversation's summary in the
+        next group commit. ``app_id`` is a branch; ``new_branch`` records one on its first turn.
+        Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more."""
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         assert self._leases is not None, "the store is not initialised"
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
         values = state.get_all()
         history = values.get(HISTORY_KEY, [])
-        row = {
-            "partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
-            "position": position, "state": encode_state(state), "status": status,
-        }  # fmt: skip
+        row = {"partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
+               "position": position, "state": encode_state(state), "status": status}  # fmt: skip
         digest, (title, turns) = history_digest(history), summarise(history)
         branch = TurnRows.of(
             project_id, app_id, sequence_id, position, status, values, digest, new_branch
         )
-        summary = {
-            "s_project": project_id, "s_conversation": branch.conversation_id, "s_branch": app_id,
-            "s_title": title, "s_turns": turns, "s_digest": digest,
-        }  # fmt: skip
+        summary = {"s_project": project_id, "s_conversation": branch.conversation_id,
+                   "s_branch": app_id, "s_title": title, "s_turns": turns,
+                   "s_digest": digest}  # fmt: skip
         done = asyncio.get_running_loop().create_future()
         with self._pending_lock:
             self._pending.append(_PendingSave(row, branch, summary, token, done))
@@ -213,9 +195,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         while self._pending:
             batch: list[_PendingSave] = []
             try:
-                lost = await self.dialect.run(
-                    functools.partial(self._write, batch=batch), write=True
-                )
+                lost = await self.dialect.run(partial(self._write, batch=batch), write=True)
             except BaseException as exc:
                 error = exc if isinstance(exc, Exception) else RuntimeError(exc)
                 for entry in batch or self._take():
@@ -256,13 +236,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def list_app_ids(self, partition_key: str, **kwargs: Any) -> list[str]:
         """The app IDs with stored states in a partition, most recently written first."""
         pk = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        ids = (
-            sa.select(st.app_id)
-            .where(st.partition_key == pk)
-            .group_by(st.app_id)
-            .order_by(sa.func.max(st.created_at).desc(), st.app_id)
-        )
-        return await self.dialect.run(lambda conn: list(conn.execute(ids).scalars()))
+        ids = sa.select(st.app_id).where(st.partition_key == pk).group_by(st.app_id)
+        newest = ids.order_by(sa.func.max(st.created_at).desc(), st.app_id)
+        return await self.dialect.run(lambda conn: list(conn.execute(newest).scalars()))
 
     async def load_state(self, project_id: str, app_id: str) -> State | None:
         """The latest stored state of a conversation, or None if it has none yet."""
@@ -271,8 +247,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def create(self, project_id: str, app_id: str) -> bool:
         """Register a conversation; False if it already existed."""
-        d = self.dialect
-        now = d.now()
+        d, now = self.dialect, self.dialect.now()
         row = d.insert(conversations).values(
             project_id=project_id, app_id=app_id, title="", turns=0, created_at=now, updated_at=now
         )
@@ -292,13 +267,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     ) -> tuple[list[ConversationSummary], int]:
         """A page of conversations, most recently active first, and the total count."""
         total = sa.select(sa.func.count()).where(cv.project_id == project_id)
-        page = (
-            sa.select(cv.app_id, cv.title, cv.turns, cv.created_at, cv.updated_at)
-            .where(cv.project_id == project_id)
-            .order_by(cv.updated_at.desc(), cv.app_id)
-            .limit(limit)
-            .offset(offset)
-        )
+        page = sa.select(cv.app_id, cv.title, cv.turns, cv.created_at, cv.updated_at)
+        page = page.where(cv.project_id == project_id).order_by(cv.updated_at.desc(), cv.app_id)
+        page = page.limit(limit).offset(offset)
 
         def listing(conn: Connection) -> tuple[list[ConversationSummary], int]:
             rows = conn.execute(page)
@@ -368,23 +339,19 @@ def _load(
     """``load`` on a connection (see there)."""
     if app_id is not None and sequence_id == START_SEQUENCE_ID:
         return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
-    params = {"pk": pk, "app_id": app_id, "sequence_id": sequence_id}
     query = _LOAD_ANY if app_id is None else _LOAD_LATEST if sequence_id is None else _LOAD_AT
-    row = query.first(d, conn, params)
+    row = query.first(d, conn, {"pk": pk, "app_id": app_id, "sequence_id": sequence_id})
     if row is None:
         if app_id is None or sequence_id is None:
             return None
         # Pruned: rebuilt from the turn's boundary row and the branch's latest snapshot.
         return branch_sql.load_boundary(conn, d, pk, app_id, sequence_id)
     position, state, sequence_id, app_id, created_at, status = row
-    return {
-        "partition_key": pk, "app_id": app_id, "sequence_id": sequence_id,
-        "position": position, "state": decode_state(state), "created_at": created_at,
-        "status": status,
-    }  # fmt: skip
+    return {"partition_key": pk, "app_id": app_id, "sequence_id": sequence_id, "position": position,
+            "state": decode_state(state), "created_at": created_at, "status": status}  # fmt: skip
 
 
-@functools.cache
+@cache
 def _commit_statements(d: Dialect) -> tuple[Prepared, ...]:
     """The group commit's statements, built once: Burr's row (one per turn), then, one row
     per saved branch, the summary (its title and turn count are the shown branch's), the
@@ -399,17 +366,13 @@ def _commit_statements(d: Dialect) -> tuple[Prepared, ...]:
     )
     row = d.insert(conversations).values(
         project_id=project, app_id=conversation, title=sa.bindparam("s_title"),
-        turns=sa.bindparam("s_turns"), created_at=now, updated_at=now,
-    )  # fmt: skip
+        turns=sa.bindparam("s_turns"), created_at=now, updated_at=now)  # fmt: skip
     shown = branch_sql.shown_query(project, conversation).scalar_subquery()
-    saved_is_shown = sa.func.coalesce(shown, conversation) == branch
+    is_shown = sa.func.coalesce(shown, conversation) == branch  # is the saved branch shown?
+    from_shown = {c: sa.case((is_shown, row.excluded[c]), else_=cv[c]) for c in ("title", "turns")}
     summary = row.on_conflict_do_update(
         index_elements=["project_id", "app_id"],
-        set_={
-            "title": sa.case((saved_is_shown, row.excluded.title), else_=cv.title),
-            "turns": sa.case((saved_is_shown, row.excluded.turns), else_=cv.turns),
-            "updated_at": row.excluded.updated_at,
-        },
+        set_={**from_shown, "updated_at": row.excluded.updated_at},
     )
     row = d.insert(history_digests).values(
         project_id=project, app_id=branch, digest=sa.bindparam("s_digest"), updated_at=now

@@ -1,9 +1,9 @@
 """The schema, once, as SQLAlchemy metadata (the newest revision's; see ``migrations``).
 
-Four types keep the tables exactly as earlier releases wrote them: ``JsonText`` (JSON as
-text: ``TEXT``, ``JSONB``), ``Instant`` (an aware datetime: ISO text, ``TIMESTAMPTZ``),
-``Clock`` (the same as Unix seconds on SQLite, for the times leases and relay rows compare)
-and ``Token`` (a UUID: its text, ``UUID``), on SQLite and PostgreSQL respectively.
+Four types keep the tables as earlier releases wrote them, on SQLite and PostgreSQL:
+``JsonText`` (``TEXT``, ``JSONB``), ``Instant`` (ISO text, ``TIMESTAMPTZ``), ``Clock``
+(Unix seconds, ``TIMESTAMPTZ``: what leases and relay rows compare) and ``Token`` (text,
+``UUID``).
 """
 
 from __future__ import annotations
