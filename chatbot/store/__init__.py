@@ -34,7 +34,6 @@ def open_store(
     ttl = lease_ttl_s or DEFAULT_LEASE_TTL_S
     scheme = urlparse(database_url).scheme
     if scheme == "sqlite":
-        # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute/path.db
         if not database_url.startswith("sqlite:///"):
             raise StoreUnavailable("a SQLite URL is sqlite:///relative.db or sqlite:////abs.db")
         from chatbot.store.sqlite_dialect import SQLiteDialect
@@ -58,7 +57,7 @@ async def check_store(database_url: str) -> tuple[str, list[int]]:
     store = open_store(database_url)
     await store.initialize()
     try:
-        return store.where, await store.other_processes()
+        return store.where, await store.dialect.other_processes()
     finally:
         await store.close()
 

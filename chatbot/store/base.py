@@ -1,18 +1,12 @@
 """What the chatbot needs from storage, whichever database is behind it.
 
-The store is a Burr persister: a turn's application is built with ``initialize_from``, so
-Burr reads the conversation through ``load`` (honouring ``sequence_id``, as forking with
-``fork_from_app_id`` asks), and the turn's final state is stored with ``save``, once per
-turn; not with ``with_state_persister``, which saves after every step (a prompt without
-its reply if the process dies in between, and an fsync per step). States are rows of
-Burr's own ``burr_state`` layout, which Burr's stock persisters read.
-
-Beside each state, in the same transaction: the conversation's summary (the listing),
-its history digest (how a stateless client's resent messages find their conversation),
-and the turn's *boundary* (``branches``). A conversation is a tree of branches
-(``chatbot.domain.branch_ids``), each a Burr application; the summary and the turn lease
-are the conversation's, states, digests and boundaries the branch's.
-"""
+The store is a Burr persister used through ``initialize_from``: Burr reads a conversation
+with ``load`` (honouring ``sequence_id``, as ``fork_from_app_id`` asks) and ``save`` stores
+the turn's final state once; not ``with_state_persister``, which saves after every step (a
+prompt without its reply if the process dies in between, and an fsync per step). States are
+rows of Burr's ``burr_state``, which its stock persisters read. Beside each, in the same
+transaction: the conversation's summary, its history digest and the turn's boundary
+(``branches``). A conversation is a tree of branches, each a Burr application."""
 
 from __future__ import annotations
 

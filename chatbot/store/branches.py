@@ -189,7 +189,9 @@ def _has_states(conn: Connection, partition_key: str, app_id: str) -> bool:
     return first(conn, one) is not None
 
 
-def branch_records(conn: Connection, project_id: str, conversation_id: str) -> list[BranchRecord]:
+def branch_records(
+    conn: Connection, d: Dialect, project_id: str, conversation_id: str
+) -> list[BranchRecord]:
     theirs = (br.project_id == project_id, br.conversation_id == conversation_id)
     rows = conn.execute(sa.select(*_BRANCH_COLUMNS).where(*theirs).order_by(br.created, br.app_id))
     return [BranchRecord(*row[:7], created_at=row[7]) for row in rows]

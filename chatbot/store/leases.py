@@ -10,8 +10,6 @@ was taken over (its process stalled past the expiry) cannot store its state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import os
 import socket
@@ -31,21 +29,6 @@ logger = logging.getLogger(__name__)
 LeaseKey = tuple[str, str]  # (project_id, app_id)
 # Renewal ticks between sweeps of the leases dead processes left, expired this long ago.
 SWEEP_EVERY_TICKS, _SWEPT_AFTER_S = 100, 3600.0
-
-
-@functools.cache
-def _held(d: Dialect) -> sa.Select:
-    """Built once: a statement made per call costs more in its cache key than it runs."""
-    return sa.select(leases.c.token).where(d.one_of(leases.c.token, "tokens")).with_for_update()
-
-
-def held_tokens(conn: Connection, d: Dialect, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these leases are still in place, inside the final write's transaction: no
-    taker gets between it and the commit (SQLite's write lock; PostgreSQL's ``FOR UPDATE``)."""
-    if not tokens:
-        return set()
-    rows = conn.execute(_held(d), {"tokens": list(tokens)})
-    return {uuid.UUID(str(token)) for (token,) in rows}
 
 
 class _Lease:
@@ -76,7 +59,7 @@ class Leases:
         self._held: dict[LeaseKey, uuid.UUID] = {}
         self._lost: set[uuid.UUID] = set()
         self._renewer: asyncio.Task[None] | None = None
-        # A turn's two statements, built once.
+        # A turn's statements, built once.
         now, expires = dialect.lease_clock()
         p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
         row = dialect.insert(leases).values(
@@ -92,16 +75,16 @@ class Leases:
         c = leases.c
         drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
         self._drop = Prepared(drop)
+        self._check = sa.select(c.token).where(dialect.one_of(c.token, "tokens")).with_for_update()
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
 
     async def stop(self) -> None:
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
 
     async def acquire(self, project_id: str, app_id: str) -> TurnLease:
         key = (project_id, app_id)
@@ -120,6 +103,12 @@ class Leases:
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._held[key] = token
         return _Lease(self, key, token)
+
+    def held(self, conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these leases are still in place, inside the final write's transaction: no
+        taker gets between it and the commit (SQLite's write lock; PostgreSQL's ``FOR UPDATE``)."""
+        rows = conn.execute(self._check, {"tokens": list(tokens)}) if tokens else ()
+        return {uuid.UUID(str(token)) for (token,) in rows}
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:
         """The token a final write must find still in place (None without a lease here);
@@ -164,12 +153,8 @@ class Leases:
         tokens = [token for token in self._held.values() if token not in self._lost]
         if not tokens:
             return
-        renewed = (
-            leases.update()
-            .where(leases.c.token.in_(tokens))
-            .values(expires_at=self._dialect.now(self.ttl_s))
-            .returning(leases.c.token)
-        )
+        renewed = leases.update().where(leases.c.token.in_(tokens)).returning(leases.c.token)
+        renewed = renewed.values(expires_at=self._dialect.now(self.ttl_s))
         rows = await self._dialect.run(lambda conn: conn.execute(renewed).all(), side=True)
         held = set(self._held.values())
         for token in set(tokens) - {uuid.UUID(str(token)) for (token,) in rows}:

@@ -24,7 +24,7 @@ from chatbot.store.tables import metadata
 SCRIPTS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # the schema of the releases before migrations
 logger = logging.getLogger(__name__)
-# Alembic narrates its plugins and each step at INFO; the one line that matters is ours.
+# Alembic logs its plugins as it is imported (hence imported late) and each step, at INFO.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:

@@ -35,10 +35,7 @@ DEFAULT_POOL_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
 # Serialises migrations of processes that start at once on one database.
 _SCHEMA_LOCK_KEY = 0x63686174626F74  # "chatbot"
-CHANNELS: dict[Change, str] = {
-    "signals": "chatbot_relay_signals",
-    "replies": "chatbot_relay_replies",
-}
+CHANNELS: dict[Change, str] = {kind: f"chatbot_relay_{kind}" for kind in ("signals", "replies")}
 _HISTORY_KEY = sa.literal_column("'chat_history'")
 # How often a process whose listening connection was lost tries to open it again.
 LISTEN_RETRY_S = 5.0
@@ -101,8 +98,7 @@ class PostgresDialect(Dialect):
     async def close(self) -> None:
         if self._reconnecting is not None:
             self._reconnecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reconnecting
+            await asyncio.gather(self._reconnecting, return_exceptions=True)
         if self._listener is not None:
             listener, self._listener = self._listener, None
             with contextlib.suppress(Exception):

@@ -65,11 +65,9 @@ class Prepared:
         self._compiled: dict[Any, _Compiled] = {}
 
     def _for(self, conn: Connection, keys: tuple[str, ...] | None) -> _Compiled:
-        found = self._compiled.get((conn.dialect.name, keys))
-        if found is None:
-            found = self._compiled[(conn.dialect.name, keys)] = _Compiled(
-                self._statement, conn, keys
-            )
+        key = (conn.dialect.name, keys)
+        if (found := self._compiled.get(key)) is None:
+            found = self._compiled[key] = _Compiled(self._statement, conn, keys)
         return found
 
     def rows(self, d: Dialect, conn: Connection, params: Mapping[str, Any]) -> list[tuple]:

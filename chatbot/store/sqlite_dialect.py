@@ -32,7 +32,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, utcnow
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
 from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
@@ -105,11 +105,6 @@ def _settle(done: asyncio.Future, result: Any, exc: BaseException | None) -> Non
     done.set_exception(exc) if exc is not None else done.set_result(result)
 
 
-def _close(conn: Connection) -> None:
-    conn.close()
-    conn.engine.dispose()
-
-
 class SQLiteDialect(Dialect):
     name = "sqlite"
     insert = staticmethod(sqlite.insert)
@@ -131,8 +126,7 @@ class SQLiteDialect(Dialect):
         return f"SQLite file {self.path}"
 
     def unavailable(self, exc: BaseException) -> str:
-        reason = getattr(exc, "orig", None) or exc
-        return f"cannot open the SQLite database at {self.path}: {reason}"
+        return f"cannot open the SQLite database at {self.path}: {reason(exc)}"
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,19 +147,17 @@ class SQLiteDialect(Dialect):
         lanes, self._lanes = self._lanes, {}
         for conn, lane in lanes.values():
             try:
-                await lane.call(_close, conn)
+                await lane.call(conn.close)
+                await lane.call(conn.engine.dispose)
             finally:
                 await lane.stop()
 
     async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
         conn, lane = self._lanes[side]
-        lock = self._writing if write or side else None
-        return await lane.call(self._locked, lock, conn, work, write)
+        return await lane.call(self._locked if write or side else self.run_work, conn, work, write)
 
-    def _locked(
-        self, lock: threading.Lock | None, conn: Connection, work: Work[T], write: bool
-    ) -> T:
-        with lock or contextlib.nullcontext():
+    def _locked(self, conn: Connection, work: Work[T], write: bool) -> T:
+        with self._writing:
             return self.run_work(conn, work, write)
 
     def driver(self, conn: Connection, sql: str, args: list, many: bool = False) -> list:
@@ -200,9 +192,8 @@ class SQLiteDialect(Dialect):
     async def keep_alive(self) -> None:
         """Say (again) that this process uses the file, for one more TTL."""
         now = utcnow()
-        expires = now + dt.timedelta(seconds=self._ttl_s)
         row = {"id": self._holder_id, "host": socket.gethostname(), "pid": os.getpid()}
-        row |= {"started_at": now, "expires_at": expires}
+        row |= {"started_at": now, "expires_at": now + dt.timedelta(seconds=self._ttl_s)}
         upsert = sqlite.insert(lease_holders).values(row)
         renewed = upsert.on_conflict_do_update(
             index_elements=["id"], set_={"expires_at": upsert.excluded.expires_at}
@@ -219,11 +210,8 @@ class SQLiteDialect(Dialect):
     async def other_processes(self) -> list[int]:
         """The pids of the others using the file (live, or not yet expired elsewhere)."""
         h = lease_holders.c
-        others = (
-            sa.select(h.host, h.pid)
-            .where(h.expires_at > utcnow(), h.id != self._holder_id)
-            .order_by(h.started_at)
-        )
+        others = sa.select(h.host, h.pid).where(h.expires_at > utcnow(), h.id != self._holder_id)
+        others = others.order_by(h.started_at)
         rows = await self.run(lambda conn: conn.execute(others).all(), side=True)
         return [pid for host, pid in rows if host != socket.gethostname() or _alive(pid)]
 

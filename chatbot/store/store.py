@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any, Literal
@@ -36,8 +37,8 @@ from chatbot.store.base import (
     encode_state,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, reason, utcnow
-from chatbot.store.leases import Leases, held_tokens
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, reason, utcnow
+from chatbot.store.leases import Leases
 from chatbot.store.prepared import Prepared
 from chatbot.store.tables import conversations, history_digests, states
 
@@ -68,9 +69,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     def __init__(self, dialect: Dialect, *, lease_ttl_s: float) -> None:
         self.dialect = dialect
-        self.lease_ttl_s = float(lease_ttl_s)
         self._open = False
-        self._leases: Leases | None = None
+        self._leases = Leases(dialect, ttl_s=lease_ttl_s)
         self._pending: list[_PendingSave] = []
         # A group commit takes what is pending when its transaction starts (on SQLite, in
         # the connection's thread), so the saves queued meanwhile join it.
@@ -84,10 +84,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     def where(self) -> str:
         """The database, for messages and logs (never with a password)."""
         return self.dialect.where
-
-    @property
-    def database_url(self) -> str:
-        return self.dialect.database_url
 
     async def initialize(self) -> None:
         """Open the database and migrate its schema; raises ``StoreUnavailable`` when that
@@ -104,7 +100,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             if isinstance(exc, DATABASE_ERRORS):
                 raise StoreUnavailable(d.unavailable(exc)) from exc
             raise StoreUnavailable(f"invalid database URL {self.where}: {exc}") from exc
-        self._leases = Leases(d, ttl_s=self.lease_ttl_s)
         self._leases.start()
         self._open = True
 
@@ -116,8 +111,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         if not self._open:
             return
         self._open = False
-        if self._leases is not None:
-            await self._leases.stop()
+        await self._leases.stop()
         await asyncio.gather(*self._flushers, return_exceptions=True)
         await self.dialect.close()
 
@@ -132,10 +126,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             message = f"the database at {self.where} does not answer: {reason(exc)}"
             raise StoreUnavailable(message) from exc
 
-    async def other_processes(self) -> list[int]:
-        """The pids of the other live server processes on this database, when it can tell."""
-        return await self.dialect.other_processes()
-
     async def load(
         self,
         partition_key: str | None,
@@ -145,8 +135,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     ) -> PersistedStateData | None:
         """The state at ``sequence_id``, or the latest one; with no ``app_id``, the partition's
         most recently written state (Burr's contract). None when there is nothing stored."""
-        d, pk = self.dialect, partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        return await d.run(lambda conn: _load(conn, d, pk, app_id, sequence_id))
+        pk = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
+        return await self._on(_load, pk, app_id, sequence_id)
 
     async def save(
         self,
@@ -163,7 +153,6 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         next group commit. ``app_id`` is a branch; ``new_branch`` records one on its first turn.
         Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more."""
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        assert self._leases is not None, "the store is not initialised"
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
         values = state.get_all()
         history = values.get(HISTORY_KEY, [])
@@ -217,7 +206,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         written: their lease was lost."""
         batch.extend(self._take())
         d = self.dialect
-        held = held_tokens(conn, d, [e.token for e in batch if e.token is not None])
+        held = self._leases.held(conn, [e.token for e in batch if e.token is not None])
         written = [e for e in batch if e.token is None or e.token in held]
         lost = [e for e in batch if e.token is not None and e.token not in held]
         if not written:
@@ -256,11 +245,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def exists(self, project_id: str, app_id: str) -> bool:
         found = sa.select(sa.literal(1)).where(cv.project_id == project_id, cv.app_id == app_id)
-        return await self._scalar(found.limit(1)) is not None
-
-    async def _scalar(self, query: sa.Executable, params: dict | None = None) -> Any:
-        """The first column of a read's first row (None for no row)."""
-        return await self.dialect.run(lambda conn: conn.execute(query, params).scalar())
+        return await self.dialect.run(lambda conn: conn.execute(found.limit(1)).first()) is not None
 
     async def list(
         self, project_id: str, limit: int, offset: int
@@ -279,14 +264,10 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
     async def delete(self, project_id: str, app_id: str) -> bool:
         """Remove the conversation and every row of its branches; False if there was none."""
-        d = self.dialect
-        return await d.run(
-            lambda c: branch_sql.delete_conversation(c, d, project_id, app_id), write=True
-        )
+        return await self._on(branch_sql.delete_conversation, project_id, app_id, write=True)
 
     async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy``."""
-        assert self._leases is not None, "the store is not initialised"
         return await self._leases.acquire(project_id, app_id)
 
     async def find_by_history(self, project_id: str, digest: str) -> str | None:
@@ -294,13 +275,12 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         written one if several have), or None."""
         h = history_digests.c
         newest = sa.select(h.app_id).where(h.project_id == project_id, h.digest == digest)
-        return await self._scalar(newest.order_by(h.updated_at.desc()).limit(1))
+        newest = newest.order_by(h.updated_at.desc()).limit(1)
+        return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
 
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
         """Every branch of a conversation, by creation order; empty if nothing is stored."""
-        return await self.dialect.run(
-            lambda c: branch_sql.branch_records(c, project_id, conversation_id)
-        )
+        return await self._on(branch_sql.branch_records, project_id, conversation_id)
 
     async def shown_branch(self, project_id: str, conversation_id: str) -> str:
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
@@ -312,9 +292,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
         """Make ``app_id`` the shown branch (the listing shows its title and turn count);
         False if it is no branch of that conversation."""
-        d = self.dialect
-        return await d.run(
-            lambda c: branch_sql.show_branch(c, d, project_id, conversation_id, app_id), write=True
+        return await self._on(
+            branch_sql.show_branch, project_id, conversation_id, app_id, write=True
         )
 
     async def boundary(self, project_id: str, app_id: str, items: int) -> Boundary | None:
@@ -327,10 +306,12 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     ) -> Boundary | None:
         """The most recently written boundary of any branch of the conversation whose
         history digest (``chatbot.domain.client_view.history_digest``) is ``digest``."""
+        return await self._on(branch_sql.find_boundary, project_id, conversation_id, digest)
+
+    async def _on(self, operation: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """``operation(connection, dialect, *args)`` on the database."""
         d = self.dialect
-        return await d.run(
-            lambda c: branch_sql.find_boundary(c, d, project_id, conversation_id, digest)
-        )
+        return await d.run(lambda conn: operation(conn, d, *args), write=write)
 
 
 def _load(

@@ -160,10 +160,10 @@ async def test_burr_stock_persisters_read_our_rows_and_we_read_theirs(
     store: ConversationStore,
 ) -> None:
     if is_postgres(store):
-        conn = await asyncpg.connect(store.database_url)
+        conn = await asyncpg.connect(store.dialect.database_url)
         burr = AsyncPostgreSQLPersister(connection=conn, table_name=STATE_TABLE)
     else:
-        conn = await aiosqlite.connect(store.database_url.removeprefix("sqlite:///"))
+        conn = await aiosqlite.connect(store.dialect.database_url.removeprefix("sqlite:///"))
         burr = AsyncSQLitePersister(connection=conn, table_name=STATE_TABLE)
     try:
         ours = State({"count": 5, "chat_history": _chat("hello", "hi there")})
@@ -230,9 +230,7 @@ async def test_saves_keep_the_summary_and_prune_old_snapshots(store: Conversatio
             {"role": "assistant", "content": f"reply {turn}", "type": "text"},
         ]
         state = State({"chat_history": list(history), "__SEQUENCE_ID": 4 * turn + 3})
-        await store.save(
-            "proj", "pruned", 4 * turn + 3, "answer_question", state, "completed"
-        )
+        await store.save("proj", "pruned", 4 * turn + 3, "answer_question", state, "completed")
     assert await _state_rows(store, "pruned") == SNAPSHOTS_KEPT
     latest = await store.load_state("proj", "pruned")
     assert latest["chat_history"] == history
@@ -363,12 +361,12 @@ async def test_sqlite_stores_know_who_else_uses_the_file(tmp_path: Path) -> None
     url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     first, second = open_store(url), open_store(url)
     await first.initialize()
-    assert await first.other_processes() == []
+    assert await first.dialect.other_processes() == []
     await second.initialize()
     try:
         # Both stores are in this process; each sees the other one.
-        assert await first.other_processes() == [os.getpid()]
-        assert await second.other_processes() == [os.getpid()]
+        assert await first.dialect.other_processes() == [os.getpid()]
+        assert await second.dialect.other_processes() == [os.getpid()]
         # A process killed before its row expired does not count.
         dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
         await dead.wait()
@@ -380,9 +378,9 @@ async def test_sqlite_stores_know_who_else_uses_the_file(tmp_path: Path) -> None
             dead.pid,
             time.time() + 3600,
         )
-        assert await second.other_processes() == [os.getpid()]
+        assert await second.dialect.other_processes() == [os.getpid()]
         await first.close()
-        assert await second.other_processes() == []
+        assert await second.dialect.other_processes() == []
     finally:
         await first.close()
         await second.close()

@@ -59,14 +59,14 @@ def is_postgres(store: ConversationStore) -> bool:
 async def sql(store: ConversationStore, query: str, *args: object) -> list[tuple]:
     """One statement on the store's database, outside the store (as another client)."""
     if is_postgres(store):
-        conn = await asyncpg.connect(store.database_url)
+        conn = await asyncpg.connect(store.dialect.database_url)
         try:
             numbers = itertools.count(1)
             numbered = re.sub(r"\?", lambda _: f"${next(numbers)}", query)
             return [tuple(row) for row in await conn.fetch(numbered, *args)]
         finally:
             await conn.close()
-    async with aiosqlite.connect(store.database_url.removeprefix("sqlite:///")) as conn:
+    async with aiosqlite.connect(store.dialect.database_url.removeprefix("sqlite:///")) as conn:
         rows = await conn.execute_fetchall(query, args)
         await conn.commit()
         return [tuple(row) for row in rows]
