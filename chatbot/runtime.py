@@ -9,7 +9,9 @@ then the parts that use them, each given what it needs:
 - ``conversations`` (``chatbot.conversations.service``): everything routes do with
   conversations (create, read, list, delete, branches, turns);
 - the relay (``chatbot.relay``): replies across processes, asked by ``turns`` and
-  answered for ``turns``.
+  answered for ``turns``;
+- ``api_keys`` and ``quotas`` (``chatbot.users``): the per-user keys the HTTP layer
+  checks, and the limits turns are admitted under.
 
 Nothing else happens here: no route calls into this module but to reach those parts.
 """
@@ -41,6 +43,8 @@ from chatbot.tracking.files import tracking_dir_writable
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
 from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
+from chatbot.users.api_keys import ApiKeys
+from chatbot.users.quotas import QuotaLimits, Quotas
 
 # What the routes catch or return, named where they meet the runtime.
 __all__ = [
@@ -84,6 +88,14 @@ class Chatbot:
         poll_s = settings.relay_poll_ms / 1000
         self.relay_rows = relay_rows = RelayTable(store.dialect)
         self.relay = Relay(relay_rows, poll_s=poll_s, retention_s=settings.reply_retention_s)
+        self.quotas = Quotas(
+            store.dialect,
+            QuotaLimits(
+                prompts_per_minute=settings.user_prompts_per_minute,
+                concurrent_replies=settings.user_concurrent_replies,
+                tokens_per_day=settings.user_tokens_per_day,
+            ),
+        )
         self.turns = TurnRegistry(
             store,
             self.metrics,
@@ -93,6 +105,7 @@ class Chatbot:
                 retention_s=settings.reply_retention_s,
                 on_disconnect=settings.on_disconnect,
             ),
+            quotas=self.quotas if settings.user_tokens_per_day else None,
         )
         self.relay_answerer = RelayAnswerer(
             relay_rows,
@@ -104,7 +117,10 @@ class Chatbot:
         )
         self.metrics.relay_mirrors.set_function(lambda: len(self.relay_answerer.mirrors))
         self.metrics.relay_followed.set_function(lambda: len(self.relay.remote.followed))
-        self.conversations = ConversationService(store, self.apps, self.turns, self.tracking)
+        self.conversations = ConversationService(
+            store, self.apps, self.turns, self.tracking, self.quotas
+        )
+        self.api_keys = ApiKeys(store.dialect)
 
     @classmethod
     async def start(cls, settings: Settings) -> Chatbot:

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # first at once.
     relay_poll_ms: float = Field(default=100.0, ge=5, le=5000)
 
+    # --- per-user quotas (0: off), counted across every process on the database ------
+    user_prompts_per_minute: int = Field(default=0, ge=0)
+    user_concurrent_replies: int = Field(default=0, ge=0)
+    user_tokens_per_day: int = Field(default=0, ge=0)
+
     @field_validator("data_dir", "tracking_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:

@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from chatbot.runtime import Chatbot
 from server.access_log import AccessLogMiddleware
+from server.authentication import Authenticator, AuthMiddleware
 from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.error_handlers import install_error_handlers
 from server.limits import BodyLimitMiddleware, RateLimiter
@@ -28,7 +29,7 @@ from server.routes import (
     session,
     websocket,
 )
-from server.security import ApiKeyMiddleware, SecurityHeadersMiddleware
+from server.security import SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
@@ -53,6 +54,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         chatbot = await Chatbot.start(settings)
         app.state.chatbot = chatbot
+        authenticator.bind(chatbot.api_keys)
         logger.info(
             "model: %s; database: %s; tracking: %s",
             "embedded offline model" if settings.offline else settings.openai_base_url or "OpenAI",
@@ -85,6 +87,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     install_openapi(app, settings)
     app.state.settings = settings
+    authenticator = app.state.authenticator = Authenticator(
+        admin_key=settings.admin_key, per_user_keys=settings.per_user_keys
+    )
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         if settings.rate_limit_per_minute
@@ -117,9 +122,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     mount_ui(app, settings.resolved_ui_dist_dir)
     # Added innermost first: a request meets the access log, headers, CORS, auth, body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.auth_required:
-        assert settings.api_key is not None
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    if authenticator.enabled:
+        app.add_middleware(AuthMiddleware, authenticator=authenticator)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,4 @@
-"""``chatbot serve``: run the whole product on one port."""
+"""``chatbot serve``: run the whole product on one port; ``db`` and ``keys`` manage its data."""
 
 from __future__ import annotations
 
@@ -40,7 +40,66 @@ def _parser() -> argparse.ArgumentParser:
         help="upgrade: migrate to this release's schema (serve also does it at start); "
         "current: show the schema's revision",
     )
+    keys = commands.add_parser("keys", help="per-user API keys (CHATBOT_AUTH=keys)")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="make a key; it is printed once, on the last line")
+    create.add_argument("--user", required=True, help="the user the key signs in")
+    create.add_argument("--admin", action="store_true", help="may open Burr's UI and /metrics")
+    actions.add_parser("list", help="every key's id, user, creation and last use (never the key)")
+    revoke = actions.add_parser("revoke", help="delete keys: a user's, or one by its id")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--user", help="every key of this user")
+    which.add_argument("--id", dest="key_id", help="the key with this id (see `keys list`)")
     return parser
+
+
+def _keys(args: argparse.Namespace, database_url: str) -> int:
+    """``chatbot keys create|list|revoke`` on the configured database (servers may run)."""
+    from chatbot.store import StoreUnavailable, opened
+    from chatbot.users.api_keys import ApiKeys, InvalidUserId
+
+    async def run() -> int:
+        async with opened(database_url) as dialect:
+            keys = ApiKeys(dialect)
+            if args.action == "create":
+                record, key = await keys.create(args.user, admin=args.admin)
+                role = "an admin" if record.admin else "not an admin"
+                print(f"Key {record.id} for {record.user_id} ({role}); it is shown only now:")
+                print(key)
+            elif args.action == "list":
+                print(_key_table(await keys.list()))
+            else:
+                revoked = await keys.revoke(user_id=args.user, key_id=args.key_id)
+                whose = f"of user {args.user!r}" if args.user else f"with id {args.key_id!r}"
+                if not revoked:
+                    print(f"chatbot keys revoke: no key {whose}", file=sys.stderr)
+                    return 1
+                print(f"Revoked {revoked} key{'s' if revoked > 1 else ''} {whose}.")
+            return 0
+
+    try:
+        return asyncio.run(run())
+    except (StoreUnavailable, InvalidUserId) as exc:
+        print(f"chatbot keys {args.action}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _key_table(keys: list) -> str:
+    rows = [("ID", "USER", "ADMIN", "CREATED", "LAST USED")]
+    for key in keys:
+        used = key.last_used_at
+        rows.append(
+            (
+                key.id,
+                key.user_id,
+                "yes" if key.admin else "no",
+                f"{key.created_at:%Y-%m-%d %H:%M}",
+                f"{used:%Y-%m-%d %H:%M}" if used else "never",
+            )
+        )
+    widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _db(action: str, database_url: str) -> int:
@@ -114,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "db":
         return _db(args.action, settings.resolved_database_url)
+    if args.command == "keys":
+        if not settings.per_user_keys:
+            print(
+                "chatbot keys: note: CHATBOT_AUTH does not include 'keys': servers accept "
+                "these keys once it does",
+                file=sys.stderr,
+            )
+        return _keys(args, settings.resolved_database_url)
     # Imported here, not at the top: uvicorn's spawned workers re-import this module before
     # they answer the supervisor's health checks, and Burr's import is slow.
     from chatbot.store import StoreUnavailable, check_store
@@ -150,19 +217,24 @@ def main(argv: list[str] | None = None) -> int:
         else f"{settings.chat_model} at {settings.openai_base_url or 'OpenAI'}"
     )
     print(
-        f"Chatbot on {base}/  (API {base}{API_PREFIX}, docs {base}/docs)\n"
-        f"Model: {model}",
+        f"Chatbot on {base}/  (API {base}{API_PREFIX}, docs {base}/docs)\nModel: {model}",
         file=sys.stderr,
         flush=True,
     )
     print(database, file=sys.stderr, flush=True)
+    if settings.per_user_keys:
+        print("Sign-in: per-user API keys (chatbot keys create --user NAME)", file=sys.stderr)
     if not settings.auth_required:
         if args.host in LOOPBACK:
-            print("No CHATBOT_API_KEY set: the API is open to this machine only.", file=sys.stderr)
+            print(
+                "No sign-in (CHATBOT_AUTH, CHATBOT_API_KEY): the API is open to this machine only.",
+                file=sys.stderr,
+            )
         else:
             print(
-                f"WARNING: no CHATBOT_API_KEY set and listening on {args.host}: anyone who can "
-                "reach this port can use the API and read every conversation.",
+                f"WARNING: no sign-in (CHATBOT_AUTH, CHATBOT_API_KEY) and listening on "
+                f"{args.host}: anyone who can reach this port can use the API and read every "
+                "conversation.",
                 file=sys.stderr,
             )
     # An import string and a factory, so that each worker process builds its own app (and

@@ -1,7 +1,10 @@
-"""FastAPI dependencies, in one place: the runtime's parts, settings and validated IDs.
+"""FastAPI dependencies, in one place: the runtime's parts, settings, the caller and IDs.
 
 Routes reach conversations through the conversation service and running turns (replies,
 stop, resume) through the registry of running turns, never the store.
+
+A route's ``ProjectId`` is already the caller's own: the project as stored for the user
+asking (``chatbot.domain.owners``), so no route can reach another user's conversations.
 
 Every dependency is ``async def`` although none awaits: FastAPI runs a plain ``def``
 dependency on a worker thread, and a prompt would pay one thread round trip for each.
@@ -14,8 +17,10 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from chatbot.conversations.service import ConversationService
+from chatbot.domain.owners import LOCAL, Caller
 from chatbot.metrics import Metrics
 from chatbot.turns.registry import TurnRegistry
+from server.authentication import CALLER, Authenticator
 from server.errors import ApiError
 from server.settings import ServerSettings
 
@@ -52,11 +57,40 @@ async def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
+async def get_authenticator(request: Request) -> Authenticator:
+    return request.app.state.authenticator
+
+
+async def get_caller(request: Request) -> Caller:
+    """The user asking: ``local`` on a server without sign-in."""
+    if not request.app.state.authenticator.enabled:
+        return LOCAL
+    caller = request.scope.get(CALLER)
+    if caller is None:  # no credential (the middleware refuses that on every API path)
+        raise ApiError(401, "unauthorized", "Sign in first: send 'Authorization: Bearer <key>'.")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+_PROJECT_PATH = Path(pattern=ID_PATTERN, description="Project: 1-64 of A-Z a-z 0-9 _ -")
+
+
+async def owned_project(caller: CallerDep, project_id: Annotated[str, _PROJECT_PATH]) -> str:
+    return caller.project(project_id)
+
+
+async def default_project(caller: CallerDep, request: Request) -> str:
+    """The caller's own UI project: the one ``/v1`` and the AI SDK's routes keep chats in."""
+    return caller.project(request.app.state.settings.ui_project_id)
+
+
 ConversationsDep = Annotated[ConversationService, Depends(get_conversations)]
 TurnsDep = Annotated[TurnRegistry, Depends(get_turns)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
-ProjectId = Annotated[str, Path(pattern=ID_PATTERN, description="Project: 1-64 of A-Z a-z 0-9 _ -")]
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
+ProjectId = Annotated[str, Depends(owned_project)]
+DefaultProject = Annotated[str, Depends(default_project)]
 AppId = Annotated[
     str, Path(pattern=ID_PATTERN, description="Conversation: 1-64 of A-Z a-z 0-9 _ -")
 ]

@@ -31,6 +31,7 @@ from chatbot.domain.errors import (
     ITEM_NOT_BRANCHABLE,
     ITEM_NOT_FOUND,
     VERSION_NOT_FOUND,
+    QuotaExceeded,
 )
 from chatbot.runtime import ConversationNotFound, Overloaded, ShuttingDown
 from chatbot.store import ConversationBusy, StoreUnavailable
@@ -44,6 +45,7 @@ DOMAIN_ERRORS: Final = (
     Overloaded,
     ShuttingDown,
     BranchInputError,
+    QuotaExceeded,
 )
 
 
@@ -82,9 +84,7 @@ _BUSY: Final = (
 REFUSALS: Final[Mapping[str, Answer]] = {
     "conversation_not_found": Answer(404),
     "conversation_busy": Answer(409, message=_BUSY),
-    "storage_unavailable": Answer(
-        503, 2, "The database is not answering; try again in a moment."
-    ),
+    "storage_unavailable": Answer(503, 2, "The database is not answering; try again in a moment."),
     "overloaded": Answer(
         503, 1, "The server is streaming as many replies as it allows; try again in a moment."
     ),
@@ -97,6 +97,8 @@ REFUSALS: Final[Mapping[str, Answer]] = {
     BRANCH_NOT_FOUND: Answer(404),
     ITEM_NOT_BRANCHABLE: Answer(409),
     INVALID_REQUEST: Answer(422),
+    # A user's quota (chatbot.users.quotas); the error says how long to wait.
+    QuotaExceeded.code: Answer(429),
 }
 
 # POST /reply: a reply that could not be stored, or was cut by a shutdown, is the server's
@@ -128,7 +130,8 @@ def _openai_failure(code: str) -> Answer:
 
 
 OPENAI: Final = ErrorTable(
-    refusals=REFUSALS,
+    # OpenAI's own code for a rate limit, which its SDKs raise as RateLimitError.
+    refusals={**REFUSALS, QuotaExceeded.code: Answer(429, code="rate_limit_exceeded")},
     failures={
         "upstream_rate_limited": Answer(429),  # the upstream's own 429 stays one
         "upstream_timeout": Answer(504),
@@ -143,7 +146,7 @@ OPENAI: Final = ErrorTable(
 # The WebSocket channel's names where they are not the HTTP routes' ones: a stop that
 # could not be confirmed is a conversation still busy.
 SOCKET_CODES: Final[Mapping[str, str]] = {"stop_unconfirmed": "conversation_busy"}
-_RETRYABLE_CODES: Final = frozenset({"conversation_busy", "rate_limited"})
+_RETRYABLE_CODES: Final = frozenset({"conversation_busy", "rate_limited", QuotaExceeded.code})
 
 
 def socket_retryable(code: str, status: int) -> bool:

@@ -76,7 +76,8 @@ def describe(exc: Exception) -> Described:
     message = getattr(exc, "message", None)
     location = getattr(exc, "location", None)
     details = None if location is None else [{"location": list(location), "message": message}]
-    return Described(code, message, {}, details)
+    wait = getattr(exc, "retry_after_s", None)  # a quota's, which its error knows
+    return Described(code, message, {}, details, retry_after_s=wait)
 
 
 def retry_after(seconds: float) -> dict[str, str]:

@@ -25,10 +25,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from server.authentication import SESSION_COOKIE, is_admin_only, is_protected
 from server.limits import BODYLESS_METHODS
 from server.paths import OPENAI_PREFIX
 from server.schemas import ErrorOut
-from server.security import SESSION_COOKIE, is_protected
 from server.settings import ServerSettings
 
 _REF = "#/components/schemas/{model}"
@@ -167,13 +167,23 @@ def build_document(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
         if settings.auth_required and is_protected(path):
             operation["security"] = [{"bearerAuth": []}, {"sessionCookie": []}]
             responses["401"] = error(
-                "No valid API key: send 'Authorization: Bearer <CHATBOT_API_KEY>' "
-                "(or the session cookie of POST /session).",
+                "No valid API key: send 'Authorization: Bearer <key>' or the session cookie "
+                "of POST /session.",
                 headers={"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}},
             )
+            if settings.per_user_keys and is_admin_only(path):
+                responses["403"] = error("A user who is not an admin (forbidden).")
     if settings.auth_required:
         document["components"]["securitySchemes"] = {
-            "bearerAuth": {"type": "http", "scheme": "bearer", "description": "CHATBOT_API_KEY"},
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": (
+                    "A user's key from `chatbot keys create`, or CHATBOT_API_KEY"
+                    if settings.per_user_keys
+                    else "CHATBOT_API_KEY"
+                ),
+            },
             "sessionCookie": {
                 "type": "apiKey",
                 "in": "cookie",

@@ -123,9 +123,7 @@ class RegenerateIn(BaseModel):
 
 
 class EditIn(BaseModel):
-    index: JsonIndex = Field(
-        description=f"{_INDEX_DESCRIPTION} It must be a prompt (a user item)."
-    )
+    index: JsonIndex = Field(description=f"{_INDEX_DESCRIPTION} It must be a prompt (a user item).")
     # As PromptIn's: maxLength is the running server's CHATBOT_MAX_PROMPT_CHARS.
     prompt: StrictStr = Field(
         description="The new prompt: at least one character that is not whitespace, at "
@@ -344,11 +342,18 @@ class ConversationPage(BaseModel):
     offset: int
 
 
+class UserOut(BaseModel):
+    id: str
+    admin: bool
+
+
 class InfoOut(BaseModel):
     project_id: str
     burr_ui_url: str | None
     burr_app_url_template: str | None
     auth_required: bool
+    # Who the request's key or session belongs to (null: none presented, or not valid).
+    user: UserOut | None
     offline_model: bool
     chat_model: str
     classifier_model: str

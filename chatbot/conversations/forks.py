@@ -32,6 +32,7 @@ from chatbot.domain.errors import (
     ITEM_NOT_BRANCHABLE,
     ITEM_NOT_FOUND,
 )
+from chatbot.domain.owners import public_project
 from chatbot.store import Boundary, ConversationStore, NewBranch
 from chatbot.tracking.files import OffloopTrackingClient
 from chatbot.tracking.logs import TrackingLogs
@@ -50,7 +51,8 @@ class ConversationNotFound(Exception):
     code = "conversation_not_found"
 
     def __init__(self, project_id: str, conversation_id: str) -> None:
-        super().__init__(f"There is no conversation {conversation_id!r} in {project_id!r}.")
+        project = public_project(project_id)
+        super().__init__(f"There is no conversation {conversation_id!r} in {project!r}.")
 
 
 @dataclass(frozen=True, slots=True)

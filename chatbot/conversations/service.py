@@ -9,7 +9,8 @@ A conversation is a tree of branches, each a Burr application (``chatbot.domain.
 turns and ``/history`` work on the branch it shows. Editing a prompt or regenerating a
 reply forks a new branch (``chatbot.conversations.forks``), whose first turn runs like any
 other. A turn is admitted and run by the registry of running turns
-(``chatbot.turns.registry``); the service takes the lease and loads the application.
+(``chatbot.turns.registry``); the service takes the lease and loads the application,
+under the owner's quotas (``chatbot.users.quotas``: a prompt is counted once per request).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from chatbot.domain.branch_tree import BranchInputError, ForkPlan, plan_edit, pl
 from chatbot.domain.chat_items import ChatItem, as_history
 from chatbot.domain.client_view import history_digest
 from chatbot.domain.errors import CONVERSATION_DELETED
-from chatbot.store import ConversationStore, ConversationSummary
+from chatbot.store import ConversationStore, ConversationSummary, TurnLease
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
 from chatbot.turns.live_turn import LiveTurn
@@ -36,6 +37,7 @@ from chatbot.turns.options import TurnOptions
 from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
 from chatbot.turns.turn import Turn
+from chatbot.users.quotas import Quotas
 
 
 def new_conversation_id() -> str:
@@ -53,11 +55,13 @@ class ConversationService:
         apps: ApplicationFactory,
         turns: TurnRegistry,
         tracking: TrackingLogs | None,
+        quotas: Quotas,
     ) -> None:
         self._store = store
         self._apps = apps
         self._turns = turns
         self._tracking = tracking
+        self._quotas = quotas
         self._branching = Branching(store, apps, tracking)
 
     # --- reads --------------------------------------------------------------------------
@@ -123,8 +127,9 @@ class ConversationService:
     async def start_reply(self, project_id: str, conversation_id: str, prompt: str) -> Reply:
         """Begin a turn and run it to its end in a task of its own: readers come and go.
 
-        Raises what ``begin_turn`` raises.
+        Raises what ``begin_turn`` raises, and ``QuotaExceeded``.
         """
+        await self._quotas.admit(project_id)
         return self._turns.start(await self.begin_turn(project_id, conversation_id, prompt))
 
     async def start_branch(
@@ -132,7 +137,8 @@ class ConversationService:
     ) -> Reply:
         """Fork a branch at item ``index`` and run its first turn, as ``start_reply`` runs a
         turn: ``prompt`` None regenerates the reply at ``index``, else edits the prompt
-        there. Raises what ``begin_branch_turn`` raises."""
+        there. Raises what ``begin_branch_turn`` raises, and ``QuotaExceeded``."""
+        await self._quotas.admit(project_id)
         turn = await self.begin_branch_turn(project_id, conversation_id, index=index, prompt=prompt)
         return self._turns.start(turn)
 
@@ -152,6 +158,7 @@ class ConversationService:
         The reply's ``conversation_id`` says where it went (possibly a new conversation; its turn
         may be a new branch's).
         """
+        await self._quotas.admit(project_id)  # once, however many turns finding it begins
         options = replace(options or TurnOptions(), seed=tuple(earlier))
         finder = _Finder(self, project_id, prompt, options)
         turn = await begin_continuation(prompt, earlier, named, finder, new_id=new_conversation_id)
@@ -173,7 +180,7 @@ class ConversationService:
         """
         started = time.perf_counter()
         self._turns.check_admission()
-        lease = await take_lease(self._store, project_id, conversation_id)
+        lease = await self._turn_lease(project_id, conversation_id)
         tracker = None
         try:
             branch = await self._store.shown_branch(project_id, conversation_id)
@@ -237,7 +244,7 @@ class ConversationService:
         """``begin_turn``'s steps around ``Branching.fork``."""
         started = time.perf_counter()
         self._turns.check_admission()
-        lease = await take_lease(self._store, project_id, conversation_id)
+        lease = await self._turn_lease(project_id, conversation_id)
         try:
             fork = await self._branching.fork(project_id, conversation_id, plan_for)
         except BaseException:
@@ -254,6 +261,12 @@ class ConversationService:
             branch=fork.branch,
             new_branch=fork.new_branch,
         )
+
+    async def _turn_lease(self, project_id: str, conversation_id: str) -> TurnLease:
+        """The lease a turn runs under, within its owner's replies at once (counted with
+        the lease: ``QuotaExceeded``)."""
+        first = self._quotas.replies_at_once(project_id)
+        return await take_lease(self._store, project_id, conversation_id, first=first)
 
     # --- what a stateless client's continuation looks up -------------------------------
     async def branch_history(self, project_id: str, branch_id: str) -> list[ChatItem]:

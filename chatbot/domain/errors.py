@@ -58,3 +58,15 @@ CONVERSATION_DELETED: Final = TurnError(
 REPLY_STOPPED: Final = TurnError(
     "reply_stopped", "The reply was stopped; what was written so far is kept."
 )
+
+
+class QuotaExceeded(Exception):
+    """A user's quota is used up (prompts a minute, replies at once, tokens a day):
+    ``retry_after_s`` says when the next prompt may be accepted."""
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s

@@ -8,6 +8,8 @@ revisions; ``dialect`` and its two implementations what the databases do differe
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,6 +24,7 @@ from chatbot.store.base import SchemaTooNew as SchemaTooNew
 from chatbot.store.base import StoreUnavailable as StoreUnavailable
 from chatbot.store.base import TurnLease as TurnLease
 from chatbot.store.base import TurnLeaseLost as TurnLeaseLost
+from chatbot.store.dialect import Dialect
 from chatbot.store.store import ConversationStore as ConversationStore
 
 
@@ -62,9 +65,10 @@ async def check_store(database_url: str) -> tuple[str, list[int]]:
         await store.close()
 
 
-async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[str, str, str]:
-    """The database, its schema revision ("" for none) and this release's newest revision;
-    with ``upgrade``, migrated first (``chatbot db upgrade``; ``current`` changes nothing)."""
+@contextlib.asynccontextmanager
+async def opened(database_url: str, *, upgrade: bool = True) -> AsyncIterator[Dialect]:
+    """The database alone, without the store around it (the command line's tools), its
+    schema migrated first unless ``upgrade`` is false; failures are ``StoreUnavailable``."""
     from chatbot.store import migrate
     from chatbot.store.dialect import DATABASE_ERRORS
 
@@ -73,8 +77,17 @@ async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[
         await dialect.open()
         if upgrade:
             await migrate.upgrade(dialect)
-        return dialect.where, await migrate.current(dialect), migrate.head()
+        yield dialect
     except DATABASE_ERRORS as exc:
         raise StoreUnavailable(dialect.unavailable(exc)) from exc
     finally:
         await dialect.close()
+
+
+async def schema_revision(database_url: str, *, upgrade: bool = False) -> tuple[str, str, str]:
+    """The database, its schema revision ("" for none) and this release's newest revision;
+    with ``upgrade``, migrated first (``chatbot db upgrade``; ``current`` changes nothing)."""
+    from chatbot.store import migrate
+
+    async with opened(database_url, upgrade=upgrade) as dialect:
+        return dialect.where, await migrate.current(dialect), migrate.head()

@@ -86,6 +86,10 @@ class Dialect(abc.ABC):
     def lock_schema(self, conn: Connection) -> None:
         """Inside the migration's transaction: make other processes' migrations wait."""
 
+    def lock(self, conn: Connection, name: str) -> None:  # noqa: B027 (SQLite: nothing)
+        """Inside a write transaction: make others' transactions that lock ``name`` wait
+        (SQLite's write transactions already wait for each other)."""
+
     @abc.abstractmethod
     def now(self, offset_s: float = 0.0) -> Any:
         """The current time (plus ``offset_s``) as leases and relay rows compare it."""

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
-from chatbot.store.dialect import Dialect, clock_params
+from chatbot.store.dialect import Dialect, Work, clock_params
 from chatbot.store.prepared import Prepared
 from chatbot.store.tables import Token, leases
 
@@ -86,15 +86,31 @@ class Leases:
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
 
-    async def acquire(self, project_id: str, app_id: str) -> TurnLease:
+    async def acquire(
+        self, project_id: str, app_id: str, *, first: Work[None] | None = None
+    ) -> TurnLease:
+        """The lease, or ``ConversationBusy``. ``first`` runs in the same transaction just
+        before it is taken, and may refuse it by raising (a quota counting leases)."""
         key = (project_id, app_id)
         if key in self._busy:
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._busy.add(key)
         d, token, take = self._dialect, uuid.uuid4(), self._take
         params = {"p": project_id, "a": app_id, "token": token, **clock_params(self.ttl_s)}
+
+        def free(conn: Connection) -> bool:
+            return take.first(d, conn, params) is not None
+
+        def checked(conn: Connection) -> bool:
+            assert first is not None
+            first(conn)
+            return free(conn)
+
         try:
-            granted = await d.run(lambda conn: take.first(d, conn, params) is not None, side=True)
+            if first is None:
+                granted = await d.run(free, side=True)
+            else:
+                granted = await d.run(checked, write=True, side=True)
         except BaseException:
             self._busy.discard(key)
             raise

@@ -125,6 +125,9 @@ class PostgresDialect(Dialect):
     def lock_schema(self, conn: Connection) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
 
+    def lock(self, conn: Connection, name: str) -> None:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
+
     def now(self, offset_s: float = 0.0) -> sa.ColumnElement:
         return sa.func.now() + dt.timedelta(seconds=offset_s)
 

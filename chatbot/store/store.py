@@ -37,7 +37,7 @@ from chatbot.store.base import (
     encode_state,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, reason, utcnow
+from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
 from chatbot.store.leases import Leases
 from chatbot.store.prepared import Prepared
 from chatbot.store.tables import conversations, history_digests, states
@@ -266,9 +266,12 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """Remove the conversation and every row of its branches; False if there was none."""
         return await self._on(branch_sql.delete_conversation, project_id, app_id, write=True)
 
-    async def acquire_turn(self, project_id: str, app_id: str) -> TurnLease:
-        """Take the conversation's turn lease or raise ``ConversationBusy``."""
-        return await self._leases.acquire(project_id, app_id)
+    async def acquire_turn(
+        self, project_id: str, app_id: str, *, first: Work[None] | None = None
+    ) -> TurnLease:
+        """Take the conversation's turn lease or raise ``ConversationBusy`` (or what
+        ``first``, run in the same transaction before, raises: ``Leases.acquire``)."""
+        return await self._leases.acquire(project_id, app_id, first=first)
 
     async def find_by_history(self, project_id: str, digest: str) -> str | None:
         """The conversation whose latest stored history has ``digest`` (the most recently

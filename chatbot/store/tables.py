@@ -175,3 +175,21 @@ reply_events = _table(
     _text("payload"),
     sa.Column("created_at", Clock, nullable=False),
 )
+# Per-user API keys (``chatbot.users.api_keys``): only a digest of each key is kept.
+api_keys = _table(
+    "chatbot_api_keys",
+    _text("id", primary_key=True),
+    _text("user_id"),
+    sa.Column("admin", sa.Boolean(create_constraint=False), nullable=False),
+    _text("digest", unique=True),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("last_used_at", Instant, nullable=True),
+    sa.Index("chatbot_api_keys_user", "user_id"),
+)
+# Per-user quotas (``chatbot.users.quotas``): prompts of a minute, tokens of a UTC day.
+user_usage = _table(
+    "chatbot_user_usage",
+    *_keys("owner", "period"),
+    _int("prompts", server_default=_ZERO),
+    sa.Column("tokens", sa.BigInteger, nullable=False, server_default=_ZERO),
+)

@@ -22,13 +22,14 @@ from collections.abc import Coroutine
 from typing import Any, Literal, Protocol
 
 from chatbot.domain.errors import REPLY_STOPPED, SHUTTING_DOWN, TurnError
-from chatbot.domain.events import OUTCOMES, TurnOutcome
+from chatbot.domain.events import OUTCOMES, TurnCompleted, TurnOutcome
 from chatbot.metrics import Metrics
 from chatbot.store import ConversationBusy, ConversationStore, NewBranch, TurnLease
 from chatbot.tracking.files import OffloopTrackingClient
 from chatbot.turns.live_turn import LiveTurn
 from chatbot.turns.replies import Reply, ReplyLog
 from chatbot.turns.turn import Turn
+from chatbot.users.quotas import Quotas
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,12 @@ class TurnRegistry:
         metrics: Metrics,
         elsewhere: OtherProcesses,
         policy: TurnPolicy,
+        quotas: Quotas | None = None,
     ) -> None:
         self.policy = policy
+        # Where a completed turn's tokens are counted against its owner's day (None: they
+        # are not: no daily limit).
+        self._quotas = quotas
         self.draining = False
         self._store = store
         self._metrics = metrics
@@ -170,6 +175,10 @@ class TurnRegistry:
                 if isinstance(event, OUTCOMES):
                     # Readers need what was said, not the state that was stored.
                     event = dataclasses.replace(event, state=None)
+                    if self._quotas is not None and isinstance(event, TurnCompleted):
+                        # Counted before the client hears the end: its next prompt sees it.
+                        if event.usage is not None:
+                            await self._quotas.spend(reply.project_id, event.usage)
                 log.append(event)
         finally:
             log.finish()

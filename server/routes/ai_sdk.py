@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Response
 
 from chatbot.turns.replies import Reply
-from server.deps import ID_PATTERN, ConversationsDep, SettingsDep, TurnsDep
+from server.deps import ID_PATTERN, ConversationsDep, DefaultProject, SettingsDep, TurnsDep
 from server.event_stream import EventStreamResponse
 from server.openapi import error, event_stream
 from server.protocols.ai_sdk import UI_MESSAGE_STREAM_HEADERS, ui_message_stream
@@ -72,6 +72,7 @@ async def chat(
     conversations: ConversationsDep,
     turns: TurnsDep,
     settings: SettingsDep,
+    project_id: DefaultProject,
 ) -> EventStreamResponse:
     """The reply streams as the AI SDK's UI message stream. Like every reply, it is written
     to its end even if the client goes away (a fetch abort is a disconnect, not a stop).
@@ -79,7 +80,6 @@ async def chat(
     A regenerate, or a message sent with the ``messageId`` of an edited one, branches the
     conversation at the turn it re-asks (``POST /regenerate`` and ``POST /edit`` do the
     same): the turns after it stay in the branch it leaves, one switch away."""
-    project_id = settings.ui_project_id
     prompt = check_prompt(prompt_of(body.messages), settings.max_prompt_chars)
     point = None
     if body.trigger == "regenerate-message" or body.messageId is not None:
@@ -107,10 +107,10 @@ async def chat(
     },
     summary="useChat's resume: the reply being written, replayed from its start",
 )
-async def resume_chat(chat_id: ChatId, turns: TurnsDep, settings: SettingsDep) -> Response:
+async def resume_chat(chat_id: ChatId, turns: TurnsDep, project_id: DefaultProject) -> Response:
     """A finished reply answers 204 like no reply at all: the client already has it, or
     reads it from the history, and a replay would show it twice."""
-    reply = await turns.find(settings.ui_project_id, chat_id)
+    reply = await turns.find(project_id, chat_id)
     if reply is None or reply.done:
         return Response(status_code=204)
     return _ui_stream(reply)
@@ -125,4 +125,3 @@ def _ui_stream(
         headers=UI_MESSAGE_STREAM_HEADERS,
         on_close=closed,
     )
-

@@ -22,7 +22,14 @@ from fastapi import APIRouter, Body, Depends, Header, Response
 
 from chatbot.domain.errors import INTERNAL_ERROR
 from chatbot.domain.events import OUTCOMES, StepStarted, TurnCompleted, TurnEvent
-from server.deps import ID_PATTERN, ConversationsDep, RequireJson, SettingsDep, TurnsDep
+from server.deps import (
+    ID_PATTERN,
+    ConversationsDep,
+    DefaultProject,
+    RequireJson,
+    SettingsDep,
+    TurnsDep,
+)
 from server.errors import ApiError, ReplyFailed
 from server.event_stream import EventStreamResponse
 from server.limits import rate_limit
@@ -131,6 +138,7 @@ async def chat_completions(
     conversations: ConversationsDep,
     turns: TurnsDep,
     settings: SettingsDep,
+    project_id: DefaultProject,
     conversation_id: Annotated[
         str | None,
         Header(
@@ -151,7 +159,6 @@ async def chat_completions(
     check_model(body.model)
     request = turn_request(body, settings.max_prompt_chars)
     named = named_conversation(conversation_id, open_webui_chat_id, body)
-    project_id = settings.ui_project_id
     options = request.options
     reply = await conversations.continue_reply(
         project_id, request.prompt, request.earlier, named=named, options=options

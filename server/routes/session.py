@@ -1,4 +1,4 @@
-"""Browser sessions for servers with an API key: trade the key for an HttpOnly cookie.
+"""Browser sessions: trade a key for an HttpOnly cookie (``server.authentication``).
 
 Burr's UI, served on the same origin, cannot send our Authorization header; with the
 cookie its API calls are authorised too. The route itself sits behind the key check.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from server.deps import SettingsDep
-from server.security import SESSION_COOKIE, session_token
+from server.authentication import SESSION_COOKIE, bearer_key
+from server.deps import AuthenticatorDep
 
 router = APIRouter(tags=["auth"])
 
@@ -17,13 +17,15 @@ router = APIRouter(tags=["auth"])
 @router.post(
     "/session", status_code=204, response_class=Response, summary="Start a browser session"
 )
-async def start_session(request: Request, settings: SettingsDep) -> Response:
+async def start_session(request: Request, authenticator: AuthenticatorDep) -> Response:
     response = Response(status_code=204)
-    if settings.auth_required:
-        assert settings.api_key is not None
+    key = bearer_key(request.headers.raw)
+    # Without a key (auth off, or a request the cookie already authorised) nothing changes.
+    session = await authenticator.session_for(key) if key else None
+    if session is not None:
         response.set_cookie(
             SESSION_COOKIE,
-            session_token(settings.api_key.get_secret_value()),
+            session,
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",

@@ -21,8 +21,10 @@ from starlette.websockets import WebSocketDisconnect, WebSocketDisconnected
 
 from chatbot.conversations.service import ConversationService
 from chatbot.domain.events import OUTCOMES
+from chatbot.domain.owners import LOCAL, Caller
 from chatbot.turns.registry import TurnRegistry
 from chatbot.turns.replies import Reply
+from server.authentication import CALLER, Authenticator
 from server.deps import ID_PATTERN
 from server.error_tables import DOMAIN_ERRORS
 from server.errors import ApiError
@@ -38,7 +40,6 @@ from server.protocols.websocket import (
 from server.routes.chat import check_prompt
 from server.routes.replies import stop
 from server.schemas import SocketAuthIn, SocketPromptIn, SocketStopIn
-from server.security import SOCKET_AUTHORIZED, key_matches
 from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ async def chat_socket(websocket: WebSocket, project_id: str, app_id: str) -> Non
         websocket.app.state.chatbot.conversations,
         websocket.app.state.chatbot.turns,
         settings,
+        websocket.app.state.authenticator,
         websocket.app.state.rate_limiter,
         project_id,
         app_id,
@@ -92,7 +94,9 @@ class ChatSocket:
     conversations: ConversationService
     turns: TurnRegistry
     settings: ServerSettings
+    authenticator: Authenticator
     limiter: RateLimiter | None
+    # The project as its user named it in the URL; once authenticated, as stored for them.
     project_id: str
     app_id: str
     # The reply whose frames this socket is sending, until its outcome goes out.
@@ -133,24 +137,33 @@ class ChatSocket:
 
     async def _authenticate(self) -> bool:
         """True when the socket may be used: no key needed, a header or cookie had it, or
-        the first message is ``{"type": "auth", "key": <the key>}``. Else closes it."""
-        if not self.settings.auth_required or self.websocket.scope.get(SOCKET_AUTHORIZED):
-            return True
-        assert self.settings.api_key is not None
+        the first message is ``{"type": "auth", "key": <the key>}``. Else closes it.
+        From then on the socket acts for that user, in their own projects."""
+        scope = self.websocket.scope
+        caller = scope.get(CALLER) if self.authenticator.enabled else LOCAL
+        if caller is None:
+            caller = await self._key_message()
+        if caller is None:
+            return False
+        self.project_id = caller.project(self.project_id)
+        return True
+
+    async def _key_message(self) -> Caller | None:
+        """The user whose key is the socket's first message (None: closed, no such key)."""
         try:
             data = await asyncio.wait_for(self._receive(), AUTH_TIMEOUT_S)
         except TimeoutError:
             data = b""
         if data is None:
-            return False
+            return None
         try:
             message = parse_message(data)
         except MessageRefused:
             message = None
-        if isinstance(message, SocketAuthIn) and key_matches(
-            self.settings.api_key.get_secret_value(), message.key
-        ):
-            return True
+        if isinstance(message, SocketAuthIn):
+            caller = await self.authenticator.from_key(message.key)
+            if caller is not None:
+                return caller
         await self._close(
             MessageRefused(
                 "unauthorized",
@@ -159,7 +172,7 @@ class ChatSocket:
                 reply_to=message.type if message is not None else None,
             )
         )
-        return False
+        return None
 
     async def _handle(self, data: str | bytes) -> None:
         message = parse_message(data)

@@ -17,7 +17,8 @@ import { AbstractChat, DefaultChatTransport, readUIMessageStream } from 'ai';
 
 const [scenario, rawOptions] = process.argv.slice(2);
 const options = JSON.parse(rawOptions);
-const transport = new DefaultChatTransport({ api: options.api });
+// `headers`: the caller's `Authorization` on a server with sign-in.
+const transport = new DefaultChatTransport({ api: options.api, headers: options.headers });
 const stdinLines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 /** Wait until pytest says go (a line on stdin) after it was told we are at `step`. */
@@ -160,6 +161,20 @@ const scenarios = {
     // Finished: nothing to resume any more.
     assert.equal(await transport.reconnectToStream({ chatId: options.chatId }), null);
     return { before: textOf(before), after: textOf(after) };
+  },
+
+  // A message the server refuses before any reply (a quota, say): the chat's error.
+  async refused() {
+    const chat = new Chat();
+    await chat.sendMessage({ text: options.prompt });
+    assert.equal(chat.status, 'error', 'the chat did not end in an error');
+    return { error: chat.error.message };
+  },
+
+  // Another user's chat of the same id: nothing of theirs to resume.
+  async nothingToResume() {
+    assert.equal(await transport.reconnectToStream({ chatId: options.chatId }), null);
+    return { resumed: null };
   },
 
   // The upstream fails mid-reply: the SDK raises the error, the message keeps the text

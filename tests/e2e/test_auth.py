@@ -1,13 +1,16 @@
-"""A server with an API key: the UI asks for it once, keeps it, and asks again if refused."""
+"""A server with sign-in: the UI asks for a key once, keeps it, asks again if refused, and
+shows whose it is."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.chat_page import ChatPage
 from tests.e2e.conftest import API_KEY
-from tests.support.server_process import ServerProcess
+from tests.support.keys import bearer, create_key
+from tests.support.server_process import ServerProcess, StartServer
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +60,33 @@ def test_asks_for_the_key_keeps_it_and_asks_again_when_refused(
     expect(dialog).to_be_visible()
     assert page.evaluate("localStorage.getItem('chatbot.apiKey')") is None
     assert page.context.cookies() == []
+
+
+def test_a_users_key_shows_who_is_signed_in_and_only_their_chats(
+    page: Page, serve: StartServer
+) -> None:
+    server = serve(CHATBOT_AUTH="keys")
+    alice, bob = create_key(server, "alice"), create_key(server, "bob")
+    theirs = httpx.post(
+        f"{server.api}/reply/demo_streaming_chatbot/bobs-chat",
+        json={"prompt": "Bob's secret?"},
+        headers=bearer(bob),
+        timeout=60,
+    )
+    assert theirs.status_code == 200, theirs.text
+
+    chat = ChatPage(page, server.base_url).open()
+    dialog = page.get_by_role("dialog", name="API key required")
+    dialog.get_by_label("API key", exact=True).fill(alice)
+    dialog.get_by_role("button", name="Save key").click()
+    expect(dialog).to_have_count(0)
+    expect(chat.sidebar.get_by_test_id("signed-in")).to_have_text("Signed in as alice")
+    chat.ask("What is mine?")
+    page.reload()
+    expect(chat.user_messages).to_have_text(["What is mine?"])
+    expect(chat.sidebar.get_by_test_id("signed-in")).to_have_text("Signed in as alice")
+    expect(chat.sidebar).not_to_contain_text("Bob's secret?")
+    # Bob's conversation is not Alice's to open, even by its address.
+    chat.open("/c/bobs-chat")
+    expect(page.get_by_role("heading", name="Conversation not found")).to_be_visible()
+    expect(page.get_by_text("Bob's secret?")).to_have_count(0)

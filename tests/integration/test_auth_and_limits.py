@@ -187,3 +187,18 @@ def test_invalid_configuration_fails_clearly(home: Path) -> None:
     assert result.returncode == 2
     assert "invalid configuration: CHATBOT_MAX_CONCURRENT_STREAMS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("auth", "said"),
+    [
+        ("passwords", "unknown source passwords: use keys or none"),
+        ("none,keys", "'none' cannot be combined with another source"),
+        (" , ", "unknown source (none given)"),
+    ],
+)
+def test_an_unknown_sign_in_source_fails_clearly(home: Path, auth: str, said: str) -> None:
+    result = run_server_expecting_exit(home, server_env(home, CHATBOT_AUTH=auth))
+    assert result.returncode == 2
+    assert f"invalid configuration: CHATBOT_AUTH: Value error, {said}" in result.stderr
+    assert "Traceback" not in result.stderr

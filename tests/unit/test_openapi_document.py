@@ -82,6 +82,18 @@ def test_with_a_key_every_protected_operation_declares_it_and_its_401() -> None:
             assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True
 
 
+def test_with_per_user_keys_the_admins_routes_declare_their_403() -> None:
+    doc = document(auth="keys")
+    assert (
+        "chatbot keys create" in doc["components"]["securitySchemes"]["bearerAuth"]["description"]
+    )
+    forbidden = {path for _, path, op in operations(doc) if "403" in op["responses"]}
+    assert forbidden == {"/metrics"}  # Burr's API, the other admins' route, is Burr's to document
+    for _, path, operation in operations(doc):
+        if path not in OPEN_PATHS:
+            assert "401" in operation["responses"], path
+
+
 def test_every_error_answer_is_documented_in_the_shape_its_clients_read() -> None:
     doc = document()
     assert "HTTPValidationError" not in doc["components"]["schemas"]

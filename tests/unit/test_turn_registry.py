@@ -24,6 +24,7 @@ from chatbot.store import ConversationStore, open_store
 from chatbot.turns.applications import ApplicationFactory
 from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
 from chatbot.turns.replies import Reply
+from chatbot.users.quotas import QuotaLimits, Quotas
 from tests.support.fake_model import FakeModel
 
 
@@ -51,7 +52,9 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
     policy = TurnPolicy(max_running=1, retention_s=30, on_disconnect="continue")
     turns = TurnRegistry(store, metrics, relay, policy)
     apps = ApplicationFactory(graph, store, None)
-    conversations = ConversationService(store, apps, turns, None)
+    conversations = ConversationService(
+        store, apps, turns, None, Quotas(store.dialect, QuotaLimits())
+    )
     try:
         yield Parts(model, store, metrics, turns, conversations)
     finally:

@@ -18,8 +18,12 @@ function Pages() {
   // A server with an API key: ask for it now rather than at the first failing call, and get
   // the session cookie that Burr's tracking UI (same origin, no header of ours) relies on.
   const authRequired = Boolean(info.data?.auth_required);
+  // Once it has the key, /info also says whose it is (the sidebar shows it).
   useEffect(() => {
-    if (authRequired) startSession().catch(() => {});
+    if (authRequired)
+      startSession()
+        .then(() => queryClient.invalidateQueries({ queryKey: infoQuery.queryKey }))
+        .catch(() => {});
   }, [authRequired]);
 
   if (!info.data) {

@@ -149,6 +149,12 @@ export function Sidebar({ info, list, items, currentId, open, onSignOut, onClose
               Burr tracking UI <ExternalIcon />
             </a>
           )}
+          {info?.user && (
+            <p className="signed-in" data-testid="signed-in">
+              Signed in as <strong>{info.user.id}</strong>
+              {info.user.admin && " (admin)"}
+            </p>
+          )}
           {info?.auth_required && (
             <button type="button" className="button quiet small sign-out" onClick={onSignOut}>
               Forget API key

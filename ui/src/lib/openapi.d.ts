@@ -564,6 +564,7 @@ export interface components {
       burr_app_url_template: string | null;
       /** Auth Required */
       auth_required: boolean;
+      user: components["schemas"]["UserOut"] | null;
       /** Offline Model */
       offline_model: boolean;
       /** Chat Model */
@@ -1001,6 +1002,13 @@ export interface components {
       /** Total Tokens */
       total_tokens: number;
     };
+    /** UserOut */
+    UserOut: {
+      /** Id */
+      id: string;
+      /** Admin */
+      admin: boolean;
+    };
     /** VersionOut */
     VersionOut: {
       /** Version */
@@ -1123,10 +1131,10 @@ export interface operations {
   chat_response: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     requestBody: {
@@ -1204,10 +1212,10 @@ export interface operations {
   chat_reply: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     requestBody: {
@@ -1284,10 +1292,10 @@ export interface operations {
   chat_history: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
@@ -1325,10 +1333,10 @@ export interface operations {
   create_conversation: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
@@ -1378,10 +1386,10 @@ export interface operations {
         "Last-Event-ID"?: string | null;
       };
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
@@ -1426,10 +1434,10 @@ export interface operations {
   stop_reply: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
@@ -1483,10 +1491,10 @@ export interface operations {
   regenerate_reply: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     requestBody: {
@@ -1574,10 +1582,10 @@ export interface operations {
   edit_prompt: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     requestBody: {
@@ -1669,10 +1677,10 @@ export interface operations {
         index: number;
       };
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
@@ -1715,10 +1723,10 @@ export interface operations {
   switch_branch: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     requestBody: {
@@ -1825,10 +1833,10 @@ export interface operations {
   delete_conversation: {
     parameters: {
       path: {
-        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
-        project_id: string;
         /** @description Conversation: 1-64 of A-Z a-z 0-9 _ - */
         app_id: string;
+        /** @description Project: 1-64 of A-Z a-z 0-9 _ - */
+        project_id: string;
       };
     };
     responses: {
