@@ -15,6 +15,7 @@ from server.access_log import AccessLogMiddleware
 from server.authentication import Authenticator, AuthMiddleware
 from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
 from server.error_handlers import install_error_handlers
+from server.forwarded import ForwardedClient
 from server.limits import BodyLimitMiddleware, RateLimiter
 from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
@@ -87,9 +88,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     install_openapi(app, settings)
     app.state.settings = settings
-    authenticator = app.state.authenticator = Authenticator(
-        admin_key=settings.admin_key, per_user_keys=settings.per_user_keys
-    )
+    authenticator = app.state.authenticator = Authenticator.from_settings(settings)
     app.state.rate_limiter = (
         RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         if settings.rate_limit_per_minute
@@ -141,4 +140,5 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(ForwardedClient)  # outermost: it sees the peer that connected
     return app

@@ -1,8 +1,14 @@
 """Who is asking: the credentials a server accepts, and the user each one stands for.
 
-Off unless configured: with neither ``CHATBOT_API_KEY`` nor ``CHATBOT_AUTH=keys`` every
+Off unless configured: with neither ``CHATBOT_API_KEY`` nor ``CHATBOT_AUTH`` every
 request is the ``local`` user's, as on a laptop. Once on, every API route (ours, Burr's,
 ``/v1``, ``/metrics``) needs a credential:
+
+- With ``proxy``, the header a trusted auth proxy (oauth2-proxy, an SSO gateway) names
+  the user in, believed only from the proxy's addresses (``CHATBOT_TRUSTED_PROXIES``,
+  judged by the peer that connected: ``server.forwarded``). From any other address a
+  request carrying it is refused, whatever else it carries: a spoofed header never
+  becomes anyone.
 
 - ``Authorization: Bearer <key>``: ``CHATBOT_API_KEY`` is the ``local`` user, an admin
   (so a deployment that had one key keeps its conversations); with ``keys``, a key from
@@ -22,7 +28,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +38,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatbot.domain.owners import LOCAL, Caller
 from chatbot.users.api_keys import ApiKeys
 from server.error_handlers import send_error_for
+from server.forwarded import PEER
 from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX, is_openai_path
+from server.settings import Network, ServerSettings
 
 SESSION_COOKIE = "chatbot_session"
 # Where the middleware leaves the caller (None: the request carried no valid credential).
@@ -54,18 +64,84 @@ def _mac(secret: str, message: bytes = _SESSION_CONTEXT) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
+class UntrustedHeader(Exception):
+    """The auth proxy's user header, sent by an address that is not the proxy's."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxy:
+    """``CHATBOT_AUTH=proxy``: whose header names the user, and from where."""
+
+    user_header: bytes
+    admin_header: bytes | None
+    admin_values: frozenset[str]
+    networks: tuple[Network, ...]
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> TrustedProxy | None:
+        if not settings.auth_proxy or settings.proxy_user_header is None:
+            return None
+        admin = settings.proxy_admin_header
+        return cls(
+            settings.proxy_user_header.lower().encode(),
+            admin.lower().encode() if admin else None,
+            frozenset(v.strip() for v in settings.proxy_admin_values.split(",") if v.strip()),
+            settings.trusted_networks,
+        )
+
+    def caller(self, scope: Scope) -> Caller | None:
+        """The user the header names (None: no header); ``UntrustedHeader`` when the
+        peer is not a trusted proxy."""
+        user = admin = None
+        for name, value in scope["headers"]:
+            if name == self.user_header:
+                user = value.decode("latin-1").strip()
+            elif name == self.admin_header:
+                admin = value.decode("latin-1")
+        if user is None:
+            return None
+        if not self._trusts(scope.get(PEER, scope.get("client"))):
+            raise UntrustedHeader(self.user_header.decode())
+        if not user:
+            return None
+        groups = {part.strip() for part in (admin or "").split(",")}
+        return Caller(user, admin=not self.admin_values.isdisjoint(groups))
+
+    def _trusts(self, peer: tuple[str, int] | None) -> bool:
+        try:
+            address = ipaddress.ip_address(peer[0]) if peer else None
+        except ValueError:  # a Unix socket's peer, say
+            return False
+        return address is not None and any(address in network for network in self.networks)
+
+
 class Authenticator:
     """The credentials one server accepts. ``api_keys`` is bound once the store is open."""
 
-    def __init__(self, *, admin_key: str | None, per_user_keys: bool) -> None:
+    def __init__(
+        self,
+        *,
+        admin_key: str | None,
+        per_user_keys: bool,
+        proxy: TrustedProxy | None = None,
+    ) -> None:
         self._admin_key = admin_key
         self._admin_session = _mac(admin_key) if admin_key else None
         self.per_user_keys = per_user_keys
+        self.proxy = proxy
         self._api_keys: ApiKeys | None = None
+
+    @classmethod
+    def from_settings(cls, settings: ServerSettings) -> Authenticator:
+        return cls(
+            admin_key=settings.admin_key,
+            per_user_keys=settings.per_user_keys,
+            proxy=TrustedProxy.from_settings(settings),
+        )
 
     @property
     def enabled(self) -> bool:
-        return self._admin_key is not None or self.per_user_keys
+        return self._admin_key is not None or self.per_user_keys or self.proxy is not None
 
     def bind(self, api_keys: ApiKeys) -> None:
         self._api_keys = api_keys
@@ -98,6 +174,13 @@ class Authenticator:
             if found is not None:
                 return f"{found.id}.{_mac(found.digest, found.id.encode())}"
         return None
+
+    async def caller(self, scope: Scope) -> Caller | None:
+        """Who a request (or a socket's handshake) is from: the auth proxy's header, else
+        its key or session. Raises ``UntrustedHeader`` (see the module)."""
+        if self.proxy is not None and (named := self.proxy.caller(scope)) is not None:
+            return named
+        return await self.from_headers(scope["headers"])
 
     async def from_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> Caller | None:
         """The caller a request's ``Authorization`` header or session cookie names."""
@@ -152,34 +235,47 @@ class AuthMiddleware:
         path = scope["path"]
         if not is_protected(path):
             if path in _OPEN_PATHS:  # never refused, but says who is signed in
-                scope[CALLER] = await self.auth.from_headers(scope["headers"])
+                try:
+                    scope[CALLER] = await self.auth.caller(scope)
+                except UntrustedHeader:
+                    scope[CALLER] = None
             await self.app(scope, receive, send)
             return
-        caller = scope[CALLER] = await self.auth.from_headers(scope["headers"])
+        try:
+            caller = scope[CALLER] = await self.auth.caller(scope)
+        except UntrustedHeader as untrusted:
+            message = f"The {untrusted} header is accepted from the auth proxy only."
+            await self._unauthorized(scope, receive, send, message)
+            return
         if scope["type"] == "http" and scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)  # a CORS preflight carries no credentials
             return
         if caller is not None and (caller.admin or not is_admin_only(path)):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "websocket":
-            if caller is None and path.startswith(_KEY_MESSAGE_PATHS):
-                await self.app(scope, receive, send)  # the key comes as the first message
-                return
-            await receive()  # the connect message; a close before accept answers 403
-            await send({"type": "websocket.close", "code": 1008})
+        if caller is None and scope["type"] == "websocket" and path.startswith(_KEY_MESSAGE_PATHS):
+            await self.app(scope, receive, send)  # the key comes as the first message
             return
-        if caller is not None:
+        if caller is not None and scope["type"] == "http":
             await send_error_for(
                 scope, send, 403, "forbidden", "This needs an admin's key or session."
             )
+            return
+        message = "This server needs an API key: send 'Authorization: Bearer <key>'."
+        await self._unauthorized(scope, receive, send, message)
+
+    @staticmethod
+    async def _unauthorized(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # the connect message; a close before accept answers 403
+            await send({"type": "websocket.close", "code": 1008})
             return
         # OpenAI's clients read OpenAI's code for a bad key (and raise AuthenticationError).
         await send_error_for(
             scope,
             send,
             401,
-            "invalid_api_key" if is_openai_path(path) else "unauthorized",
-            "This server needs an API key: send 'Authorization: Bearer <key>'.",
+            "invalid_api_key" if is_openai_path(scope["path"]) else "unauthorized",
+            message,
             headers=[(b"www-authenticate", b"Bearer")],
         )

@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         timeout_worker_healthcheck=30,
         log_level=args.log_level,
         access_log=False,
+        # X-Forwarded-For is applied by the app itself (server.forwarded), which keeps the
+        # peer that connected for the auth proxy's check.
+        proxy_headers=False,
         # A WebSocket message is a request body too: the same limit, or uvicorn's 16 MiB.
         ws_max_size=settings.max_body_bytes,
         log_config=_worker_log_config(args.log_level) if args.workers > 1 else None,

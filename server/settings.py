@@ -6,14 +6,16 @@ Same sources and prefix as ``chatbot.settings.Settings`` (environment, ``.env``,
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from chatbot.settings import Settings
 
-AUTH_SOURCES = frozenset({"none", "keys"})
+AUTH_SOURCES = frozenset({"none", "keys", "proxy"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ServerSettings(Settings):
@@ -26,8 +28,16 @@ class ServerSettings(Settings):
 
     # --- security and limits ----------------------------------------------------------
     # Who may ask, a comma-separated list of sources: `none` (the default: everyone is the
-    # `local` user) or `keys` (per-user keys from `chatbot keys create`).
+    # `local` user), `keys` (per-user keys from `chatbot keys create`), `proxy` (a trusted
+    # auth proxy's header names the user).
     auth: str = "none"
+    # `proxy`: the header the auth proxy names the user in, and optionally one whose
+    # comma-separated values (groups) make an admin; believed only from these addresses
+    # or networks (comma-separated).
+    proxy_user_header: str | None = None
+    proxy_admin_header: str | None = None
+    proxy_admin_values: str = ""
+    trusted_proxies: str = ""
     # When set, every API route needs `Authorization: Bearer <key>` (or the session cookie);
     # with `keys` too, this key stays valid as the `local` user's, an admin.
     api_key: SecretStr | None = None
@@ -48,15 +58,43 @@ class ServerSettings(Settings):
         if unknown or not sources:
             raise ValueError(
                 f"unknown source {', '.join(sorted(unknown)) or '(none given)'}: "
-                f"use {' or '.join(sorted(AUTH_SOURCES))}"
+                f"use one or more of {', '.join(sorted(AUTH_SOURCES))}"
             )
         if len(sources) > 1 and "none" in sources:
             raise ValueError("'none' cannot be combined with another source")
         return ",".join(sorted(sources))
 
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not an address or a network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _proxy_complete(self) -> ServerSettings:
+        if self.auth_proxy and not (self.proxy_user_header and self.trusted_networks):
+            raise ValueError(
+                "CHATBOT_AUTH=proxy needs CHATBOT_PROXY_USER_HEADER and CHATBOT_TRUSTED_PROXIES"
+            )
+        return self
+
     @property
     def per_user_keys(self) -> bool:
         return "keys" in self.auth.split(",")
+
+    @property
+    def auth_proxy(self) -> bool:
+        return "proxy" in self.auth.split(",")
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        parts = (part.strip() for part in self.trusted_proxies.split(","))
+        return tuple(ipaddress.ip_network(part, strict=False) for part in parts if part)
 
     @field_validator("ui_dist_dir", mode="after")
     @classmethod
@@ -71,7 +109,7 @@ class ServerSettings(Settings):
 
     @property
     def auth_required(self) -> bool:
-        return self.admin_key is not None or self.per_user_keys
+        return self.admin_key is not None or self.per_user_keys or self.auth_proxy
 
     @cached_property
     def resolved_ui_dist_dir(self) -> Path:
