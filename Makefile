@@ -11,12 +11,12 @@ STAMPS := .stamps
 HOST ?= 127.0.0.1
 PORT ?= 7241
 
-.PHONY: run test setup setup-dev ui ui-test aisdk browser postgres lint bench clean
+.PHONY: run test setup setup-dev ui ui-test aisdk oidc browser postgres lint bench clean
 
 run: setup ui
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-test: setup-dev ui ui-test aisdk browser postgres
+test: setup-dev ui ui-test aisdk oidc browser postgres
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -64,6 +64,13 @@ tests/aisdk/node_modules/.package-lock.json: tests/aisdk/package.json tests/aisd
 
 aisdk: tests/aisdk/node_modules/.package-lock.json
 
+# The OpenID Provider the suite signs in at (npm's oidc-provider), run by the same Node.
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package.json tests/oidc/package-lock.json $(STAMPS)/dev
+	cd tests/oidc && $(AISDK_NPM) ci --no-audit --no-fund
+	@touch $@
+
+oidc: tests/oidc/node_modules/.package-lock.json
+
 # --- Browser for end-to-end tests (Debian's Chromium; Playwright's own download cannot work offline)
 browser:
 	@test -x /usr/bin/chromium || { \
@@ -85,4 +92,4 @@ bench: $(STAMPS)/bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist tests/aisdk/node_modules
+	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist tests/aisdk/node_modules tests/oidc/node_modules

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.sessions import SessionMiddleware
 
 from chatbot.runtime import Chatbot
 from server.access_log import AccessLogMiddleware
@@ -17,6 +18,7 @@ from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, moun
 from server.error_handlers import install_error_handlers
 from server.forwarded import ForwardedClient
 from server.limits import BodyLimitMiddleware, RateLimiter
+from server.oidc import OIDC_SESSION_COOKIE, OIDC_SESSION_MAX_AGE_S, oidc_client
 from server.openapi import install_openapi, operation_id, operation_id_with
 from server.paths import API_PREFIX, OPENAI_PREFIX
 from server.routes import (
@@ -28,6 +30,7 @@ from server.routes import (
     openai,
     replies,
     session,
+    sign_in,
     websocket,
 )
 from server.security import SecurityHeadersMiddleware
@@ -77,6 +80,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             if drain is not None:
                 await drain
             await chatbot.aclose()
+            if authenticator.oidc is not None:
+                await authenticator.oidc.aclose()
 
     app = FastAPI(
         title="Burr streaming chatbot",
@@ -98,6 +103,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(meta.health_router)
     app.include_router(meta.metrics_router)
     app.include_router(session.router, prefix=API_PREFIX)
+    if authenticator.oidc is not None:
+        app.state.oidc_client = oidc_client(authenticator.oidc, settings.oidc_scopes)
+        app.include_router(sign_in.router)
     app.include_router(chat.router, prefix=API_PREFIX)
     app.include_router(replies.router, prefix=API_PREFIX)
     app.include_router(branches.router, prefix=API_PREFIX)
@@ -123,6 +131,15 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if authenticator.enabled:
         app.add_middleware(AuthMiddleware, authenticator=authenticator)
+    if authenticator.oidc is not None:
+        # Outside the auth check, which reads the signed-in user from the session.
+        app.add_middleware(
+            SessionMiddleware,
+            secret_key=authenticator.oidc.config.session_secret(),
+            session_cookie=OIDC_SESSION_COOKIE,
+            max_age=OIDC_SESSION_MAX_AGE_S,
+            same_site="lax",
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -4,6 +4,8 @@ Off unless configured: with neither ``CHATBOT_API_KEY`` nor ``CHATBOT_AUTH`` eve
 request is the ``local`` user's, as on a laptop. Once on, every API route (ours, Burr's,
 ``/v1``, ``/metrics``) needs a credential:
 
+- With ``oidc`` (``server.oidc``), a browser's sign-in session at the OpenID provider, or
+  an API client's ``Authorization: Bearer <JWT>`` from it.
 - With ``proxy``, the header a trusted auth proxy (oauth2-proxy, an SSO gateway) names
   the user in, believed only from the proxy's addresses (``CHATBOT_TRUSTED_PROXIES``,
   judged by the peer that connected: ``server.forwarded``). From any other address a
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -39,8 +42,18 @@ from chatbot.domain.owners import LOCAL, Caller
 from chatbot.users.api_keys import ApiKeys
 from server.error_handlers import send_error_for
 from server.forwarded import PEER
+from server.oidc import (
+    SESSION_USER,
+    OidcConfig,
+    Provider,
+    ProviderUnavailable,
+    TokenRefused,
+    looks_like_jwt,
+)
 from server.paths import API_PREFIX, BURR_PREFIX, OPENAI_PREFIX, is_openai_path
 from server.settings import Network, ServerSettings
+
+logger = logging.getLogger(__name__)
 
 SESSION_COOKIE = "chatbot_session"
 # Where the middleware leaves the caller (None: the request carried no valid credential).
@@ -124,11 +137,13 @@ class Authenticator:
         admin_key: str | None,
         per_user_keys: bool,
         proxy: TrustedProxy | None = None,
+        oidc: Provider | None = None,
     ) -> None:
         self._admin_key = admin_key
         self._admin_session = _mac(admin_key) if admin_key else None
         self.per_user_keys = per_user_keys
         self.proxy = proxy
+        self.oidc = oidc
         self._api_keys: ApiKeys | None = None
 
     @classmethod
@@ -137,18 +152,24 @@ class Authenticator:
             admin_key=settings.admin_key,
             per_user_keys=settings.per_user_keys,
             proxy=TrustedProxy.from_settings(settings),
+            oidc=Provider(config) if (config := OidcConfig.from_settings(settings)) else None,
         )
 
     @property
     def enabled(self) -> bool:
-        return self._admin_key is not None or self.per_user_keys or self.proxy is not None
+        sources = (self.proxy, self.oidc)
+        return self._admin_key is not None or self.per_user_keys or any(sources)
 
     def bind(self, api_keys: ApiKeys) -> None:
         self._api_keys = api_keys
 
     async def from_key(self, key: str) -> Caller | None:
+        """The caller a key or token stands for (None: none); ``TokenRefused`` for a JWT
+        that is not a valid token of the OpenID provider."""
         if self._is_admin_key(key):
             return LOCAL
+        if self.oidc is not None and looks_like_jwt(key):
+            return await self.oidc.verify(key)
         if self.per_user_keys and self._api_keys is not None:
             found = await self._api_keys.find(key)
             return found.caller if found is not None else None
@@ -180,6 +201,8 @@ class Authenticator:
         its key or session. Raises ``UntrustedHeader`` (see the module)."""
         if self.proxy is not None and (named := self.proxy.caller(scope)) is not None:
             return named
+        if self.oidc is not None and (user := (scope.get("session") or {}).get(SESSION_USER)):
+            return Caller(user["id"], admin=bool(user.get("admin")))
         return await self.from_headers(scope["headers"])
 
     async def from_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> Caller | None:
@@ -237,7 +260,7 @@ class AuthMiddleware:
             if path in _OPEN_PATHS:  # never refused, but says who is signed in
                 try:
                     scope[CALLER] = await self.auth.caller(scope)
-                except UntrustedHeader:
+                except (UntrustedHeader, TokenRefused, ProviderUnavailable):
                     scope[CALLER] = None
             await self.app(scope, receive, send)
             return
@@ -246,6 +269,15 @@ class AuthMiddleware:
         except UntrustedHeader as untrusted:
             message = f"The {untrusted} header is accepted from the auth proxy only."
             await self._unauthorized(scope, receive, send, message)
+            return
+        except TokenRefused as refused:
+            message = f"The bearer token was refused: {refused}."
+            await self._unauthorized(scope, receive, send, message)
+            return
+        except ProviderUnavailable:
+            logger.warning("the OpenID provider is not answering", exc_info=True)
+            message = "The sign-in provider is not answering; try again in a moment."
+            await self._unavailable(scope, receive, send, message)
             return
         if scope["type"] == "http" and scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)  # a CORS preflight carries no credentials
@@ -263,6 +295,14 @@ class AuthMiddleware:
             return
         message = "This server needs an API key: send 'Authorization: Bearer <key>'."
         await self._unauthorized(scope, receive, send, message)
+
+    @staticmethod
+    async def _unavailable(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1013})  # try again later
+            return
+        await send_error_for(scope, send, 503, "unavailable", message, [(b"retry-after", b"2")])
 
     @staticmethod
     async def _unauthorized(scope: Scope, receive: Receive, send: Send, message: str) -> None:

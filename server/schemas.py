@@ -342,6 +342,11 @@ class ConversationPage(BaseModel):
     offset: int
 
 
+class SignedOut(BaseModel):
+    # Where the browser goes next, to end its session at the OpenID provider too.
+    logout_url: str | None
+
+
 class UserOut(BaseModel):
     id: str
     admin: bool
@@ -354,6 +359,8 @@ class InfoOut(BaseModel):
     auth_required: bool
     # Who the request's key or session belongs to (null: none presented, or not valid).
     user: UserOut | None
+    # With OpenID Connect: where a browser signs in (then ?next=<path> to come back).
+    sign_in_url: str | None = None
     offline_model: bool
     chat_model: str
     classifier_model: str

@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from chatbot.settings import Settings
 
-AUTH_SOURCES = frozenset({"none", "keys", "proxy"})
+AUTH_SOURCES = frozenset({"none", "keys", "oidc", "proxy"})
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -31,6 +31,17 @@ class ServerSettings(Settings):
     # `local` user), `keys` (per-user keys from `chatbot keys create`), `proxy` (a trusted
     # auth proxy's header names the user).
     auth: str = "none"
+    # `oidc`: the OpenID provider (discovery at {issuer}/.well-known/openid-configuration),
+    # this server's client there, the `aud` API clients' tokens must carry (default: the
+    # client id), the claim that names the user, and the claim and values that make an admin.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_audience: str | None = None
+    oidc_user_claim: str = "sub"
+    oidc_admin_claim: str | None = None
+    oidc_admin_values: str = ""
+    oidc_scopes: str = "openid email profile"
     # `proxy`: the header the auth proxy names the user in, and optionally one whose
     # comma-separated values (groups) make an admin; believed only from these addresses
     # or networks (comma-separated).
@@ -76,10 +87,16 @@ class ServerSettings(Settings):
         return value
 
     @model_validator(mode="after")
-    def _proxy_complete(self) -> ServerSettings:
+    def _sources_complete(self) -> ServerSettings:
         if self.auth_proxy and not (self.proxy_user_header and self.trusted_networks):
             raise ValueError(
                 "CHATBOT_AUTH=proxy needs CHATBOT_PROXY_USER_HEADER and CHATBOT_TRUSTED_PROXIES"
+            )
+        secret = self.oidc_client_secret.get_secret_value() if self.oidc_client_secret else ""
+        if self.auth_oidc and not (self.oidc_issuer and self.oidc_client_id and secret):
+            raise ValueError(
+                "CHATBOT_AUTH=oidc needs CHATBOT_OIDC_ISSUER, CHATBOT_OIDC_CLIENT_ID and "
+                "CHATBOT_OIDC_CLIENT_SECRET"
             )
         return self
 
@@ -90,6 +107,10 @@ class ServerSettings(Settings):
     @property
     def auth_proxy(self) -> bool:
         return "proxy" in self.auth.split(",")
+
+    @property
+    def auth_oidc(self) -> bool:
+        return "oidc" in self.auth.split(",")
 
     @property
     def trusted_networks(self) -> tuple[Network, ...]:
@@ -109,7 +130,7 @@ class ServerSettings(Settings):
 
     @property
     def auth_required(self) -> bool:
-        return self.admin_key is not None or self.per_user_keys or self.auth_proxy
+        return self.admin_key is not None or self.per_user_keys or self.auth_proxy or self.auth_oidc
 
     @cached_property
     def resolved_ui_dist_dir(self) -> Path:

@@ -50,6 +50,7 @@ async def info(request: Request, settings: SettingsDep) -> InfoOut:
         burr_app_url_template=f"{burr}/project/{stored}/{stored}/{{app_id}}" if burr else None,
         auth_required=settings.auth_required,
         user=UserOut(id=caller.user_id, admin=caller.admin) if caller else None,
+        sign_in_url="/auth/login" if settings.auth_oidc else None,
         offline_model=settings.offline,
         chat_model=settings.chat_model,
         classifier_model=settings.classifier_model,

@@ -163,6 +163,14 @@ const scenarios = {
     return { before: textOf(before), after: textOf(after) };
   },
 
+  // One message and its reply, whatever it says (the server's history is compared).
+  async oneTurn() {
+    const chat = new Chat();
+    const reply = await chat.reply(chat.sendMessage({ text: options.prompt }));
+    assert.equal(reply.metadata?.outcome, 'completed');
+    return { text: textOf(reply) };
+  },
+
   // A message the server refuses before any reply (a quota, say): the chat's error.
   async refused() {
     const chat = new Chat();

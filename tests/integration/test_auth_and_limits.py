@@ -192,7 +192,7 @@ def test_invalid_configuration_fails_clearly(home: Path) -> None:
 @pytest.mark.parametrize(
     ("auth", "said"),
     [
-        ("passwords", "unknown source passwords: use one or more of keys, none, proxy"),
+        ("passwords", "unknown source passwords: use one or more of keys, none, oidc, proxy"),
         ("none,keys", "'none' cannot be combined with another source"),
         (" , ", "unknown source (none given)"),
     ],

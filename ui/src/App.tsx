@@ -17,7 +17,9 @@ function Pages() {
   const info = useQuery(infoQuery);
   // A server with an API key: ask for it now rather than at the first failing call, and get
   // the session cookie that Burr's tracking UI (same origin, no header of ours) relies on.
-  const authRequired = Boolean(info.data?.auth_required);
+  // With OpenID Connect the browser signs in at the provider instead (and back to this page).
+  const signIn = info.data?.sign_in_url && !info.data.user ? info.data.sign_in_url : null;
+  const authRequired = Boolean(info.data?.auth_required) && !info.data?.sign_in_url;
   // Once it has the key, /info also says whose it is (the sidebar shows it).
   useEffect(() => {
     if (authRequired)
@@ -25,8 +27,11 @@ function Pages() {
         .then(() => queryClient.invalidateQueries({ queryKey: infoQuery.queryKey }))
         .catch(() => {});
   }, [authRequired]);
+  useEffect(() => {
+    if (signIn) window.location.assign(`${signIn}?next=${encodeURIComponent(window.location.pathname)}`);
+  }, [signIn]);
 
-  if (!info.data) {
+  if (!info.data || signIn) {
     return (
       <Layout title="New chat">
         <Pending query={info} waiting="Connecting to the server…" />

@@ -72,8 +72,8 @@ export function Layout({ currentId = null, title: fallback, burrLink, composer, 
         items={items}
         currentId={currentId}
         open={drawerOpen}
-        // Start over: the reloaded page asks for a key again.
-        onSignOut={() => void signOut().then(() => window.location.reload())}
+        // Start over: the reloaded page asks for a key again (or signs in again).
+        onSignOut={() => void signOut().then((next) => (next ? window.location.assign(next) : window.location.reload()))}
         onClose={closeDrawer}
         onNewChat={() => (navigate("/"), setDrawerOpen(false))}
         onDelete={(appId) => remove.mutateAsync(appId).catch(() => undefined)}

@@ -157,7 +157,7 @@ export function Sidebar({ info, list, items, currentId, open, onSignOut, onClose
           )}
           {info?.auth_required && (
             <button type="button" className="button quiet small sign-out" onClick={onSignOut}>
-              Forget API key
+              {info.sign_in_url ? "Sign out" : "Forget API key"}
             </button>
           )}
         </div>

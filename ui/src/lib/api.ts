@@ -9,6 +9,7 @@ import type { paths } from "./openapi";
 
 const API_KEY_STORAGE_KEY = "chatbot.apiKey";
 const SESSION_PATH = "/api/v0/streaming_chatbot/session";
+const SIGN_OUT_PATH = "/auth/logout";
 
 /** An HTTP error answer (4xx/5xx), with the server's stable code and human message. */
 export class ApiError extends Error {
@@ -113,8 +114,14 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
   return result.data as T;
 }
 
-/** Forgets the key in this browser and ends the server session (best effort). */
-export async function signOut(): Promise<void> {
+/** Forgets the key in this browser and ends the server session (best effort), or the
+ * OpenID sign-in's session. */
+export async function signOut(): Promise<string | null> {
   keys.clear();
   await fetch(SESSION_PATH, { method: "DELETE" }).catch(() => undefined);
+  const signedOut = await fetch(SIGN_OUT_PATH, { method: "POST" }).catch(() => null);
+  if (!signedOut?.ok) return null;
+  // Where the OpenID provider ends its own session (then returns to this site).
+  const { logout_url } = (await signedOut.json()) as { logout_url: string | null };
+  return logout_url;
 }

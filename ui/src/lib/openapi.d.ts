@@ -565,6 +565,8 @@ export interface components {
       /** Auth Required */
       auth_required: boolean;
       user: components["schemas"]["UserOut"] | null;
+      /** Sign In Url */
+      sign_in_url?: string | null;
       /** Offline Model */
       offline_model: boolean;
       /** Chat Model */
