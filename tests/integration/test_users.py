@@ -104,6 +104,9 @@ def test_keys_are_made_listed_and_revoked_from_the_command_line_while_serving(
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
     assert keys_command(team.server, "revoke", "--user", "carol").returncode == 1
+    # A key that never was one, of the same shape, is refused alike.
+    forged = "cbk_" + "A" * 43
+    assert team.get(forged, f"/conversations/{PROJECT}").status_code == 401
 
 
 def test_a_key_can_be_revoked_by_its_id_and_ends_its_browser_sessions(team: Team) -> None:
