@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -75,7 +76,9 @@ class Leases:
         c = leases.c
         drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
         self._drop = Prepared(drop)
-        self._check = sa.select(c.token).where(dialect.one_of(c.token, "tokens")).with_for_update()
+        checked = sa.select(c.token).with_for_update()
+        self._check_one = Prepared(checked.where(c.token == token))  # a turn's own write
+        self._check = checked.where(dialect.one_of(c.token, "tokens"))  # a group commit's
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -123,7 +126,10 @@ class Leases:
     def held(self, conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these leases are still in place, inside the final write's transaction: no
         taker gets between it and the commit (SQLite's write lock; PostgreSQL's ``FOR UPDATE``)."""
-        rows = conn.execute(self._check, {"tokens": list(tokens)}) if tokens else ()
+        if len(tokens) == 1:
+            rows: Any = self._check_one.rows(self._dialect, conn, {"token": tokens[0]})
+        else:
+            rows = conn.execute(self._check, {"tokens": list(tokens)}) if tokens else ()
         return {uuid.UUID(str(token)) for (token,) in rows}
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:

@@ -51,6 +51,14 @@ _LOAD_ANY = Prepared(_LOAD.order_by(st.created_at.desc(), st.sequence_id.desc())
 _LOAD_APP = _LOAD.where(st.app_id == sa.bindparam("app_id"))
 _LOAD_LATEST = Prepared(_LOAD_APP.order_by(st.sequence_id.desc()).limit(1))
 _LOAD_AT = Prepared(_LOAD_APP.where(st.sequence_id == sa.bindparam("sequence_id")).limit(1))
+# A stateless client's turn (/v1) looks its conversation up by the history it sent.
+_hd = history_digests.c
+_BY_HISTORY = Prepared(
+    sa.select(_hd.app_id)
+    .where(_hd.project_id == sa.bindparam("p"), _hd.digest == sa.bindparam("digest"))
+    .order_by(_hd.updated_at.desc())
+    .limit(1)
+)
 
 
 @dataclass(slots=True)
@@ -276,10 +284,9 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
     async def find_by_history(self, project_id: str, digest: str) -> str | None:
         """The conversation whose latest stored history has ``digest`` (the most recently
         written one if several have), or None."""
-        h = history_digests.c
-        newest = sa.select(h.app_id).where(h.project_id == project_id, h.digest == digest)
-        newest = newest.order_by(h.updated_at.desc()).limit(1)
-        return await self.dialect.run(lambda conn: conn.execute(newest).scalar())
+        d, params = self.dialect, {"p": project_id, "digest": digest}
+        found = await d.run(lambda conn: _BY_HISTORY.first(d, conn, params))
+        return found[0] if found is not None else None
 
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
         """Every branch of a conversation, by creation order; empty if nothing is stored."""
