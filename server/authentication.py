@@ -38,7 +38,7 @@ from http.cookies import SimpleCookie
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chatbot.domain.owners import LOCAL, Caller
+from chatbot.domain.owners import LOCAL, Caller, ReservedUserId, external_caller
 from chatbot.users.api_keys import ApiKeys
 from server.error_handlers import send_error_for
 from server.forwarded import PEER
@@ -78,7 +78,8 @@ def _mac(secret: str, message: bytes = _SESSION_CONTEXT) -> str:
 
 
 class UntrustedHeader(Exception):
-    """The auth proxy's user header, sent by an address that is not the proxy's."""
+    """The auth proxy's user header where it cannot be believed (from an address that is
+    not the proxy's, twice, or naming the reserved user); the message says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,26 +106,35 @@ class TrustedProxy:
     def caller(self, scope: Scope) -> Caller | None:
         """The user the header names (None: no header); ``UntrustedHeader`` when the
         peer is not a trusted proxy."""
-        user = admin = None
-        for name, value in scope["headers"]:
-            if name == self.user_header:
-                user = value.decode("latin-1").strip()
-            elif name == self.admin_header:
-                admin = value.decode("latin-1")
-        if user is None:
+        users = [v for n, v in scope["headers"] if n == self.user_header]
+        admins = [v for n, v in scope["headers"] if n == self.admin_header]
+        if not users:
             return None
+        header = self.user_header.decode()
         if not self._trusts(scope.get(PEER, scope.get("client"))):
-            raise UntrustedHeader(self.user_header.decode())
+            raise UntrustedHeader(f"The {header} header is accepted from the auth proxy only.")
+        if len(users) > 1 or len(admins) > 1:
+            # A proxy that appends its header rather than replacing the client's: which
+            # copy is whose cannot be told, so neither is believed.
+            raise UntrustedHeader(f"The {header} header (or the groups') came more than once.")
+        user = users[0].decode("latin-1").strip()
         if not user:
             return None
-        groups = {part.strip() for part in (admin or "").split(",")}
-        return Caller(user, admin=not self.admin_values.isdisjoint(groups))
+        groups = {
+            part.strip() for part in (admins[0] if admins else b"").decode("latin-1").split(",")
+        }
+        try:
+            return external_caller(user, admin=not self.admin_values.isdisjoint(groups))
+        except ReservedUserId as reserved:
+            raise UntrustedHeader(f"The {header} header names {reserved}.") from None
 
     def _trusts(self, peer: tuple[str, int] | None) -> bool:
         try:
             address = ipaddress.ip_address(peer[0]) if peer else None
         except ValueError:  # a Unix socket's peer, say
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # an IPv4 proxy on a dual-stack socket
         return address is not None and any(address in network for network in self.networks)
 
 
@@ -138,7 +148,9 @@ class Authenticator:
         per_user_keys: bool,
         proxy: TrustedProxy | None = None,
         oidc: Provider | None = None,
+        session_secret: str | None = None,
     ) -> None:
+        self._session_secret = session_secret
         self._admin_key = admin_key
         self._admin_session = _mac(admin_key) if admin_key else None
         self.per_user_keys = per_user_keys
@@ -153,6 +165,9 @@ class Authenticator:
             per_user_keys=settings.per_user_keys,
             proxy=TrustedProxy.from_settings(settings),
             oidc=Provider(config) if (config := OidcConfig.from_settings(settings)) else None,
+            session_secret=(
+                settings.session_secret.get_secret_value() if settings.session_secret else None
+            ),
         )
 
     @property
@@ -176,15 +191,27 @@ class Authenticator:
         return None
 
     async def from_session(self, value: str) -> Caller | None:
-        if self._admin_session is not None and hmac.compare_digest(value, self._admin_session):
+        presented = value.encode("utf-8", "surrogateescape")  # a cookie may hold anything
+        admin_session = self._admin_session
+        if admin_session is not None and hmac.compare_digest(presented, admin_session.encode()):
             return LOCAL
         key_id, _, proof = value.partition(".")
         if not (self.per_user_keys and self._api_keys is not None and proof):
             return None
         found = await self._api_keys.get(key_id)
-        if found is None or not hmac.compare_digest(proof, _mac(found.digest, key_id.encode())):
+        if found is None:
+            return None
+        expected = self._key_session(found.id, found.digest).encode()
+        if not hmac.compare_digest(value.encode("utf-8", "surrogateescape"), expected):
             return None
         return found.caller
+
+    def _key_session(self, key_id: str, digest: str) -> str:
+        """A key's session: its id, and a proof only the server can make. With
+        CHATBOT_SESSION_SECRET the proof needs that secret too, so that reading the
+        database (where the digest is) is not enough to forge one."""
+        secret = (self._session_secret or "") + digest
+        return f"{key_id}.{_mac(secret, key_id.encode())}"
 
     async def session_for(self, key: str) -> str | None:
         """The cookie value for a browser that presented ``key`` (None: not a key)."""
@@ -193,7 +220,7 @@ class Authenticator:
         if self.per_user_keys and self._api_keys is not None:
             found = await self._api_keys.find(key)
             if found is not None:
-                return f"{found.id}.{_mac(found.digest, found.id.encode())}"
+                return self._key_session(found.id, found.digest)
         return None
 
     async def caller(self, scope: Scope) -> Caller | None:
@@ -267,8 +294,7 @@ class AuthMiddleware:
         try:
             caller = scope[CALLER] = await self.auth.caller(scope)
         except UntrustedHeader as untrusted:
-            message = f"The {untrusted} header is accepted from the auth proxy only."
-            await self._unauthorized(scope, receive, send, message)
+            await self._unauthorized(scope, receive, send, str(untrusted))
             return
         except TokenRefused as refused:
             message = f"The bearer token was refused: {refused}."

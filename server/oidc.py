@@ -30,7 +30,7 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
-from chatbot.domain.owners import Caller
+from chatbot.domain.owners import LOCAL_USER, Caller, external_caller
 from server.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -92,11 +92,11 @@ class OidcConfig:
 
     def caller(self, claims: dict[str, Any]) -> Caller | None:
         user = claims.get(self.user_claim)
-        if not isinstance(user, str) or not user:
-            return None
+        if not isinstance(user, str) or not user or user == LOCAL_USER:
+            return None  # ("local" is the server's own user: chatbot.domain.owners)
         granted = claims.get(self.admin_claim) if self.admin_claim else None
         values = {granted} if isinstance(granted, str) else set(granted or ())
-        return Caller(user, admin=not self.admin_values.isdisjoint(values))
+        return external_caller(user, admin=not self.admin_values.isdisjoint(values))
 
 
 def looks_like_jwt(value: str) -> bool:
@@ -132,18 +132,25 @@ class Provider:
         try:
             response = await self._http.get(url)
             response.raise_for_status()
-            return response.json()
+            document = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise ProviderUnavailable(f"{url}: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ProviderUnavailable(f"{url}: not a JSON object")
+        return document
 
-    async def _key_set(self, refresh: bool) -> KeySet:
+    async def _key_set(self, metadata: dict[str, Any], refresh: bool) -> KeySet:
         now = time.monotonic()
         stale = refresh and now - self._keys_read_at > REFRESH_AFTER_S
         if self._keys is None or stale:
             async with self._lock:
                 if self._keys is None or (refresh and now - self._keys_read_at > REFRESH_AFTER_S):
-                    metadata = await self.metadata() if self._metadata is None else self._metadata
-                    self._keys = KeySet.import_key_set(await self._get(metadata["jwks_uri"]))
+                    if not isinstance(metadata.get("jwks_uri"), str):
+                        raise ProviderUnavailable("the discovery document has no jwks_uri")
+                    try:
+                        self._keys = KeySet.import_key_set(await self._get(metadata["jwks_uri"]))
+                    except (JoseError, ValueError, KeyError, TypeError) as exc:
+                        raise ProviderUnavailable(f"the provider's keys: {exc}") from exc
                     self._keys_read_at = time.monotonic()
         assert self._keys is not None
         return self._keys
@@ -153,12 +160,16 @@ class Provider:
         metadata = await self.metadata()
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [alg for alg in offered if alg in ASYMMETRIC]
+        if not algorithms:  # joserfc would fall back to its defaults, HMAC among them
+            raise TokenRefused("the provider offers no asymmetric signing algorithm")
         try:
             try:
-                decoded = jwt.decode(token, await self._key_set(False), algorithms=algorithms)
+                keys = await self._key_set(metadata, refresh=False)
+                decoded = jwt.decode(token, keys, algorithms=algorithms)
             except InvalidKeyIdError:
                 # A key we have not seen: the provider may have rotated; read its keys again.
-                decoded = jwt.decode(token, await self._key_set(True), algorithms=algorithms)
+                keys = await self._key_set(metadata, refresh=True)
+                decoded = jwt.decode(token, keys, algorithms=algorithms)
             jwt.JWTClaimsRegistry(
                 leeway=LEEWAY_S,
                 iss={"essential": True, "value": metadata.get("issuer", self.config.issuer)},

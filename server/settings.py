@@ -20,7 +20,8 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class ServerSettings(Settings):
     # --- the browser UIs --------------------------------------------------------------
-    ui_project_id: str = "demo_streaming_chatbot"
+    # /v1's and the AI SDK's chats live here; a project id like any other (no ":").
+    ui_project_id: str = Field(default="demo_streaming_chatbot", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     ui_dist_dir: Path | None = None
     burr_ui_enabled: bool = True
     # Off by default: Burr's bundled examples would otherwise patch the openai SDK globally.
@@ -52,6 +53,9 @@ class ServerSettings(Settings):
     # When set, every API route needs `Authorization: Bearer <key>` (or the session cookie);
     # with `keys` too, this key stays valid as the `local` user's, an admin.
     api_key: SecretStr | None = None
+    # With `keys`: signs browser sessions made with a user's key, so that reading the
+    # database is not enough to forge one. Set it (the same on every replica) in production.
+    session_secret: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
     max_prompt_chars: int = Field(default=16_000, ge=1)
     max_body_bytes: int = Field(default=262_144, ge=1024)

@@ -44,6 +44,18 @@ class Caller:
 LOCAL = Caller(LOCAL_USER, admin=True)
 
 
+class ReservedUserId(ValueError):
+    """An identity source named ``local``: that id is the server's own user's."""
+
+
+def external_caller(user_id: str, *, admin: bool) -> Caller:
+    """A user an outside source names (an auth proxy, an OpenID provider), never the
+    ``local`` user, whose projects hold what was stored before users existed."""
+    if user_id == LOCAL_USER:
+        raise ReservedUserId(f"the reserved user id {LOCAL_USER!r}")
+    return Caller(user_id, admin=admin)
+
+
 def owner_token(user_id: str) -> str:
     """The user as storage names spell them (see above): one token per user id."""
     spelled = "".join(

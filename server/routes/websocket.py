@@ -29,6 +29,7 @@ from server.deps import ID_PATTERN
 from server.error_tables import DOMAIN_ERRORS
 from server.errors import ApiError
 from server.limits import RateLimiter
+from server.oidc import ProviderUnavailable, TokenRefused
 from server.protocols.burr_ui import delta_payload
 from server.protocols.websocket import (
     MessageRefused,
@@ -161,7 +162,10 @@ class ChatSocket:
         except MessageRefused:
             message = None
         if isinstance(message, SocketAuthIn):
-            caller = await self.authenticator.from_key(message.key)
+            try:
+                caller = await self.authenticator.from_key(message.key)
+            except (TokenRefused, ProviderUnavailable):
+                caller = None  # a token of the OpenID provider that is not valid (or unknown)
             if caller is not None:
                 return caller
         await self._close(

@@ -159,3 +159,17 @@ def test_forwarded_for_still_names_the_client_for_the_per_address_limit(
     assert prompt_from("10.0.0.1") == 200
     assert prompt_from("10.0.0.1") == 429
     assert prompt_from("10.0.0.2") == 200
+
+
+def test_a_header_twice_or_naming_the_local_user_is_refused(behind_proxy: ServerProcess) -> None:
+    url = f"{behind_proxy.api}/conversations/{PROJECT}"
+    twice = [(USER, "alice@example.com"), (USER, "root@example.com")]
+    for headers in (twice, [(USER, "alice@example.com"), (GROUPS, "staff"), (GROUPS, "x")]):
+        refused = httpx.get(url, headers=headers)
+        assert refused.status_code == 401
+        assert "more than once" in refused.json()["error"]["message"]
+    # "local" is the server's own user, owner of what was stored before users: no proxy
+    # may name it.
+    local = httpx.get(url, headers=as_user("local"))
+    assert local.status_code == 401
+    assert "reserved" in local.json()["error"]["message"]

@@ -107,6 +107,10 @@ def test_keys_are_made_listed_and_revoked_from_the_command_line_while_serving(
     # A key that never was one, of the same shape, is refused alike.
     forged = "cbk_" + "A" * 43
     assert team.get(forged, f"/conversations/{PROJECT}").status_code == 401
+    # A session cookie that is not one, in any bytes, is no session (and no server error).
+    for cookie in (b'chatbot_session="\\351abc.def"', b"chatbot_session=\xe9t\xe9.x"):
+        odd = httpx.get(f"{team.server.api}/conversations/{PROJECT}", headers={"Cookie": cookie})
+        assert odd.status_code == 401, cookie
 
 
 def test_a_key_can_be_revoked_by_its_id_and_ends_its_browser_sessions(team: Team) -> None:
