@@ -270,6 +270,26 @@ def bearer_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return next((_bearer(v) for n, v in headers if n == b"authorization"), None)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_OTHER_SITES = frozenset({b"cross-site", b"same-site"})
+
+
+def _forged_from_elsewhere(scope: Scope) -> bool:
+    """A change a browser sends on behalf of another site's page (CSRF): the browser says
+    so in ``Sec-Fetch-Site``. Only cookies (ours, or an auth proxy's) ride along with such
+    requests; a request carrying ``Authorization`` was written by its sender, so it passes,
+    as does any client that is not a browser (no such header)."""
+    if scope["method"] in _SAFE_METHODS:
+        return False
+    site = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return False
+        if name == b"sec-fetch-site":
+            site = value
+    return site in _OTHER_SITES
+
+
 class AuthMiddleware:
     """Resolves the caller of every protected request, or answers 401 (403 for a user who
     is not an admin on an admin's path) in the shape the path's clients read."""
@@ -307,6 +327,16 @@ class AuthMiddleware:
             return
         if scope["type"] == "http" and scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)  # a CORS preflight carries no credentials
+            return
+        if caller is not None and scope["type"] == "http" and _forged_from_elsewhere(scope):
+            await send_error_for(
+                scope,
+                send,
+                403,
+                "cross_site_request",
+                "A change sent by another site's page with this browser's cookie is refused; "
+                "send it from this site, or with an Authorization header.",
+            )
             return
         if caller is not None and (caller.admin or not is_admin_only(path)):
             await self.app(scope, receive, send)

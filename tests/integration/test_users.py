@@ -423,3 +423,21 @@ def test_conversations_from_before_sign_in_stay_the_local_users(
     # A key made for the local user reaches it too.
     local = create_key(after, "local")
     assert texts(team.history(local, "old-chat"))[0] == "Hi?"
+
+
+def test_a_change_another_sites_page_sends_with_the_cookie_is_refused(team: Team) -> None:
+    with httpx.Client(base_url=team.server.api) as browser:
+        assert browser.post("/session", headers=bearer(team.alice)).status_code == 204
+        at = f"/create/{PROJECT}/csrf-chat"
+        for site in ("cross-site", "same-site"):
+            forged = browser.post(at, headers={"Sec-Fetch-Site": site})
+            assert forged.status_code == 403, site
+            assert forged.json()["error"]["code"] == "cross_site_request"
+        assert browser.get(f"/history/{PROJECT}/csrf-chat").status_code == 404  # nothing made
+        # Reads, this site's own pages, and requests that carry their key go through.
+        assert browser.get(
+            f"/conversations/{PROJECT}", headers={"Sec-Fetch-Site": "cross-site"}
+        ).is_success
+        assert browser.post(at, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+        keyed = {"Sec-Fetch-Site": "cross-site", **bearer(team.alice)}
+        assert browser.post(f"/create/{PROJECT}/csrf-other", headers=keyed).status_code == 200
