@@ -169,18 +169,25 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU of a process, its live children and its reaped children."""
-    total = 0.0
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process, its live children and its reaped children."""
+    user = system = 0.0
     for i, p in enumerate(_tree(pid)):
         try:
             t = p.cpu_times()
         except psutil.Error:
             continue
-        total += t.user + t.system
+        user += t.user
+        system += t.system
         if i == 0:
-            total += t.children_user + t.children_system
-    return total
+            user += t.children_user
+            system += t.children_system
+    return user, system
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process, its live children and its reaped children."""
+    return sum(cpu_split(pid))
 
 
 def rss_bytes(pid: int) -> int:

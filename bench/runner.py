@@ -325,7 +325,8 @@ def measure(
     sampler.start()
     machine0 = procs.machine_times()
     own0 = procs.own_times()
-    cpu0 = procs.cpu_seconds(server.pid)
+    split0 = procs.cpu_split(server.pid)
+    cpu0 = sum(split0)
     t0 = time.perf_counter()
     try:
         load = run_loadgen(
@@ -333,7 +334,8 @@ def measure(
         )
     finally:
         wall = time.perf_counter() - t0
-        cpu1 = procs.cpu_seconds(server.pid)
+        split1 = procs.cpu_split(server.pid)
+        cpu1 = sum(split1)
         up_cpu1 = procs.cpu_seconds(upstream.pid)
         machine1 = procs.machine_times()
         own1 = procs.own_times()
@@ -371,6 +373,8 @@ def measure(
         # how close the conversations came to the pace of an infinitely fast server
         "pace_kept": scenario.ideal_wall(n) / load["wall"] if load["wall"] else 0.0,
         "server_cpu_s": server_cpu,
+        # the kernel's share (system calls: sockets, thread wake-ups, fsync) of server_cpu_s
+        "server_system_s": split1[1] - split0[1],
         "cpu_per_delta_us": server_cpu / load["deltas"] * 1e6 if load["deltas"] else None,
         # A turn's whole cost (its conversation's create call shared among its turns):
         # with short replies, what a turn costs besides its deltas.

@@ -4,7 +4,9 @@ Both go through the shared client's low-level ``post`` (the SDK's documented way
 an endpoint with a raw body) rather than ``chat.completions.create``: ``create`` walks
 every message through the SDK's typed parameter transform, which profiling showed to cost
 more than everything else in a turn once a conversation has some history, and parses
-each reply into pydantic models we would only take apart again. Auth, base URL,
+each reply into pydantic models we would only take apart again. The body is handed over
+already encoded (orjson, once per call, reused by its retries) and the URL already
+absolute, which spares the SDK its JSON encoder and a URL merge per request. Auth,
 timeouts and error mapping are the SDK's, unchanged.
 
 Failures the user never saw are retried here, below the turn, so every protocol gets the
@@ -92,6 +94,8 @@ class ChatModel:
         metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        # Absolute: the SDK sends it as it is instead of joining it to its base URL.
+        self._url = str(client.base_url).rstrip("/") + _PATH
         self.classifier_model = classifier_model
         self.chat_model = chat_model
         self.retry = retry or RetryPolicy()
@@ -130,13 +134,13 @@ class ChatModel:
         """
         budget = self.retry.budget()
         _turn_budget.set(budget)
-        body = {"model": self.classifier_model, "messages": messages, "stream": False}
+        body = orjson.dumps({"model": self.classifier_model, "messages": messages, "stream": False})
         options = _options()
         attempt = 0
         while True:
             try:
                 response = await self.client.post(
-                    _PATH, body=body, cast_to=httpx.Response, options=options
+                    self._url, body=body, cast_to=httpx.Response, options=options
                 )
                 return _first_message(response.content, on_usage)
             except _UPSTREAM_FAILURES as exc:
@@ -167,20 +171,26 @@ class ChatModel:
             budget = self.retry.budget()
         else:
             _turn_budget.set(None)  # spent by this reply; the next turn opens its own
-        body = {
-            **(options or {}),
-            "model": self.chat_model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": _WITH_USAGE,
-        }
+        body = orjson.dumps(
+            {
+                **(options or {}),
+                "model": self.chat_model,
+                "messages": messages,
+                "stream": True,
+                "stream_options": _WITH_USAGE,
+            }
+        )
         request_options = _options()
         attempt = 0
         while True:
             forwarded = False
             try:
                 response = await self.client.post(
-                    _PATH, body=body, cast_to=httpx.Response, stream=True, options=request_options
+                    self._url,
+                    body=body,
+                    cast_to=httpx.Response,
+                    stream=True,
+                    options=request_options,
                 )
                 try:
                     deadline = time.monotonic() + self.reply_deadline_s

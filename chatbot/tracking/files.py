@@ -35,10 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from burr.common.types import ParentPointer
 from burr.core import State, serde
-from burr.core.application import SEQUENCE_ID
+from burr.core.application import SEQUENCE_ID, ApplicationGraph
 from burr.tracking.client import LocalTrackingClient
-from burr.tracking.common.models import BeginEntryModel, EndEntryModel
+from burr.tracking.common.models import (
+    ApplicationMetadataModel,
+    ApplicationModel,
+    BeginEntryModel,
+    EndEntryModel,
+    PointerModel,
+)
 
 from chatbot.domain.chat_items import ChatHistory
 
@@ -56,6 +63,7 @@ class TrackingWriter:
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
+        self._described: tuple[ApplicationGraph, str] | None = None  # see ``describe``
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
@@ -81,6 +89,16 @@ class TrackingWriter:
                     self._pending -= 1
                     if self._pending == 0:
                         self._idle.notify_all()
+
+    def describe(self, graph: ApplicationGraph) -> str:
+        """The graph as Burr's UI reads it (``graph.json``), computed once per graph; on the
+        writer thread only."""
+        if self._described is None or self._described[0] is not graph:
+            self._described = (
+                graph,
+                ApplicationModel.from_application_graph(graph).model_dump_json(),
+            )
+        return self._described[1]
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Block until every submitted job has run (shutdown and tests); False on timeout."""
@@ -229,9 +247,44 @@ class OffloopTrackingClient(LocalTrackingClient):
 
     # Opening the log and writing graph/metadata files happens on the writer thread too;
     # every later job for this client is queued behind it, so the file is open in time.
-    def post_application_create(self, **kwargs: Any) -> None:
-        parent = super().post_application_create
-        self._writer.submit(lambda: parent(**kwargs))
+    def post_application_create(
+        self,
+        *,
+        app_id: str,
+        partition_key: str | None,
+        application_graph: ApplicationGraph,
+        parent_pointer: ParentPointer | None,
+        spawning_parent_pointer: ParentPointer | None,
+        **kwargs: Any,
+    ) -> None:
+        """Burr's files for a new application, as its ``LocalTrackingClient`` lays them out:
+        the log opened for appending; the graph, the metadata and the parents' pointers to
+        it written once. Burr's own method describes the graph anew each time, reading
+        every action's source with ``inspect`` (a tokenizer pass per action per new
+        conversation); every application here runs one graph, described once (``describe``)."""
+
+        def create() -> None:
+            self._ensure_dir_structure(app_id)
+            folder = Path(self.storage_dir, app_id)
+            log = folder / self.LOG_FILENAME
+            self.f = open(log, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 (Burr closes it)
+            graph_file = folder / self.GRAPH_FILENAME
+            if graph_file.exists():  # an application created before: nothing more to write
+                return
+            graph_file.write_text(self._writer.describe(application_graph), encoding="utf-8")
+            metadata = ApplicationMetadataModel(
+                partition_key=partition_key,
+                parent_pointer=PointerModel.from_pointer(parent_pointer),
+                spawning_parent_pointer=PointerModel.from_pointer(spawning_parent_pointer),
+            )
+            (folder / self.METADATA_FILENAME).write_text(
+                metadata.model_dump_json(), encoding="utf-8"
+            )
+            self._log_child_relationships(
+                parent_pointer, spawning_parent_pointer, app_id, partition_key=partition_key
+            )
+
+        self._writer.submit(create)
 
     def _append_write_line(self, model: Any) -> None:
         self._writer.submit(lambda: self._write_line(model))

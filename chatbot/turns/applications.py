@@ -18,6 +18,24 @@ from chatbot.tracking.files import OffloopTrackingClient
 from chatbot.tracking.logs import TrackingLogs
 
 
+class _OneGraphBuilder(ApplicationBuilder):
+    """Burr's builder for applications that all run one graph, built once.
+
+    Burr's ``with_graph`` copies a graph's actions and transitions into the builder, whose
+    ``build`` makes a new graph of them (its adjacency map included): once per turn, for a
+    graph that never changes. This builder hands Burr the graph built at start-up instead,
+    by overriding Burr's private ``_get_built_graph`` (Burr is pinned to one release; every
+    turn of the suite goes through here).
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self._prebuilt = graph
+
+    def _get_built_graph(self) -> Graph:
+        return self._prebuilt
+
+
 class ApplicationFactory:
     """Builds the Burr applications of this process's conversations."""
 
@@ -102,9 +120,7 @@ class ApplicationFactory:
     def _builder(
         self, project_id: str, app_id: str, tracker: OffloopTrackingClient | None
     ) -> ApplicationBuilder:
-        builder = (
-            ApplicationBuilder()
-            .with_graph(self._graph)
-            .with_identifiers(app_id=app_id, partition_key=project_id)
+        builder = _OneGraphBuilder(self._graph).with_identifiers(
+            app_id=app_id, partition_key=project_id
         )
         return builder.with_tracker(tracker) if tracker is not None else builder

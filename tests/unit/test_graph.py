@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import openai
 import pytest
 
 from chatbot.domain.events import TurnCompleted
@@ -89,7 +90,12 @@ async def test_conversations_are_independent(bot: Chatbot) -> None:
 
 def test_graph_has_exactly_the_designed_actions_and_transitions() -> None:
     graph = build_graph(
-        ChatModel(client=None, classifier_model="c", chat_model="m"),  # type: ignore[arg-type]
+        # A client that is never called: building the graph makes no request.
+        ChatModel(
+            openai.AsyncOpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1"),
+            classifier_model="c",
+            chat_model="m",
+        ),
         max_context_messages=10,
         canned_pace_s=0,
     )
