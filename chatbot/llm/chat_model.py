@@ -4,8 +4,8 @@ Both go through the shared client's low-level ``post`` (the SDK's documented way
 an endpoint with a raw body) rather than ``chat.completions.create``: ``create`` walks
 every message through the SDK's typed parameter transform, which profiling showed to cost
 more than everything else in a turn once a conversation has some history, and parses
-each reply into pydantic models we would only take apart again. The body is handed over
-already encoded (orjson, once per call, reused by its retries) and the URL already
+each reply into pydantic models we would only take apart again. The body goes as
+``content``, already encoded (orjson, once per call, reused by its retries), and the URL
 absolute, which spares the SDK its JSON encoder and a URL merge per request. Auth,
 timeouts and error mapping are the SDK's, unchanged.
 
@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -36,6 +35,7 @@ from chatbot.llm.http import httpx
 from chatbot.llm.retry import RetryBudget, RetryPolicy
 from chatbot.llm.sse import iter_text_deltas
 from chatbot.llm.usage import StreamReport, parse_usage
+from chatbot.llm.watchdog import StreamWatchdog
 
 if TYPE_CHECKING:
     from chatbot.metrics import Metrics
@@ -64,16 +64,15 @@ def _options() -> dict[str, str]:
 
 
 def _first_message(body: bytes, on_usage: Callable[[Usage], None] | None = None) -> str:
-    """``choices[0].message.content`` of a chat completion, or a malformed-reply error."""
+    """``choices[0].message.content`` of a chat completion, or a malformed-reply error.
+    ``on_usage`` hears the tokens it reports even when its content is unusable: they were
+    spent, and the retry spends more."""
     try:
         completion = orjson.loads(body)
+        if on_usage is not None and (usage := parse_usage(completion.get("usage"))):
+            on_usage(usage)
         choices = completion.get("choices") or []
-        content = (choices[0]["message"].get("content") or "") if choices else ""
-        if on_usage is not None:
-            usage = parse_usage(completion.get("usage"))
-            if usage is not None:
-                on_usage(usage)
-        return content
+        return (choices[0]["message"].get("content") or "") if choices else ""
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError):
         raise TurnError(
             "upstream_malformed", "The language model sent a malformed reply (classification)."
@@ -94,6 +93,17 @@ class ChatModel:
         metrics: Metrics | None = None,
     ) -> None:
         self.client = client
+        # A reply stream is read with no client read timeout: its watchdog (one timer per
+        # stream, ``chatbot.llm.watchdog``) keeps both that timeout and the reply's deadline.
+        timeout = client.timeout
+        if isinstance(timeout, httpx.Timeout):
+            self._read_timeout_s = timeout.read
+            self._stream_timeout = httpx.Timeout(
+                connect=timeout.connect, read=None, write=timeout.write, pool=timeout.pool
+            )
+        else:  # one number (or None) for every phase
+            self._read_timeout_s = timeout
+            self._stream_timeout = httpx.Timeout(timeout, read=None)
         # Absolute: the SDK sends it as it is instead of joining it to its base URL.
         self._url = str(client.base_url).rstrip("/") + _PATH
         self.classifier_model = classifier_model
@@ -130,7 +140,7 @@ class ChatModel:
 
         Retrying is always safe here: nothing has reached the client yet. This call opens
         the turn's retry budget, which the reply stream then shares. ``on_usage`` hears
-        the tokens of the call that succeeded, when the upstream says.
+        the tokens of every attempt that reported some (a retried one's too).
         """
         budget = self.retry.budget()
         _turn_budget.set(budget)
@@ -140,7 +150,7 @@ class ChatModel:
         while True:
             try:
                 response = await self.client.post(
-                    self._url, body=body, cast_to=httpx.Response, options=options
+                    self._url, content=body, cast_to=httpx.Response, options=options
                 )
                 return _first_message(response.content, on_usage)
             except _UPSTREAM_FAILURES as exc:
@@ -164,7 +174,8 @@ class ChatModel:
 
         ``options`` are sampling parameters a client asked for (temperature, max_tokens,
         stop...), sent as they are. The upstream is always asked for usage; ``report``
-        receives it and the finish reason when the stream ends.
+        receives it (the sum over every attempt, a retried one's too) and the finish
+        reason when the stream ends.
         """
         budget = _turn_budget.get()
         if budget is None:
@@ -180,32 +191,38 @@ class ChatModel:
                 "stream_options": _WITH_USAGE,
             }
         )
-        request_options = _options()
+        request_options = {**_options(), "timeout": self._stream_timeout}
         attempt = 0
+        earlier: Usage | None = None  # the tokens of the attempts retried
         while True:
             forwarded = False
             try:
-                response = await self.client.post(
-                    self._url,
-                    body=body,
-                    cast_to=httpx.Response,
-                    stream=True,
-                    options=request_options,
-                )
-                try:
-                    deadline = time.monotonic() + self.reply_deadline_s
-                    deltas = iter_text_deltas(response.aiter_bytes(), deadline, report)
-                    async for text in deltas:
-                        forwarded = True
-                        yield text
-                finally:
-                    await response.aclose()
+                with StreamWatchdog(self._read_timeout_s, self.reply_deadline_s) as watch:
+                    response = await self.client.post(
+                        self._url,
+                        content=body,
+                        cast_to=httpx.Response,
+                        stream=True,
+                        options=request_options,
+                    )
+                    try:
+                        deltas = iter_text_deltas(response.aiter_bytes(), watch, report)
+                        async for text in deltas:
+                            forwarded = True
+                            yield text
+                    finally:
+                        await response.aclose()
             except _UPSTREAM_FAILURES as exc:
                 error = from_exception(exc)
                 if forwarded or not await self._before_retry("reply", error, attempt, budget):
                     _raise(error, exc)
                 attempt += 1
+                if report is not None and report.usage is not None:  # spent by this attempt
+                    earlier = report.usage if earlier is None else earlier + report.usage
+                    report.usage = None
                 continue
+            if report is not None and earlier is not None:
+                report.usage = earlier if report.usage is None else earlier + report.usage
             if budget.retries and self.metrics is not None:
                 self.metrics.turns_saved_by_retry.inc()
             return

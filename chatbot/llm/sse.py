@@ -5,57 +5,49 @@ which profiles showed to be most of a relay's CPU. Here each event costs one
 ``orjson.loads`` and a few dict look-ups. Events that arrive in the same network read are
 joined into one delta, so a client that fell behind catches up with fewer, larger frames.
 
-The read timeout catches an upstream that goes silent; a reply that keeps trickling
-(each piece inside the read timeout) is stopped by a deadline checked at every network
-read, which is one clock read per read and no allocation.
+An upstream that goes silent, or keeps trickling past the reply's deadline, is stopped
+by the stream's ``StreamWatchdog``, told of every network read (one clock read, no
+allocation).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
-from time import monotonic
 
 import orjson
 
 from chatbot.domain.errors import TurnError
 from chatbot.llm.usage import StreamReport, parse_usage
+from chatbot.llm.watchdog import StreamWatchdog
 
 
 def _malformed(detail: str) -> TurnError:
-    return TurnError(
-        "upstream_malformed", f"The language model sent a malformed reply ({detail})."
-    )
-
-
-def _overdue() -> TurnError:
-    return TurnError(
-        "upstream_timeout", "The language model's reply took longer than the server allows."
-    )
+    return TurnError("upstream_malformed", f"The language model sent a malformed reply ({detail}).")
 
 
 async def iter_text_deltas(
     chunks: AsyncIterable[bytes],
-    deadline: float = float("inf"),
+    watch: StreamWatchdog | None = None,
     report: StreamReport | None = None,
 ) -> AsyncIterator[str]:
     """Yield the ``choices[0].delta.content`` text of an SSE byte stream.
 
-    Raises ``TurnError`` for an ``error`` event, an undecodable event, a stream that
-    ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way), or bytes
-    still arriving after ``deadline`` (``time.monotonic()``'s clock) with no end seen.
-    ``report``, when given, receives the stream's usage (its usage-only last event, or a
-    ``usage`` on the finishing event) and finish reason; both are read only on those rare
-    events, never per token.
+    Raises ``TurnError`` for an ``error`` event, an undecodable event, or a stream that
+    ends before ``[DONE]`` or a ``finish_reason`` (a reply cut off mid-way); ``watch``
+    (the stream's watchdog) hears of every read and of the reply's end. ``report``, when
+    given, receives the stream's usage (its usage-only last event, or a ``usage`` on the
+    finishing event) and finish reason; both are read only on those rare events, never
+    per token.
     """
     pending = b""
     data_lines: list[bytes] = []
     finished = False  # a finish_reason was seen: EOF is now a clean end
     done = False  # [DONE] was seen
     async for chunk in chunks:
+        if watch is not None:
+            watch.fed()
         if done:
             continue  # drain to EOF so the connection can go back to the pool
-        if monotonic() > deadline and not finished:
-            raise _overdue()
         if b"\n" not in chunk:
             pending += chunk
             continue
@@ -76,6 +68,8 @@ async def iter_text_deltas(
             data_lines = []
             if payload == b"[DONE]":
                 done = True
+                if watch is not None:
+                    watch.finished()
                 break
             try:
                 try:
@@ -101,15 +95,15 @@ async def iter_text_deltas(
                     content = delta.get("content") if delta else None
                     finish_reason = choice.get("finish_reason")
                 except (AttributeError, TypeError, KeyError):
-                    raise _malformed(
-                        "an event does not have the chat-completions shape"
-                    ) from None
+                    raise _malformed("an event does not have the chat-completions shape") from None
                 if content:
                     if not isinstance(content, str):
                         raise _malformed("a delta's content is not text")
                     pieces.append(content)
                 if finish_reason:
                     finished = True
+                    if watch is not None:
+                        watch.finished()
                     if report is not None:
                         report.finished(finish_reason)
                         report.usage = parse_usage(event.get("usage")) or report.usage
@@ -118,7 +112,11 @@ async def iter_text_deltas(
                 break
         # Text that arrived before a fault in the same read was sent before it: pass it on.
         if pieces:
+            if watch is not None:
+                watch.pause()
             yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+            if watch is not None:
+                watch.resume()
         if failure is not None:
             raise failure
     if not (finished or done):

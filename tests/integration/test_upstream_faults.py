@@ -158,6 +158,7 @@ def assert_failed_turn_then_recovery(
         (FAULTS["malformed_before_content"], "upstream_malformed", RETRY_BASE_S),
         (Script(error_event_after=0), "upstream_error", RETRY_BASE_S),
         (FAULTS["stall_before_content"], "upstream_timeout", READ_TIMEOUT_S),
+        (Script(bad_chunk_size_after=0, stall_s=30.0), "upstream_timeout", READ_TIMEOUT_S),
     ],
     ids=[
         "429-retry-after",
@@ -172,6 +173,7 @@ def assert_failed_turn_then_recovery(
         "malformed-before-content",
         "error-event-before-content",
         "stall-before-content",
+        "bad-chunk-size-before-content",
     ],
 )
 def test_a_fault_before_the_first_text_is_retried_unseen(
@@ -265,8 +267,11 @@ def test_the_non_streaming_route_gets_the_same_retries(
         (FAULTS["malformed_after_content"], "upstream_malformed", "one two"),
         (FAULTS["stall_after_content"], "upstream_timeout", "one two"),
         (Script(error_event_after=2), "upstream_error", "one two"),
+        # aiohttp's parser waits on such a line forever, and its read timeout never fires
+        # (the connection held open, or even closed): the stream's watchdog ends it.
+        (Script(bad_chunk_size_after=2, stall_s=30.0), "upstream_timeout", "one two"),
     ],
-    ids=["cut", "malformed", "stall", "error-event"],
+    ids=["cut", "malformed", "stall", "error-event", "bad-chunk-size"],
 )
 def test_a_fault_after_the_first_text_ends_the_turn_and_keeps_the_text(
     faulty_server: ServerProcess,

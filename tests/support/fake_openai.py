@@ -53,6 +53,12 @@ class Script:
     error_event_after: int | None = None  # send an ``{"error": …}`` event
     stall_after: int | None = None  # go silent for ``stall_s``
     stall_s: float = 30.0
+    # Write the HTTP response by hand, then a chunk-size line that is not hex, and hold
+    # the connection for ``stall_s``: a broken chunked framing, not a broken event.
+    bad_chunk_size_after: int | None = None
+    # Sent as they are, in place of the reply: the JSON body (classifier) or the events.
+    raw_body: bytes | None = None
+    raw_events: list[bytes] | None = None
 
 
 @dataclass
@@ -159,8 +165,15 @@ class FakeOpenAI:
             return JSONResponse(error, status_code=script.status, headers=script.headers)
         model = body.get("model", "fake")
         if not body.get("stream"):
+            if script.raw_body is not None:
+                return Response(script.raw_body, media_type="application/json")
             answer = script.answer if script.answer is not None else self.classifier_answer
             return JSONResponse(_completion(model, answer), headers=script.headers)
+        if script.raw_events is not None:
+            return StreamingResponse(iter(script.raw_events), media_type="text/event-stream")
+        if script.bad_chunk_size_after is not None:
+            await self._bad_chunk_size(request, model, script)
+            return Response(status_code=500)  # never sent: the response was written by hand
         options = body.get("stream_options") or {}
         return StreamingResponse(
             self._stream(model, script, include_usage=options.get("include_usage") is True),
@@ -226,19 +239,48 @@ class FakeOpenAI:
             with self._lock:
                 self.streams_held -= 1
 
-    def _reset(self, request: Request) -> None:
-        """Abort the request's TCP connection so the client reads a reset, not a response."""
+    async def _bad_chunk_size(self, request: Request, model: str, script: Script) -> None:
+        """The response head and the first events, framed by hand, then a chunk-size line
+        that is not hex; the connection is held open for ``stall_s``, then closed."""
+        transport = self._transport_of(request)
+        events = [_chunk(model, {"role": "assistant", "content": ""}, None)]
+        tokens = script.tokens if script.tokens is not None else self.tokens
+        events += [
+            _chunk(model, {"content": t}, None) for t in tokens[: script.bad_chunk_size_after]
+        ]
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        transport.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        for event in events:
+            transport.write(b"%x\r\n%s\r\n" % (len(event), event))
+        # In a network read of its own: aiohttp's parser then waits on it for good (in the
+        # same read as the events before it, it raises at once).
+        await asyncio.sleep(0.1)
+        transport.write(b"zz\r\n")
+        with self._lock:
+            self.active_streams += 1
+        try:
+            await asyncio.sleep(script.stall_s)
+        finally:
+            with self._lock:
+                self.active_streams -= 1
+            transport.close()
+
+    def _transport_of(self, request: Request) -> asyncio.Transport:
+        """The transport of the request's connection (to write or break it by hand)."""
         assert self._server is not None and request.client is not None
         peer = (request.client.host, request.client.port)
         for connection in list(self._server.server_state.connections):
             if getattr(connection, "client", None) == peer:
-                transport = connection.transport
-                sock = transport.get_extra_info("socket")
-                # Linger 0: close() sends RST at once instead of a polite FIN.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                transport.abort()
-                return
-        raise RuntimeError(f"no connection from {peer} to reset")
+                return connection.transport
+        raise RuntimeError(f"no connection from {peer}")
+
+    def _reset(self, request: Request) -> None:
+        """Abort the request's TCP connection so the client reads a reset, not a response."""
+        transport = self._transport_of(request)
+        sock = transport.get_extra_info("socket")
+        # Linger 0: close() sends RST at once instead of a polite FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
     def app(self) -> Starlette:
         return Starlette(
@@ -354,9 +396,7 @@ def classify_fault_scripts(stream_faults: dict[str, Script]) -> dict[str, Script
         "rate_limited": stream_faults["rate_limited"],
         "unavailable": stream_faults["unavailable"],
         "reset": stream_faults["reset"],
-        "stall_before_content": Script(
-            headers_delay=stream_faults["stall_before_content"].stall_s
-        ),
+        "stall_before_content": Script(headers_delay=stream_faults["stall_before_content"].stall_s),
     }
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 from chatbot.domain.errors import TurnError
-from chatbot.llm import sse
 from chatbot.llm.sse import iter_text_deltas
+from chatbot.llm.watchdog import StreamWatchdog
 
 
 def event(content: str | None = None, finish: str | None = None) -> bytes:
@@ -102,29 +103,26 @@ async def test_text_read_together_with_a_fault_is_passed_on_before_it(
     assert seen == ["x", "yz"]
 
 
-async def test_bytes_arriving_after_the_deadline_end_the_reply_as_a_timeout(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_bytes_arriving_after_the_deadline_end_the_reply_as_a_timeout() -> None:
     """A trickle inside the read timeout is still stopped by the reply's deadline."""
-    clock = [100.0]
-    monkeypatch.setattr(sse, "monotonic", lambda: clock[0])
 
     async def trickle() -> AsyncIterator[bytes]:
         yield event("on")
         yield event(" time")
-        clock[0] = 200.0  # the deadline passes while the reply trickles
+        await asyncio.sleep(0.5)  # the 0.2 s deadline passes while the reply trickles
         yield event(" too late")
         yield event(finish="stop") + DONE
 
     received: list[str] = []
     with pytest.raises(TurnError) as caught:
-        async for text in iter_text_deltas(trickle(), deadline=150.0):
-            received.append(text)
+        with StreamWatchdog(read_timeout_s=60.0, deadline_in_s=0.2) as watch:
+            async for text in iter_text_deltas(trickle(), watch):
+                received.append(text)
     assert caught.value.code == "upstream_timeout"
     assert received == ["on", " time"]
 
 
-async def test_a_reply_within_its_deadline_is_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sse, "monotonic", lambda: 100.0)
+async def test_a_reply_within_its_deadline_is_whole() -> None:
     parts = chunks(event("in"), event(" time"), event(finish="stop"), DONE)
-    assert [t async for t in iter_text_deltas(parts, deadline=150.0)] == ["in", " time"]
+    with StreamWatchdog(read_timeout_s=60.0, deadline_in_s=60.0) as watch:
+        assert [t async for t in iter_text_deltas(parts, watch)] == ["in", " time"]
