@@ -19,7 +19,8 @@ from typing import Literal, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from chatbot.store.dialect import Change, Dialect
+from chatbot.store.dialect import Change, Dialect, clock_params
+from chatbot.store.prepared import Prepared
 from chatbot.store.tables import conversations, leases, reply_events, signals
 
 SIGNALS_TABLE = signals.name
@@ -98,6 +99,11 @@ class RelayTable:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
+        # The poll every process runs about ten times a second while it holds replies,
+        # built once: "since" is "now" less the window (``clock_params``' ``ttl``).
+        s, (_, since) = signals.c, dialect.lease_clock()
+        pending = sa.select(s.id, s.project_id, s.app_id, s.kind).where(s.created_at > since)
+        self._pending = Prepared(pending.where(_WANTS_ANSWER).order_by(s.id))
 
     async def _run(self, statement: sa.Executable) -> tuple[list[sa.Row], int]:
         """One statement; answers its rows and how many rows it changed."""
@@ -125,12 +131,8 @@ class RelayTable:
     async def pending_signals(self, within_s: float) -> list[Signal]:
         """Signals of the last ``within_s`` seconds that still want an answer (a watch
         answered with a finished reply still does: a reply being written outranks it)."""
-        s = signals.c
-        rows, _ = await self._run(
-            sa.select(s.id, s.project_id, s.app_id, s.kind)
-            .where(s.created_at > self._dialect.now(-within_s), _WANTS_ANSWER)
-            .order_by(s.id)
-        )
+        d, pending, params = self._dialect, self._pending, clock_params(-within_s)
+        rows = await d.run(lambda conn: pending.rows(d, conn, params), side=True)
         return [Signal(*row) for row in rows]
 
     async def answer_watch(self, signal_id: int, answer: WatchAnswer) -> None:

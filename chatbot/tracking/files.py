@@ -63,7 +63,7 @@ class TrackingWriter:
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition(self._lock)
-        self._described: tuple[ApplicationGraph, str] | None = None  # see ``describe``
+        self._described: tuple[tuple, str] | None = None  # see ``describe``
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
@@ -91,11 +91,14 @@ class TrackingWriter:
                         self._idle.notify_all()
 
     def describe(self, graph: ApplicationGraph) -> str:
-        """The graph as Burr's UI reads it (``graph.json``), computed once per graph; on the
-        writer thread only."""
-        if self._described is None or self._described[0] is not graph:
+        """The graph as Burr's UI reads it (``graph.json``), computed once per graph (Burr
+        makes an ``ApplicationGraph`` per application: the key is its actions, the same
+        objects in every application of one graph, and its entry point); on the writer
+        thread only."""
+        key = (*map(id, graph.actions), graph.entrypoint.name)
+        if self._described is None or self._described[0] != key:
             self._described = (
-                graph,
+                key,
                 ApplicationModel.from_application_graph(graph).model_dump_json(),
             )
         return self._described[1]
