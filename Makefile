@@ -33,9 +33,18 @@ $(STAMPS)/dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
 
-$(STAMPS)/bench: pyproject.toml constraints.txt $(STAMPS)/dev
+$(STAMPS)/bench: pyproject.toml constraints.txt $(STAMPS)/dev $(STAMPS)/litellm
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	@touch $@
+
+# LiteLLM's proxy, a /v1 baseline of the bench, in a venv of its own: its pins would
+# otherwise move the libraries this server is measured on.
+LITELLM_VENV := .venv-litellm
+$(STAMPS)/litellm: bench/litellm/requirements.txt bench/litellm/constraints.txt
+	$(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet -c bench/litellm/constraints.txt -r bench/litellm/requirements.txt
+	@mkdir -p $(STAMPS) && touch $@
 
 setup: $(STAMPS)/runtime
 setup-dev: $(STAMPS)/dev
@@ -92,4 +101,4 @@ bench: $(STAMPS)/bench
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) ui/node_modules ui/dist tests/aisdk/node_modules tests/oidc/node_modules
+	rm -rf $(VENV) $(LITELLM_VENV) $(STAMPS) ui/node_modules ui/dist tests/aisdk/node_modules tests/oidc/node_modules

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +23,25 @@ from pathlib import Path
 from bench.procs import PYTHON, ROOT
 
 CHATBOT = Path(PYTHON).parent / "chatbot"
+# LiteLLM's proxy lives in a virtual environment of its own (``make bench`` builds it from
+# ``bench/litellm``): its pins would otherwise move the libraries this server is measured on.
+LITELLM = ROOT / ".venv-litellm" / "bin" / "litellm"
+# LiteLLM's configuration: one model, the name the load generator asks for, at the fake
+# upstream the harness starts (from the environment every target gets); no database, no
+# spend logs, no telemetry. No master key: the proxy answers loopback only, like ours.
+LITELLM_CONFIG = """\
+model_list:
+  - model_name: {model}
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: os.environ/OPENAI_BASE_URL
+      api_key: os.environ/OPENAI_API_KEY
+litellm_settings:
+  telemetry: false
+general_settings:
+  disable_spend_logs: true
+  dangerously_permit_weak_or_unset_master_key: true
+"""
 
 
 def _uvicorn(app: str, *extra: str) -> Callable[[int], list[str]]:
@@ -33,6 +53,20 @@ def _uvicorn(app: str, *extra: str) -> Callable[[int], list[str]]:
 
 def _ours(port: int) -> list[str]:
     return [str(CHATBOT), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _litellm(port: int) -> list[str]:
+    """LiteLLM's proxy, one worker, with its configuration written by the harness."""
+    from bench.loadgen import V1_MODEL
+
+    config = Path(tempfile.mkdtemp(prefix="bench-litellm-")) / "config.yaml"
+    config.write_text(LITELLM_CONFIG.format(model=V1_MODEL))
+    return [str(LITELLM), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+            "--num_workers", "1"]  # fmt: skip
+
+
+def _litellm_available() -> str | None:
+    return None if LITELLM.exists() else f"{LITELLM} does not exist (make bench builds it)"
 
 
 def _bare_relay(app: str) -> Callable[[int], list[str]]:
@@ -115,6 +149,26 @@ TARGETS: dict[str, Target] = {
             "burr.examples.streaming-fastapi router from the installed burr package",
         ),
         Target(
+            "floor-v1",
+            "/v1 floor (aiohttp byte relay)",
+            _bare_relay("bench.servers.floor_v1:app"),
+            "bare ASGI + shared aiohttp session, POST /v1/chat/completions relayed byte for "
+            "byte, uvloop/httptools, no access log",
+            create_path="/ready",
+            protocol="v1",
+        ),
+        Target(
+            "litellm",
+            "LiteLLM proxy",
+            _litellm,
+            "LiteLLM's proxy server (`litellm[proxy]`, its own venv), one worker, no database",
+            available=_litellm_available,
+            create_path="/health/liveliness",
+            protocol="v1",
+            # Its model prices from the installed package, never fetched from the network.
+            env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+        ),
+        Target(
             "ours",
             "this server",
             _ours,
@@ -184,6 +238,6 @@ def label(name: str) -> str:
     return f"{TARGETS[base].label} at {commit}" if commit and base in TARGETS else name
 
 
-BASELINES = ("floor", "lean", "naive", "burr")
+BASELINES = ("floor", "lean", "naive", "burr", "floor-v1", "litellm")
 OURS = ("ours", "ours-v1")
 """This server, through each route the budgets hold it to."""
