@@ -2,8 +2,8 @@
 
 A read timeout in the HTTP client re-arms a timer on every network read (aiohttp
 allocates a ``TimerHandle`` per read: per token, on a reply stream), and aiohttp's never
-fires while its C parser sits on a malformed chunk-size line: the turn hangs until the
-upstream closes the connection. A reply stream is therefore read with no client read
+fires while its C parser sits on a malformed chunk-size line: the turn hangs, even once
+the upstream has closed the connection. A reply stream is therefore read with no client read
 timeout and watched here instead. Each read notes its time on the watchdog (one clock
 read); the watchdog's one timer wakes once per read timeout, goes back to sleep while
 reads keep coming, and otherwise cancels the task reading the stream, which then raises
