@@ -39,7 +39,8 @@ from chatbot.relay import Relay, RelayAnswerer
 from chatbot.relay.rows import RelayTable
 from chatbot.settings import Settings
 from chatbot.store import ConversationStore, open_store
-from chatbot.tracking.files import tracking_dir_writable
+from chatbot.tracking.database import DatabaseSink
+from chatbot.tracking.files import FileSink, tracking_dir_writable
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
 from chatbot.turns.registry import Overloaded, ShuttingDown, TurnPolicy, TurnRegistry
@@ -81,9 +82,7 @@ class Chatbot:
             max_context_messages=settings.max_context_messages,
             canned_pace_s=settings.canned_pace_ms / 1000,
         )
-        self.tracking = (
-            TrackingLogs(settings.resolved_tracking_dir) if settings.tracking_enabled else None
-        )
+        self.tracking = _tracking(settings, store)
         self.apps = ApplicationFactory(graph, store, self.tracking)
         poll_s = settings.relay_poll_ms / 1000
         self.relay_rows = relay_rows = RelayTable(store.dialect)
@@ -125,7 +124,7 @@ class Chatbot:
     @classmethod
     async def start(cls, settings: Settings) -> Chatbot:
         """Open the store (creating its schema) and the shared client; fail loudly if impossible."""
-        if settings.tracking_enabled:
+        if settings.resolved_tracking == "file":
             tracking_dir_writable(settings.resolved_tracking_dir)
         store = open_store(
             settings.resolved_database_url,
@@ -135,6 +134,8 @@ class Chatbot:
         await store.initialize()
         chatbot = cls(settings, client=build_openai_client(settings), store=store)
         chatbot._warm_up()
+        if chatbot.tracking is not None:
+            chatbot.tracking.start()
         chatbot.relay_answerer.start()
         return chatbot
 
@@ -157,6 +158,16 @@ class Chatbot:
         await self.relay.aclose()
         await self.relay_answerer.aclose()
         await self.client.close()
-        await self.store.close()
-        if self.tracking is not None:
+        if self.tracking is not None:  # its last batch may be written to the store
             await self.tracking.close()
+        await self.store.close()
+
+
+def _tracking(settings: Settings, store: ConversationStore) -> TrackingLogs | None:
+    """Burr's tracking as configured: to the conversation database, to files, or none."""
+    where = settings.resolved_tracking
+    if where == "off":
+        return None
+    directory = settings.resolved_tracking_dir
+    sink = DatabaseSink(store.dialect, directory) if where == "database" else FileSink(directory)
+    return TrackingLogs(sink, settings.tracking_retention_days)

@@ -75,8 +75,17 @@ class Settings(BaseSettings):
     # How long the turn lease of a process that died mid-reply keeps its conversation busy
     # (renewed every third of it), on either database.
     turn_lease_ttl_s: float = Field(default=30.0, ge=1, le=3600)
+    # Where Burr's tracking (what ``/burr`` shows) is written: "database" (the conversation
+    # database, which every replica's UI reads), "file" (Burr's own files under
+    # ``tracking_dir``: this machine's runs) or "off". Unset: the database on PostgreSQL,
+    # files on SQLite (``resolved_tracking``).
+    tracking: Literal["database", "file", "off"] | None = None
+    # The older switch: false is the same as ``tracking="off"``.
     tracking_enabled: bool = True
     tracking_dir: Path | None = None
+    # Runs (branches) whose tracking was not written for this many days are pruned; unset
+    # keeps them until their conversation is deleted.
+    tracking_retention_days: float | None = Field(default=None, gt=0)
 
     # --- load and replies ----------------------------------------------------------
     # Replies streaming at once in this process; more are refused (503 on HTTP).
@@ -107,6 +116,16 @@ class Settings(BaseSettings):
     def offline(self) -> bool:
         """True when no key is configured: the embedded offline model answers."""
         return self.openai_api_key is None or not self.openai_api_key.get_secret_value()
+
+    @cached_property
+    def resolved_tracking(self) -> Literal["database", "file", "off"]:
+        if not self.tracking_enabled:
+            return "off"
+        if self.tracking is not None:
+            return self.tracking
+        # SQLite is one machine's file: Burr's files serve its one machine as well, and
+        # Burr's stock UI and tools read them.
+        return "database" if self.resolved_database_url.startswith("postgres") else "file"
 
     @cached_property
     def resolved_tracking_dir(self) -> Path:

@@ -6,15 +6,23 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from chatbot.runtime import Chatbot
+from chatbot.tracking.records import TrackingRecords
 from server.access_log import AccessLogMiddleware
 from server.authentication import Authenticator, AuthMiddleware
-from server.burr_ui import LazyBurrUI, burr_ui_lifespan, instrument_openai, mount_burr_ui
+from server.burr_ui import (
+    BackendFactory,
+    LazyBurrUI,
+    burr_ui_lifespan,
+    instrument_openai,
+    mount_burr_ui,
+)
 from server.error_handlers import install_error_handlers
 from server.forwarded import ForwardedClient
 from server.limits import BodyLimitMiddleware, RateLimiter
@@ -37,6 +45,9 @@ from server.security import SecurityHeadersMiddleware
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
+
+if TYPE_CHECKING:
+    from burr.tracking.server.backend import BackendBase
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +74,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             "model: %s; database: %s; tracking: %s",
             "embedded offline model" if settings.offline else settings.openai_base_url or "OpenAI",
             settings.resolved_database_url.split("@")[-1],
-            settings.resolved_tracking_dir if settings.tracking_enabled else "off",
+            settings.resolved_tracking_dir
+            if settings.resolved_tracking == "file"
+            else settings.resolved_tracking,
         )
         drain: asyncio.Task[None] | None = None
 
@@ -122,7 +135,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     if settings.burr_ui_enabled:
         burr_app = mount_burr_ui(
-            app, settings.resolved_tracking_dir, chat.router, api_prefix=API_PREFIX
+            app,
+            settings.resolved_tracking_dir,
+            chat.router,
+            api_prefix=API_PREFIX,
+            backend=_burr_backend(app, settings, signed_in=authenticator.enabled),
         )
     if settings.otel_instrument_openai:
         instrument_openai()
@@ -159,3 +176,21 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(ForwardedClient)  # outermost: it sees the peer that connected
     return app
+
+
+def _burr_backend(
+    app: FastAPI, settings: ServerSettings, *, signed_in: bool
+) -> BackendFactory | None:
+    """With tracking in the database, what makes Burr's UI read it (when first loaded,
+    once the chatbot has opened the database)."""
+    if settings.resolved_tracking != "database":
+        return None
+
+    def backend() -> BackendBase:
+        from server.burr_backend import DatabaseBackend  # imports Burr's UI server: lazily
+
+        return DatabaseBackend(
+            TrackingRecords(app.state.chatbot.store.dialect), signed_in=signed_in
+        )
+
+    return backend

@@ -60,7 +60,8 @@ SESSION_COOKIE = "chatbot_session"
 CALLER = "chatbot.caller"
 _KEY_MESSAGE_PATHS = f"{API_PREFIX}/ws/"
 _PROTECTED_PREFIXES = ("/api/", f"{BURR_PREFIX}/api/", "/metrics", OPENAI_PREFIX)
-_ADMIN_PREFIXES = (f"{BURR_PREFIX}/api/", "/metrics")
+_BURR_API = f"{BURR_PREFIX}/api/"
+_ADMIN_PREFIXES = (_BURR_API, "/metrics")
 _OPEN_PATHS = frozenset({f"{API_PREFIX}/info"})
 _SESSION_CONTEXT = b"chatbot-session-v1"
 
@@ -69,7 +70,12 @@ def is_protected(path: str) -> bool:
     return path.startswith(_PROTECTED_PREFIXES) and path not in _OPEN_PATHS
 
 
-def is_admin_only(path: str) -> bool:
+def is_admin_only(path: str, *, burr_per_user: bool = False) -> bool:
+    """Whether only admins may call ``path``. Burr's UI reading the database shows each
+    user their own runs (``server.burr_backend``); reading Burr's files it cannot tell
+    whose a run is, so it is an admin's."""
+    if burr_per_user and path.startswith(_BURR_API):
+        return False
     return path.startswith(_ADMIN_PREFIXES)
 
 
@@ -149,7 +155,9 @@ class Authenticator:
         proxy: TrustedProxy | None = None,
         oidc: Provider | None = None,
         session_secret: str | None = None,
+        burr_per_user: bool = False,
     ) -> None:
+        self.burr_per_user = burr_per_user
         self._session_secret = session_secret
         self._admin_key = admin_key
         self._admin_session = _mac(admin_key) if admin_key else None
@@ -168,6 +176,7 @@ class Authenticator:
             session_secret=(
                 settings.session_secret.get_secret_value() if settings.session_secret else None
             ),
+            burr_per_user=settings.resolved_tracking == "database",
         )
 
     @property
@@ -338,7 +347,8 @@ class AuthMiddleware:
                 "send it from this site, or with an Authorization header.",
             )
             return
-        if caller is not None and (caller.admin or not is_admin_only(path)):
+        admin_only = is_admin_only(path, burr_per_user=self.auth.burr_per_user)
+        if caller is not None and (caller.admin or not admin_only):
             await self.app(scope, receive, send)
             return
         if caller is None and scope["type"] == "websocket" and path.startswith(_KEY_MESSAGE_PATHS):

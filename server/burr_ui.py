@@ -18,6 +18,8 @@ Four things make this more than Burr's ``mount_burr_ui`` helper:
   mount and wins.
 * ``/burr`` without the slash redirects to the UI instead of falling through to the
   chat UI's 404.
+* With tracking in the database, Burr's UI reads it through ``server.burr_backend``
+  (Burr's backend interface) in place of Burr's local files.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +36,12 @@ from starlette.responses import RedirectResponse
 from starlette.types import Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from burr.tracking.server.backend import BackendBase
     from starlette.types import ASGIApp
+
+# What Burr's UI reads, made when it is first loaded: a backend, or None for Burr's own
+# local backend on the tracking directory.
+BackendFactory = Callable[[], "BackendBase | None"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +74,16 @@ def instrument_openai() -> None:
     OpenAIInstrumentor().instrument()
 
 
-def build_burr_ui_app(tracking_dir: Path) -> FastAPI:
-    """Import Burr's UI server and build its app, reading ``tracking_dir`` (blocking: slow)."""
+def build_burr_ui_app(tracking_dir: Path, backend: BackendBase | None = None) -> FastAPI:
+    """Import Burr's UI server and build its app, reading ``backend`` or else the files in
+    ``tracking_dir`` (blocking: slow)."""
     with _no_global_instrumentation():
         from burr.tracking.server import run as burr_server
         from burr.tracking.server.backend import LocalBackend
 
-    if isinstance(burr_server.backend, LocalBackend):
+    if backend is not None:
+        burr_server.backend = backend  # what Burr's routes and lifespan call, at call time
+    elif isinstance(burr_server.backend, LocalBackend):
         burr_server.backend.path = str(tracking_dir)
     else:
         logger.info("Burr UI uses its configured backend %s", type(burr_server.backend).__name__)
@@ -87,8 +97,9 @@ class LazyBurrUI:
     runs once the app is built and is closed by ``aclose`` at shutdown.
     """
 
-    def __init__(self, tracking_dir: Path) -> None:
+    def __init__(self, tracking_dir: Path, backend: BackendFactory | None = None) -> None:
         self.tracking_dir = tracking_dir
+        self._backend = backend
         self._app: FastAPI | None = None
         self._loading: asyncio.Task[FastAPI] | None = None
         self._lifespans = contextlib.AsyncExitStack()
@@ -118,7 +129,8 @@ class LazyBurrUI:
 
     async def _build(self) -> FastAPI:
         logger.info("loading Burr's UI (first request under %s)", BURR_PREFIX)
-        ui_app = await asyncio.to_thread(build_burr_ui_app, self.tracking_dir)
+        backend = self._backend() if self._backend is not None else None
+        ui_app = await asyncio.to_thread(build_burr_ui_app, self.tracking_dir, backend)
         await self._lifespans.enter_async_context(ui_app.router.lifespan_context(ui_app))
         self._app = ui_app
         return ui_app
@@ -131,11 +143,15 @@ class LazyBurrUI:
 
 
 def mount_burr_ui(
-    app: FastAPI, tracking_dir: Path, chat_router: APIRouter, api_prefix: str
+    app: FastAPI,
+    tracking_dir: Path,
+    chat_router: APIRouter,
+    api_prefix: str,
+    backend: BackendFactory | None = None,
 ) -> LazyBurrUI:
-    """Mount Burr's UI at ``/burr``, reading ``tracking_dir``, and our router where its demo
-    page calls; the UI itself is loaded on its first request."""
-    ui = LazyBurrUI(tracking_dir)
+    """Mount Burr's UI at ``/burr``, reading ``backend`` or ``tracking_dir``, and our router
+    where its demo page calls; the UI itself is loaded on its first request."""
+    ui = LazyBurrUI(tracking_dir, backend)
 
     @app.get(BURR_PREFIX, include_in_schema=False)
     async def burr_without_slash(request: Request) -> RedirectResponse:

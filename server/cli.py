@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatbot serve: error: {exc}", file=sys.stderr, flush=True)
         return 1
     database = _database_line(where, others, args.workers)
-    if settings.tracking_enabled:
+    if settings.resolved_tracking == "file":
         try:
             settings.resolved_tracking_dir.mkdir(parents=True, exist_ok=True)
             probe = settings.resolved_tracking_dir / ".chatbot-write-probe"
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"chatbot serve: error: the Burr tracking directory "
                 f"{settings.resolved_tracking_dir} is not writable ({exc.strerror}); set "
-                "CHATBOT_TRACKING_DIR elsewhere or CHATBOT_TRACKING_ENABLED=false",
+                "CHATBOT_TRACKING_DIR elsewhere, or CHATBOT_TRACKING=database or off",
                 file=sys.stderr,
                 flush=True,
             )

@@ -171,7 +171,8 @@ def build_document(app: FastAPI, settings: ServerSettings) -> dict[str, Any]:
                 "of POST /session.",
                 headers={"WWW-Authenticate": {"required": True, "schema": {"const": "Bearer"}}},
             )
-            if settings.per_user_keys and is_admin_only(path):
+            per_user = settings.resolved_tracking == "database"
+            if settings.per_user_keys and is_admin_only(path, burr_per_user=per_user):
                 responses["403"] = error("A user who is not an admin (forbidden).")
     if settings.auth_required:
         document["components"]["securitySchemes"] = {

@@ -34,7 +34,7 @@ from chatbot.domain.errors import (
 )
 from chatbot.domain.owners import public_project
 from chatbot.store import Boundary, ConversationStore, NewBranch
-from chatbot.tracking.files import OffloopTrackingClient
+from chatbot.tracking.client import OffloopTrackingClient
 from chatbot.tracking.logs import TrackingLogs
 from chatbot.turns.applications import ApplicationFactory
 

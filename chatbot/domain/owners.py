@@ -40,6 +40,11 @@ class Caller:
         """The storage project of ``project_id`` as this user names it."""
         return owned_project(self.user_id, project_id)
 
+    @property
+    def owner(self) -> str:
+        """The owner token of this user's storage projects (what ``owner_of`` answers)."""
+        return LOCAL_USER if self.user_id == LOCAL_USER else owner_token(self.user_id)
+
 
 LOCAL = Caller(LOCAL_USER, admin=True)
 
@@ -70,6 +75,11 @@ def owned_project(user_id: str, project_id: str) -> str:
     if user_id == LOCAL_USER:
         return project_id
     return f"{project_id}{OWNER_SEPARATOR}{owner_token(user_id)}"
+
+
+def project_name(stored: str) -> str:
+    """A storage project as its owner names it (``owned_project`` undone)."""
+    return stored.partition(OWNER_SEPARATOR)[0]
 
 
 def owner_of(stored: str) -> str:

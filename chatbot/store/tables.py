@@ -193,3 +193,29 @@ user_usage = _table(
     _int("prompts", server_default=_ZERO),
     sa.Column("tokens", sa.BigInteger, nullable=False, server_default=_ZERO),
 )
+# Burr's tracking on the shared database (``chatbot.tracking.database``), which every
+# replica's Burr UI reads: the graph once per release, a row per application with its
+# fork parent, and the entries of Burr's ``log.jsonl`` as Burr writes them.
+tracking_graphs = _table("chatbot_tracking_graphs", *_keys("id"), _text("graph"))
+tracking_apps = _table(
+    "chatbot_tracking_apps",
+    *_keys("project_id", "app_id"),
+    _text("owner"),
+    _text("partition_key", nullable=True),
+    _text("graph_id"),
+    _text("parent_app_id", nullable=True),
+    _int("parent_sequence_id", nullable=True),
+    _int("steps", server_default=_ZERO),
+    sa.Column("created_at", Instant, nullable=False),
+    sa.Column("updated_at", Instant, nullable=False),
+    sa.Index("chatbot_tracking_apps_owner", "owner", "project_id"),
+    sa.Index("chatbot_tracking_apps_parent", "project_id", "parent_app_id"),
+    sa.Index("chatbot_tracking_apps_updated", "updated_at"),
+)
+tracking_entries = _table(
+    "chatbot_tracking_entries",
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    *(_text(name) for name in ("project_id", "app_id", "entry")),
+    sa.Index("chatbot_tracking_entries_app", "project_id", "app_id", "id"),
+    sqlite_autoincrement=True,
+)

@@ -14,7 +14,7 @@ from burr.core.graph import Graph
 from chatbot.domain.chat_items import ChatHistory
 from chatbot.graph.builder import ENTRYPOINT
 from chatbot.store import Boundary, ConversationStore
-from chatbot.tracking.files import OffloopTrackingClient
+from chatbot.tracking.client import OffloopTrackingClient
 from chatbot.tracking.logs import TrackingLogs
 
 

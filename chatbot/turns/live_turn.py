@@ -21,7 +21,7 @@ from chatbot.domain.chat_items import ChatHistory
 from chatbot.domain.errors import STORAGE_ERROR, TurnError
 from chatbot.domain.events import OUTCOMES, TurnCompleted, TurnEvent, TurnFailed, TurnOutcome
 from chatbot.store import ConversationStore, NewBranch, TurnLease
-from chatbot.tracking.files import OffloopTrackingClient
+from chatbot.tracking.client import OffloopTrackingClient
 from chatbot.turns.turn import Turn, forget_frames
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from chatbot.domain.errors import REPLY_STOPPED, SHUTTING_DOWN, TurnError
 from chatbot.domain.events import OUTCOMES, TurnCompleted, TurnOutcome
 from chatbot.metrics import Metrics
 from chatbot.store import ConversationBusy, ConversationStore, NewBranch, TurnLease
-from chatbot.tracking.files import OffloopTrackingClient
+from chatbot.tracking.client import OffloopTrackingClient
 from chatbot.turns.live_turn import LiveTurn
 from chatbot.turns.replies import Reply, ReplyLog
 from chatbot.turns.turn import Turn

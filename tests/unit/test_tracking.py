@@ -11,7 +11,9 @@ from pathlib import Path
 from burr.core import ApplicationBuilder, State, action
 
 from chatbot.domain.chat_items import ChatHistory, as_history, assistant_item, user_item
-from chatbot.tracking.files import OffloopTrackingClient, TrackingWriter
+from chatbot.tracking.client import OffloopTrackingClient
+from chatbot.tracking.files import FileSink
+from chatbot.tracking.writer import TrackingWriter
 
 
 @action(reads=["n"], writes=["n"])
@@ -33,10 +35,11 @@ def _app(tracker: OffloopTrackingClient):
 
 
 def test_hooks_return_while_the_writer_is_blocked(tmp_path: Path) -> None:
-    writer = TrackingWriter()
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
     release = threading.Event()
     writer.submit(lambda: release.wait(10))  # the disk is "stuck"
-    tracker = OffloopTrackingClient("proj", tmp_path, writer)
+    tracker = OffloopTrackingClient("proj", sink, writer)
     app = _app(tracker)
     app.step()
     app.step()  # both steps ran their hooks while nothing could be written
@@ -56,10 +59,11 @@ def test_hooks_return_while_the_writer_is_blocked(tmp_path: Path) -> None:
 
 
 def test_timestamps_are_taken_when_the_step_runs_not_when_written(tmp_path: Path) -> None:
-    writer = TrackingWriter()
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
     release = threading.Event()
     writer.submit(lambda: release.wait(10))
-    app = _app(OffloopTrackingClient("proj", tmp_path, writer))
+    app = _app(OffloopTrackingClient("proj", sink, writer))
     app.step()
     released_at = datetime.now()  # the step is over; nothing has been written yet
     release.set()
@@ -114,9 +118,10 @@ def _end_entries(log: Path) -> list[tuple[int, dict]]:
 
 
 def test_each_step_logs_the_messages_it_added_and_the_history_length(tmp_path: Path) -> None:
-    writer = TrackingWriter()
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
     earlier = ChatHistory([user_item("stored 1"), user_item("stored 2")])
-    app = _chat_app(OffloopTrackingClient("proj", tmp_path, writer), earlier)
+    app = _chat_app(OffloopTrackingClient("proj", sink, writer), earlier)
     app.step(inputs={"text": "hello"})
     app.step()
     app.step(inputs={"text": "again"})
@@ -134,9 +139,10 @@ def test_each_step_logs_the_messages_it_added_and_the_history_length(tmp_path: P
 
 
 def test_a_step_that_rewrites_the_history_logs_it_whole(tmp_path: Path) -> None:
-    writer = TrackingWriter()
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
     earlier = ChatHistory([user_item("a"), user_item("b")])
-    tracker = OffloopTrackingClient("proj", tmp_path, writer)
+    tracker = OffloopTrackingClient("proj", sink, writer)
     app = (
         ApplicationBuilder()
         .with_actions(forget_first=forget_first, say=say)
@@ -156,8 +162,9 @@ def test_a_step_that_rewrites_the_history_logs_it_whole(tmp_path: Path) -> None:
 
 
 def test_logged_bytes_per_step_do_not_grow_with_the_history(tmp_path: Path) -> None:
-    writer = TrackingWriter()
-    app = _chat_app(OffloopTrackingClient("proj", tmp_path, writer), ChatHistory())
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
+    app = _chat_app(OffloopTrackingClient("proj", sink, writer), ChatHistory())
     for n in range(300):
         app.step(inputs={"text": f"message {n:04d} " + "x" * 200})
         app.step()
@@ -174,8 +181,9 @@ async def test_a_synchronous_step_run_by_burrs_async_runner_logs_the_state_it_pr
     tmp_path: Path,
 ) -> None:
     """Burr's ``astep`` hands a sync action's post_run_step the state from before the step."""
-    writer = TrackingWriter()
-    tracker = OffloopTrackingClient("proj", tmp_path, writer)
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
+    tracker = OffloopTrackingClient("proj", sink, writer)
     app = _chat_app(tracker, ChatHistory())
     await app.astep(inputs={"text": "hello"})  # `say` is synchronous
     await app.astep()
@@ -194,7 +202,8 @@ async def test_a_synchronous_step_run_by_burrs_async_runner_logs_the_state_it_pr
 
 
 def test_a_field_holding_an_earlier_message_points_to_it(tmp_path: Path) -> None:
-    writer = TrackingWriter()
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
     app = (
         ApplicationBuilder()
         .with_actions(say=say, reply=reply)
@@ -202,7 +211,7 @@ def test_a_field_holding_an_earlier_message_points_to_it(tmp_path: Path) -> None
         .with_entrypoint("say")
         .with_state(chat_history=ChatHistory())
         .with_identifiers(app_id="chat")
-        .with_tracker(OffloopTrackingClient("proj", tmp_path, writer))
+        .with_tracker(OffloopTrackingClient("proj", sink, writer))
         .build()
     )
     for text in ("one", "two"):

@@ -1,0 +1,121 @@
+"""The one thread that writes a process's Burr tracking, in the order it was submitted.
+
+Burr calls its tracking hooks on the thread that runs the application: our event loop.
+Hooks here only take their timestamps and queue a job; the serialising and writing happen
+on this thread. Jobs run in batches: a batch ends ``LINGER_S`` after its first job (or
+at ``flush``), and then the destination's ``end_batch`` writes what its jobs collected in
+one go: one database transaction for all of a batch's rows, rather than one for each of
+the dozen entries a turn writes as its steps run.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from burr.core.application import ApplicationGraph
+from burr.tracking.common.models import ApplicationModel
+
+logger = logging.getLogger(__name__)
+
+# How long a batch collects jobs after its first one.
+LINGER_S = 0.25
+
+
+def _end_of_batch() -> None:
+    """A marker job: ``flush`` submits it to end the batch without waiting for the linger."""
+
+
+def _lingered() -> None:
+    """Not a job: what the thread finds when a batch's linger is over."""
+
+
+class TrackingWriter:
+    """A single daemon thread that runs tracking jobs in the order they were submitted."""
+
+    def __init__(self, end_batch: Callable[[], None] | None = None) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._end_batch = end_batch
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+        self._described: tuple[tuple, str] | None = None  # see ``describe``
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="burr-tracking-writer", daemon=True
+                )
+                self._thread.start()
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        done = 0  # submitted jobs run since the last batch ended (``flush`` markers too)
+        ends: float | None = None  # when the batch collecting now ends
+        while True:
+            wait = None if ends is None else ends - time.monotonic()
+            try:
+                # A batch over its time ends even while jobs keep coming.
+                job = _lingered if wait is not None and wait <= 0 else self._jobs.get(timeout=wait)
+            except queue.Empty:
+                job = _lingered
+            if job is not None and job is not _lingered and job is not _end_of_batch:
+                self._guarded(job)
+                done += 1
+                if ends is None:
+                    ends = time.monotonic() + LINGER_S
+                continue
+            done += job is _end_of_batch
+            if self._end_batch is not None:
+                self._guarded(self._end_batch)
+            with self._lock:
+                self._pending -= done
+                if self._pending == 0:
+                    self._idle.notify_all()
+            done, ends = 0, None
+            if job is None:
+                return
+
+    @staticmethod
+    def _guarded(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # a tracking failure must never take a conversation down
+            logger.exception("Burr tracking write failed")
+
+    def describe(self, graph: ApplicationGraph) -> str:
+        """The graph as Burr's UI reads it (``graph.json``), computed once per graph (Burr
+        makes an ``ApplicationGraph`` per application: the key is its actions, the same
+        objects in every application of one graph, and its entry point); on the writer
+        thread only."""
+        key = (*map(id, graph.actions), graph.entrypoint.name)
+        if self._described is None or self._described[0] != key:
+            self._described = (
+                key,
+                ApplicationModel.from_application_graph(graph).model_dump_json(),
+            )
+        return self._described[1]
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Block until every submitted job has run and its batch is written (shutdown, upkeep
+        and tests); False on timeout."""
+        with self._lock:
+            if self._pending == 0:
+                return True
+        self.submit(_end_of_batch)
+        with self._lock:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            thread.join(timeout)
