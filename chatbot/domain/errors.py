@@ -55,6 +55,10 @@ SHUTTING_DOWN: Final = TurnError(
 CONVERSATION_DELETED: Final = TurnError(
     "conversation_deleted", "The conversation was deleted while this reply was written.", False
 )
+REPLY_LOST: Final = TurnError(
+    "reply_lost",
+    "The server writing this reply stopped before it ended; send your message again.",
+)
 REPLY_STOPPED: Final = TurnError(
     "reply_stopped", "The reply was stopped; what was written so far is kept."
 )

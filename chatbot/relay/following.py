@@ -7,7 +7,9 @@ same event ids. The copy skips the events it already has, so a batch read twice 
 repeats a delta, and batches are read in index order from where the copy ends, so none
 is missed. A follower ends with the reply's last batch, or when nobody is writing it
 any more (its mirror is gone, or no lease has held the conversation for two checks in
-a row: its process died).
+a row: its process died). A reply whose writer died ends, for its readers, as
+interrupted (``reply_lost``) with the text they were shown: the process that held it
+could not store it, so the stored history keeps only the turns before it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import time
 
 import orjson
 
-from chatbot.domain.events import OUTCOMES, TurnOutcome
+from chatbot.domain.chat_items import interrupted_item
+from chatbot.domain.errors import REPLY_LOST
+from chatbot.domain.events import OUTCOMES, StepStarted, TurnInterrupted, TurnOutcome
+from chatbot.domain.modes import reply_item_type
 from chatbot.relay.batches import apply_batch, turn_number
 from chatbot.relay.event_codec import decode_event
 from chatbot.relay.rows import Activity, RelayTable, WatchAnswer
@@ -164,6 +169,7 @@ class RemoteReplies:
                         if not await self._writer_alive(reply):
                             writer_missing += 1
                             if writer_missing >= 2:
+                                log.append(_lost(log))
                                 return
                         else:
                             writer_missing = 0
@@ -230,6 +236,14 @@ class RemoteReplies:
         # Left behind only if the database fails now; the holders' sweep removes it then.
         with contextlib.suppress(Exception):
             await self._table.drop_signal(signal_id)
+
+
+def _lost(log: ReplyLog) -> TurnInterrupted:
+    """The end of a reply whose writer died: interrupted, with the text read so far."""
+    mode = next((e.action for e in log.events if isinstance(e, StepStarted)), None)
+    text = "".join(e for e in log.events if type(e) is str)
+    partial = interrupted_item(text, reply_item_type(mode)) if text else None
+    return TurnInterrupted(partial, mode, REPLY_LOST)
 
 
 def _still_current(here: Reply, activity: Activity) -> bool:

@@ -325,13 +325,15 @@ def test_a_reply_whose_process_died_cannot_be_read_elsewhere(
             seen = read_text(frames, "".join(TOKENS[:4]))  # then the gate holds
             deployment.servers[HOLDER].kill()
             # The follower notices nobody writes the reply any more (its lease lapses),
-            # and the stream ends without an outcome.
+            # and the stream ends as interrupted: the reply was lost with its writer.
             rest = list(frames)
     finally:
         gate.set()
     assert [f.type for f in seen[:3]] == ["chat_history", "prompt", "step"]
     assert _deltas(seen) == "".join(TOKENS[:4])
-    assert all(f.type not in ("end", "error") for f in rest)
+    assert [f.type for f in rest] == ["error"], rest
+    assert rest[0].value["code"] == "reply_lost"
+    assert rest[0].value["retryable"] is True
     other = deployment.client(OTHER)
     assert other.get(f"{deployment.api(OTHER)}/stream/proj/orphan").status_code == 204
     assert other.post(f"{deployment.api(OTHER)}/stop/proj/orphan").status_code == 409
