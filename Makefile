@@ -11,12 +11,12 @@ STAMPS := .stamps
 HOST ?= 127.0.0.1
 PORT ?= 7241
 
-.PHONY: run test setup setup-dev ui ui-test aisdk oidc browser postgres lint bench clean
+.PHONY: run test setup setup-dev ui ui-test aisdk oidc browser postgres nginx lint bench clean
 
 run: setup ui
 	$(BIN)/chatbot serve --host $(HOST) --port $(PORT)
 
-test: setup-dev ui ui-test aisdk oidc browser postgres
+test: setup-dev ui ui-test aisdk oidc browser postgres nginx
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -92,6 +92,13 @@ postgres:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# --- nginx: the deployment test runs deploy/nginx.conf in front of three replicas ---------
+nginx:
+	@test -x /usr/sbin/nginx || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+	@/usr/sbin/nginx -v
 
 lint: setup-dev
 	$(BIN)/ruff check chatbot server tests bench
