@@ -32,7 +32,7 @@ from pathlib import Path
 
 from bench import refs, report, runner
 from bench.procs import ROOT
-from bench.targets import BASELINES, OURS, TARGETS, at_ref, register
+from bench.targets import BASELINES, OURS, TARGETS, TRACKING, at_ref, register
 
 
 def _args(argv: list[str] | None):
@@ -124,7 +124,7 @@ def _args(argv: list[str] | None):
 
 
 def _targets(arg: str | None, log) -> list[str]:
-    names = arg.split(",") if arg else [*BASELINES, *OURS]
+    names = arg.split(",") if arg else [*BASELINES, *OURS, *TRACKING]
     out = []
     for n in names:
         if n not in TARGETS:

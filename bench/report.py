@@ -165,6 +165,9 @@ def budget_summary(result: dict) -> dict:
         ("litellm", "ours-v1"),
         ("ours-v1", "litellm"),
         ("litellm", "floor-v1"),
+        ("ours-trackdb", "ours"),
+        ("ours", "ours-untracked"),
+        ("ours-trackdb", "ours-untracked"),
     ]
     # This server against itself at an earlier commit (``--baseline-ref``): after / before.
     pairs += [(t.partition("@")[0], t) for t in by if "@" in t]
@@ -189,6 +192,14 @@ BUDGETS = (
         False,
     ),
     ("Median TTFD vs the naive relay", "≤ 1.0×", "ours/naive", "ttfd_p50_ms", 1.0, True),
+    (
+        "CPU per delta: tracking in the database vs in Burr's files (within 5 %)",
+        "≤ 1.05×",
+        "ours-trackdb/ours",
+        "cpu_per_delta_us",
+        1.05,
+        True,
+    ),
     (
         "CPU per delta: the /v1 route vs the Burr-UI route (within 10 %)",
         "≤ 1.1×",
@@ -236,6 +247,36 @@ def _budget_checks(ratios: dict) -> list[tuple[str, str, str, bool | None]]:
         ok = None if r is None else (r <= bound if at_most else r >= bound)
         checks.append((name, target, _fmt(r, 2) + "×" if r is not None else "n/a", ok))
     return checks
+
+
+def _tracking_costs(summary: dict) -> list[str]:
+    """What each tracking writer adds to a turn: this server with its tracking in Burr's
+    files (``ours``, the default on SQLite) and in the database, each less the same server
+    with tracking off."""
+    med = summary["median"]
+    if "ours-untracked" not in med:
+        return []
+    off = med["ours-untracked"]
+    rows = []
+    for name in ("ours", "ours-trackdb"):
+        if name not in med or med[name]["cpu_per_turn_ms"] is None:
+            continue
+        turn, delta = med[name]["cpu_per_turn_ms"], med[name]["cpu_per_delta_us"]
+        rows.append(
+            f"| {label(name)} | {_fmt(turn, 2)} | {_fmt(delta)} | "
+            f"{_fmt(turn - off['cpu_per_turn_ms'], 2)} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "Tracking writers (same run; cost per turn: CPU per turn less this server's with "
+        f"tracking off, {_fmt(off['cpu_per_turn_ms'], 2)} ms):",
+        "",
+        "| tracking | CPU per turn (ms) | CPU per delta (µs) | tracking's cost per turn (ms) |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+    ]
 
 
 def _before_after(summary: dict) -> list[str]:
@@ -304,6 +345,7 @@ def budget_markdown(result: dict, command: str, budgets: bool = True) -> str:
             f"{_fmt(r['rss_peak_mb'], 2)} |"
         )
     lines += _before_after(s)
+    lines += _tracking_costs(s)
     if budgets and s["checks"]:
         lines += [
             "",

@@ -177,6 +177,24 @@ TARGETS: dict[str, Target] = {
             has_workers=True,
         ),
         Target(
+            "ours-trackdb",
+            "this server, tracking in the database",
+            _ours,
+            "`chatbot serve` as `ours`, with Burr's tracking written to its database "
+            "(CHATBOT_TRACKING=database) instead of Burr's files",
+            available=_ours_available,
+            env={"CHATBOT_TRACKING": "database"},
+        ),
+        Target(
+            "ours-untracked",
+            "this server, no tracking",
+            _ours,
+            "`chatbot serve` as `ours`, with Burr's tracking off (CHATBOT_TRACKING=off): "
+            "what the tracking writers' costs are measured from",
+            available=_ours_available,
+            env={"CHATBOT_TRACKING": "off"},
+        ),
+        Target(
             "ours-v1",
             "this server (/v1 route)",
             _ours,
@@ -241,3 +259,5 @@ def label(name: str) -> str:
 BASELINES = ("floor", "lean", "naive", "burr", "floor-v1", "litellm")
 OURS = ("ours", "ours-v1")
 """This server, through each route the budgets hold it to."""
+TRACKING = ("ours-trackdb", "ours-untracked")
+"""This server with its tracking elsewhere: what each tracking writer costs."""
