@@ -2,24 +2,34 @@
 
 The page (shipped inside the ``burr`` package) lists the project's conversations, creates
 one when a new name is typed, streams the reply on the left and shows the run's steps on
-the right as they happen.
+the right as they happen. It works the same whether Burr's tracking is in Burr's files
+(read by Burr's own backend) or in the database (read by ours, ``server.burr_backend``).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import save_screenshot
-from tests.support.server_process import ServerProcess
+from tests.e2e.conftest import OFFLINE_ENV, save_screenshot
+from tests.support.server_process import ServerProcess, StartServer
 
 pytestmark = pytest.mark.e2e
 
 PROJECT = "demo_streaming_chatbot"
 PROMPT = "Write a poem about owls"
+
+
+@pytest.fixture(params=["file", "database"])
+def e2e_burr_server(
+    request: pytest.FixtureRequest, serve: StartServer, built_ui: Path
+) -> ServerProcess:
+    """The offline chatbot with Burr's UI under /burr, tracking where the param says."""
+    return serve(**OFFLINE_ENV, CHATBOT_BURR_UI_ENABLED="true", CHATBOT_TRACKING=request.param)
 
 
 def test_demo_page_creates_a_conversation_streams_a_reply_and_shows_its_steps(
