@@ -11,7 +11,9 @@ then the parts that use them, each given what it needs:
 - the relay (``chatbot.relay``): replies across processes, asked by ``turns`` and
   answered for ``turns``;
 - ``api_keys`` and ``quotas`` (``chatbot.users``): the per-user keys the HTTP layer
-  checks, and the limits turns are admitted under.
+  checks, and the limits turns are admitted under;
+- ``cut_turns`` (``chatbot.conversations.leases``): storing the turns of processes that
+  died mid-reply, once their leases lapse.
 
 Nothing else happens here: no route calls into this module but to reach those parts.
 """
@@ -29,6 +31,7 @@ from chatbot.conversations.forks import (
     Version,
     Versions,
 )
+from chatbot.conversations.leases import CutTurns
 from chatbot.conversations.service import ConversationService, new_conversation_id
 from chatbot.graph.builder import build_graph
 from chatbot.graph.burr_logging import quiet_expected_action_errors
@@ -120,6 +123,9 @@ class Chatbot:
             store, self.apps, self.turns, self.tracking, self.quotas
         )
         self.api_keys = ApiKeys(store.dialect)
+        # Turns cut by a process that died are stored once its leases lapse: looked for
+        # as often as leases are renewed.
+        self.cut_turns = CutTurns(store, every_s=settings.turn_lease_ttl_s / 3)
 
     @classmethod
     async def start(cls, settings: Settings) -> Chatbot:
@@ -137,6 +143,7 @@ class Chatbot:
         if chatbot.tracking is not None:
             chatbot.tracking.start()
         chatbot.relay_answerer.start()
+        chatbot.cut_turns.start()
         return chatbot
 
     def _warm_up(self) -> None:
@@ -154,6 +161,7 @@ class Chatbot:
 
     async def aclose(self) -> None:
         """Wait for the turns' tasks, then close the relay, the client, the store, the logs."""
+        await self.cut_turns.aclose()
         await self.turns.aclose()
         await self.relay.aclose()
         await self.relay_answerer.aclose()

@@ -180,12 +180,14 @@ class ConversationService:
         """
         started = time.perf_counter()
         self._turns.check_admission()
-        lease = await self._turn_lease(project_id, conversation_id)
+        seed = as_history(options.seed) if options is not None and options.seed else None
+        # A turn seeded by its client's history is recorded only if it ends (its lease
+        # keeps no prompt): the seed would be missing from the cut turn stored for it.
+        lease = await self._turn_lease(project_id, conversation_id, None if seed else prompt)
         tracker = None
         try:
             branch = await self._store.shown_branch(project_id, conversation_id)
             tracker = self._apps.tracker(project_id)
-            seed = as_history(options.seed) if options is not None and options.seed else None
             app = await self._apps.load(project_id, branch, tracker, seed)
             if app.sequence_id is None:  # nothing stored yet: make sure it is listed
                 await self._store.create(project_id, conversation_id)
@@ -262,11 +264,17 @@ class ConversationService:
             new_branch=fork.new_branch,
         )
 
-    async def _turn_lease(self, project_id: str, conversation_id: str) -> TurnLease:
+    async def _turn_lease(
+        self, project_id: str, conversation_id: str, prompt: str | None = None
+    ) -> TurnLease:
         """The lease a turn runs under, within its owner's replies at once (counted with
-        the lease: ``QuotaExceeded``)."""
+        the lease: ``QuotaExceeded``); ``prompt`` is kept in it until the turn is stored,
+        so that a turn cut by this process's death is stored by another one
+        (``chatbot.conversations.leases``)."""
         first = self._quotas.replies_at_once(project_id)
-        return await take_lease(self._store, project_id, conversation_id, first=first)
+        return await take_lease(
+            self._store, project_id, conversation_id, first=first, prompt=prompt
+        )
 
     # --- what a stateless client's continuation looks up -------------------------------
     async def branch_history(self, project_id: str, branch_id: str) -> list[ChatItem]:

@@ -75,7 +75,12 @@ class NewBranch:
 
 
 class TurnLease(Protocol):
-    """The right to run one turn of one conversation; release it exactly once."""
+    """The right to run one turn of one conversation; release it exactly once.
+
+    ``lapsed_prompt``: the prompt of a turn whose process died before storing it, found
+    in the expired lease this one took over (None almost always)."""
+
+    lapsed_prompt: str | None
 
     async def release(self) -> None: ...
 

@@ -5,6 +5,12 @@ no connection is held while a reply streams (an advisory lock would pin one per 
 Its expiry is pushed back every third of the TTL by one task per process, so a dead
 process's leases lapse; its random token fences the final write, so a turn whose lease
 was taken over (its process stalled past the expiry) cannot store its state.
+
+A turn's lease also carries its prompt until the turn is stored (the final write clears
+it, in the statement that checks the token). A row that expires with a prompt in it is a
+turn whose process died before storing it: whoever takes the row over gets that prompt
+back (``lapsed_prompt``), in the same statement, to store the cut turn
+(``chatbot.conversations.cut_turns``).
 """
 
 from __future__ import annotations
@@ -30,17 +36,21 @@ logger = logging.getLogger(__name__)
 LeaseKey = tuple[str, str]  # (project_id, app_id)
 # Renewal ticks between sweeps of the leases dead processes left, expired this long ago.
 SWEEP_EVERY_TICKS, _SWEPT_AFTER_S = 100, 3600.0
+_LAPSED_PER_LOOK = 20
 
 
 class _Lease:
     """One turn lease of this process (a ``TurnLease``)."""
 
-    __slots__ = ("_key", "_keeper", "token")
+    __slots__ = ("_key", "_keeper", "lapsed_prompt", "token")
 
-    def __init__(self, keeper: Leases, key: LeaseKey, token: uuid.UUID) -> None:
+    def __init__(
+        self, keeper: Leases, key: LeaseKey, token: uuid.UUID, lapsed_prompt: str | None
+    ) -> None:
         self._keeper: Leases | None = keeper
         self._key = key
         self.token = token
+        self.lapsed_prompt = lapsed_prompt
 
     async def release(self) -> None:
         keeper, self._keeper = self._keeper, None
@@ -63,22 +73,29 @@ class Leases:
         # A turn's statements, built once.
         now, expires = dialect.lease_clock()
         p, a, token = sa.bindparam("p"), sa.bindparam("a"), sa.bindparam("token", type_=Token)
+        c = leases.c
         row = dialect.insert(leases).values(
             project_id=p, app_id=a, token=token, acquired_at=now, expires_at=expires,
             holder=f"{socket.gethostname()}:{os.getpid()}"[:200],  # for people reading it
+            prompt=sa.bindparam("prompt", type_=sa.Text),
         )  # fmt: skip
+        taken_over = ("token", "holder", "acquired_at", "expires_at", "prompt")
         take = row.on_conflict_do_update(
             index_elements=["project_id", "app_id"],
-            set_={c: row.excluded[c] for c in ("token", "holder", "acquired_at", "expires_at")},
-            where=leases.c.expires_at < now,  # free, or expired
+            # ``c.prompt`` here is the expired row's: the prompt of a turn that was cut.
+            set_={**{n: row.excluded[n] for n in taken_over}, "lapsed_prompt": c.prompt},
+            where=c.expires_at < now,  # free, or expired
         )
-        self._take = Prepared(take.returning(leases.c.token))
-        c = leases.c
+        self._take = Prepared(take.returning(c.token, c.lapsed_prompt))
         drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
         self._drop = Prepared(drop)
-        checked = sa.select(c.token).with_for_update()
-        self._check_one = Prepared(checked.where(c.token == token))  # a turn's own write
-        self._check = checked.where(dialect.one_of(c.token, "tokens"))  # a group commit's
+        # The final write's check that its leases are still in place locks their rows (as
+        # SELECT ... FOR UPDATE would) and clears their prompts: the turns are stored.
+        checked = leases.update().values(prompt=None)
+        self._check_one = Prepared(checked.where(c.token == token).returning(c.token))
+        self._check = checked.where(dialect.one_of(c.token, "tokens")).returning(c.token)
+        lapsed = sa.select(c.project_id, c.app_id).where(c.expires_at < now, c.prompt.is_not(None))
+        self._lapsed = Prepared(lapsed.order_by(c.expires_at).limit(_LAPSED_PER_LOOK))
 
     def start(self) -> None:
         self._renewer = asyncio.get_running_loop().create_task(self._renew_forever())
@@ -90,21 +107,28 @@ class Leases:
             await asyncio.gather(renewer, return_exceptions=True)
 
     async def acquire(
-        self, project_id: str, app_id: str, *, first: Work[None] | None = None
+        self,
+        project_id: str,
+        app_id: str,
+        *,
+        first: Work[None] | None = None,
+        prompt: str | None = None,
     ) -> TurnLease:
         """The lease, or ``ConversationBusy``. ``first`` runs in the same transaction just
-        before it is taken, and may refuse it by raising (a quota counting leases)."""
+        before it is taken, and may refuse it by raising (a quota counting leases).
+        ``prompt``: the turn's, kept in the row until the turn is stored."""
         key = (project_id, app_id)
         if key in self._busy:
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._busy.add(key)
         d, token, take = self._dialect, uuid.uuid4(), self._take
-        params = {"p": project_id, "a": app_id, "token": token, **clock_params(self.ttl_s)}
+        params = {"p": project_id, "a": app_id, "token": token, "prompt": prompt}
+        params.update(clock_params(self.ttl_s))
 
-        def free(conn: Connection) -> bool:
-            return take.first(d, conn, params) is not None
+        def free(conn: Connection) -> tuple | None:
+            return take.first(d, conn, params)
 
-        def checked(conn: Connection) -> bool:
+        def checked(conn: Connection) -> tuple | None:
             assert first is not None
             first(conn)
             return free(conn)
@@ -117,11 +141,18 @@ class Leases:
         except BaseException:
             self._busy.discard(key)
             raise
-        if not granted:
+        if granted is None:
             self._busy.discard(key)
             raise ConversationBusy(f"{project_id}/{app_id}")
         self._held[key] = token
-        return _Lease(self, key, token)
+        return _Lease(self, key, token, granted[1])
+
+    async def lapsed(self) -> list[LeaseKey]:
+        """Conversations whose lease expired with its turn unstored (its process died),
+        the longest expired first, a few at a time."""
+        d, query, params = self._dialect, self._lapsed, clock_params()
+        rows = await d.run(lambda conn: query.rows(d, conn, params), side=True)
+        return [(project_id, app_id) for project_id, app_id in rows]
 
     def held(self, conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these leases are still in place, inside the final write's transaction: no
@@ -129,7 +160,7 @@ class Leases:
         if len(tokens) == 1:
             rows: Any = self._check_one.rows(self._dialect, conn, {"token": tokens[0]})
         else:
-            rows = conn.execute(self._check, {"tokens": list(tokens)}) if tokens else ()
+            rows = conn.execute(self._check, {"tokens": list(tokens)}).all() if tokens else ()
         return {uuid.UUID(str(token)) for (token,) in rows}
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:

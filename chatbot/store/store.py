@@ -275,11 +275,20 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         return await self._on(branch_sql.delete_conversation, project_id, app_id, write=True)
 
     async def acquire_turn(
-        self, project_id: str, app_id: str, *, first: Work[None] | None = None
+        self,
+        project_id: str,
+        app_id: str,
+        *,
+        first: Work[None] | None = None,
+        prompt: str | None = None,
     ) -> TurnLease:
         """Take the conversation's turn lease or raise ``ConversationBusy`` (or what
         ``first``, run in the same transaction before, raises: ``Leases.acquire``)."""
-        return await self._leases.acquire(project_id, app_id, first=first)
+        return await self._leases.acquire(project_id, app_id, first=first, prompt=prompt)
+
+    async def lapsed_turns(self) -> list[tuple[str, str]]:
+        """(project, conversation) of turns cut by their process's death, not yet stored."""
+        return await self._leases.lapsed()
 
     async def find_by_history(self, project_id: str, digest: str) -> str | None:
         """The conversation whose latest stored history has ``digest`` (the most recently

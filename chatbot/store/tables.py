@@ -143,6 +143,10 @@ leases = _table(
     _text("holder"),
     sa.Column("acquired_at", Clock, nullable=False),
     sa.Column("expires_at", Clock, nullable=False),
+    # The prompt the holder's turn answers, until the turn is stored; kept, in
+    # ``lapsed_prompt``, by whoever takes the row over once it expired (revision 0005).
+    _text("prompt", nullable=True),
+    _text("lapsed_prompt", nullable=True),
 )
 # SQLite only: the processes using the file (``sqlite_dialect``).
 lease_holders = _table(

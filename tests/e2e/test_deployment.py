@@ -502,7 +502,7 @@ def test_burr_ui_in_chromium_lists_the_conversations(deployment: Deployment, pag
 
 
 # --- a replica dies mid-reply (last: it leaves two replicas) -----------------------------------
-def test_a_replica_killed_mid_reply_is_routed_around_and_loses_nothing_stored(
+def test_a_replica_killed_mid_reply_ends_as_lost_and_loses_nothing_stored(
     deployment: Deployment,
 ) -> None:
     app_id = "deploy-crash"
@@ -605,11 +605,19 @@ def test_a_replica_killed_mid_reply_is_routed_around_and_loses_nothing_stored(
     )
     assert sum(turn.values()) == len(answers)
 
-    # What was stored before the kill is all there; the turn cut by it left nothing half
-    # written (a turn is stored when it ends, and its process died first).
+    # What was stored before the kill is all there. The cut turn was stored by a survivor
+    # once the lease lapsed (before the next prompt, or by it): its prompt, and an error
+    # item saying the reply was lost with its replica. Then the next turn.
     after = deployment.history(app_id)
     assert after[:2] == before
     assert after[2:] == [
+        {"role": "user", "content": "Write a poem about the night ferry", "type": "text"},
+        {
+            "role": "assistant",
+            "content": "The server writing this reply stopped before it ended; "
+            "send your message again.",
+            "type": "error",
+        },
         {"role": "user", "content": "Write a haiku about the morning after", "type": "text"},
         answers[-1].json()["item"],
     ]

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from chatbot.domain.chat_items import error_item
+from chatbot.domain.chat_items import user_item as _user
+from chatbot.domain.errors import REPLY_LOST
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.server_process import (
     ServerProcess,
@@ -17,6 +20,9 @@ from tests.support.server_process import (
     server_env,
 )
 from tests.support.sse_client import iter_frames, post_prompt
+
+# What a turn cut by its process's death is stored with, after its prompt.
+REPLY_LOST_ITEM = error_item(REPLY_LOST.message)
 
 PROMPTS = ["What is Burr?", "Write a poem about state", "write python code for fibonacci"]
 
@@ -79,13 +85,12 @@ def test_history_survives_kill_9_and_restart(serve: StartServer, client: httpx.C
         restarted.stop()
 
 
-def test_a_reply_cut_by_kill_9_leaves_no_trace(
+def test_a_reply_cut_by_kill_9_is_stored_as_lost_never_half_stored(
     fake_openai: FakeOpenAI, serve: StartServer, client: httpx.Client
 ) -> None:
-    """A turn in flight when the process dies is absent after restart, never half-stored.
-
-    Its conversation is free again once the dead process's turn lease has lapsed.
-    """
+    """A turn in flight when the process dies is never half-stored: once its lease has
+    lapsed, the restarted server stores its prompt and an error item saying the reply was
+    lost (the reply's text died with the process), and the conversation goes on."""
     server = serve(upstream=fake_openai, CHATBOT_TURN_LEASE_TTL_S="3")
     gate = threading.Event()
     try:
@@ -107,7 +112,7 @@ def test_a_reply_cut_by_kill_9_leaves_no_trace(
 
     restarted = serve(env=server.env)
     try:
-        assert _history(client, restarted, "cut") == before
+        assert _history(client, restarted, "cut")[: len(before)] == before
         deadline = time.monotonic() + 60
         while True:
             response, frames = post_prompt(client, restarted.api, "proj", "cut", "second, again?")
@@ -115,10 +120,12 @@ def test_a_reply_cut_by_kill_9_leaves_no_trace(
                 break
             time.sleep(0.25)
         assert response.status_code == 200
-        assert frames[0].value == before and frames[-1].type == "end"
+        assert frames[0].value == [*before, _user("second?"), REPLY_LOST_ITEM]
+        assert frames[-1].type == "end"
         history = _history(client, restarted, "cut")
         assert [i["content"] for i in history if i["role"] == "user"] == [
             "first question?",
+            "second?",
             "second, again?",
         ]
     finally:

@@ -17,12 +17,18 @@ import httpx
 import psutil
 import pytest
 
+from chatbot.domain.chat_items import error_item
+from chatbot.domain.chat_items import user_item as _user
+from chatbot.domain.errors import REPLY_LOST
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.race import race_prompts
 from tests.support.server_process import ServerProcess, server_env, start_server
 from tests.support.sse_client import iter_frames, post_prompt
 from tests.support.workers import worker_pids
+
+# What a turn cut by its process's death is stored with, after its prompt.
+REPLY_LOST_ITEM = error_item(REPLY_LOST.message)
 
 pytestmark = pytest.mark.postgres
 
@@ -138,7 +144,7 @@ def test_simultaneous_prompts_give_one_stream_and_one_409(
     assert len(fake_openai.streamed_requests()) == 1 + 3
 
 
-def test_a_crashed_process_lease_lapses_and_its_turn_is_absent(
+def test_a_crashed_process_lease_lapses_and_its_turn_is_stored_as_lost(
     pair: tuple[ServerProcess, ServerProcess], fake_openai: FakeOpenAI, client: httpx.Client
 ) -> None:
     first, second = pair
@@ -166,11 +172,13 @@ def test_a_crashed_process_lease_lapses_and_its_turn_is_absent(
                 break
             time.sleep(0.25)
         assert response.status_code == 200
-        assert frames[0].value == before  # the cut turn left nothing behind
+        # The cut turn is stored, its reply lost with the process: never half-written.
+        assert frames[0].value == [*before, _user("during?"), REPLY_LOST_ITEM]
         assert frames[-1].type == "end"
         history = _history(client, second, "crash")
         assert [i["content"] for i in history if i["role"] == "user"] == [
             "before the crash?",
+            "during?",
             "after?",
         ]
     finally:

@@ -17,6 +17,9 @@ import httpx
 import psutil
 import pytest
 
+from chatbot.domain.chat_items import error_item
+from chatbot.domain.chat_items import user_item as _user
+from chatbot.domain.errors import REPLY_LOST
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.race import race_prompts
 from tests.support.server_process import ServerProcess, StartServer
@@ -28,6 +31,9 @@ from tests.support.workers import (
     serving_worker,
     worker_pids,
 )
+
+# What a turn cut by its process's death is stored with, after its prompt.
+REPLY_LOST_ITEM = error_item(REPLY_LOST.message)
 
 # Short enough to wait for in a test, long enough that a busy machine never lets a live
 # process's lease lapse between two renewals (every third of it), nor a dead one's lapse
@@ -192,7 +198,9 @@ def test_kill_9_of_a_worker_mid_reply_loses_no_completed_turn(
             break
         time.sleep(0.25)
     assert response.status_code == 200
-    assert frames[0].value == completed["crash"]  # the cut turn left nothing behind
+    # The cut turn is stored, its reply lost with the worker: never half-written.
+    completed["crash"] += [_user("during?"), REPLY_LOST_ITEM]
+    assert frames[0].value == completed["crash"]
     assert frames[-1].type == "end"
     completed["crash"] += _turn("after?", frames[-1])
 

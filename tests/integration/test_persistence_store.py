@@ -280,6 +280,43 @@ async def test_leases_are_shared_between_stores_and_fence_late_writes(
     assert await sql(first, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
 
 
+async def test_a_lease_that_lapses_with_its_turn_unstored_hands_its_prompt_over(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """A turn's lease keeps its prompt; whoever takes the lease over once it expired (its
+    process died mid-turn) gets that prompt, once, to store the cut turn."""
+    first, second = store, second_store
+    await first.acquire_turn("proj", "cut", prompt="Write a poem about owls")
+    other = await first.acquire_turn("proj", "running", prompt="still being answered")
+    assert await second.lapsed_turns() == []
+    await expire_leases(first)  # the first process died: its renewals stopped
+    assert sorted(await second.lapsed_turns()) == [("proj", "cut"), ("proj", "running")]
+    takeover = await second.acquire_turn("proj", "cut", prompt="the next prompt")
+    assert takeover.lapsed_prompt == "Write a poem about owls"
+    assert await second.lapsed_turns() == [("proj", "running")]
+    await takeover.release()
+    again = await second.acquire_turn("proj", "cut")
+    assert again.lapsed_prompt is None  # released: nothing was cut
+    await again.release()
+    await other.release()
+
+
+async def test_a_stored_turn_leaves_no_prompt_in_its_lease(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """The final write clears the prompt: a lease left behind after its turn was stored (a
+    release that failed) hands nothing over, so no turn is stored twice."""
+    lease = await store.acquire_turn("proj", "stored", prompt="What is a lighthouse?")
+    state = State({"chat_history": _chat("What is a lighthouse?")})
+    await store.save("proj", "stored", 3, "answer_question", state, "completed")
+    await expire_leases(store)  # never released
+    assert await second_store.lapsed_turns() == []
+    takeover = await second_store.acquire_turn("proj", "stored")
+    assert takeover.lapsed_prompt is None
+    await takeover.release()
+    await lease.release()
+
+
 async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
     store: ConversationStore, second_store: ConversationStore
 ) -> None:

@@ -337,3 +337,50 @@ def test_a_reply_whose_process_died_cannot_be_read_elsewhere(
     other = deployment.client(OTHER)
     assert other.get(f"{deployment.api(OTHER)}/stream/proj/orphan").status_code == 204
     assert other.post(f"{deployment.api(OTHER)}/stop/proj/orphan").status_code == 409
+
+
+def test_a_turn_whose_process_died_is_stored_as_lost_by_another(
+    two_servers: Deployment, fake_openai: FakeOpenAI
+) -> None:
+    """Once the dead process's lease lapses, a live one stores the cut turn (its prompt and
+    a ``reply_lost`` error item) without being asked, and the conversation goes on."""
+    deployment = two_servers
+    other = deployment.client(OTHER)
+    response, frames = post_prompt(other, deployment.api(OTHER), "proj", "cut", "First?")
+    assert response.status_code == 200 and frames[-1].type == "end", frames[-1]
+    before = _history(deployment, "cut")
+    assert [item["role"] for item in before] == ["user", "assistant"]
+
+    gate = threading.Event()
+    fake_openai.on_stream(Script(tokens=TOKENS, token_delay=0.001, gate_after=4, gate=gate))
+    try:
+        _start(deployment, "cut", prompt="Write a poem about the night ferry")
+        assert fake_openai.wait_for(lambda: fake_openai.streams_held == 1, timeout=30)
+        deployment.servers[HOLDER].kill()
+    finally:
+        gate.set()
+
+    # Nobody writes to the conversation: the survivor's look for lapsed leases stores it.
+    def stored() -> list[dict] | None:
+        history = _history(deployment, "cut")
+        return history if len(history) > len(before) else None
+
+    assert fake_openai.wait_for(stored, timeout=60), _history(deployment, "cut")
+    after = _history(deployment, "cut")
+    assert after[:2] == before
+    assert after[2:] == [
+        {"role": "user", "content": "Write a poem about the night ferry", "type": "text"},
+        {
+            "role": "assistant",
+            "content": "The server writing this reply stopped before it ended; "
+            "send your message again.",
+            "type": "error",
+        },
+    ]
+    # Stored once: it stays as it is, and the next prompt continues after it.
+    response, frames = post_prompt(other, deployment.api(OTHER), "proj", "cut", "Again?")
+    assert response.status_code == 200 and frames[-1].type == "end", frames[-1]
+    final = _history(deployment, "cut")
+    assert final[:4] == after
+    assert [item["role"] for item in final[4:]] == ["user", "assistant"]
+    assert final[4]["content"] == "Again?"
