@@ -1,13 +1,15 @@
 """The two upstream calls the graph makes: a one-shot classification and a streamed reply.
 
-Both go through the shared client's low-level ``post`` (the SDK's documented way to call
-an endpoint with a raw body) rather than ``chat.completions.create``: ``create`` walks
-every message through the SDK's typed parameter transform, which profiling showed to cost
-more than everything else in a turn once a conversation has some history, and parses
-each reply into pydantic models we would only take apart again. The body goes as
-``content``, already encoded (orjson, once per call, reused by its retries), and the URL
-absolute, which spares the SDK its JSON encoder and a URL merge per request. Auth,
-timeouts and error mapping are the SDK's, unchanged.
+Both go through the shared client's low-level ``request`` (what its ``post`` calls, the
+SDK's way to call an endpoint with a raw body) rather than ``chat.completions.create``:
+``create`` walks every message through the SDK's typed parameter transform, which
+profiling showed to cost more than everything else in a turn once a conversation has some
+history, and parses each reply into pydantic models we would only take apart again. The
+body goes as ``content``, already encoded (orjson, once per call, reused by its retries),
+and the URL absolute, which spares the SDK its JSON encoder and a URL merge per request;
+each call's request options are a copy of ones built once (``post`` builds them anew,
+with pydantic, for every request). Auth, timeouts and error mapping are the SDK's,
+unchanged.
 
 Failures the user never saw are retried here, below the turn, so every protocol gets the
 same behaviour: the classification whenever it fails, a reply stream as long as it has
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import openai
 import orjson
+from openai._models import FinalRequestOptions
 
 from chatbot.domain.errors import TurnError
 from chatbot.domain.events import Usage
@@ -59,8 +62,10 @@ _UPSTREAM_FAILURES = (*UPSTREAM_ERRORS, TurnError)
 _turn_budget: ContextVar[RetryBudget | None] = ContextVar("upstream_retry_budget", default=None)
 
 
-def _options() -> dict[str, str]:
-    return {"idempotency_key": f"{_KEY_PREFIX}{next(_request_ids)}"}
+def _options(base: FinalRequestOptions, body: bytes) -> FinalRequestOptions:
+    """One request's options: ``base`` (built once) with this body and a fresh key."""
+    key = f"{_KEY_PREFIX}{next(_request_ids)}"
+    return base.model_copy(update={"content": body, "idempotency_key": key})
 
 
 def _first_message(body: bytes, on_usage: Callable[[Usage], None] | None = None) -> str:
@@ -105,7 +110,11 @@ class ChatModel:
             self._read_timeout_s = timeout
             self._stream_timeout = httpx.Timeout(timeout, read=None)
         # Absolute: the SDK sends it as it is instead of joining it to its base URL.
-        self._url = str(client.base_url).rstrip("/") + _PATH
+        url = str(client.base_url).rstrip("/") + _PATH
+        self._classify_options = FinalRequestOptions.construct(method="post", url=url)
+        self._stream_options = FinalRequestOptions.construct(
+            method="post", url=url, timeout=self._stream_timeout
+        )
         self.classifier_model = classifier_model
         self.chat_model = chat_model
         self.retry = retry or RetryPolicy()
@@ -145,13 +154,11 @@ class ChatModel:
         budget = self.retry.budget()
         _turn_budget.set(budget)
         body = orjson.dumps({"model": self.classifier_model, "messages": messages, "stream": False})
-        options = _options()
+        options = _options(self._classify_options, body)
         attempt = 0
         while True:
             try:
-                response = await self.client.post(
-                    self._url, content=body, cast_to=httpx.Response, options=options
-                )
+                response = await self.client.request(httpx.Response, options)
                 return _first_message(response.content, on_usage)
             except _UPSTREAM_FAILURES as exc:
                 error = from_exception(exc)
@@ -191,19 +198,15 @@ class ChatModel:
                 "stream_options": _WITH_USAGE,
             }
         )
-        request_options = {**_options(), "timeout": self._stream_timeout}
+        request_options = _options(self._stream_options, body)
         attempt = 0
         earlier: Usage | None = None  # the tokens of the attempts retried
         while True:
             forwarded = False
             try:
                 with StreamWatchdog(self._read_timeout_s, self.reply_deadline_s) as watch:
-                    response = await self.client.post(
-                        self._url,
-                        content=body,
-                        cast_to=httpx.Response,
-                        stream=True,
-                        options=request_options,
+                    response = await self.client.request(
+                        httpx.Response, request_options, stream=True
                     )
                     try:
                         deltas = iter_text_deltas(response.aiter_bytes(), watch, report)

@@ -19,12 +19,15 @@ import openai
 
 from chatbot.llm.http import httpx
 from chatbot.llm.offline.transport import OfflineModelTransport
+from chatbot.llm.request_templates import TemplatedOpenAI
 from chatbot.settings import Settings
 
 OFFLINE_BASE_URL = "http://offline-model.invalid/v1"
 
 
 def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
+    """The process's one client (``TemplatedOpenAI``: the SDK, its repeated requests
+    built from a template)."""
     # The HTTP library logs every request at INFO: two lines per turn (classification,
     # reply) written synchronously to stderr from the event loop, saying what the access
     # log and the metrics already say. Its warnings still show.
@@ -40,7 +43,7 @@ def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
             pace_s=settings.offline_pace_ms / 1000,
             words_per_chunk=settings.offline_words_per_chunk,
         )
-        return openai.AsyncOpenAI(
+        return TemplatedOpenAI(
             api_key="offline",
             base_url=OFFLINE_BASE_URL,
             max_retries=0,
@@ -49,7 +52,7 @@ def build_openai_client(settings: Settings) -> openai.AsyncOpenAI:
         )
     assert settings.openai_api_key is not None
     limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    return openai.AsyncOpenAI(
+    return TemplatedOpenAI(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url or None,
         # Retries are ours: only the classifier call is retried, never a started stream.
