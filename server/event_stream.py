@@ -8,6 +8,7 @@ and ``EVENT_END`` are those pieces.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
@@ -35,8 +36,14 @@ SSE_HEADERS = {
 class EventStreamResponse(StreamingResponse):
     """A streaming response that always runs ``on_close``, even if the body never started.
 
-    Starlette cancels the body when the client disconnects; if that happens before the
-    first frame, the body generator never runs and could not release what it holds.
+    The body is cancelled when the client disconnects; if that happens before the first
+    frame, the body generator never runs and could not release what it holds.
+
+    Starlette runs the body and a listener for the disconnect in an anyio task group: a
+    task, a cancel scope and their bookkeeping per response, about a twentieth of a short
+    turn's CPU in the profile. Here the body runs in the request's own task and one plain
+    asyncio task waits for the disconnect and cancels it (hand-rolled for that cost; the
+    behaviour is Starlette's).
     """
 
     media_type = "text/event-stream"
@@ -53,7 +60,34 @@ class EventStreamResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http":
+                await self._stream_until_disconnect(receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             if self._on_close is not None:
                 await self._on_close()
+
+    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        disconnected = False
+
+        async def listen() -> None:
+            nonlocal disconnected
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected = True
+            streaming.cancel()
+
+        listener = asyncio.get_running_loop().create_task(listen())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            # Ours (the client left): the response is over. Anyone else's: pass it on.
+            if not disconnected or streaming.uncancel() > 0:
+                raise
+        finally:
+            listener.cancel()
+        if self.background is not None:
+            await self.background()
