@@ -57,9 +57,12 @@ class Dialect(abc.ABC):
         """Dispose of the engines that ``open`` created (it may have failed half-way)."""
 
     @abc.abstractmethod
-    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+    async def run(
+        self, work: Work[T], *, write: bool = False, side: bool = False, quick: bool = False
+    ) -> T:
         """``work(connection)``, in one transaction if ``write``. ``side``: lease and relay
-        rows, which need no fsync (SQLite's own connection)."""
+        rows, which need no fsync (SQLite's own connection). ``quick``: a read of a few
+        indexed rows, which SQLite may run on the event loop itself."""
 
     def run_work(self, conn: Connection, work: Work[T], write: bool) -> T:
         """``work`` on an autocommit connection, as it is or in the transaction ``begin``

@@ -107,7 +107,9 @@ class PostgresDialect(Dialect):
         if engine is not None:
             await engine.dispose()
 
-    async def run(self, work: Work[T], *, write: bool = False, side: bool = False) -> T:
+    async def run(
+        self, work: Work[T], *, write: bool = False, side: bool = False, quick: bool = False
+    ) -> T:
         return await greenlet_spawn(self._run, work, write)
 
     def _run(self, work: Work[T], write: bool) -> T:

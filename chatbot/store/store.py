@@ -144,7 +144,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The state at ``sequence_id``, or the latest one; with no ``app_id``, the partition's
         most recently written state (Burr's contract). None when there is nothing stored."""
         pk = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
-        return await self._on(_load, pk, app_id, sequence_id)
+        return await self._on(_load, pk, app_id, sequence_id, quick=True)
 
     async def save(
         self,
@@ -294,7 +294,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The conversation whose latest stored history has ``digest`` (the most recently
         written one if several have), or None."""
         d, params = self.dialect, {"p": project_id, "digest": digest}
-        found = await d.run(lambda conn: _BY_HISTORY.first(d, conn, params))
+        found = await d.run(lambda conn: _BY_HISTORY.first(d, conn, params), quick=True)
         return found[0] if found is not None else None
 
     async def branches(self, project_id: str, conversation_id: str) -> list[BranchRecord]:
@@ -305,7 +305,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         """The Burr app id a turn or ``/history`` loads: the greatest ``shown``, else the
         conversation id itself (one cheap query: it runs once per turn)."""
         d, params = self.dialect, {"p": project_id, "c": conversation_id}
-        shown = await d.run(lambda conn: _SHOWN.first(d, conn, params))
+        shown = await d.run(lambda conn: _SHOWN.first(d, conn, params), quick=True)
         return shown[0] if shown is not None else conversation_id
 
     async def show_branch(self, project_id: str, conversation_id: str, app_id: str) -> bool:
@@ -327,10 +327,12 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         history digest (``chatbot.domain.client_view.history_digest``) is ``digest``."""
         return await self._on(branch_sql.find_boundary, project_id, conversation_id, digest)
 
-    async def _on(self, operation: Callable[..., T], *args: Any, write: bool = False) -> T:
+    async def _on(
+        self, operation: Callable[..., T], *args: Any, write: bool = False, quick: bool = False
+    ) -> T:
         """``operation(connection, dialect, *args)`` on the database."""
         d = self.dialect
-        return await d.run(lambda conn: operation(conn, d, *args), write=write)
+        return await d.run(lambda conn: operation(conn, d, *args), write=write, quick=quick)
 
 
 def _load(

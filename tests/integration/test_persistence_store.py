@@ -12,7 +12,9 @@ import asyncio
 import datetime
 import os
 import socket
+import sqlite3
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import aiosqlite
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from burr.core import ApplicationBuilder, State, action, default
 from burr.integrations.persisters.b_aiosqlite import AsyncSQLitePersister
 from burr.integrations.persisters.b_asyncpg import AsyncPostgreSQLPersister
@@ -421,6 +424,44 @@ async def test_sqlite_stores_know_who_else_uses_the_file(tmp_path: Path) -> None
     finally:
         await first.close()
         await second.close()
+
+
+async def test_sqlite_quick_reads_run_on_the_loop_and_go_to_their_thread_when_locked(
+    tmp_path: Path,
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'quick.sqlite3'}")
+    await store.initialize()
+    try:
+        await store.create("p", "c")
+        state = State({"chat_history": _chat("hi", "hello")})
+        await store.save("p", "c", 0, "respond", state, "completed")
+        loaded = await store.load("p", "c")
+        assert loaded is not None and loaded["state"]["chat_history"] == _chat("hi", "hello")
+        assert await store.shown_branch("p", "c") == "c"
+
+        loop_thread, seen = threading.get_ident(), []
+        busy = sqlite3.OperationalError("database is locked")
+        busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # what a locked file answers
+
+        def read(conn: object) -> str:
+            seen.append(threading.get_ident())
+            if len(seen) == 1:  # the file is locked for the loop's reader, which never waits
+                raise sa.exc.OperationalError("SELECT 1", (), busy)
+            return "read"
+
+        assert await store.dialect.run(read, quick=True) == "read"
+        assert seen[0] == loop_thread  # tried on the loop first, with no hand-off
+        assert seen[1] != loop_thread  # then on the connection's thread, which waits
+        other = sqlite3.OperationalError("no such table: nothing")
+        other.sqlite_errorcode = sqlite3.SQLITE_ERROR
+
+        def broken(conn: object) -> None:
+            raise sa.exc.OperationalError("SELECT 1", (), other)
+
+        with pytest.raises(sa.exc.OperationalError):  # any other failure is the caller's
+            await store.dialect.run(broken, quick=True)
+    finally:
+        await store.close()
 
 
 async def test_concurrent_saves_all_land_with_their_own_summaries(store: ConversationStore) -> None:
