@@ -85,6 +85,14 @@ def _args(argv: list[str] | None):
         default=None,
         help="then run the same load with N-delta replies (1 to 5): CPU per turn",
     )
+    g.add_argument(
+        "--short-turns",
+        type=int,
+        metavar="T",
+        default=None,
+        help="turns per conversation of the short-reply load (default: 4x --turns, so "
+        "that its CPU, read in 10 ms ticks, covers enough turns to be steady)",
+    )
     c = p.add_argument_group("capacity ramp")
     c.add_argument("--levels", default="10,25,50,75,100,150,200,300,400,600,800")
     c.add_argument("--cap-deltas", type=int, default=100)
@@ -260,8 +268,9 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
         (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_budget(res, write) + "\n")
     if a.short_replies and not a.capacity:
+        turns = a.short_turns or budget.turns * 4
         short = runner.Scenario(
-            "short", budget.conversations, budget.turns, a.short_replies, a.pace, a.stagger
+            "short", budget.conversations, turns, a.short_replies, a.pace, a.stagger
         )
         log(
             f"short replies: {short.conversations} conversations x {short.turns} turns, "
