@@ -186,7 +186,8 @@ class OffloopTrackingClient(LocalTrackingClient):
         self._writer.submit(job)
 
     def close(self) -> None:
-        """Close this client's log file once its queued writes are done."""
+        """Close this client's log file once its queued writes are done, and have them
+        done now: the application's log is complete when its turn is over."""
         if self._awaiting_state is not None:
             end, self._awaiting_state = self._awaiting_state, None
             self._submit_end(end, end.state_given)
@@ -197,6 +198,7 @@ class OffloopTrackingClient(LocalTrackingClient):
                 self.f = None
 
         self._writer.submit(job)
+        self._writer.hurry()
 
     def __del__(self) -> None:
         # Every queued job holds a reference to this client, so by now none is pending.

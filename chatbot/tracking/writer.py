@@ -10,7 +10,8 @@ the dozen entries a turn writes as its steps run.
 The thread wakes for a batch's first job and then sleeps until the batch ends, running
 the batch's jobs then, not as each is queued: a dozen jobs per turn would otherwise wake
 it a dozen times, each wake-up a hand-over of the interpreter lock from the event loop
-and back. What is written, and when it is visible, is the same.
+and back. An application's tracking client ends the batch when it closes (``hurry``), so
+a turn's log is complete as soon as the turn is over, as it was when jobs ran one by one.
 """
 
 from __future__ import annotations
@@ -113,10 +114,15 @@ class TrackingWriter:
         with self._lock:
             if self._pending == 0:
                 return True
+        self._hurry.set()  # before the marker: the batch it ends clears it
         self.submit(_end_of_batch)
-        self._hurry.set()
         with self._lock:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def hurry(self) -> None:
+        """End the batch collecting now, without waiting for its linger (and without
+        waiting for it to be written, as ``flush`` does)."""
+        self._hurry.set()
 
     def close(self, timeout: float = 10.0) -> None:
         self.flush(timeout)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from burr.core import ApplicationBuilder, State, action
 
 from chatbot.domain.chat_items import ChatHistory, as_history, assistant_item, user_item
+from chatbot.tracking import writer as writer_module
 from chatbot.tracking.client import OffloopTrackingClient
 from chatbot.tracking.files import FileSink
 from chatbot.tracking.writer import TrackingWriter
@@ -56,6 +59,29 @@ def test_hooks_return_while_the_writer_is_blocked(tmp_path: Path) -> None:
     ]
     assert lines[-1]["state"]["n"] == 2
     writer.close()
+
+
+def test_a_closed_applications_log_is_complete_without_waiting_for_its_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch that would otherwise collect for an hour: only the close can end it.
+    monkeypatch.setattr(writer_module, "LINGER_S", 3600.0)
+    sink = FileSink(tmp_path)
+    writer = TrackingWriter(end_batch=sink.end_batch)
+    tracker = OffloopTrackingClient("proj", sink, writer)
+    app = _app(tracker)
+    app.step()
+    tracker.close()
+    log = tmp_path / "proj" / "app" / "log.jsonl"
+    deadline = time.monotonic() + 10  # liveness, not speed: an hour is the alternative
+    while time.monotonic() < deadline and len(_lines(log)) < 2:
+        time.sleep(0.01)
+    assert [line["type"] for line in _lines(log)] == ["begin_entry", "end_entry"]
+    writer.close()
+
+
+def _lines(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def test_timestamps_are_taken_when_the_step_runs_not_when_written(tmp_path: Path) -> None:
