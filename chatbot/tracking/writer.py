@@ -79,6 +79,10 @@ class TrackingWriter:
                 done += 1
                 if job is not _end_of_batch:
                     self._guarded(job)
+            # Keep no job past its batch: one left in a local while the thread idles would
+            # keep alive what it holds (a failed step's exception, and through its traceback
+            # the turn) until the next batch.
+            first = job = None
             if self._end_batch is not None:
                 self._guarded(self._end_batch)
             with self._lock:

@@ -3,9 +3,11 @@ step's new messages rather than the whole history."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
+import weakref
 from datetime import datetime
 from pathlib import Path
 
@@ -77,6 +79,23 @@ def test_a_closed_applications_log_is_complete_without_waiting_for_its_batch(
     while time.monotonic() < deadline and len(_lines(log)) < 2:
         time.sleep(0.01)
     assert [line["type"] for line in _lines(log)] == ["begin_entry", "end_entry"]
+    writer.close()
+
+
+def test_the_writer_keeps_nothing_of_a_job_once_its_batch_is_written() -> None:
+    # A job that held a failed step's exception kept the whole turn alive (through the
+    # traceback) while the thread waited for the next batch.
+    class Held:
+        pass
+
+    writer = TrackingWriter()
+    held = Held()
+    alive = weakref.ref(held)
+    writer.submit(functools.partial(id, held))  # the first job of its batch
+    writer.submit(functools.partial(id, held))  # and the last
+    del held
+    assert writer.flush(10)
+    assert alive() is None  # freed by reference counting, with no collector run
     writer.close()
 
 
