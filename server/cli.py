@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _keys(args: argparse.Namespace, database_url: str) -> int:
     """``chatbot keys create|list|revoke`` on the configured database (servers may run)."""
-    from chatbot.store import StoreUnavailable, opened
+    from chatbot.database import StoreUnavailable, opened
     from chatbot.users.api_keys import ApiKeys, InvalidUserId
 
     async def run() -> int:
@@ -104,7 +104,7 @@ def _key_table(keys: list) -> str:
 
 def _db(action: str, database_url: str) -> int:
     """``chatbot db upgrade|current``: one line about the schema, or one error line."""
-    from chatbot.store import StoreUnavailable, schema_revision
+    from chatbot.database import StoreUnavailable, schema_revision
 
     try:
         where, found, head = asyncio.run(schema_revision(database_url, upgrade=action == "upgrade"))

@@ -28,10 +28,10 @@ import logging
 
 from burr.core import State
 
+from chatbot.database.dialect import Work
 from chatbot.domain.chat_items import as_history, error_item, user_item
 from chatbot.domain.errors import REPLY_LOST, QuotaExceeded
 from chatbot.store import ConversationBusy, ConversationStore, StoreUnavailable, TurnLease
-from chatbot.store.dialect import Work
 
 logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Literal, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from chatbot.store.dialect import Change, Dialect, clock_params
-from chatbot.store.prepared import Prepared
-from chatbot.store.tables import conversations, leases, reply_events, signals
+from chatbot.database.dialect import Change, Dialect, clock_params
+from chatbot.database.prepared import Prepared
+from chatbot.database.tables import conversations, leases, reply_events, signals
 
 SIGNALS_TABLE = signals.name
 EVENTS_TABLE = reply_events.name

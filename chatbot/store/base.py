@@ -30,16 +30,6 @@ class ConversationBusy(Exception):
     code = "conversation_busy"
 
 
-class StoreUnavailable(Exception):
-    """The database cannot be reached or initialised."""
-
-    code = "storage_unavailable"
-
-
-class SchemaTooNew(StoreUnavailable):
-    """The database was migrated by a newer release than this one: refuse to touch it."""
-
-
 class TurnLeaseLost(Exception):
     """This process's lease on a conversation lapsed and another turn may have started."""
 

@@ -20,15 +20,15 @@ from burr.core import State
 from burr.core.persistence import PersistedStateData
 from sqlalchemy.engine import Connection
 
+from chatbot.database.dialect import Dialect, utcnow
+from chatbot.database.prepared import Prepared
+from chatbot.database.tables import Instant, boundaries, branches, conversations, history_digests
+from chatbot.database.tables import states as snapshots
 from chatbot.domain.branch_ids import branch_number, conversation_of
 from chatbot.domain.branch_tree import BranchRecord
 from chatbot.domain.chat_items import summarise
 from chatbot.domain.client_view import history_digest
 from chatbot.store.base import Boundary, NewBranch
-from chatbot.store.dialect import Dialect, utcnow
-from chatbot.store.prepared import Prepared
-from chatbot.store.tables import Instant, boundaries, branches, conversations, history_digests
-from chatbot.store.tables import states as snapshots
 
 HISTORY_KEY = "chat_history"
 # The state before a branch's first step: what Burr loads to fork at boundary 0.

@@ -26,10 +26,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from chatbot.database.dialect import Dialect, Work, clock_params
+from chatbot.database.prepared import Prepared
+from chatbot.database.tables import Token, leases
 from chatbot.store.base import ConversationBusy, TurnLease, TurnLeaseLost
-from chatbot.store.dialect import Dialect, Work, clock_params
-from chatbot.store.prepared import Prepared
-from chatbot.store.tables import Token, leases
 
 logger = logging.getLogger(__name__)
 

@@ -18,29 +18,29 @@ from burr.core import State
 from burr.core.persistence import AsyncBaseStateLoader, AsyncBaseStateSaver, PersistedStateData
 from sqlalchemy.engine import Connection
 
+from chatbot.database import migrate
+from chatbot.database.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
+from chatbot.database.errors import StoreUnavailable
+from chatbot.database.prepared import Prepared
+from chatbot.database.tables import conversations, history_digests, states
 from chatbot.domain.branch_ids import conversation_of
 from chatbot.domain.branch_tree import BranchRecord
 from chatbot.domain.chat_items import summarise
 from chatbot.domain.client_view import history_digest
 from chatbot.store import branches as branch_sql
-from chatbot.store import migrate
 from chatbot.store.base import (
     PARTITION_KEY_DEFAULT,
     SNAPSHOTS_KEPT,
     Boundary,
     ConversationSummary,
     NewBranch,
-    StoreUnavailable,
     TurnLease,
     TurnLeaseLost,
     decode_state,
     encode_state,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
 from chatbot.store.leases import Leases
-from chatbot.store.prepared import Prepared
-from chatbot.store.tables import conversations, history_digests, states
 
 st, cv = states.c, conversations.c
 # The statements of every turn's reads, built once.

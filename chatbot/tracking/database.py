@@ -1,7 +1,7 @@
 """Burr's tracking in the conversation database, so that every replica's ``/burr`` shows
 every conversation, whichever replica ran it (``CHATBOT_TRACKING=database``).
 
-The rows are what Burr's files hold (``chatbot.store.tables``: ``chatbot_tracking_*``):
+The rows are what Burr's files hold (``chatbot.database.tables``: ``chatbot_tracking_*``):
 a graph once per release, a row per application with its partition key and fork parent,
 and each entry of Burr's ``log.jsonl`` as Burr writes it (steps with their state, stream
 timings, spans, attributes). Entries collect on the ``TrackingWriter`` thread, which also
@@ -23,11 +23,11 @@ import pydantic
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from chatbot.database.dialect import DATABASE_ERRORS, Dialect, utcnow
+from chatbot.database.prepared import Prepared
+from chatbot.database.tables import Instant, tracking_apps, tracking_entries, tracking_graphs
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
 from chatbot.domain.owners import owner_of
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, utcnow
-from chatbot.store.prepared import Prepared
-from chatbot.store.tables import Instant, tracking_apps, tracking_entries, tracking_graphs
 from chatbot.tracking.sinks import NewApplication
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from chatbot.store.dialect import Dialect
-from chatbot.store.tables import tracking_apps, tracking_entries, tracking_graphs
+from chatbot.database.dialect import Dialect
+from chatbot.database.tables import tracking_apps, tracking_entries, tracking_graphs
 
 _apps = tracking_apps.c
 

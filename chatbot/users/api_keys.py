@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from chatbot.database.dialect import Dialect, utcnow
+from chatbot.database.tables import api_keys
 from chatbot.domain.owners import PLAIN_USER_ID, Caller
-from chatbot.store.dialect import Dialect, utcnow
-from chatbot.store.tables import api_keys
 
 KEY_PREFIX = "cbk_"
 # "Last used" is for people deciding what to revoke: a minute's precision spares a

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from chatbot.database.dialect import Dialect, Work, utcnow
+from chatbot.database.tables import leases, user_usage
 from chatbot.domain.errors import QuotaExceeded
 from chatbot.domain.events import Usage
 from chatbot.domain.owners import LOCAL_USER, OWNER_SEPARATOR, owner_of
-from chatbot.store.dialect import Dialect, Work, utcnow
-from chatbot.store.tables import leases, user_usage
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatbot.store.migrate import head
+from chatbot.database.migrate import head
 from tests.support.postgres import PostgresServer
 from tests.support.server_process import CHATBOT, ServerProcess, server_env, start_server
 from tests.support.sse_client import post_prompt
@@ -150,4 +150,3 @@ def _plain(history: list[dict]) -> list[dict]:
 
 def _user(content: str) -> dict:
     return {"role": "user", "content": content}
-

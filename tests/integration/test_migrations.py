@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.database.migrate import head
 from chatbot.store import SchemaTooNew, open_store
-from chatbot.store.migrate import head
 from tests.support.server_process import CHATBOT, run_server_expecting_exit, server_env
 from tests.support.stores import opened_store, sql
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from chatbot.store.tables import lease_holders
+from chatbot.database.tables import lease_holders
 
 HOLDERS_TABLE = lease_holders.name
 

@@ -16,7 +16,8 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from chatbot.store import ConversationStore, open_store, tables
+from chatbot.database import tables
+from chatbot.store import ConversationStore, open_store
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 

@@ -1,8 +1,8 @@
-"""Where the two databases truly differ; everything else in the store is written once.
+"""Where the two databases truly differ; everything else is written once, for both.
 
-Every store operation is one synchronous function of a SQLAlchemy ``Connection``, which a
-``Dialect`` runs (``run``): PostgreSQL's in one greenlet hop, its statements awaited on
-asyncpg; SQLite's in one hop to the connection's own thread. A dialect also opens the
+Every database operation is one synchronous function of a SQLAlchemy ``Connection``,
+which a ``Dialect`` runs (``run``): PostgreSQL's in one greenlet hop, its statements
+awaited on asyncpg; SQLite's in one hop to the connection's own thread. A dialect also opens the
 engines and says whose clock "now" is, how a state's history is reached inside JSON,
 which app ids are a conversation's forks, and how the relay is woken up.
 """

@@ -2,9 +2,9 @@
 
 SQLAlchemy spends some 13 µs of Python on each execution (execution context, parameter
 processing, result set-up) where the driver spends about 5: under a burst of turns, most
-of the store's CPU. These statements are still written once in SQLAlchemy Core; each is
-compiled with the connection's dialect on first use, and then only its parameters are
-ordered and converted by the column types' own ``bind_processor``/``result_processor``
+of a turn's database CPU. These statements are still written once in SQLAlchemy Core;
+each is compiled with the connection's dialect on first use, and then only its parameters
+are ordered and converted by the column types' own ``bind_processor``/``result_processor``
 (ISO text, Unix seconds on SQLite) around one driver call (``Dialect.driver``).
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:
-    from chatbot.store.dialect import Dialect
+    from chatbot.database.dialect import Dialect
 
 
 class _Compiled:

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.types import TypeEngine
 
+from chatbot.database.tables import Instant, JsonText
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
 from chatbot.domain.client_view import history_digest
-from chatbot.store.tables import Instant, JsonText
 
 revision = "0002"
 down_revision = "0001"

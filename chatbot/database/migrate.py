@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from chatbot.store.base import SchemaTooNew
-from chatbot.store.dialect import Dialect
-from chatbot.store.tables import metadata
+from chatbot.database.dialect import Dialect
+from chatbot.database.errors import SchemaTooNew
+from chatbot.database.tables import metadata
 
 SCRIPTS = Path(__file__).with_name("migrations")
 BASELINE = "0001"  # the schema of the releases before migrations

@@ -1,9 +1,9 @@
 """Alembic's environment: migrations run on the connection (and in the transaction, under
-its lock) that ``chatbot.store.migrate`` passes; no URL, no ``alembic.ini``."""
+its lock) that ``chatbot.database.migrate`` passes; no URL, no ``alembic.ini``."""
 
 from alembic import context
 
-from chatbot.store.tables import metadata
+from chatbot.database.tables import metadata
 
 context.configure(
     connection=context.config.attributes["connection"],

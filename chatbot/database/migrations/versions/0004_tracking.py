@@ -10,7 +10,7 @@ reads them); nothing is copied.
 import sqlalchemy as sa
 from alembic import op
 
-from chatbot.store.tables import Instant
+from chatbot.database.tables import Instant
 
 revision = "0004"
 down_revision = "0003"

@@ -11,7 +11,7 @@ is the bare project every earlier release wrote: nothing stored needs rewriting.
 import sqlalchemy as sa
 from alembic import op
 
-from chatbot.store.tables import Instant
+from chatbot.database.tables import Instant
 
 revision = "0003"
 down_revision = "0002"

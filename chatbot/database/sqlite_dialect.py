@@ -36,9 +36,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from chatbot.database.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
+from chatbot.database.tables import Clock, lease_holders
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import DATABASE_ERRORS, Dialect, T, Work, reason, utcnow
-from chatbot.store.tables import Clock, lease_holders
 
 # How long a statement waits for another process's write transaction before failing.
 BUSY_TIMEOUT_MS = 10_000
@@ -126,7 +126,7 @@ class SQLiteDialect(Dialect):
         # The two connections (``side``: leases and relay), each kept by its own thread.
         self._lanes: dict[bool, tuple[Connection, _Lane]] = {}
         self._reader: Connection | None = None  # ``quick`` reads, on the event loop
-        self._holder_id = uuid.uuid4().hex  # this store among the file's users
+        self._holder_id = uuid.uuid4().hex  # this process among the file's users
         # Both connections write: they take turns here, where the one waiting is woken at
         # once, not in SQLite's busy handler (which sleeps a millisecond or more per retry).
         self._writing = threading.Lock()

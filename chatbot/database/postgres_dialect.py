@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from chatbot.database.dialect import Change, Dialect, T, Work, reason
 from chatbot.domain.branch_ids import BRANCH_SEPARATOR
-from chatbot.store.dialect import Change, Dialect, T, Work, reason
 
 logger = logging.getLogger(__name__)
 
