@@ -11,6 +11,10 @@ it, in the statement that checks the token). A row that expires with a prompt in
 turn whose process died before storing it: whoever takes the row over gets that prompt
 back (``lapsed_prompt``), in the same statement, to store the cut turn
 (``chatbot.conversations.cut_turns``).
+
+A turn's own final write goes further: the statement that checks its token deletes the
+row, so the commit that stores the turn also releases its lease, with no write of its own
+(``ending``). A turn then writes twice: taking its lease, and that commit.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class _Lease:
 
 class Leases:
     """This process's leases in one database: acquire, release, renew, and fence writes
-    (taking, dropping and renewing are each one short autocommit statement)."""
+    (taking, renewing and dropping are each one short autocommit statement, but a turn's
+    lease is usually dropped by the commit that stores the turn)."""
 
     def __init__(self, dialect: Dialect, *, ttl_s: float) -> None:
         self._dialect = dialect
@@ -69,6 +74,10 @@ class Leases:
         self._busy: set[LeaseKey] = set()
         self._held: dict[LeaseKey, uuid.UUID] = {}
         self._lost: set[uuid.UUID] = set()
+        # Leases whose turn's final write is queued to drop them (``ending``), and those it
+        # dropped, which ``release`` then only forgets.
+        self._ending: set[uuid.UUID] = set()
+        self._dropped: set[uuid.UUID] = set()
         self._renewer: asyncio.Task[None] | None = None
         # A turn's statements, built once.
         now, expires = dialect.lease_clock()
@@ -94,6 +103,11 @@ class Leases:
         checked = leases.update().values(prompt=None)
         self._check_one = Prepared(checked.where(c.token == token).returning(c.token))
         self._check = checked.where(dialect.one_of(c.token, "tokens")).returning(c.token)
+        # A turn's own final write checks its lease by deleting it: the same lock, and the
+        # lease is released when the turn is stored.
+        ended = leases.delete()
+        self._end_one = Prepared(ended.where(c.token == token).returning(c.token))
+        self._end = ended.where(dialect.one_of(c.token, "tokens")).returning(c.token)
         lapsed = sa.select(c.project_id, c.app_id).where(c.expires_at < now, c.prompt.is_not(None))
         self._lapsed = Prepared(lapsed.order_by(c.expires_at).limit(_LAPSED_PER_LOOK))
 
@@ -154,14 +168,37 @@ class Leases:
         rows = await d.run(lambda conn: query.rows(d, conn, params), side=True)
         return [(project_id, app_id) for project_id, app_id in rows]
 
-    def held(self, conn: Connection, tokens: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    def held(
+        self, conn: Connection, tokens: Sequence[uuid.UUID], ending: Sequence[uuid.UUID] = ()
+    ) -> set[uuid.UUID]:
         """Which of these leases are still in place, inside the final write's transaction: no
-        taker gets between it and the commit (SQLite's write lock; PostgreSQL's ``FOR UPDATE``)."""
-        if len(tokens) == 1:
-            rows: Any = self._check_one.rows(self._dialect, conn, {"token": tokens[0]})
-        else:
-            rows = conn.execute(self._check, {"tokens": list(tokens)}).all() if tokens else ()
-        return {uuid.UUID(str(token)) for (token,) in rows}
+        taker gets between it and the commit (SQLite's write lock; PostgreSQL's row locks).
+        The ``ending`` ones are deleted by that check: their turns end with this commit."""
+        d = self._dialect
+        found: list[Any] = []
+        for some, one, many in (
+            (tokens, self._check_one, self._check),
+            (ending, self._end_one, self._end),
+        ):
+            if len(some) == 1:
+                found += one.rows(d, conn, {"token": some[0]})
+            elif some:
+                found += conn.execute(many, {"tokens": list(some)}).all()
+        return {uuid.UUID(str(token)) for (token,) in found}
+
+    def ending(self, token: uuid.UUID) -> None:
+        """A turn's final write, queued, will drop this lease (``held``'s ``ending``): until
+        it is done, renewal does not take the row's absence for a takeover."""
+        self._ending.add(token)
+
+    def ended(self, key: LeaseKey, token: uuid.UUID, *, dropped: bool) -> None:
+        """That final write is done; ``dropped``: it was stored and its lease is gone, so
+        the lease is renewed no more and its ``release`` has nothing left to delete."""
+        self._ending.discard(token)
+        if dropped:
+            self._dropped.add(token)
+            if self._held.get(key) == token:
+                del self._held[key]
 
     def fencing_token(self, project_id: str, app_id: str) -> uuid.UUID | None:
         """The token a final write must find still in place (None without a lease here);
@@ -177,6 +214,9 @@ class Leases:
         self._lost.discard(token)
         d, drop, params = self._dialect, self._drop, {"p": key[0], "a": key[1], "token": token}
         try:
+            if token in self._dropped:  # by its turn's final write
+                self._dropped.discard(token)
+                return
             await d.run(lambda conn: drop.rows(d, conn, params), side=True)
         except Exception:  # it will lapse at its expiry; the turn itself is already stored
             logger.warning("could not release the turn lease of %s/%s", *key, exc_info=True)
@@ -211,6 +251,6 @@ class Leases:
         rows = await self._dialect.run(lambda conn: conn.execute(renewed).all(), side=True)
         held = set(self._held.values())
         for token in set(tokens) - {uuid.UUID(str(token)) for (token,) in rows}:
-            if token in held:  # not released meanwhile: really lost
+            if token in held and token not in self._ending:  # not released meanwhile: lost
                 self._lost.add(token)
                 logger.error("a turn lease lapsed and was taken over; its turn won't be saved")

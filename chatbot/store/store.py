@@ -69,6 +69,7 @@ class _PendingSave:
     branch: TurnRows  # its boundary and branch rows
     summary: dict  # its branch's digest and its conversation's summary, if that branch shows
     token: uuid.UUID | None
+    ends_turn: bool  # the commit drops the lease (``token``): its turn is over
     done: asyncio.Future
 
 
@@ -155,13 +156,19 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         state: State,
         status: Literal["completed", "failed"],
         new_branch: NewBranch | None = None,
+        ends_turn: bool = False,
         **kwargs: Any,
     ) -> None:
         """Store a turn's final state, its branch's rows and its conversation's summary in the
         next group commit. ``app_id`` is a branch; ``new_branch`` records one on its first turn.
-        Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more."""
+        Raises ``TurnLeaseLost`` when this process holds the conversation's lease no more.
+
+        ``ends_turn``: this is the turn's last write, and the commit that stores it also
+        releases the conversation's lease (the lease's ``release`` then has nothing left to
+        delete): a turn's writes are two (taking the lease, this commit), not three."""
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
+        ends_turn = ends_turn and token is not None  # else no lease here to release
         values = state.get_all()
         history = values.get(HISTORY_KEY, [])
         row = {"partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
@@ -174,8 +181,10 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                    "s_branch": app_id, "s_title": title, "s_turns": turns,
                    "s_digest": digest}  # fmt: skip
         done = asyncio.get_running_loop().create_future()
+        if ends_turn and token is not None:
+            self._leases.ending(token)
         with self._pending_lock:
-            self._pending.append(_PendingSave(row, branch, summary, token, done))
+            self._pending.append(_PendingSave(row, branch, summary, token, ends_turn, done))
         if len(self._flushers) < self.dialect.parallel_commits:
             self._flushers.add(asyncio.create_task(self._flush()))
         await asyncio.shield(done)
@@ -196,13 +205,21 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
             except BaseException as exc:
                 error = exc if isinstance(exc, Exception) else RuntimeError(exc)
                 for entry in batch or self._take():
+                    # Not known to be stored: the lease's ``release`` deletes it as before.
+                    self._ended(entry, dropped=False)
                     _settle(entry.done, error)
                 if error is not exc:
                     raise
             else:
                 for entry in batch:
                     where = f"{entry.row['partition_key']}/{entry.branch.conversation_id}"
+                    self._ended(entry, dropped=entry not in lost)
                     _settle(entry.done, TurnLeaseLost(where) if entry in lost else None)
+
+    def _ended(self, entry: _PendingSave, *, dropped: bool) -> None:
+        if entry.ends_turn and entry.token is not None:
+            key = (entry.row["partition_key"], entry.branch.conversation_id)
+            self._leases.ended(key, entry.token, dropped=dropped)
 
     def _take(self) -> list[_PendingSave]:
         with self._pending_lock:
@@ -214,7 +231,11 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         written: their lease was lost."""
         batch.extend(self._take())
         d = self.dialect
-        held = self._leases.held(conn, [e.token for e in batch if e.token is not None])
+        held = self._leases.held(
+            conn,
+            [e.token for e in batch if e.token is not None and not e.ends_turn],
+            [e.token for e in batch if e.token is not None and e.ends_turn],
+        )
         written = [e for e in batch if e.token is None or e.token in held]
         lost = [e for e in batch if e.token is not None and e.token not in held]
         if not written:

@@ -196,6 +196,7 @@ class LiveTurn:
                     outcome.state,
                     "completed" if isinstance(outcome, TurnCompleted) else "failed",
                     new_branch=self.new_branch,
+                    ends_turn=True,  # its commit releases the lease too
                 )
             stored = True
         except Exception:

@@ -320,6 +320,62 @@ async def test_a_stored_turn_leaves_no_prompt_in_its_lease(
     await lease.release()
 
 
+async def test_a_turns_final_write_releases_its_lease_in_the_same_commit(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """``ends_turn``: the commit that stores the turn drops its lease, so another process
+    can take the conversation as soon as the turn is stored, before ``release`` runs;
+    this process still refuses a second turn until then, and ``release`` frees nothing else."""
+    lease = await store.acquire_turn("proj", "ended", prompt="What is a lighthouse?")
+    state = State({"chat_history": _chat("What is a lighthouse?", "A tower with a light.")})
+    await store.save("proj", "ended", 3, "answer_question", state, "completed", ends_turn=True)
+    assert await sql(store, f"SELECT count(*) FROM {LEASES_TABLE}") == [(0,)]
+    with pytest.raises(ConversationBusy):  # the turn's runner has not let go yet
+        await store.acquire_turn("proj", "ended")
+    takeover = await second_store.acquire_turn("proj", "ended")
+    assert takeover.lapsed_prompt is None  # stored: nothing was cut
+    await lease.release()
+    assert await sql(store, f"SELECT count(*) FROM {LEASES_TABLE}") == [(1,)]
+    with pytest.raises(ConversationBusy):  # the other process's lease is untouched
+        await store.acquire_turn("proj", "ended")
+    await takeover.release()
+    again = await store.acquire_turn("proj", "ended")
+    await again.release()
+    assert (await store.load_state("proj", "ended"))["chat_history"] == state["chat_history"]
+
+
+async def test_a_final_write_whose_lease_was_lost_drops_no_lease(
+    store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """Fenced out, an ``ends_turn`` save stores nothing and leaves the taker's lease alone,
+    as do the other turns' saves of its group commit, which each release their own."""
+    leases = [await store.acquire_turn("proj", f"e{n}") for n in range(3)]
+    await expire_leases(store)
+    takeover = await second_store.acquire_turn("proj", "e1")
+    results = await asyncio.gather(
+        *(
+            store.save(
+                "proj",
+                f"e{n}",
+                3,
+                "answer_question",
+                State({"chat_history": _chat(f"q{n}")}),
+                "completed",
+                ends_turn=True,
+            )
+            for n in range(3)
+        ),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["NoneType", "TurnLeaseLost", "NoneType"]
+    assert await store.load_state("proj", "e1") is None
+    assert await _leases_of(store) == ["e1"]  # the taker's; e0's and e2's went with their turns
+    for lease in leases:
+        await lease.release()
+    assert await _leases_of(store) == ["e1"]
+    await takeover.release()
+
+
 async def test_a_lost_lease_fails_only_its_own_save_in_a_group_commit(
     store: ConversationStore, second_store: ConversationStore
 ) -> None:
