@@ -94,7 +94,7 @@ def _args(argv: list[str] | None):
         "that its CPU, read in 10 ms ticks, covers enough turns to be steady)",
     )
     c = p.add_argument_group("capacity ramp")
-    c.add_argument("--levels", default="10,25,50,75,100,150,200,300,400,600,800")
+    c.add_argument("--levels", default="10,25,50,75,100,150,200,250,300,350,400,450,500,600,800")
     c.add_argument("--cap-deltas", type=int, default=100)
     c.add_argument("--cap-rate", type=float, default=30.0, help="deltas per second per stream")
     c.add_argument("--cap-turns", type=int, default=3)
