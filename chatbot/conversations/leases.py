@@ -13,7 +13,9 @@ the lease, so this costs a turn no round trip). Once the row expires, the next p
 to take the conversation's lease gets that prompt back and stores the cut turn before
 doing its own work: the prompt, then an error item saying the reply was lost
 (``reply_lost``), on the branch the conversation shows, as a failed turn is stored.
-Nothing is stored twice: the final write of every stored turn clears its row's prompt.
+Nothing is stored twice: the final write of every stored turn clears its row's prompt,
+except the cut turn's own, which leaves the row the prompt of the turn that found it: a
+process that dies after storing another's cut turn leaves its own to be stored as cut.
 Every process also looks for such rows on a timer (``CutTurns``), so a conversation
 nobody writes to again still shows, about one lease TTL after the death, that its last
 reply was lost. A cut edit or regenerate (a new branch's first turn) is not recorded:
@@ -84,7 +86,7 @@ async def store_cut_turn(
     item = error_item(REPLY_LOST.message)
     history = as_history(values.get("chat_history")).plus(user_item(prompt), item)
     state = State({**values, "chat_history": history, "response": item})
-    await store.save(project_id, branch, sequence_id, "decide_mode", state, "failed")
+    await store.save(project_id, branch, sequence_id, "decide_mode", state, "failed", cut_turn=True)
     logger.warning(
         "stored the turn of %s/%s that a dead process cut short: its reply was lost",
         project_id,

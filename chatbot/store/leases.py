@@ -10,7 +10,9 @@ A turn's lease also carries its prompt until the turn is stored (the final write
 it, in the statement that checks the token). A row that expires with a prompt in it is a
 turn whose process died before storing it: whoever takes the row over gets that prompt
 back (``lapsed_prompt``), in the same statement, to store the cut turn
-(``chatbot.conversations.cut_turns``).
+(``chatbot.conversations.leases``). That write is made under the taker's lease, which
+then carries the taker's own prompt: it keeps it (``LeaseCheck.KEEPS``), so a taker that
+dies in turn leaves its own turn to be stored as cut too.
 
 A turn's own final write goes further: the statement that checks its token deletes the
 row, so the commit that stores the turn also releases its lease, with no write of its own
@@ -20,11 +22,12 @@ row, so the commit that stores the turn also releases its lease, with no write o
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,6 +44,14 @@ LeaseKey = tuple[str, str]  # (project_id, app_id)
 # Renewal ticks between sweeps of the leases dead processes left, expired this long ago.
 SWEEP_EVERY_TICKS, _SWEPT_AFTER_S = 100, 3600.0
 _LAPSED_PER_LOOK = 20
+
+
+class LeaseCheck(enum.Enum):
+    """What a write's commit does to the lease row it checks (and locks)."""
+
+    STORES = "stores"  # a turn is stored: its prompt leaves the row
+    ENDS = "ends"  # a turn's last write: the row goes, the lease released with the commit
+    KEEPS = "keeps"  # a cut turn stored under the lease of a turn yet to run: the row stays
 
 
 class _Lease:
@@ -99,15 +110,19 @@ class Leases:
         drop = leases.delete().where(c.project_id == p, c.app_id == a, c.token == token)
         self._drop = Prepared(drop)
         # The final write's check that its leases are still in place locks their rows (as
-        # SELECT ... FOR UPDATE would) and clears their prompts: the turns are stored.
-        checked = leases.update().values(prompt=None)
-        self._check_one = Prepared(checked.where(c.token == token).returning(c.token))
-        self._check = checked.where(dialect.one_of(c.token, "tokens")).returning(c.token)
-        # A turn's own final write checks its lease by deleting it: the same lock, and the
-        # lease is released when the turn is stored.
-        ended = leases.delete()
-        self._end_one = Prepared(ended.where(c.token == token).returning(c.token))
-        self._end = ended.where(dialect.one_of(c.token, "tokens")).returning(c.token)
+        # SELECT ... FOR UPDATE would) and clears their prompts: the turns are stored. A
+        # turn's own final write checks its lease by deleting it: the same lock, and the
+        # lease is released when the turn is stored. A cut turn's write, made under the
+        # lease of a turn yet to run, locks the row and leaves it that turn's prompt.
+        self._checks = {
+            kind: (Prepared(done.where(c.token == token).returning(c.token)),
+                   done.where(dialect.one_of(c.token, "tokens")).returning(c.token))
+            for kind, done in (
+                (LeaseCheck.STORES, leases.update().values(prompt=None)),
+                (LeaseCheck.ENDS, leases.delete()),
+                (LeaseCheck.KEEPS, leases.update().values(prompt=c.prompt)),
+            )
+        }  # fmt: skip
         lapsed = sa.select(c.project_id, c.app_id).where(c.expires_at < now, c.prompt.is_not(None))
         self._lapsed = Prepared(lapsed.order_by(c.expires_at).limit(_LAPSED_PER_LOOK))
 
@@ -169,17 +184,15 @@ class Leases:
         return [(project_id, app_id) for project_id, app_id in rows]
 
     def held(
-        self, conn: Connection, tokens: Sequence[uuid.UUID], ending: Sequence[uuid.UUID] = ()
+        self, conn: Connection, checks: Mapping[LeaseCheck, Sequence[uuid.UUID]]
     ) -> set[uuid.UUID]:
         """Which of these leases are still in place, inside the final write's transaction: no
         taker gets between it and the commit (SQLite's write lock; PostgreSQL's row locks).
-        The ``ending`` ones are deleted by that check: their turns end with this commit."""
+        Each is checked as its write asks (``LeaseCheck``)."""
         d = self._dialect
         found: list[Any] = []
-        for some, one, many in (
-            (tokens, self._check_one, self._check),
-            (ending, self._end_one, self._end),
-        ):
+        for kind, some in checks.items():
+            one, many = self._checks[kind]
             if len(some) == 1:
                 found += one.rows(d, conn, {"token": some[0]})
             elif some:

@@ -40,7 +40,7 @@ from chatbot.store.base import (
     encode_state,
 )
 from chatbot.store.branches import HISTORY_KEY, START_SEQUENCE_ID, TurnRows
-from chatbot.store.leases import Leases
+from chatbot.store.leases import LeaseCheck, Leases
 
 st, cv = states.c, conversations.c
 # The statements of every turn's reads, built once.
@@ -69,7 +69,7 @@ class _PendingSave:
     branch: TurnRows  # its boundary and branch rows
     summary: dict  # its branch's digest and its conversation's summary, if that branch shows
     token: uuid.UUID | None
-    ends_turn: bool  # the commit drops the lease (``token``): its turn is over
+    check: LeaseCheck  # what the commit does to the lease (``token``)
     done: asyncio.Future
 
 
@@ -157,6 +157,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         status: Literal["completed", "failed"],
         new_branch: NewBranch | None = None,
         ends_turn: bool = False,
+        cut_turn: bool = False,
         **kwargs: Any,
     ) -> None:
         """Store a turn's final state, its branch's rows and its conversation's summary in the
@@ -165,10 +166,15 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
 
         ``ends_turn``: this is the turn's last write, and the commit that stores it also
         releases the conversation's lease (the lease's ``release`` then has nothing left to
-        delete): a turn's writes are two (taking the lease, this commit), not three."""
+        delete): a turn's writes are two (taking the lease, this commit), not three.
+        ``cut_turn``: this stores the turn a dead process cut, under the lease of a turn yet
+        to run, whose prompt the lease keeps."""
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
         ends_turn = ends_turn and token is not None  # else no lease here to release
+        check = (
+            LeaseCheck.ENDS if ends_turn else LeaseCheck.KEEPS if cut_turn else LeaseCheck.STORES
+        )
         values = state.get_all()
         history = values.get(HISTORY_KEY, [])
         row = {"partition_key": project_id, "app_id": app_id, "sequence_id": sequence_id,
@@ -184,7 +190,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         if ends_turn and token is not None:
             self._leases.ending(token)
         with self._pending_lock:
-            self._pending.append(_PendingSave(row, branch, summary, token, ends_turn, done))
+            self._pending.append(_PendingSave(row, branch, summary, token, check, done))
         if len(self._flushers) < self.dialect.parallel_commits:
             self._flushers.add(asyncio.create_task(self._flush()))
         await asyncio.shield(done)
@@ -217,7 +223,7 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
                     _settle(entry.done, TurnLeaseLost(where) if entry in lost else None)
 
     def _ended(self, entry: _PendingSave, *, dropped: bool) -> None:
-        if entry.ends_turn and entry.token is not None:
+        if entry.check is LeaseCheck.ENDS and entry.token is not None:
             key = (entry.row["partition_key"], entry.branch.conversation_id)
             self._leases.ended(key, entry.token, dropped=dropped)
 
@@ -231,11 +237,11 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         written: their lease was lost."""
         batch.extend(self._take())
         d = self.dialect
-        held = self._leases.held(
-            conn,
-            [e.token for e in batch if e.token is not None and not e.ends_turn],
-            [e.token for e in batch if e.token is not None and e.ends_turn],
-        )
+        checks: dict[LeaseCheck, list[uuid.UUID]] = {}
+        for e in batch:
+            if e.token is not None:
+                checks.setdefault(e.check, []).append(e.token)
+        held = self._leases.held(conn, checks)
         written = [e for e in batch if e.token is None or e.token in held]
         lost = [e for e in batch if e.token is not None and e.token not in held]
         if not written:

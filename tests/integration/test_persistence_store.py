@@ -27,6 +27,8 @@ from burr.core import ApplicationBuilder, State, action, default
 from burr.integrations.persisters.b_aiosqlite import AsyncSQLitePersister
 from burr.integrations.persisters.b_asyncpg import AsyncPostgreSQLPersister
 
+from chatbot.conversations.leases import store_cut_turn
+from chatbot.domain.errors import REPLY_LOST
 from chatbot.store import (
     ConversationBusy,
     ConversationStore,
@@ -42,6 +44,7 @@ from tests.support.stores import (
     STATE_TABLE,
     expire_leases,
     is_postgres,
+    opened_store,
     sql,
 )
 
@@ -302,6 +305,37 @@ async def test_a_lease_that_lapses_with_its_turn_unstored_hands_its_prompt_over(
     assert again.lapsed_prompt is None  # released: nothing was cut
     await again.release()
     await other.release()
+
+
+async def test_a_cut_turn_stored_by_a_taker_that_dies_too_leaves_the_takers_prompt(
+    database_url: str, store: ConversationStore, second_store: ConversationStore
+) -> None:
+    """Two deaths in a row lose nothing: storing the first dead process's cut turn leaves
+    the lease the taker's own prompt, so whoever takes over from the taker stores that."""
+    first, second = store, second_store
+    await first.acquire_turn("proj", "twice", prompt="Write a poem about owls")
+    await expire_leases(first)  # the first process died mid-turn
+    takeover = await second.acquire_turn("proj", "twice", prompt="What is a lighthouse?")
+    assert takeover.lapsed_prompt == "Write a poem about owls"
+    await store_cut_turn(second, "proj", "twice", takeover.lapsed_prompt)
+    await expire_leases(second)  # the second died too, before storing its own turn
+    third = await opened_store(database_url)
+    try:
+        assert await third.lapsed_turns() == [("proj", "twice")]
+        last = await third.acquire_turn("proj", "twice")
+        assert last.lapsed_prompt == "What is a lighthouse?"
+        await store_cut_turn(third, "proj", "twice", last.lapsed_prompt)
+        await last.release()
+        history = (await third.load_state("proj", "twice"))["chat_history"]
+        assert await third.lapsed_turns() == []
+    finally:
+        await third.close()
+    assert [(item["type"], item["content"]) for item in history] == [
+        ("text", "Write a poem about owls"),
+        ("error", REPLY_LOST.message),
+        ("text", "What is a lighthouse?"),
+        ("error", REPLY_LOST.message),
+    ]
 
 
 async def test_a_stored_turn_leaves_no_prompt_in_its_lease(
