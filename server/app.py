@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.sessions import SessionMiddleware
 
 from chatbot.runtime import Chatbot
 from chatbot.tracking.records import TrackingRecords
@@ -42,6 +41,7 @@ from server.routes import (
     websocket,
 )
 from server.security import SecurityHeadersMiddleware
+from server.session_cookie import SessionCookie
 from server.settings import ServerSettings
 from server.shutdown import relay_shutdown_signals
 from server.ui import mount_ui
@@ -151,7 +151,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     if authenticator.oidc is not None:
         # Outside the auth check, which reads the signed-in user from the session.
         app.add_middleware(
-            SessionMiddleware,
+            SessionCookie,
             secret_key=authenticator.oidc.config.session_secret(),
             session_cookie=OIDC_SESSION_COOKIE,
             max_age=OIDC_SESSION_MAX_AGE_S,

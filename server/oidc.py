@@ -3,12 +3,13 @@ send its tokens.
 
 Browsers go through the authorization-code flow with PKCE, state and nonce (Authlib's
 Starlette client does the flow and checks the ID token); the user it names is kept in a
-signed, HttpOnly, SameSite=Lax session cookie (Starlette's ``SessionMiddleware``), which
-``POST /auth/logout`` clears. API clients (the ``openai`` SDK, the AI SDK, WebSocket)
-send ``Authorization: Bearer <JWT>``: joserfc checks its signature against the
-provider's JWKS (fetched once, again when a token names a key it does not hold), the
-algorithm (the provider's asymmetric ones only), ``iss``, ``aud``
-(``CHATBOT_OIDC_AUDIENCE``), and ``exp``/``nbf`` with a small leeway.
+signed, HttpOnly, SameSite=Lax session cookie (Starlette's ``SessionMiddleware``; Secure
+when the request came over HTTPS: ``server.session_cookie``), which ``POST /auth/logout``
+clears. API clients (the ``openai`` SDK, the AI SDK, WebSocket) send ``Authorization:
+Bearer <JWT>``: joserfc checks its signature against the provider's JWKS (fetched once,
+again when a token names a key it does not hold), the algorithm (the provider's
+asymmetric ones only), ``iss``, ``aud`` (``CHATBOT_OIDC_AUDIENCE``), and ``exp``/``nbf``
+with a small leeway.
 
 The provider's discovery document is read on first use, so a server starts while its
 provider is still starting; until it answers, sign-in answers 503.

@@ -82,6 +82,26 @@ def test_a_group_claim_makes_an_admin(signed: tuple[OpenIdProvider, ServerProces
     assert httpx.get(projects, headers=bearer(provider.token_for("bob"))).status_code == 403
 
 
+def test_the_sign_in_cookie_is_secure_when_the_request_came_over_https(
+    signed: tuple[OpenIdProvider, ServerProcess],
+) -> None:
+    """Starting a sign-in keeps its state in the session cookie: marked Secure when the
+    request came over HTTPS (here through a trusted proxy on loopback), and not over plain
+    HTTP, where a browser would refuse to store a Secure cookie."""
+    _, server = signed
+    cookies = {}
+    for scheme in ("https", "http"):
+        answer = httpx.get(
+            f"{server.base_url}/auth/login", headers={"X-Forwarded-Proto": scheme}, timeout=30
+        )
+        assert answer.status_code in (302, 303, 307), answer.text
+        (cookie,) = answer.headers.get_list("set-cookie")
+        cookies[scheme] = [part.strip().lower() for part in cookie.split(";")]
+    assert cookies["https"][0].startswith("chatbot_signin=")
+    assert "secure" in cookies["https"] and "httponly" in cookies["https"]
+    assert "secure" not in cookies["http"] and "httponly" in cookies["http"]
+
+
 def refused_tokens(provider: OpenIdProvider) -> dict[str, str]:
     now = int(time.time())
     stranger = RSAKey.generate_key(2048, parameters={"kid": provider.key.kid})
