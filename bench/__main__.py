@@ -264,7 +264,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"{budget.deltas} deltas at {budget.pace * 1e3:.0f} ms, {repeats} repetition(s)"
         )
         res = runner.budget(opts, budget, targets, repeats)
-        res["command"] = command
+        res["command"], res["machine"] = command, report.machine()
         (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_budget(res, write) + "\n")
     if a.short_replies and not a.capacity:
@@ -277,7 +277,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"{short.deltas} deltas at {short.pace * 1e3:.0f} ms, {repeats} repetition(s)"
         )
         res = runner.budget(opts, short, targets, repeats)
-        res["command"] = command
+        res["command"], res["machine"] = command, report.machine()
         (run_dir / "short.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_short(res, write) + "\n")
     if a.capacity or a.all or a.quick:
@@ -287,7 +287,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"this server with {', '.join(map(str, workers))} worker(s)"
         )
         res = runner.capacity(opts, capacity, targets, levels, a.gap_limit, workers)
-        res["command"] = command
+        res["command"], res["machine"] = command, report.machine()
         (run_dir / "capacity.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_capacity(res, write, run_dir) + "\n")
     return 0
