@@ -25,6 +25,7 @@ from chatbot.domain.events import OUTCOMES, TurnEvent, TurnOutcome
 if TYPE_CHECKING:
     from chatbot.turns.live_turn import LiveTurn
 
+
 class ReplyLog:
     """The events of one turn, appended by its runner, read by anyone from any index."""
 
