@@ -1,7 +1,8 @@
 """PostgreSQL: several server processes on any number of machines. What differs:
 
 - Times are the database's clock (``now()``): machines with skewed clocks agree.
-- The final write's lease check takes ``FOR UPDATE``, ordering it against a takeover.
+- The final write's lease check locks the lease's row (its ``UPDATE`` or ``DELETE``), ordering
+  it against a takeover.
 - Data-modifying CTEs chain a group commit's writes into fewer round trips.
 - Migrations run under a transaction-level advisory lock, one process after the other.
 - The relay is woken by notifications (``chatbot_relay_signals`` after a write of

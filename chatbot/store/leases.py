@@ -200,7 +200,7 @@ class Leases:
         return {uuid.UUID(str(token)) for (token,) in found}
 
     def ending(self, token: uuid.UUID) -> None:
-        """A turn's final write, queued, will drop this lease (``held``'s ``ending``): until
+        """A turn's final write, queued, will drop this lease (``LeaseCheck.ENDS``): until
         it is done, renewal does not take the row's absence for a takeover."""
         self._ending.add(token)
 

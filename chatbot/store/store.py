@@ -169,6 +169,8 @@ class ConversationStore(AsyncBaseStateLoader, AsyncBaseStateSaver):
         delete): a turn's writes are two (taking the lease, this commit), not three.
         ``cut_turn``: this stores the turn a dead process cut, under the lease of a turn yet
         to run, whose prompt the lease keeps."""
+        if ends_turn and cut_turn:
+            raise ValueError("a cut turn's write is never the last of the turn holding the lease")
         project_id = partition_key if partition_key is not None else PARTITION_KEY_DEFAULT
         token = self._leases.fencing_token(project_id, conversation_of(app_id))
         ends_turn = ends_turn and token is not None  # else no lease here to release

@@ -338,6 +338,37 @@ async def test_a_cut_turn_stored_by_a_taker_that_dies_too_leaves_the_takers_prom
     ]
 
 
+async def test_one_group_commit_checks_each_lease_as_its_write_asks(
+    store: ConversationStore,
+) -> None:
+    """A turn's last write drops its lease, a stored turn clears its lease's prompt, and a
+    cut turn's write keeps the prompt of the turn holding the lease, all in one commit."""
+    names = ("ended", "stored", "kept-1", "kept-2")
+    leases = [await store.acquire_turn("proj", name, prompt=f"prompt of {name}") for name in names]
+    state = State({"chat_history": _chat("What is a lighthouse?", "A tower with a light.")})
+    await asyncio.gather(
+        store.save("proj", "ended", 3, "answer_question", state, "completed", ends_turn=True),
+        store.save("proj", "stored", 3, "answer_question", state, "completed"),
+        *(
+            store.save("proj", name, 1, "decide_mode", state, "failed", cut_turn=True)
+            for name in ("kept-1", "kept-2")
+        ),
+    )
+    rows = await sql(store, f"SELECT app_id, prompt FROM {LEASES_TABLE} ORDER BY app_id")
+    assert rows == [
+        ("kept-1", "prompt of kept-1"),
+        ("kept-2", "prompt of kept-2"),
+        ("stored", None),
+    ]
+    for name in names:
+        assert (await store.load_state("proj", name))["chat_history"] == state["chat_history"]
+    with pytest.raises(ValueError):  # a cut turn's write never ends the turn holding the lease
+        await store.save("proj", "stored", 4, "answer_question", state, "completed",
+                         ends_turn=True, cut_turn=True)  # fmt: skip
+    for lease in leases:
+        await lease.release()
+
+
 async def test_a_stored_turn_leaves_no_prompt_in_its_lease(
     store: ConversationStore, second_store: ConversationStore
 ) -> None:
