@@ -2,10 +2,12 @@
 
 uvicorn rewrites a request's client from ``X-Forwarded-For`` when the peer is one it
 trusts (``FORWARDED_ALLOW_IPS``, loopback by default): the per-address limits and the
-access log then see the real client. An auth proxy's identity header must be judged by
-the peer instead, the proxy itself, which that rewrite hides. So ``chatbot serve`` turns
-uvicorn's own rewrite off and the app runs the same middleware itself, after noting the
-peer in the scope (``PEER``).
+access log then see the real client. Its scheme comes from ``X-Forwarded-Proto`` the same
+way, so a request a TLS-terminating proxy received over HTTPS reads as ``https`` (the
+sign-in cookie's ``Secure`` flag depends on it: ``server.session_cookie``). An auth
+proxy's identity header must be judged by the peer instead, the proxy itself, which that
+rewrite hides. So ``chatbot serve`` turns uvicorn's own rewrite off and the app runs the
+same middleware itself, after noting the peer in the scope (``PEER``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ class SessionCookie:
     """``SessionMiddleware`` with its ``Secure`` flag chosen per request."""
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
+        options.pop("https_only", None)  # chosen per request, below
         self._plain = SessionMiddleware(app, https_only=False, **options)
         self._secure = SessionMiddleware(app, https_only=True, **options)
 
