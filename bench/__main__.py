@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log) -> int:
     """Everything after the choice of targets: the scenarios, their reports."""
+    machine = report.machine()  # its commit and time: what was measured, from the start
     nice = a.nice
     if nice:
         try:
@@ -264,7 +265,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"{budget.deltas} deltas at {budget.pace * 1e3:.0f} ms, {repeats} repetition(s)"
         )
         res = runner.budget(opts, budget, targets, repeats)
-        res["command"], res["machine"] = command, report.machine()
+        res["command"], res["machine"] = command, machine
         (run_dir / "budget.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_budget(res, write) + "\n")
     if a.short_replies and not a.capacity:
@@ -277,7 +278,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"{short.deltas} deltas at {short.pace * 1e3:.0f} ms, {repeats} repetition(s)"
         )
         res = runner.budget(opts, short, targets, repeats)
-        res["command"], res["machine"] = command, report.machine()
+        res["command"], res["machine"] = command, machine
         (run_dir / "short.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_short(res, write) + "\n")
     if a.capacity or a.all or a.quick:
@@ -287,7 +288,7 @@ def _measure(a, targets: list[str], pin: bool, run_dir: Path, command: str, log)
             f"this server with {', '.join(map(str, workers))} worker(s)"
         )
         res = runner.capacity(opts, capacity, targets, levels, a.gap_limit, workers)
-        res["command"], res["machine"] = command, report.machine()
+        res["command"], res["machine"] = command, machine
         (run_dir / "capacity.json").write_text(json.dumps(res, indent=1))
         log("\n" + _write_capacity(res, write, run_dir) + "\n")
     return 0

@@ -105,7 +105,7 @@ COLUMNS = [
 def provenance(result: dict, command: str) -> list[str]:
     """The lines every section starts with: how to reproduce it and where it ran (the
     machine, versions, commit and time the run recorded; ``--render`` keeps them)."""
-    where = result.get("machine") or machine()
+    where = result.get("machine") or f"{machine()} (at rendering: the run recorded none)"
     return [f"Command: `{command}`", "", f"Machine: {where}", "", placement(result), ""]
 
 
